@@ -1,0 +1,66 @@
+//! `ingot build SPEC [--out DIR]`
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ingot::output::Staging;
+use ingot::rpm::{BuildOptions, Compression};
+use ingot::{Error, Result};
+
+use super::Printer;
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The package spec (TOML)
+    spec: PathBuf,
+    /// Where to write the RPM
+    #[arg(long, default_value = "dist")]
+    out: PathBuf,
+    /// Payload compression: zstd[:1-22], gzip[:1-9], xz[:1-9], bzip2[:1-9] or none
+    #[arg(long, default_value = "zstd:3")]
+    compression: Compression,
+    /// Sign with this ASCII-armored OpenPGP secret key (RSA or Ed25519)
+    #[arg(long, value_name = "KEY.asc")]
+    sign_key: Option<PathBuf>,
+}
+
+pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
+    let spec = ingot::spec::load_package(&args.spec)?;
+    let opts = BuildOptions {
+        compression: args.compression,
+        source_date_epoch: ingot::source_date::from_environment().map_err(Error::Usage)?,
+        sign_key: args.sign_key,
+    };
+    let built = ingot::rpm::build_package(&spec, &opts)?;
+    for w in &built.warnings {
+        p.warn(w);
+    }
+    let mut staging = Staging::new(&args.out)?;
+    staging.write(&built.file_name, &built.bytes)?;
+    let paths = staging.commit()?;
+    let path = paths
+        .first()
+        .cloned()
+        .unwrap_or_else(|| args.out.join(&built.file_name));
+    p.info(&format!(
+        "built {} ({} entries, {} bytes, time {})",
+        built.nevra,
+        built.files,
+        built.bytes.len(),
+        built.source_date
+    ));
+    let json = serde_json::json!({
+        "ok": true,
+        "rpm": path,
+        "nevra": built.nevra,
+        "sha256": built.sha256,
+        "size": built.bytes.len(),
+        "signed": built.signed,
+        "source_date_epoch": built.source_date.seconds,
+        "requires": built.requires,
+        "provides": built.provides,
+        "warnings": built.warnings,
+    });
+    p.result(&path.display().to_string(), &json);
+    Ok(())
+}

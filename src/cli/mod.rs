@@ -1,0 +1,54 @@
+//! Command-line types (clap) and one file per subcommand. Data goes to
+//! stdout (one JSON document with `--json`), everything else to stderr.
+
+mod build;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use printer::Printer;
+
+#[derive(Parser)]
+#[command(
+    name = "ingot",
+    version,
+    about = "Reproducible RPMs and server images from declarative specs, without root",
+    propagate_version = true
+)]
+struct Cli {
+    /// Print one JSON document on stdout and nothing else there
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more about what is happening (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the RPM a package spec describes
+    Build(build::BuildArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ingot::output::install_interrupt_cleanup();
+    let printer = Printer::new(cli.json, cli.quiet, cli.verbose);
+    let result = match cli.command {
+        Command::Build(args) => build::run(args, &printer),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            printer.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

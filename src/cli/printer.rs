@@ -1,0 +1,81 @@
+//! The one place that prints: results on stdout, messages on stderr,
+//! errors as `error:` / `Caused by:` / `hint:`.
+
+use std::io::{IsTerminal, Write};
+
+use ingot::Error;
+
+pub struct Printer {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool, verbose: u8) -> Self {
+        Printer {
+            json,
+            quiet,
+            verbose,
+        }
+    }
+
+    /// Whether progress may be drawn (stderr is a terminal, not quiet).
+    #[allow(dead_code)]
+    pub fn progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// The command's result: plain text, or the JSON document.
+    pub fn result(&self, text: &str, json: &serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = if self.json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(json).unwrap_or_default()
+            )
+        } else {
+            writeln!(out, "{text}")
+        };
+    }
+
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    pub fn info(&self, message: &str) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    pub fn error(&self, e: &Error) {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            causes.push(s.to_string());
+            source = s.source();
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {e}");
+        for c in &causes {
+            let _ = writeln!(err, "  Caused by: {c}");
+        }
+        if let Some(h) = e.hint() {
+            let _ = writeln!(err, "hint: {h}");
+        }
+        if self.json {
+            let doc = serde_json::json!({
+                "ok": false,
+                "error": e.to_string(),
+                "causes": causes,
+                "hint": e.hint(),
+                "exit_code": e.exit_code(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! ingot's library error: what went wrong, with the context a person needs
+//! to act on it, and the exit code it maps to (2 for bad usage or bad input,
+//! 1 when a check failed). Printed in one place, by the binary.
+
+use std::path::PathBuf;
+
+use crate::spec::SpecError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("building the RPM for `{package}` failed")]
+    Rpm {
+        package: String,
+        #[source]
+        source: ::rpm::Error,
+    },
+
+    #[error("signing key `{path}` cannot be used")]
+    SigningKey {
+        path: PathBuf,
+        #[source]
+        source: ::rpm::Error,
+    },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Spec(_) | Error::Usage(_) | Error::Read { .. } | Error::SigningKey { .. } => 2,
+            Error::Write { .. } | Error::Rpm { .. } => 2,
+            Error::Interrupted => 130,
+        }
+    }
+
+    /// A hint to print after the error chain, if there is one.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Spec(e) => e.hint.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Package spec -> `.rpm`, and the dependency vocabulary rpm uses.
+//!
+//! In: a validated [`crate::spec::PackageSpec`] and build options
+//! (compression, signing key, source date). Out: the bytes of a v4 package
+//! with SHA-256 file digests, that real `rpm -K`, `rpmlint` and `rpm -i`
+//! accept. The payload is built with the `rpm` crate, which already writes
+//! correct v4 headers and OpenPGP signatures; ingot adds what rpmbuild's
+//! macros and file classifiers would add (owned directories, automatic
+//! dependencies, systemd and sysusers pieces). It never runs rpmbuild or
+//! rpm, and never changes the bytes of the user's files (no stripping, no
+//! build-id links).
+
+pub mod autodeps;
+pub mod build;
+pub mod compression;
+pub mod dep;
+pub mod header;
+pub mod payload;
+pub mod plan;
+pub mod read;
+
+pub use build::{BuildOptions, BuiltPackage, build_package};
+pub use compression::Compression;

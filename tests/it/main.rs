@@ -1,0 +1,13 @@
+//! Integration tests: one binary, one module per behaviour area. Tests that
+//! need an external judge (rpm, rpmlint, rpmbuild, gpg, gcc) skip with a
+//! message when it is missing, except under `CI=true`, where they fail.
+
+mod build_cli;
+mod build_errors;
+mod build_judged;
+mod common;
+mod compare_rpmbuild;
+mod install;
+mod reproducible;
+mod rpmdb;
+mod signing;

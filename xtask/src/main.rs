@@ -1,0 +1,116 @@
+//! Project chores: `cargo xtask ci` (everything CI checks).
+//!
+//! `ci` installs the external judges the tests need when they are missing
+//! and it runs as root (Debian's apt-get), then runs rustfmt, clippy and
+//! every test with `CI=true`, under which a test whose judge is missing
+//! fails instead of skipping.
+
+use std::process::{Command, ExitCode};
+
+/// (program the tests run, Debian package that provides it)
+const JUDGES: &[(&str, &str)] = &[
+    ("rpm", "rpm"),
+    ("rpmbuild", "rpm"),
+    ("rpmlint", "rpmlint"),
+    ("gpg", "gnupg"),
+    ("gcc", "gcc"),
+    ("systemd-sysusers", "systemd"),
+    ("setcap", "libcap2-bin"),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask ci");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+fn install_judges() -> Result<(), String> {
+    let mut missing: Vec<&str> = JUDGES
+        .iter()
+        .filter(|(prog, _)| !have(prog))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        eprintln!(
+            "xtask: missing judges (tests that need them will fail): install {}",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    let apt = |pkgs: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "--no-install-recommends"])
+            .args(pkgs)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut c)
+    };
+    if apt(&missing).is_err() {
+        run(Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        apt(&missing)?;
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<(), String> {
+    install_judges()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["test", "--workspace"]).env("CI", "true"))?;
+    Ok(())
+}
