@@ -44,6 +44,12 @@ pub enum Error {
         source: ::rpm::Error,
     },
 
+    #[error("cannot import the base root filesystem")]
+    Base(#[source] Box<crate::rootfs::ImportError>),
+
+    #[error(transparent)]
+    Install(#[from] crate::install::InstallError),
+
     #[error("interrupted")]
     Interrupted,
 }
@@ -54,6 +60,8 @@ impl Error {
         match self {
             Error::Spec(_) | Error::Usage(_) | Error::Read { .. } | Error::SigningKey { .. } => 2,
             Error::Write { .. } | Error::Rpm { .. } => 2,
+            Error::Base(_) => 2,
+            Error::Install(e) => e.exit_code(),
             Error::Interrupted => 130,
         }
     }

@@ -14,9 +14,12 @@
 //! The command line lives in `cli` (binary side) and only draws what the
 //! library reports.
 
+pub mod bake;
 pub mod error;
 pub mod install;
+pub mod manifest;
 pub mod output;
+pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;
 pub mod source_date;

@@ -104,6 +104,26 @@ impl Staging {
             .map_err(|source| Error::Write { path, source })
     }
 
+    /// Give a staged file another final name (for names that depend on
+    /// the file's own digest, known only once it is written).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        match self.files.iter_mut().find(|(_, n)| n == from) {
+            Some((_, n)) => {
+                *n = to.to_string();
+                Ok(())
+            }
+            None => Err(Error::Usage(format!("no staged output named `{from}`"))),
+        }
+    }
+
+    /// The temporary path of a staged file (to read it back).
+    pub fn path_of(&self, name: &str) -> Option<&Path> {
+        self.files
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(t, _)| t.path())
+    }
+
     /// Rename every staged file to its final name; returns the final paths.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();

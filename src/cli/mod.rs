@@ -1,6 +1,7 @@
 //! Command-line types (clap) and one file per subcommand. Data goes to
 //! stdout (one JSON document with `--json`), everything else to stderr.
 
+mod bake;
 mod build;
 mod printer;
 
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Build the RPM a package spec describes
     Build(build::BuildArgs),
+    /// Install packages into a base root filesystem and write the image
+    Bake(bake::BakeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
     let printer = Printer::new(cli.json, cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Build(args) => build::run(args, &printer),
+        Command::Bake(args) => bake::run(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -385,7 +385,10 @@ impl<'a> Universe<'a> {
         for &i in new {
             let p = &self.pkgs[i];
             for c in &p.requires {
-                if !self.is_met(c) {
+                let dup = out
+                    .iter()
+                    .any(|u: &Unmet| u.package == p.nevra && u.requirement == c.to_string());
+                if !dup && !self.is_met(c) {
                     out.push(Unmet {
                         package: p.nevra.clone(),
                         requirement: c.to_string(),

@@ -345,7 +345,7 @@ pub fn build_from_plan(
         }
     };
     let mut pkg = pkg;
-    add_archive_size(&mut pkg).map_err(&err)?;
+    complete_signature(&mut pkg).map_err(&err)?;
     let mut bytes = Vec::new();
     pkg.write(&mut bytes).map_err(&err)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -369,11 +369,13 @@ pub fn build_from_plan(
     })
 }
 
-/// rpmbuild records the size of the uncompressed cpio archive in the
-/// signature header (PAYLOADSIZE, or LONGARCHIVESIZE past 4 GiB); rpm2cpio
-/// and install progress rely on it. No digest or signature covers the
-/// signature header, so adding it after signing is what rpmbuild does too.
-fn add_archive_size(pkg: &mut ::rpm::Package) -> std::result::Result<(), ::rpm::Error> {
+/// Add what rpmbuild 4.18 puts in the signature header and the rpm crate
+/// leaves out: the size of the uncompressed cpio archive (PAYLOADSIZE, or
+/// LONGARCHIVESIZE past 4 GiB; rpm2cpio and install progress rely on it)
+/// and the MD5 of header and payload (SIGMD5: the package id rpm's
+/// database indexes, `%{PKGID}`). No digest or signature covers the
+/// signature header, so adding them after signing changes nothing signed.
+fn complete_signature(pkg: &mut ::rpm::Package) -> std::result::Result<(), ::rpm::Error> {
     use ::rpm::{HeaderEntry, IndexData, IndexSignatureTag};
     let compressor = pkg
         .metadata
@@ -394,6 +396,13 @@ fn add_archive_size(pkg: &mut ::rpm::Package) -> std::result::Result<(), ::rpm::
         .filter(|(tag, _)| *tag != IndexSignatureTag::HEADER_SIGNATURES as u32)
         .map(|(tag, data)| HeaderEntry::new(tag, data))
         .collect();
+    let mut md5 = md5::Context::new();
+    md5.consume(pkg.header_bytes()?);
+    md5.consume(&pkg.payload);
+    entries.push(HeaderEntry::new(
+        IndexSignatureTag::RPMSIGTAG_MD5 as u32,
+        IndexData::Bin(md5.compute().0.to_vec()),
+    ));
     entries.push(match u32::try_from(size) {
         Ok(s) => HeaderEntry::new(
             IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE as u32,

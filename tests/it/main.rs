@@ -9,5 +9,6 @@ mod common;
 mod compare_rpmbuild;
 mod install;
 mod reproducible;
+mod rootfs;
 mod rpmdb;
 mod signing;

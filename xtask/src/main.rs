@@ -1,10 +1,14 @@
-//! Project chores: `cargo xtask ci` (everything CI checks).
+//! Project chores: `cargo xtask ci` (everything CI checks), `cargo xtask
+//! fixtures [--check]` (regenerate the committed fixtures).
 //!
 //! `ci` installs the external judges the tests need when they are missing
 //! and it runs as root (Debian's apt-get), then runs rustfmt, clippy and
 //! every test with `CI=true`, under which a test whose judge is missing
 //! fails instead of skipping.
 
+mod fixtures;
+
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 /// (program the tests run, Debian package that provides it)
@@ -22,8 +26,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("fixtures") => {
+            fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
+        }
         _ => {
-            eprintln!("usage: cargo xtask ci");
+            eprintln!("usage: cargo xtask ci | fixtures [--check]");
             return ExitCode::from(2);
         }
     };
@@ -34,6 +41,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 fn have(program: &str) -> bool {
@@ -103,6 +117,7 @@ fn cargo() -> Command {
 fn ci() -> Result<(), String> {
     install_judges()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    fixtures::run(&repo_root(), true)?;
     run(cargo().args([
         "clippy",
         "--workspace",

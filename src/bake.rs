@@ -1,0 +1,447 @@
+//! `ingot bake`: from an image spec to finished artifacts.
+//!
+//! In: an [`ImageSpec`] (base root filesystem, packages, systemd
+//! overrides, overlays, formats) and options. Out: the outputs the spec
+//! asks for, named `NAME-DIGEST.EXT`, and `NAME-DIGEST.manifest.json`,
+//! all renamed into the output folder at the very end. Works in a hidden
+//! folder inside the output folder (the spill store, the database being
+//! written, the packages built from specs) that is removed in all cases.
+//!
+//! Order of work: check the base pin; build package specs; import the
+//! base; install the packages (digests, dependencies, conflicts, files,
+//! database); create accounts from sysusers.d; enable units; place
+//! overlays; write outputs; write the manifest.
+//!
+//! Time: `SOURCE_DATE_EPOCH` when set, else the newest source date among
+//! the packages the image installs (their build times), else 0.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::install::{self, InstallOptions};
+use crate::manifest::{self, Manifest};
+use crate::output::Staging;
+use crate::rootfs::{self, Meta, Node, Tree};
+use crate::rpm::{BuildOptions, Compression};
+use crate::spec::image::{BaseKind, Format, ImageSpec, OverlayContent, PackageRef};
+
+#[derive(Debug, Clone)]
+pub struct BakeOptions {
+    pub out: PathBuf,
+    /// Replaces the spec's base (and drops its pin).
+    pub base: Option<PathBuf>,
+    pub deps_check: bool,
+    pub source_date_epoch: Option<u64>,
+    /// Compression of packages built from specs.
+    pub compression: Compression,
+    /// Only these formats (from `--format`); the spec's when empty.
+    pub formats: Vec<Format>,
+}
+
+#[derive(Debug)]
+pub struct BakeResult {
+    /// Final paths: the main image first, the manifest last.
+    pub outputs: Vec<PathBuf>,
+    pub manifest: Manifest,
+}
+
+/// Progress the CLI may draw.
+pub trait Reporter {
+    fn step(&self, _what: &str) {}
+}
+
+pub struct Quiet;
+impl Reporter for Quiet {}
+
+fn sha256_reader(mut r: impl Read) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    std::io::copy(&mut r, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+fn sha256_path(p: &Path) -> std::io::Result<String> {
+    sha256_reader(std::fs::File::open(p)?)
+}
+
+/// A path as the spec wrote it (relative to the spec's folder), never a
+/// host path of the machine that baked.
+fn spec_relative(spec: &ImageSpec, p: &Path) -> String {
+    let dir = spec.file.parent().unwrap_or(Path::new(""));
+    let rel = if dir.as_os_str().is_empty() {
+        p
+    } else {
+        p.strip_prefix(dir).unwrap_or(p)
+    };
+    let rel = rel.strip_prefix(".").unwrap_or(rel);
+    rel.to_string_lossy().into_owned()
+}
+
+/// A writer that hashes what passes through.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Result<BakeResult> {
+    let formats: Vec<Format> = if opts.formats.is_empty() {
+        spec.formats.clone()
+    } else {
+        opts.formats.clone()
+    };
+    if let Some(f) = formats.iter().find(|f| **f != Format::Tar) {
+        return Err(Error::Usage(format!(
+            "format `{}` is not supported yet; this version of ingot writes `tar` (the finished root filesystem)",
+            f.name()
+        )));
+    }
+    let (base, base_kind, pin) = match &opts.base {
+        Some(b) => (
+            b.clone(),
+            if b.is_dir() {
+                BaseKind::Dir
+            } else {
+                BaseKind::Tar
+            },
+            None,
+        ),
+        None => (spec.base.clone(), spec.base_kind, spec.base_sha256.clone()),
+    };
+
+    // The base's digest (and its pin) before anything else.
+    progress.step("checking the base");
+    let base_digest = match base_kind {
+        BaseKind::Tar => {
+            let d = sha256_path(&base).map_err(|source| Error::Read {
+                path: base.clone(),
+                source,
+            })?;
+            if let Some(want) = &pin
+                && *want != d
+            {
+                return Err(Error::Usage(format!(
+                    "base `{}` has sha256 {d}, but the spec pins {want}",
+                    base.display()
+                )));
+            }
+            Some(d)
+        }
+        BaseKind::Dir => None,
+    };
+
+    let mut staging = Staging::new(&opts.out)?;
+    let work = tempfile::Builder::new()
+        .prefix(".ingot-work-")
+        .tempdir_in(staging.dir())
+        .map_err(|source| Error::Write {
+            path: opts.out.clone(),
+            source,
+        })?;
+
+    // Packages: build specs, collect rpms.
+    let mut rpms: Vec<PathBuf> = Vec::new();
+    let mut built_inputs = Vec::new();
+    let mut rpm_inputs = Vec::new();
+    let mut spec_dates: Vec<u64> = Vec::new();
+    for p in &spec.packages {
+        match p {
+            PackageRef::Spec { path, .. } => {
+                progress.step(&format!("building {}", path.display()));
+                let ps = crate::spec::load_package(path)?;
+                let built = crate::rpm::build_package(
+                    &ps,
+                    &BuildOptions {
+                        compression: opts.compression,
+                        source_date_epoch: opts.source_date_epoch,
+                        sign_key: None,
+                    },
+                )?;
+                spec_dates.push(built.source_date.seconds);
+                let file = work.path().join(&built.file_name);
+                std::fs::write(&file, &built.bytes).map_err(|source| Error::Write {
+                    path: file.clone(),
+                    source,
+                })?;
+                let spec_sha = sha256_path(path).map_err(|source| Error::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                built_inputs.push(manifest::BuiltInput {
+                    path: spec_relative(spec, path),
+                    sha256: spec_sha,
+                    rpm: built.file_name.clone(),
+                    rpm_sha256: built.sha256.clone(),
+                });
+                rpms.push(file);
+            }
+            PackageRef::Rpm { path, .. } => {
+                let d = sha256_path(path).map_err(|source| Error::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                rpm_inputs.push(manifest::Input {
+                    path: spec_relative(spec, path),
+                    sha256: d,
+                    kind: "file".into(),
+                });
+                rpms.push(path.clone());
+            }
+        }
+    }
+    let date = match opts.source_date_epoch {
+        Some(s) => s,
+        None => {
+            let mut newest = spec_dates.iter().copied().max().unwrap_or(0);
+            for r in &rpms {
+                if let Ok((h, _)) = crate::rpm::read::PackageHeaders::open(r)
+                    && let Some(t) = h.header.int(crate::rpm::header::tag::BUILDTIME)
+                {
+                    newest = newest.max(t);
+                }
+            }
+            newest
+        }
+    };
+    let time = u32::try_from(date).unwrap_or(u32::MAX);
+
+    progress.step("importing the base");
+    let mut tree =
+        rootfs::import(&base, Some(work.path())).map_err(|e| Error::Base(Box::new(e)))?;
+    let base_sha = match base_digest {
+        Some(d) => d,
+        None => {
+            let mut h = Hashing {
+                inner: std::io::sink(),
+                hash: Sha256::new(),
+                len: 0,
+            };
+            tree.write_tar(&mut h).map_err(|source| Error::Read {
+                path: base.clone(),
+                source,
+            })?;
+            hex::encode(h.hash.finalize())
+        }
+    };
+
+    progress.step("installing packages");
+    let report = install::install(
+        &mut tree,
+        &rpms,
+        &InstallOptions {
+            install_time: time,
+            deps_check: opts.deps_check,
+            work_dir: work.path().to_path_buf(),
+        },
+    )?;
+    let mut warnings = report.warnings.clone();
+
+    progress.step("creating accounts and enabling units");
+    warnings.extend(install::activate::accounts(&mut tree, time)?);
+    warnings.extend(install::resolve_owners(&mut tree, &report.pending_owners));
+    let systemd = install::activate::systemd(&mut tree, &report, &spec.systemd, time)?;
+    warnings.extend(systemd.warnings.iter().cloned());
+
+    progress.step("placing files");
+    for o in &spec.files {
+        place_overlay(&mut tree, o, time)?;
+    }
+
+    // Outputs.
+    let mut outputs = Vec::new();
+    let mut final_names = Vec::new();
+    if formats.contains(&Format::Tar) {
+        progress.step("writing the tarball");
+        let tmp_name = format!("{}.tar", spec.name);
+        let f = staging.create(&tmp_name)?;
+        let mut w = Hashing {
+            inner: BufWriter::new(f),
+            hash: Sha256::new(),
+            len: 0,
+        };
+        tree.write_tar(&mut w)
+            .and_then(|_| w.flush())
+            .map_err(|source| Error::Write {
+                path: opts.out.join(&tmp_name),
+                source,
+            })?;
+        let digest = hex::encode(w.hash.clone().finalize());
+        let name = format!("{}-{}.tar", spec.name, manifest::short_digest(&digest));
+        drop(w);
+        staging.rename(&tmp_name, &name)?;
+        outputs.push(manifest::Output {
+            file: name.clone(),
+            format: "tar".into(),
+            size: 0,
+            sha256: digest,
+        });
+        final_names.push(name);
+    }
+    // Sizes from the staged files.
+    for o in &mut outputs {
+        if let Some(p) = staging.path_of(&o.file) {
+            o.size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    let image_spec_sha = sha256_path(&spec.file).map_err(|source| Error::Read {
+        path: spec.file.clone(),
+        source,
+    })?;
+    let m = Manifest {
+        manifest_version: manifest::MANIFEST_VERSION,
+        ingot_version: env!("CARGO_PKG_VERSION").to_string(),
+        name: spec.name.clone(),
+        source_date_epoch: date,
+        inputs: manifest::Inputs {
+            image_spec: manifest::Input {
+                path: spec
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: image_spec_sha,
+                kind: "file".into(),
+            },
+            base: manifest::Input {
+                path: match &opts.base {
+                    Some(b) => b
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    None => spec_relative(spec, &spec.base),
+                },
+                sha256: base_sha,
+                kind: match base_kind {
+                    BaseKind::Dir => "directory".into(),
+                    BaseKind::Tar => "archive".into(),
+                },
+            },
+            package_specs: built_inputs,
+            rpms: rpm_inputs,
+        },
+        outputs: outputs.clone(),
+        packages: report
+            .installed
+            .iter()
+            .map(|p| manifest::Package {
+                nevra: p.nevra.clone(),
+                name: p.name.clone(),
+                epoch: p.epoch,
+                version: p.version.clone(),
+                release: p.release.clone(),
+                arch: p.arch.clone(),
+                license: p.license.clone(),
+                sigmd5: p.sigmd5.clone(),
+                replaced: p.replaced.clone(),
+            })
+            .collect(),
+        removed: report.removed.clone(),
+        scriptlets_not_run: systemd.not_run.clone(),
+        systemd: systemd.summary.clone(),
+        warnings,
+    };
+    let main_digest = outputs
+        .first()
+        .map(|o| o.sha256.clone())
+        .unwrap_or_default();
+    let manifest_name = format!(
+        "{}-{}.manifest.json",
+        spec.name,
+        manifest::short_digest(&main_digest)
+    );
+    staging.write(&manifest_name, m.to_json().as_bytes())?;
+    drop(tree);
+    drop(work);
+    let paths = staging.commit()?;
+    let _ = final_names;
+    Ok(BakeResult {
+        outputs: paths,
+        manifest: m,
+    })
+}
+
+fn place_overlay(tree: &mut Tree, o: &crate::spec::image::Overlay, time: u32) -> Result<()> {
+    let users = read_ids(tree, "/etc/passwd");
+    let groups = read_ids(tree, "/etc/group");
+    let uid = lookup(&users, &o.user, "user", &o.dest)?;
+    let gid = lookup(&groups, &o.group, "group", &o.dest)?;
+    let data = match &o.content {
+        OverlayContent::Text(t) => tree.spill(&mut t.as_bytes()),
+        OverlayContent::File(p) => {
+            let mut f = std::fs::File::open(p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
+            tree.spill(&mut f)
+        }
+    }
+    .map_err(|source| Error::Write {
+        path: PathBuf::from(&o.dest),
+        source,
+    })?;
+    let parent = Path::new(&o.dest)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    tree.mkdir_p(&parent, &Meta::new(0o755, 0, 0, i64::from(time)))
+        .map_err(|e| Error::Usage(format!("cannot place `{}`: {e}", o.dest)))?;
+    tree.insert_path(
+        &o.dest,
+        Node::file(
+            Meta::new(u32::from(o.mode), uid, gid, i64::from(time)),
+            data,
+        ),
+    )
+    .map_err(|e| Error::Usage(format!("cannot place `{}`: {e}", o.dest)))?;
+    Ok(())
+}
+
+fn read_ids(tree: &Tree, path: &str) -> Vec<(String, u32)> {
+    let Ok(id) = tree.resolve(path, true) else {
+        return Vec::new();
+    };
+    let mut s = String::new();
+    if tree
+        .open(id)
+        .and_then(|mut r| r.read_to_string(&mut s))
+        .is_err()
+    {
+        return Vec::new();
+    }
+    s.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let n = f.next()?;
+            let id = f.nth(1)?.parse().ok()?;
+            Some((n.to_string(), id))
+        })
+        .collect()
+}
+
+fn lookup(ids: &[(String, u32)], name: &str, what: &str, dest: &str) -> Result<u32> {
+    if name == "root" {
+        return Ok(0);
+    }
+    ids.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, id)| *id)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{what} `{name}` for `{dest}` does not exist in the image"
+            ))
+        })
+}

@@ -1,0 +1,84 @@
+//! `ingot bake IMAGE_SPEC [--out DIR] [--base PATH]`
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ingot::bake::{BakeOptions, Reporter};
+use ingot::rpm::Compression;
+use ingot::spec::image::Format;
+use ingot::{Error, Result};
+
+use super::Printer;
+
+#[derive(Args)]
+pub struct BakeArgs {
+    /// The image spec (TOML)
+    spec: PathBuf,
+    /// Where to write the image, its manifest and SBOM
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Use this base root filesystem (a .tar, .tar.gz, .tar.xz, .tar.zst or a folder) instead of the spec's
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Install even when requirements are unmet or packages conflict (they become warnings)
+    #[arg(long)]
+    no_deps_check: bool,
+    /// Write only these formats (repeatable): raw, vmdk, vhd, tar
+    #[arg(long = "format", value_name = "FORMAT")]
+    formats: Vec<String>,
+    /// Payload compression of packages built from specs
+    #[arg(long, default_value = "zstd:3")]
+    compression: Compression,
+}
+
+struct Steps<'a>(&'a Printer);
+
+impl Reporter for Steps<'_> {
+    fn step(&self, what: &str) {
+        self.0.info(what);
+    }
+}
+
+pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
+    let spec = ingot::spec::image::load_image(&args.spec)?;
+    let mut formats = Vec::new();
+    for f in &args.formats {
+        let fmt = match f.as_str() {
+            "raw" => Format::Raw,
+            "vmdk" => Format::Vmdk,
+            "vhd" => Format::Vhd,
+            "tar" => Format::Tar,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown format `{f}`; use raw, vmdk, vhd or tar"
+                )));
+            }
+        };
+        if !formats.contains(&fmt) {
+            formats.push(fmt);
+        }
+    }
+    let opts = BakeOptions {
+        out: args.out,
+        base: args.base,
+        deps_check: !args.no_deps_check,
+        source_date_epoch: ingot::source_date::from_environment().map_err(Error::Usage)?,
+        compression: args.compression,
+        formats,
+    };
+    let result = ingot::bake::bake(&spec, &opts, &Steps(p))?;
+    for w in &result.manifest.warnings {
+        p.warn(w);
+    }
+    let main = result.outputs.first().cloned().unwrap_or_default();
+    let json = serde_json::json!({
+        "ok": true,
+        "image": main,
+        "outputs": result.outputs,
+        "manifest": result.outputs.last(),
+        "packages": result.manifest.packages.iter().map(|p| &p.nevra).collect::<Vec<_>>(),
+        "warnings": result.manifest.warnings,
+    });
+    p.result(&main.display().to_string(), &json);
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The manifest: what went into an image and what came out, with digests,
+//! so a release manager can check an artifact with `sha256sum` and know
+//! what is inside without opening it.
+//!
+//! In: facts gathered by bake (inputs and their digests, installed
+//! packages, outputs). Out: `NAME-DIGEST.manifest.json`, documented in
+//! `docs/manifest.md`. Every list is sorted or in a documented order;
+//! paths are as the spec wrote them, never absolute host paths, so two
+//! bakes in two folders give the same bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or goes away.
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub ingot_version: String,
+    pub name: String,
+    pub source_date_epoch: u64,
+    pub inputs: Inputs,
+    pub outputs: Vec<Output>,
+    /// Packages ingot installed, in install order.
+    pub packages: Vec<Package>,
+    /// Packages of the base that were upgraded away or obsoleted.
+    pub removed: Vec<String>,
+    /// Scriptlets present in installed packages that were not run.
+    pub scriptlets_not_run: Vec<NotRun>,
+    /// Units ingot enabled, disabled or masked.
+    pub systemd: Systemd,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Inputs {
+    pub image_spec: Input,
+    pub base: Input,
+    /// Package specs built for the image, each with the RPM it gave.
+    pub package_specs: Vec<BuiltInput>,
+    /// Ready `.rpm` files named by the spec.
+    pub rpms: Vec<Input>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Input {
+    /// As the spec wrote it.
+    pub path: String,
+    pub sha256: String,
+    /// `file`, `archive` or `directory` (a directory's digest is the one
+    /// of ingot's reproducible tarball of it).
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuiltInput {
+    pub path: String,
+    pub sha256: String,
+    pub rpm: String,
+    pub rpm_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Output {
+    pub file: String,
+    pub format: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Package {
+    pub nevra: String,
+    pub name: String,
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub license: String,
+    pub sigmd5: String,
+    pub replaced: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotRun {
+    pub package: String,
+    pub scriptlets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Systemd {
+    pub enabled: Vec<String>,
+    pub disabled: Vec<String>,
+    pub masked: Vec<String>,
+}
+
+impl Manifest {
+    /// The JSON text, pretty and ending in a newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// The short digest used in output names: 16 hex digits.
+pub fn short_digest(sha256_hex: &str) -> &str {
+    &sha256_hex[..sha256_hex.len().min(16)]
+}
