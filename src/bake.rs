@@ -291,6 +291,24 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         });
         final_names.push(name);
     }
+    // The SBOM describes the main output.
+    if let Some(main) = outputs.first().cloned() {
+        let doc = manifest::sbom::document(&spec.name, &main.sha256, date, &report.image_packages);
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        text.push('\n');
+        let name = format!(
+            "{}-{}.spdx.json",
+            spec.name,
+            manifest::short_digest(&main.sha256)
+        );
+        staging.write(&name, text.as_bytes())?;
+        outputs.push(manifest::Output {
+            file: name,
+            format: "spdx".into(),
+            size: text.len() as u64,
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        });
+    }
     // Sizes from the staged files.
     for o in &mut outputs {
         if let Some(p) = staging.path_of(&o.file) {
@@ -347,6 +365,15 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                 license: p.license.clone(),
                 sigmd5: p.sigmd5.clone(),
                 replaced: p.replaced.clone(),
+            })
+            .collect(),
+        image_packages: report
+            .image_packages
+            .iter()
+            .map(|p| manifest::ImagePackage {
+                nevra: p.nevra.clone(),
+                sigmd5: p.sigmd5.clone(),
+                license: p.license.clone(),
             })
             .collect(),
         removed: report.removed.clone(),

@@ -50,6 +50,10 @@ pub enum Error {
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),
 
+    /// A check the user asked for failed (exit 1).
+    #[error("{0}")]
+    CheckFailed(String),
+
     #[error("interrupted")]
     Interrupted,
 }
@@ -62,6 +66,7 @@ impl Error {
             Error::Write { .. } | Error::Rpm { .. } => 2,
             Error::Base(_) => 2,
             Error::Install(e) => e.exit_code(),
+            Error::CheckFailed(_) => 1,
             Error::Interrupted => 130,
         }
     }

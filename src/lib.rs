@@ -15,7 +15,9 @@
 //! library reports.
 
 pub mod bake;
+pub mod diff;
 pub mod error;
+pub mod inspect;
 pub mod install;
 pub mod manifest;
 pub mod output;

@@ -3,7 +3,10 @@
 
 mod bake;
 mod build;
+mod diff;
+mod inspect;
 mod printer;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -38,6 +41,12 @@ enum Command {
     Build(build::BuildArgs),
     /// Install packages into a base root filesystem and write the image
     Bake(bake::BakeArgs),
+    /// Recompute the digest of every output a manifest names
+    Verify(verify::VerifyArgs),
+    /// Show what is inside an RPM, an image or a manifest
+    Inspect(inspect::InspectArgs),
+    /// What changed between two images or two manifests
+    Diff(diff::DiffArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +56,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => build::run(args, &printer),
         Command::Bake(args) => bake::run(args, &printer),
+        Command::Verify(args) => verify::run(args, &printer),
+        Command::Inspect(args) => inspect::run(args, &printer),
+        Command::Diff(args) => diff::run(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! The one place that prints: results on stdout, messages on stderr,
 //! errors as `error:` / `Caused by:` / `hint:`.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 
 use ingot::Error;
@@ -9,6 +10,8 @@ pub struct Printer {
     pub json: bool,
     pub quiet: bool,
     pub verbose: u8,
+    /// Whether the one document stdout may hold has been written.
+    printed: Cell<bool>,
 }
 
 impl Printer {
@@ -17,6 +20,7 @@ impl Printer {
             json,
             quiet,
             verbose,
+            printed: Cell::new(false),
         }
     }
 
@@ -28,6 +32,7 @@ impl Printer {
 
     /// The command's result: plain text, or the JSON document.
     pub fn result(&self, text: &str, json: &serde_json::Value) {
+        self.printed.set(true);
         let mut out = std::io::stdout().lock();
         let _ = if self.json {
             writeln!(
@@ -67,7 +72,7 @@ impl Printer {
         if let Some(h) = e.hint() {
             let _ = writeln!(err, "hint: {h}");
         }
-        if self.json {
+        if self.json && !self.printed.get() {
             let doc = serde_json::json!({
                 "ok": false,
                 "error": e.to_string(),

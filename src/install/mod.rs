@@ -121,6 +121,43 @@ pub struct Installed {
     pub files: Vec<String>,
 }
 
+/// One package of the finished image (base or new), for manifests and SBOMs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImagePackage {
+    pub name: String,
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub nevra: String,
+    pub license: String,
+    pub vendor: String,
+    pub url: String,
+    pub source_rpm: String,
+    pub sigmd5: String,
+    pub summary: String,
+}
+
+impl ImagePackage {
+    pub fn from_header(h: &Header) -> ImagePackage {
+        let d = deps::Package::from_header(h);
+        ImagePackage {
+            name: d.name,
+            epoch: h.int(tag::EPOCH).map(|e| e as u32),
+            version: h.string(tag::VERSION).unwrap_or_default(),
+            release: h.string(tag::RELEASE).unwrap_or_default(),
+            arch: h.string(tag::ARCH).unwrap_or_default(),
+            nevra: d.nevra,
+            license: h.string(tag::LICENSE).unwrap_or_default(),
+            vendor: h.string(tag::VENDOR).unwrap_or_default(),
+            url: h.string(tag::URL).unwrap_or_default(),
+            source_rpm: h.string(tag::SOURCERPM).unwrap_or_default(),
+            sigmd5: h.bin(tag::SIGMD5).map(hex::encode).unwrap_or_default(),
+            summary: h.string(tag::SUMMARY).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InstallReport {
     /// In install order.
@@ -128,6 +165,8 @@ pub struct InstallReport {
     /// NEVRAs removed (upgraded away or obsoleted).
     pub removed: Vec<String>,
     pub warnings: Vec<String>,
+    /// Every package the image's database lists afterwards, by name.
+    pub image_packages: Vec<ImagePackage>,
     /// Nodes placed whose owner and group are still names: resolve them
     /// with [`resolve_owners`] once accounts exist.
     pub pending_owners: Vec<(NodeId, String, String)>,
@@ -486,6 +525,13 @@ pub fn install(
             files: files_of(h).into_iter().map(|f| f.path).collect(),
         });
     }
+    let mut all: Vec<ImagePackage> = db
+        .packages()?
+        .iter()
+        .map(|(_, h)| ImagePackage::from_header(h))
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
+    report.image_packages = all;
     db.close()?;
     store_db(tree, &db_file, existing_db, opts.install_time)?;
     Ok(report)

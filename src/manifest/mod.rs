@@ -8,6 +8,9 @@
 //! paths are as the spec wrote them, never absolute host paths, so two
 //! bakes in two folders give the same bytes.
 
+pub mod sbom;
+pub mod verify;
+
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a field changes meaning or goes away.
@@ -23,6 +26,9 @@ pub struct Manifest {
     pub outputs: Vec<Output>,
     /// Packages ingot installed, in install order.
     pub packages: Vec<Package>,
+    /// Every package in the finished image's rpm database (base and new),
+    /// by name.
+    pub image_packages: Vec<ImagePackage>,
     /// Packages of the base that were upgraded away or obsoleted.
     pub removed: Vec<String>,
     /// Scriptlets present in installed packages that were not run.
@@ -79,6 +85,13 @@ pub struct Package {
     pub license: String,
     pub sigmd5: String,
     pub replaced: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImagePackage {
+    pub nevra: String,
+    pub sigmd5: String,
+    pub license: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -70,6 +70,23 @@ impl Rpmdb {
         })
     }
 
+    /// Open a database only to read it; nothing is written beside it (no
+    /// `-wal`/`-shm` files), whatever its journal mode says.
+    pub fn open_read_only(path: &Path) -> Result<Rpmdb, RpmdbError> {
+        let conn = Connection::open_with_flags(
+            format!("file:{}?immutable=1", path.display()),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|source| RpmdbError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Rpmdb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Create a new, empty database with rpm's schema.
     pub fn create(path: &Path) -> Result<Rpmdb, RpmdbError> {
         let conn = Connection::open(path).map_err(|source| RpmdbError::Sqlite {

@@ -110,12 +110,37 @@ fn install_judges() -> Result<(), String> {
     Ok(())
 }
 
+/// Python tools the tests use as judges: (program, PyPI package).
+const PY_JUDGES: &[(&str, &str)] = &[("pyspdxtools", "spdx-tools")];
+
+fn install_py_judges() -> Result<(), String> {
+    let missing: Vec<&str> = PY_JUDGES
+        .iter()
+        .filter(|(prog, _)| !have(prog))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        eprintln!(
+            "xtask: missing Python judges: pip install {}",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    run(Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(&missing))
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 fn ci() -> Result<(), String> {
     install_judges()?;
+    install_py_judges()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     fixtures::run(&repo_root(), true)?;
     run(cargo().args([

@@ -1,0 +1,249 @@
+//! Reading artifacts back: what is inside an RPM, an image, a manifest.
+//!
+//! In: a file ingot (or another tool) wrote. Out: a typed view: an RPM's
+//! metadata, dependencies and files; an image's packages (from the rpm
+//! database inside it) and every path with its type, mode, owner, size and
+//! content digest; a manifest's summary. Used by `ingot inspect` and
+//! `ingot diff`. Reads only; contents are streamed to hash them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::install::ImagePackage;
+use crate::manifest::Manifest;
+use crate::rootfs::{Kind, Tree};
+use crate::rpm::header::tag;
+use crate::rpm::read::PackageHeaders;
+use crate::rpmdb::Rpmdb;
+
+/// What kind of file something is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    Rpm,
+    Manifest,
+    /// A tarball, compressed or not: an image written with `formats = ["tar"]`.
+    Tar,
+    /// A GPT disk image.
+    Disk,
+}
+
+fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn detect(path: &Path) -> Result<Artifact> {
+    let mut f = std::fs::File::open(path).map_err(read_err(path))?;
+    let mut head = vec![0u8; 1024];
+    let mut n = 0;
+    while n < head.len() {
+        let k = f.read(&mut head[n..]).map_err(read_err(path))?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    head.truncate(n);
+    if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
+        return Ok(Artifact::Rpm);
+    }
+    if head.len() >= 520 && &head[512..520] == b"EFI PART" {
+        return Ok(Artifact::Disk);
+    }
+    let compressed = head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.starts_with(b"BZh");
+    if compressed || (head.len() >= 262 && &head[257..262] == b"ustar") {
+        return Ok(Artifact::Tar);
+    }
+    if head.first() == Some(&b'{') {
+        return Ok(Artifact::Manifest);
+    }
+    Err(Error::Usage(format!(
+        "`{}` is not an rpm, an image or a manifest ingot can read",
+        path.display()
+    )))
+}
+
+/// One path of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// `file`, `dir`, `symlink`, `char`, `block`, `fifo`, `socket`
+    pub kind: &'static str,
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// SHA-256 of a file's contents, or a symlink's target, or "".
+    pub content: String,
+}
+
+/// An image read back.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImageView {
+    pub packages: Vec<ImagePackage>,
+    pub files: BTreeMap<String, FileInfo>,
+    pub os_release: BTreeMap<String, String>,
+}
+
+fn tree_files(tree: &Tree, with_digests: bool) -> Result<BTreeMap<String, FileInfo>> {
+    let mut out = BTreeMap::new();
+    for (path, id) in tree.walk() {
+        let n = tree.node(id);
+        let (kind, size, content) = match &n.kind {
+            Kind::Dir(_) => ("dir", 0, String::new()),
+            Kind::File(d) => {
+                let c = if with_digests {
+                    tree.file_sha256(id).map_err(|source| Error::Read {
+                        path: String::from_utf8_lossy(&path).into_owned().into(),
+                        source,
+                    })?
+                } else {
+                    String::new()
+                };
+                ("file", d.size, c)
+            }
+            Kind::Symlink(t) => (
+                "symlink",
+                t.len() as u64,
+                String::from_utf8_lossy(t).into_owned(),
+            ),
+            Kind::CharDev { major, minor } => ("char", 0, format!("{major},{minor}")),
+            Kind::BlockDev { major, minor } => ("block", 0, format!("{major},{minor}")),
+            Kind::Fifo => ("fifo", 0, String::new()),
+            Kind::Socket => ("socket", 0, String::new()),
+        };
+        out.insert(
+            String::from_utf8_lossy(&path).into_owned(),
+            FileInfo {
+                kind,
+                mode: format!("{:04o}", n.meta.mode),
+                uid: n.meta.uid,
+                gid: n.meta.gid,
+                size,
+                content,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn read_text(tree: &Tree, path: &str) -> Option<String> {
+    let id = tree.resolve(path, true).ok()?;
+    let mut s = String::new();
+    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// The packages an image's rpm database lists, by name.
+pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
+    let Ok(id) = tree.resolve(crate::install::RPMDB_FILE, true) else {
+        return Ok(Vec::new());
+    };
+    let db_file = work.join("rpmdb.sqlite");
+    let mut r = tree.open(id).map_err(read_err(&db_file))?;
+    let mut f = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
+    std::io::copy(&mut r, &mut f).map_err(read_err(&db_file))?;
+    drop(f);
+    let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut v: Vec<ImagePackage> = db
+        .packages()
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .iter()
+        .map(|(_, h)| ImagePackage::from_header(h))
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
+    Ok(v)
+}
+
+/// Read an image written as a tarball.
+pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
+    let work = tempfile::tempdir().map_err(read_err(path))?;
+    let tree =
+        crate::rootfs::import(path, Some(work.path())).map_err(|e| Error::Base(Box::new(e)))?;
+    let os_release = read_text(&tree, "/etc/os-release")
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ImageView {
+        packages: tree_packages(&tree, work.path())?,
+        files: tree_files(&tree, with_digests)?,
+        os_release,
+    })
+}
+
+/// An RPM's metadata, dependencies and (optionally) files.
+pub fn rpm(path: &Path) -> Result<serde_json::Value> {
+    let (h, _) = PackageHeaders::open(path).map_err(read_err(path))?;
+    let m = &h.header;
+    let pkg = ImagePackage::from_header(m);
+    let deps = crate::install::deps::Package::from_header(m);
+    let files: Vec<serde_json::Value> = {
+        let names = deps.files.clone();
+        let modes = m.ints(tag::FILEMODES);
+        let sizes = m.ints(tag::FILESIZES);
+        let users = m.strings(tag::FILEUSERNAME);
+        let groups = m.strings(tag::FILEGROUPNAME);
+        let digests = m.strings(tag::FILEDIGESTS);
+        let links = m.strings(tag::FILELINKTOS);
+        let flags = m.ints(tag::FILEFLAGS);
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                serde_json::json!({
+                    "path": n,
+                    "mode": format!("{:o}", modes.get(i).copied().unwrap_or(0)),
+                    "user": users.get(i),
+                    "group": groups.get(i),
+                    "size": sizes.get(i),
+                    "sha256": digests.get(i),
+                    "link": links.get(i).filter(|l| !l.is_empty()),
+                    "flags": flags.get(i),
+                })
+            })
+            .collect()
+    };
+    Ok(serde_json::json!({
+        "kind": "rpm",
+        "nevra": pkg.nevra,
+        "name": pkg.name,
+        "epoch": pkg.epoch,
+        "version": pkg.version,
+        "release": pkg.release,
+        "arch": pkg.arch,
+        "summary": pkg.summary,
+        "license": pkg.license,
+        "vendor": pkg.vendor,
+        "url": pkg.url,
+        "buildtime": m.int(tag::BUILDTIME),
+        "payload_compressor": m.string(tag::PAYLOADCOMPRESSOR),
+        "signed": h.signature.has(tag::SIG_RSA) || h.signature.has(tag::SIG_PGP) || h.signature.has(tag::SIG_GPG) || h.signature.has(tag::SIG_DSA),
+        "requires": deps.requires.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "provides": deps.provides.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "conflicts": deps.conflicts.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "obsoletes": deps.obsoletes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "files": files,
+    }))
+}
+
+pub fn manifest(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path).map_err(read_err(path))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "`{}` is not an ingot manifest: {e}",
+            path.display()
+        ))
+    })
+}
