@@ -698,7 +698,7 @@ fn place_payload(
     let h = &n.headers.header;
     // rpm creates missing parent folders (0755, root) for what it places.
     let parents_meta = Meta::new(0o755, 0, 0, i64::from(time));
-    for f in &files_of(h) {
+    for f in files_of(h).iter().filter(|f| f.flags & RPMFILE_GHOST == 0) {
         if let Some((parent, _)) = f.path.rsplit_once('/')
             && !parent.is_empty()
             && tree.resolve(parent, true).is_err()
@@ -742,10 +742,19 @@ fn place_payload(
             *m.entry(f.inode).or_insert(0) += 1;
             m
         });
+    // In rpm's stripped cpio form a hard link set's data comes with its
+    // member of highest file index only; the others carry none.
+    let stripped_size = |i: u32| -> Option<u64> {
+        let i = i as usize;
+        let f = files.get(i)?;
+        let later_link = f.mode & S_IFMT == S_IFREG
+            && files[i + 1..]
+                .iter()
+                .any(|g| g.inode == f.inode && g.mode & S_IFMT == S_IFREG);
+        Some(if later_link { 0 } else { f.size })
+    };
     loop {
-        let entry = cpio
-            .next_entry(|i| files.get(i as usize).map(|f| f.size))
-            .map_err(payload_err)?;
+        let entry = cpio.next_entry(stripped_size).map_err(payload_err)?;
         let Some(entry) = entry else { break };
         let i = match entry.index {
             Some(i) => i as usize,

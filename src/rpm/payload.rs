@@ -5,12 +5,23 @@
 //! Out: a stream of the uncompressed archive. Streams only; never holds a
 //! whole payload in memory.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 /// A reader that decompresses `r` as rpm would for `compressor`.
+///
+/// Without a PAYLOADCOMPRESSOR tag rpm opens the payload as gzip, and zlib
+/// passes through data that is not gzip; so does this: gzip when the
+/// payload starts with gzip's magic, as it is otherwise.
 pub fn decoder<'a, R: Read + 'a>(compressor: Option<&str>, r: R) -> io::Result<Box<dyn Read + 'a>> {
-    Ok(match compressor.unwrap_or("gzip") {
-        // rpm treats a missing PAYLOADCOMPRESSOR as gzip (its historic default).
+    let (compressor, r): (&str, Box<dyn Read + 'a>) = match compressor {
+        Some(c) => (c, Box::new(r)),
+        None => {
+            let mut r = BufReader::new(r);
+            let gzip = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+            (if gzip { "gzip" } else { "identity" }, Box::new(r))
+        }
+    };
+    Ok(match compressor {
         "gzip" => Box::new(flate2::read::MultiGzDecoder::new(r)),
         "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(r)),
         "xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
@@ -74,5 +85,12 @@ mod tests {
             assert!(out == data, "{name}");
         }
         assert!(decoder(Some("lz4"), &b""[..]).is_err());
+        // No tag: gzip if it looks like gzip, else as it is.
+        let mut out = Vec::new();
+        decoder(None, &data[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out == data);
     }
 }

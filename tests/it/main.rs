@@ -2,6 +2,7 @@
 //! need an external judge (rpm, rpmlint, rpmbuild, gpg, gcc) skip with a
 //! message when it is missing, except under `CI=true`, where they fail.
 
+mod bake;
 mod build_cli;
 mod build_errors;
 mod build_judged;
