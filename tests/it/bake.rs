@@ -1580,3 +1580,45 @@ fn a_package_added_to_the_real_al2023_database_gets_rpms_own_record() {
         "--verifydb",
     ]));
 }
+
+#[test]
+fn the_image_specs_systemd_lists_apply_after_the_presets() {
+    let ws = Workspace::new();
+    let img = ws.path("specs/hello-image.toml");
+    let text = std::fs::read_to_string(&img).unwrap();
+    // hello.service is enabled by its package's preset; the spec masks the
+    // network target and disables hello again.
+    ws.write(
+        "specs/hello-image.toml",
+        &format!(
+            "{text}\n[image.systemd]\ndisable = [\"hello.service\"]\nmask = [\"network-online.target\"]\n"
+        ),
+    );
+    let out = ws.path("out");
+    let b = bake_ok(&mut bake_cmd(&img, &out), &out);
+    let members = tar_members(&b.tar);
+    assert!(
+        !members
+            .iter()
+            .any(|m| m.contains("multi-user.target.wants/hello.service")),
+        "hello.service is still wanted: {members:?}"
+    );
+    let verbose = stdout(&run_ok(Command::new("tar").arg("-tvf").arg(&b.tar)));
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.ends_with("etc/systemd/system/network-online.target -> /dev/null")),
+        "{verbose}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&b.manifest).unwrap()).unwrap();
+    assert_eq!(
+        m["systemd"]["disabled"],
+        serde_json::json!(["hello.service"])
+    );
+    assert_eq!(
+        m["systemd"]["masked"],
+        serde_json::json!(["network-online.target"])
+    );
+    assert_eq!(m["systemd"]["enabled"], serde_json::json!([]));
+}
