@@ -183,6 +183,140 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
+/// Reads of the root partition of a disk image, for ext4-view.
+struct PartitionReader {
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl ext4_view::Ext4Read for PartitionReader {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(dst, self.offset + start_byte)?;
+        Ok(())
+    }
+}
+
+/// Read an image written as a GPT disk (raw): its root partition's ext4
+/// filesystem, through the `ext4-view` crate (an independent reader).
+pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
+    use sha2::Digest;
+    let file = std::fs::File::open(path).map_err(read_err(path))?;
+    let table = crate::disk::gpt::read(&file)
+        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
+    let root = table
+        .partitions
+        .iter()
+        .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
+        .ok_or_else(|| Error::Usage(format!("`{}` has no Linux root partition", path.display())))?;
+    let reader = PartitionReader {
+        file: file.try_clone().map_err(read_err(path))?,
+        offset: root.offset(),
+    };
+    let bad = |e: ext4_view::Ext4Error| {
+        Error::Usage(format!("`{}`: root filesystem: {e}", path.display()))
+    };
+    let fs = ext4_view::Ext4::load(Box::new(reader)).map_err(bad)?;
+    let mut files = BTreeMap::new();
+    let mut stack = vec![ext4_view::PathBuf::new("/")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs.read_dir(&dir).map_err(bad)? {
+            let entry = entry.map_err(bad)?;
+            let name = entry.file_name();
+            if name.as_ref() == b"." || name.as_ref() == b".." {
+                continue;
+            }
+            let p = entry.path();
+            let md = fs.symlink_metadata(&p).map_err(bad)?;
+            let ft = md.file_type();
+            let (kind, size, content) = if ft.is_dir() {
+                stack.push(p.clone());
+                ("dir", 0, String::new())
+            } else if ft.is_symlink() {
+                let t = fs.read_link(&p).map_err(bad)?;
+                let t = String::from_utf8_lossy(t.as_ref()).into_owned();
+                ("symlink", t.len() as u64, t)
+            } else if ft.is_regular_file() {
+                let c = if with_digests {
+                    let mut f = fs.open(&p).map_err(bad)?;
+                    let mut h = sha2::Sha256::new();
+                    std::io::copy(&mut f, &mut h).map_err(read_err(path))?;
+                    hex::encode(h.finalize())
+                } else {
+                    String::new()
+                };
+                ("file", md.len(), c)
+            } else if ft.is_char_dev() {
+                ("char", 0, String::new())
+            } else if ft.is_block_dev() {
+                ("block", 0, String::new())
+            } else if ft.is_fifo() {
+                ("fifo", 0, String::new())
+            } else {
+                ("socket", 0, String::new())
+            };
+            files.insert(
+                String::from_utf8_lossy(p.as_ref()).into_owned(),
+                FileInfo {
+                    kind,
+                    mode: format!("{:04o}", md.mode()),
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    size,
+                    content,
+                },
+            );
+        }
+    }
+    let root_md = fs.metadata("/").map_err(bad)?;
+    files.insert(
+        "/".into(),
+        FileInfo {
+            kind: "dir",
+            mode: format!("{:04o}", root_md.mode()),
+            uid: root_md.uid(),
+            gid: root_md.gid(),
+            size: 0,
+            content: String::new(),
+        },
+    );
+    // Packages: the rpm database, copied out to read it with SQLite.
+    let work = tempfile::tempdir().map_err(read_err(path))?;
+    let mut packages = Vec::new();
+    if let Ok(mut f) = fs.open(crate::install::RPMDB_FILE) {
+        let db_file = work.path().join("rpmdb.sqlite");
+        let mut out = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
+        std::io::copy(&mut f, &mut out).map_err(read_err(&db_file))?;
+        drop(out);
+        let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
+        packages = db
+            .packages()
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .iter()
+            .map(|(_, h)| ImagePackage::from_header(h))
+            .collect();
+        packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
+    }
+    let os_release = fs
+        .read_to_string("/etc/os-release")
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ImageView {
+        packages,
+        files,
+        os_release,
+    })
+}
+
 /// An RPM's metadata, dependencies and (optionally) files.
 pub fn rpm(path: &Path) -> Result<serde_json::Value> {
     let (h, _) = PackageHeaders::open(path).map_err(read_err(path))?;

@@ -16,7 +16,9 @@
 
 pub mod bake;
 pub mod diff;
+pub mod disk;
 pub mod error;
+pub mod ext4;
 pub mod inspect;
 pub mod install;
 pub mod manifest;

@@ -116,6 +116,15 @@ impl Staging {
         }
     }
 
+    /// Drop a staged file: it will not be written (an intermediate, such
+    /// as a raw image only needed to make a VMDK).
+    pub fn discard(&mut self, name: &str) {
+        if let Some(i) = self.files.iter().position(|(_, n)| n == name) {
+            let (tmp, _) = self.files.remove(i);
+            pending().remove(tmp.path());
+        }
+    }
+
     /// The temporary path of a staged file (to read it back).
     pub fn path_of(&self, name: &str) -> Option<&Path> {
         self.files

@@ -70,7 +70,18 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
     for w in &result.manifest.warnings {
         p.warn(w);
     }
-    let main = result.outputs.first().cloned().unwrap_or_default();
+    let main = result
+        .manifest
+        .outputs
+        .first()
+        .and_then(|o| {
+            result
+                .outputs
+                .iter()
+                .find(|p| p.file_name().is_some_and(|n| *n == *o.file))
+        })
+        .cloned()
+        .unwrap_or_default();
     let json = serde_json::json!({
         "ok": true,
         "image": main,

@@ -35,8 +35,12 @@ fn load(path: &Path) -> Result<Side> {
                 files: None,
             })
         }
-        Artifact::Tar => {
-            let v = inspect::image_from_tar(path, true)?;
+        kind @ (Artifact::Tar | Artifact::Disk) => {
+            let v = if kind == Artifact::Tar {
+                inspect::image_from_tar(path, true)?
+            } else {
+                inspect::image_from_disk(path, true)?
+            };
             Ok(Side {
                 packages: v
                     .packages
@@ -47,11 +51,11 @@ fn load(path: &Path) -> Result<Side> {
             })
         }
         other => Err(Error::Usage(format!(
-            "`{}` is {}; diff compares two images (tarballs) or two manifests",
+            "`{}` is {}; diff compares two images (raw disks or tarballs) or two manifests",
             path.display(),
             match other {
                 Artifact::Rpm => "an rpm",
-                _ => "a disk image, which ingot cannot read yet",
+                _ => "something else",
             }
         ))),
     }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use ingot::Result;
 use ingot::inspect::{self, Artifact};
-use ingot::{Error, Result};
 
 use super::Printer;
 
@@ -18,7 +18,8 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs, p: &Printer) -> Result<()> {
-    match inspect::detect(&args.file)? {
+    let kind = inspect::detect(&args.file)?;
+    match kind {
         Artifact::Rpm => {
             let mut v = inspect::rpm(&args.file)?;
             let mut text = format!(
@@ -45,8 +46,12 @@ pub fn run(args: InspectArgs, p: &Printer) -> Result<()> {
             }
             p.result(&text, &v);
         }
-        Artifact::Tar => {
-            let view = inspect::image_from_tar(&args.file, args.files)?;
+        Artifact::Tar | Artifact::Disk => {
+            let view = if kind == Artifact::Tar {
+                inspect::image_from_tar(&args.file, args.files)?
+            } else {
+                inspect::image_from_disk(&args.file, args.files)?
+            };
             let mut text = format!(
                 "image {} ({} packages, {} paths)",
                 view.os_release
@@ -90,12 +95,6 @@ pub fn run(args: InspectArgs, p: &Printer) -> Result<()> {
                     .join(", ")
             );
             p.result(&text, &serde_json::to_value(&m).unwrap_or_default());
-        }
-        Artifact::Disk => {
-            return Err(Error::Usage(format!(
-                "`{}` is a disk image; reading disk images is not supported yet (inspect its tar output or manifest)",
-                args.file.display()
-            )));
         }
     }
     Ok(())

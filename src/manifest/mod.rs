@@ -35,6 +35,15 @@ pub struct Manifest {
     pub scriptlets_not_run: Vec<NotRun>,
     /// Units ingot enabled, disabled or masked.
     pub systemd: Systemd,
+    /// The disk, when a disk format was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<Disk>,
+    /// What the EBS direct APIs will compute for the raw image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs: Option<Ebs>,
+    /// The parameters `RegisterImage` needs for this image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_image: Option<RegisterImage>,
     pub warnings: Vec<String>,
 }
 
@@ -92,6 +101,51 @@ pub struct ImagePackage {
     pub nevra: String,
     pub sigmd5: String,
     pub license: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Disk {
+    pub size: u64,
+    pub disk_guid: String,
+    pub partitions: Vec<Partition>,
+    /// The ext4 root filesystem's UUID, and where it came from (`fstab`,
+    /// `boot entries` of the base, or `derived` from the inputs).
+    pub root_uuid: String,
+    pub root_uuid_from: String,
+    pub esp_volume_id: String,
+    pub bootable: bool,
+    pub not_bootable_because: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Partition {
+    pub number: u32,
+    pub name: String,
+    pub type_guid: String,
+    pub guid: String,
+    pub first_lba: u64,
+    pub last_lba: u64,
+    pub offset: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ebs {
+    pub block_size: u32,
+    /// Blocks an upload sends: the ones that are not all zeros.
+    pub changed_blocks: u64,
+    /// SHA-256, LINEAR aggregation, base64: `CompleteSnapshot`'s checksum.
+    pub linear_checksum_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegisterImage {
+    pub architecture: String,
+    pub boot_mode: String,
+    pub ena_support: bool,
+    pub virtualization_type: String,
+    pub root_device_name: String,
+    pub volume_size_gib: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

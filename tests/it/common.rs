@@ -17,11 +17,16 @@ pub fn in_ci() -> bool {
 /// Find an external judge. Outside CI a missing judge makes the caller skip
 /// (with a message); under `CI=true` it is a failure.
 pub fn judge(program: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    });
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    // System tools (sgdisk, fsck.vfat, setcap) live in sbin, which a
+    // non-login PATH may lack.
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    let found = dirs
+        .into_iter()
+        .map(|d| d.join(program))
+        .find(|p| p.is_file());
     if found.is_none() {
         if in_ci() {
             panic!("judge `{program}` is missing, and CI=true: install it (cargo xtask ci does)");

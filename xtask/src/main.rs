@@ -20,6 +20,14 @@ const JUDGES: &[(&str, &str)] = &[
     ("gcc", "gcc"),
     ("systemd-sysusers", "systemd"),
     ("setcap", "libcap2-bin"),
+    ("fuse2fs", "fuse2fs"),
+    ("e2fsck", "e2fsprogs"),
+    ("debugfs", "e2fsprogs"),
+    ("sgdisk", "gdisk"),
+    ("sfdisk", "fdisk"),
+    ("fsck.vfat", "dosfstools"),
+    ("mdir", "mtools"),
+    ("qemu-img", "qemu-utils"),
 ];
 
 fn main() -> ExitCode {
@@ -51,10 +59,14 @@ fn repo_root() -> PathBuf {
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
+    let on_path = Command::new("sh")
         .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    on_path
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(program).is_file())
 }
 
 fn is_root() -> bool {

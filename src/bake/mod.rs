@@ -18,6 +18,8 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod disk;
+
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -104,12 +106,6 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     } else {
         opts.formats.clone()
     };
-    if let Some(f) = formats.iter().find(|f| **f != Format::Tar) {
-        return Err(Error::Usage(format!(
-            "format `{}` is not supported yet; this version of ingot writes `tar` (the finished root filesystem)",
-            f.name()
-        )));
-    }
     let (base, base_kind, pin) = match &opts.base {
         Some(b) => (
             b.clone(),
@@ -261,9 +257,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         place_overlay(&mut tree, o, time)?;
     }
 
-    // Outputs.
-    let mut outputs = Vec::new();
-    let mut final_names = Vec::new();
+    // Outputs. Every name carries the main output's digest: the raw
+    // image's when a disk format is asked for, else the tarball's.
+    let mut outputs: Vec<manifest::Output> = Vec::new();
+    let mut staged: Vec<(String, String)> = Vec::new(); // (temporary name, extension)
     if formats.contains(&Format::Tar) {
         progress.step("writing the tarball");
         let tmp_name = format!("{}.tar", spec.name);
@@ -280,16 +277,166 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                 source,
             })?;
         let digest = hex::encode(w.hash.clone().finalize());
-        let name = format!("{}-{}.tar", spec.name, manifest::short_digest(&digest));
         drop(w);
-        staging.rename(&tmp_name, &name)?;
         outputs.push(manifest::Output {
-            file: name.clone(),
+            file: tmp_name.clone(),
             format: "tar".into(),
             size: 0,
             sha256: digest,
         });
-        final_names.push(name);
+        staged.push((tmp_name, "tar".into()));
+    }
+    let disk_formats: Vec<Format> = formats
+        .iter()
+        .copied()
+        .filter(|f| matches!(f, Format::Raw | Format::Vmdk | Format::Vhd))
+        .collect();
+    let mut disk_info = None;
+    let mut ebs_info = None;
+    let mut register = None;
+    if !disk_formats.is_empty() {
+        progress.step("writing the disk");
+        let seed = {
+            let mut h = Sha256::new();
+            h.update(sha256_path(&spec.file).unwrap_or_default().as_bytes());
+            h.update(base_sha.as_bytes());
+            for r in &rpms {
+                h.update(sha256_path(r).unwrap_or_default().as_bytes());
+            }
+            h.update(date.to_le_bytes());
+            h.finalize().to_vec()
+        };
+        let prepared = disk::prepare(&mut tree, &seed, time)?;
+        if !prepared.bootable {
+            warnings.push(format!(
+                "the image will not boot: {}",
+                prepared.not_bootable_because.join("; ")
+            ));
+        }
+        let size = match spec.size {
+            crate::spec::image::Size::Auto => crate::disk::gpt::Size::Auto,
+            crate::spec::image::Size::Bytes(b) => crate::disk::gpt::Size::Bytes(b),
+        };
+        let raw_tmp = format!("{}.raw", spec.name);
+        let raw_file = staging.create(&raw_tmp)?;
+        let written = disk::write_raw(&tree, &prepared, size, &seed, time, raw_file)?;
+        let raw_path = staging
+            .path_of(&raw_tmp)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let raw = std::fs::File::open(&raw_path).map_err(|source| Error::Read {
+            path: raw_path.clone(),
+            source,
+        })?;
+        let raw_sha = crate::disk::raw::sha256(&raw).map_err(|source| Error::Read {
+            path: raw_path.clone(),
+            source,
+        })?;
+        let raw_hex = hex::encode(raw_sha);
+        let disk_err = |e: crate::disk::DiskError| Error::Usage(format!("disk: {e}"));
+        let mut disk_outputs = Vec::new();
+        if disk_formats.contains(&Format::Raw) {
+            disk_outputs.push(manifest::Output {
+                file: raw_tmp.clone(),
+                format: "raw".into(),
+                size: written.layout.disk_size,
+                sha256: raw_hex.clone(),
+            });
+            staged.push((raw_tmp.clone(), "raw".into()));
+        }
+        for (fmt, ext) in [(Format::Vmdk, "vmdk"), (Format::Vhd, "vhd")] {
+            if !disk_formats.contains(&fmt) {
+                continue;
+            }
+            progress.step(&format!("writing the {ext}"));
+            let tmp = format!("{}.{ext}", spec.name);
+            let out = staging.create(&tmp)?;
+            match fmt {
+                Format::Vmdk => crate::disk::vmdk::write(&raw, out, &raw_sha).map_err(disk_err)?,
+                _ => crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha)
+                    .map_err(disk_err)?,
+            };
+            let p = staging
+                .path_of(&tmp)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let d = sha256_path(&p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
+            disk_outputs.push(manifest::Output {
+                file: tmp.clone(),
+                format: ext.into(),
+                size: 0,
+                sha256: d,
+            });
+            staged.push((tmp, ext.into()));
+        }
+        let ebs = crate::disk::ebs::checksum(&raw).map_err(disk_err)?;
+        drop(raw);
+        if !disk_formats.contains(&Format::Raw) {
+            staging.discard(&raw_tmp);
+        }
+        // The raw image names everything; it goes first.
+        disk_outputs.append(&mut outputs);
+        outputs = disk_outputs;
+        let parts = written.layout.partitions();
+        disk_info = Some(manifest::Disk {
+            size: written.layout.disk_size,
+            disk_guid: written.layout.guids.disk.to_string(),
+            partitions: parts
+                .iter()
+                .map(|p| manifest::Partition {
+                    number: p.number,
+                    name: p.name.clone(),
+                    type_guid: p.type_guid.to_string(),
+                    guid: p.guid.to_string(),
+                    first_lba: p.first_lba,
+                    last_lba: p.last_lba,
+                    offset: p.offset(),
+                    size: p.size(),
+                })
+                .collect(),
+            root_uuid: disk::uuid_text(&prepared.root_uuid),
+            root_uuid_from: prepared.root_uuid_from.to_string(),
+            esp_volume_id: format!(
+                "{:04X}-{:04X}",
+                prepared.esp_volume_id >> 16,
+                prepared.esp_volume_id & 0xffff
+            ),
+            bootable: prepared.bootable,
+            not_bootable_because: prepared.not_bootable_because.clone(),
+        });
+        ebs_info = Some(manifest::Ebs {
+            block_size: ebs.block_size,
+            changed_blocks: ebs.changed_blocks,
+            linear_checksum_sha256: ebs.linear_sha256_base64.clone(),
+        });
+        let arm = report.image_packages.iter().any(|p| p.arch == "aarch64");
+        register = Some(manifest::RegisterImage {
+            architecture: if arm { "arm64" } else { "x86_64" }.into(),
+            boot_mode: "uefi".into(),
+            ena_support: true,
+            virtualization_type: "hvm".into(),
+            root_device_name: "/dev/xvda".into(),
+            volume_size_gib: written.layout.volume_gib(),
+        });
+    }
+    // Final names.
+    let main_digest = outputs
+        .first()
+        .map(|o| o.sha256.clone())
+        .unwrap_or_default();
+    for o in &mut outputs {
+        if let Some((tmp, ext)) = staged.iter().find(|(t, _)| *t == o.file) {
+            let name = format!(
+                "{}-{}.{ext}",
+                spec.name,
+                manifest::short_digest(&main_digest)
+            );
+            staging.rename(tmp, &name)?;
+            o.file = name;
+        }
     }
     // The SBOM describes the main output.
     if let Some(main) = outputs.first().cloned() {
@@ -379,6 +526,9 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         removed: report.removed.clone(),
         scriptlets_not_run: systemd.not_run.clone(),
         systemd: systemd.summary.clone(),
+        disk: disk_info,
+        ebs: ebs_info,
+        register_image: register,
         warnings,
     };
     let main_digest = outputs
@@ -394,7 +544,6 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     drop(tree);
     drop(work);
     let paths = staging.commit()?;
-    let _ = final_names;
     Ok(BakeResult {
         outputs: paths,
         manifest: m,

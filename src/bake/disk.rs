@@ -1,0 +1,368 @@
+//! Making a tree ready to become a disk, and writing the disk.
+//!
+//! In: the finished tree, a seed (digest of the inputs), the source date.
+//! Out: the tree adjusted the way an Amazon Linux 2023 disk needs it (the
+//! root filesystem's UUID kept from the base's `/etc/fstab` or boot entries
+//! so its boot configuration stays valid, `/etc/fstab` pointing at the ext4
+//! root and the FAT ESP, `/boot/efi` emptied into the ESP, mount points
+//! present), a verdict on whether it can boot (with the reason when not),
+//! and then the raw disk itself: GPT, ESP, ext4 root, written sparse.
+
+use std::fs::File;
+use std::io::Read;
+
+use crate::disk::{self, Guid, fat, gpt};
+use crate::error::{Error, Result};
+use crate::rootfs::{Kind, Meta, Node, Tree};
+
+/// What `prepare` decided.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub root_uuid: [u8; 16],
+    /// Where the UUID came from: `fstab`, `boot entries` or `derived`.
+    pub root_uuid_from: &'static str,
+    pub hash_seed: [u8; 16],
+    pub esp: fat::Tree,
+    pub esp_volume_id: u32,
+    pub bootable: bool,
+    pub not_bootable_because: Vec<String>,
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` -> bytes.
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || s.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+pub fn uuid_text(u: &[u8; 16]) -> String {
+    Guid(*u).to_string()
+}
+
+fn read(tree: &Tree, path: &str) -> Option<String> {
+    let id = tree.resolve(path, true).ok()?;
+    if !matches!(tree.node(id).kind, Kind::File(_)) {
+        return None;
+    }
+    let mut s = String::new();
+    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// The root filesystem UUID the base's own configuration names.
+fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
+    if let Some(fstab) = read(tree, "/etc/fstab") {
+        for l in fstab.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() >= 2
+                && !f[0].starts_with('#')
+                && f[1] == "/"
+                && let Some(u) = f[0].strip_prefix("UUID=").and_then(parse_uuid)
+            {
+                return Some((u, "fstab"));
+            }
+        }
+    }
+    let dir = tree.resolve("/boot/loader/entries", true).ok()?;
+    let names: Vec<Vec<u8>> = tree.node(dir).as_dir()?.entries().keys().cloned().collect();
+    for n in names {
+        let path = format!("/boot/loader/entries/{}", String::from_utf8_lossy(&n));
+        if let Some(text) = read(tree, &path) {
+            for word in text.split_whitespace() {
+                if let Some(u) = word.strip_prefix("root=UUID=").and_then(parse_uuid) {
+                    return Some((u, "boot entries"));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The ESP serial the base's fstab names for /boot/efi (`UUID=XXXX-XXXX`).
+fn base_esp_serial(tree: &Tree) -> Option<u32> {
+    let fstab = read(tree, "/etc/fstab")?;
+    for l in fstab.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 2 && f[1] == "/boot/efi" {
+            let s = f[0].strip_prefix("UUID=")?.replace('-', "");
+            return u32::from_str_radix(&s, 16).ok();
+        }
+    }
+    None
+}
+
+fn fat_serial_text(v: u32) -> String {
+    format!("{:04X}-{:04X}", v >> 16, v & 0xffff)
+}
+
+fn put_text(tree: &mut Tree, path: &str, text: &str, time: u32) -> Result<()> {
+    let data = tree
+        .spill(&mut text.as_bytes())
+        .map_err(|source| Error::Write {
+            path: path.into(),
+            source,
+        })?;
+    let meta = match tree.resolve(path, true) {
+        Ok(id) => Meta {
+            mtime: i64::from(time),
+            mtime_nsec: 0,
+            ..tree.node(id).meta.clone()
+        },
+        Err(_) => Meta::new(0o644, 0, 0, i64::from(time)),
+    };
+    tree.insert_path(path, Node::file(meta, data))
+        .map_err(|e| Error::Usage(format!("cannot write `{path}` in the image: {e}")))?;
+    Ok(())
+}
+
+/// `/etc/fstab` with its root line pointing at the new ext4 root and an ESP
+/// line as Amazon Linux 2023 has it; other lines are kept.
+fn fstab(old: Option<&str>, root: &str, esp: &str) -> String {
+    let root_line = format!("UUID={root}     /           ext4    defaults,noatime  1   1");
+    let esp_line = format!(
+        "UUID={esp}          /boot/efi       vfat    defaults,noatime,uid=0,gid=0,umask=0077,shortname=winnt,x-systemd.automount 0 2"
+    );
+    let mut out = Vec::new();
+    let (mut had_root, mut had_esp) = (false, false);
+    for l in old.unwrap_or("").lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 2 && !f[0].starts_with('#') && f[1] == "/" {
+            out.push(root_line.clone());
+            had_root = true;
+        } else if f.len() >= 2 && !f[0].starts_with('#') && f[1] == "/boot/efi" {
+            out.push(esp_line.clone());
+            had_esp = true;
+        } else {
+            out.push(l.to_string());
+        }
+    }
+    if !had_root {
+        out.push(root_line);
+    }
+    if !had_esp {
+        out.push(esp_line);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+/// Adjust the tree for a disk and collect the ESP's contents.
+pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
+    let (root_uuid, root_uuid_from) = match base_root_uuid(tree) {
+        Some((u, from)) => (u, from),
+        None => (Guid::derive(seed, "ext4-root-uuid").0, "derived"),
+    };
+    let hash_seed = Guid::derive(seed, "ext4-hash-seed").0;
+    let esp_volume_id =
+        base_esp_serial(tree).unwrap_or_else(|| disk::derive_u32(seed, "esp-volume-id"));
+
+    // The ESP: whatever the tree holds under /boot/efi moves onto it.
+    let mut esp = fat::Tree::new();
+    let mut esp_files: Vec<String> = Vec::new();
+    let dir_meta = Meta::new(0o755, 0, 0, i64::from(time));
+    let efi = match tree.resolve("/boot/efi", true) {
+        Ok(id) if tree.node(id).is_dir() => id,
+        _ => tree
+            .mkdir_p("/boot/efi", &Meta::new(0o700, 0, 0, i64::from(time)))
+            .map_err(|e| Error::Usage(format!("cannot make /boot/efi: {e}")))?,
+    };
+    let _ = efi;
+    let under: Vec<(Vec<u8>, crate::rootfs::NodeId)> = tree
+        .walk()
+        .filter(|(p, _)| p.starts_with(b"/boot/efi/"))
+        .collect();
+    for (p, id) in &under {
+        let rel = String::from_utf8_lossy(&p[b"/boot/efi/".len()..]).into_owned();
+        match &tree.node(*id).kind {
+            Kind::Dir(_) => esp
+                .add_dir(&rel)
+                .map_err(|e| Error::Usage(format!("ESP: {e}")))?,
+            Kind::File(_) => {
+                let mut bytes = Vec::new();
+                tree.open(*id)
+                    .and_then(|mut r| r.read_to_end(&mut bytes))
+                    .map_err(|source| Error::Read {
+                        path: String::from_utf8_lossy(p).into_owned().into(),
+                        source,
+                    })?;
+                esp.add_file(&rel, bytes)
+                    .map_err(|e| Error::Usage(format!("ESP: {e}")))?;
+                esp_files.push(rel.to_ascii_uppercase());
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "`{}` cannot go on the FAT ESP: only files and folders can",
+                    String::from_utf8_lossy(p)
+                )));
+            }
+        }
+    }
+    let top: Vec<Vec<u8>> = tree
+        .resolve("/boot/efi", true)
+        .ok()
+        .and_then(|id| {
+            tree.node(id)
+                .as_dir()
+                .map(|d| d.entries().keys().cloned().collect())
+        })
+        .unwrap_or_default();
+    for name in top {
+        let mut path = b"/boot/efi/".to_vec();
+        path.extend_from_slice(&name);
+        let _ = tree.remove(&path);
+    }
+
+    // fstab.
+    let old = read(tree, "/etc/fstab");
+    let new = fstab(
+        old.as_deref(),
+        &uuid_text(&root_uuid),
+        &fat_serial_text(esp_volume_id),
+    );
+    if tree.resolve("/etc", true).is_err() {
+        tree.mkdir_p("/etc", &dir_meta)
+            .map_err(|e| Error::Usage(format!("cannot make /etc: {e}")))?;
+    }
+    put_text(tree, "/etc/fstab", &new, time)?;
+
+    // Mount points the kernel and systemd need.
+    for (p, mode) in [
+        ("/proc", 0o555),
+        ("/sys", 0o555),
+        ("/dev", 0o755),
+        ("/run", 0o755),
+        ("/tmp", 0o1777),
+    ] {
+        match tree.resolve(p, true) {
+            Ok(id) if tree.node(id).is_dir() => {}
+            _ => {
+                let _ = tree.remove(p);
+                tree.mkdir_p(p, &Meta::new(mode, 0, 0, i64::from(time)))
+                    .map_err(|e| Error::Usage(format!("cannot make {p}: {e}")))?;
+            }
+        }
+    }
+
+    // Can it boot? A kernel in the root and a UEFI loader on the ESP.
+    let mut why = Vec::new();
+    let has_kernel = tree.walk().any(|(p, id)| {
+        matches!(tree.node(id).kind, Kind::File(_))
+            && (p.starts_with(b"/boot/vmlinuz")
+                || (p.starts_with(b"/usr/lib/modules/") && p.ends_with(b"/vmlinuz")))
+    });
+    if !has_kernel {
+        why.push("no kernel (/boot/vmlinuz-* or /usr/lib/modules/*/vmlinuz)".to_string());
+    }
+    let loader = |name: &str| esp_files.iter().any(|f| f == name);
+    if !loader("EFI/BOOT/BOOTX64.EFI") && !loader("EFI/BOOT/BOOTAA64.EFI") {
+        why.push(
+            "no UEFI boot loader (EFI/BOOT/BOOTX64.EFI on the ESP, from /boot/efi)".to_string(),
+        );
+    }
+    Ok(Prepared {
+        root_uuid,
+        root_uuid_from,
+        hash_seed,
+        esp,
+        esp_volume_id,
+        bootable: why.is_empty(),
+        not_bootable_because: why,
+    })
+}
+
+/// The raw disk: GPT, ESP and root, written into `file` (sparse).
+pub struct Written {
+    pub layout: gpt::Layout,
+}
+
+pub fn write_raw(
+    tree: &Tree,
+    p: &Prepared,
+    size: gpt::Size,
+    seed: &[u8],
+    time: u32,
+    file: &File,
+) -> Result<Written> {
+    let ext4_opts = crate::ext4::Options {
+        uuid: p.root_uuid,
+        hash_seed: p.hash_seed,
+        label: "/".into(),
+        timestamp: time,
+        size: 0,
+    };
+    let disk_err = |e: disk::DiskError| Error::Usage(format!("disk: {e}"));
+    let root_min =
+        crate::ext4::auto_size(tree, &ext4_opts).map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+    let fat_opts = fat::Options {
+        volume_id: p.esp_volume_id,
+        label: None,
+        source_date: u64::from(time),
+    };
+    let esp_min = fat::min_size(&p.esp, &fat_opts).map_err(disk_err)?;
+    let layout = gpt::plan(root_min, esp_min, size, seed).map_err(disk_err)?;
+    file.set_len(layout.disk_size)
+        .map_err(|source| Error::Write {
+            path: "raw image".into(),
+            source,
+        })?;
+    gpt::write(&layout, file).map_err(disk_err)?;
+    fat::write(
+        &p.esp,
+        &fat_opts,
+        file,
+        layout.esp.start,
+        layout.esp.end - layout.esp.start,
+    )
+    .map_err(disk_err)?;
+    let root_size = layout.root.end - layout.root.start;
+    crate::ext4::write(
+        tree,
+        &crate::ext4::Options {
+            size: root_size,
+            ..ext4_opts
+        },
+        file,
+        layout.root.start,
+    )
+    .map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+    Ok(Written { layout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fstab_keeps_other_lines_and_replaces_root_and_esp() {
+        let old = "# comment\nUUID=1111 / xfs defaults,noatime 1 1\nUUID=AAAA-BBBB /boot/efi vfat umask=0077 0 2\n/dev/sdb /data ext4 defaults 0 2\n";
+        let new = fstab(Some(old), "2222", "CCCC-DDDD");
+        let lines: Vec<&str> = new.lines().collect();
+        assert_eq!(lines[0], "# comment");
+        assert!(
+            lines[1].starts_with("UUID=2222 ") && lines[1].contains(" ext4 "),
+            "{new}"
+        );
+        assert!(
+            lines[2].starts_with("UUID=CCCC-DDDD ") && lines[2].contains("/boot/efi"),
+            "{new}"
+        );
+        assert_eq!(lines[3], "/dev/sdb /data ext4 defaults 0 2");
+        let fresh = fstab(None, "2222", "CCCC-DDDD");
+        assert_eq!(fresh.lines().count(), 2);
+    }
+
+    #[test]
+    fn uuids_parse_and_print_round_trip() {
+        let t = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+        assert_eq!(uuid_text(&parse_uuid(t).unwrap()), t);
+        assert!(parse_uuid("nope").is_none());
+        assert_eq!(fat_serial_text(0x1234abcd), "1234-ABCD");
+    }
+}

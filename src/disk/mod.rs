@@ -1,0 +1,255 @@
+//! The disk around the root filesystem: partition plan, GPT, the FAT EFI
+//! System Partition, and the formats AWS imports.
+//!
+//! In: the size the root filesystem needs, the ESP's files (small, held in
+//! memory), a seed (a digest of the build's inputs) and the source date.
+//! Out: a raw disk image laid out like Amazon Linux 2023's (GPT, partition 1
+//! root, 127 BIOS boot, 128 ESP), and from that raw file a stream-optimized
+//! VMDK, a fixed VHD, the EBS direct-API checksum and the SHA-256 that names
+//! the outputs.
+//!
+//! Never: runs another program (sgdisk, mkfs, qemu-img, dd), mounts, needs
+//! root, reads the clock or a random source, or holds a whole disk in
+//! memory. Raw images are sparse: zero ranges stay holes, and nothing here
+//! writes an all-zero sector into a fresh raw file.
+//!
+//! Why our own code: no crate writes these formats reproducibly. The tools
+//! do not either: sgdisk and mkfs.fat pick random GUIDs and serials unless
+//! told otherwise, and qemu-img puts a random CID and the file name into a
+//! VMDK and a timestamp and random UUID into a VHD footer. Every format here
+//! is small and fully specified:
+//!
+//! | module | format | specification |
+//! | --- | --- | --- |
+//! | [`gpt`] | protective MBR, GPT header and entries | UEFI 2.10, §5.2.3 and §5.3 |
+//! | [`fat`] | FAT16 with long file names | Microsoft "FAT: General Overview of On-Disk Format" 1.03 (fatgen103) |
+//! | [`vmdk`] | stream-optimized sparse extent | VMware "Virtual Disk Format 1.1", §"Stream-Optimized Compressed Sparse Extents" |
+//! | [`vhd`] | fixed hard disk footer | Microsoft "Virtual Hard Disk Image Format Specification" 1.0, §"Hard Disk Footer Format" |
+//! | [`ebs`] | EBS direct APIs' LINEAR SHA-256 aggregate | AWS EBS direct APIs `CompleteSnapshot`, as awslabs/coldsnap `src/upload.rs` computes it |
+//! | [`raw`] | sparse raw files, positioned writes, hole-aware reads | Linux `lseek(2)` `SEEK_DATA`/`SEEK_HOLE` |
+//!
+//! The order of work: [`gpt::plan`] sizes the disk, [`raw::create`] makes the
+//! sparse file, the ext4 writer fills `layout.root`, [`fat::write`] fills
+//! `layout.esp`, [`gpt::write`] writes the table; then [`raw::sha256`] names
+//! the image, and [`vmdk::write`], [`vhd::write`] and [`ebs::checksum`] read
+//! the raw file as a stream.
+
+pub mod ebs;
+pub mod fat;
+pub mod gpt;
+pub mod raw;
+pub mod vhd;
+pub mod vmdk;
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// Bytes in a logical block: GPT, FAT, VMDK and VHD all count in 512-byte
+/// sectors here (AWS EBS volumes expose 512-byte logical blocks).
+pub const SECTOR: u64 = 512;
+pub const MIB: u64 = 1024 * 1024;
+pub const GIB: u64 = 1024 * MIB;
+
+/// What can go wrong while laying out or writing a disk. Input problems
+/// (names, sizes) are found before the first byte is written.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error(
+        "the disk is too small: {given} bytes were asked for, but the partitions need at least \
+         {needed} bytes ({} GiB)",
+        needed.div_ceil(GIB)
+    )]
+    TooSmall { needed: u64, given: u64 },
+
+    #[error("disk size {0} is not a whole number of MiB (1048576 bytes)")]
+    NotMibAligned(u64),
+
+    #[error("{what} is {size} bytes, not a whole number of 512-byte sectors")]
+    NotSectorAligned { what: &'static str, size: u64 },
+
+    #[error("{what} is {size} bytes, more than the format allows ({max} bytes)")]
+    TooLarge {
+        what: &'static str,
+        size: u64,
+        max: u64,
+    },
+
+    #[error("ESP path `{path}`: {reason}")]
+    EspName { path: String, reason: String },
+
+    #[error("ESP path `{path}` is given twice (FAT names are case-insensitive)")]
+    EspDuplicate { path: String },
+
+    #[error("ESP path `{path}` is a file, but another path puts entries under it")]
+    EspNotADirectory { path: String },
+
+    #[error("the ESP root holds {entries} directory entries; FAT16 allows 512")]
+    EspRootFull { entries: usize },
+
+    #[error("ESP label `{0}`: at most 11 characters, A-Z, 0-9, space and !#$%&'()-@^_`{{}}~")]
+    EspLabel(String),
+
+    #[error(
+        "the ESP content needs {needed} bytes, but the partition has {given}: a FAT16 volume \
+         this size cannot hold it"
+    )]
+    EspTooSmall { needed: u64, given: u64 },
+
+    #[error("{0}")]
+    Corrupt(String),
+
+    #[error("cannot {action} at byte {offset}")]
+    Io {
+        action: &'static str,
+        offset: u64,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = DiskError> = std::result::Result<T, E>;
+
+/// Wrap an I/O error with what was being done and where.
+pub(crate) fn io_at(action: &'static str, offset: u64) -> impl FnOnce(std::io::Error) -> DiskError {
+    move |source| DiskError::Io {
+        action,
+        offset,
+        source,
+    }
+}
+
+/// A GUID in RFC 9562 byte order (the order its text form is written in).
+/// On disk, UEFI stores the first three fields little-endian
+/// ([`Guid::to_uefi_bytes`], UEFI 2.10 Appendix A).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Guid(pub [u8; 16]);
+
+impl Guid {
+    /// Parse `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case) at compile
+    /// time; for the constants of the specifications. Panics on bad text.
+    pub const fn parse(text: &str) -> Guid {
+        let s = text.as_bytes();
+        assert!(s.len() == 36, "a GUID has 36 characters");
+        let mut out = [0u8; 16];
+        let mut i = 0;
+        let mut n = 0;
+        while i < 36 {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                assert!(s[i] == b'-', "GUID groups are separated by '-'");
+                i += 1;
+                continue;
+            }
+            out[n / 2] |= hex_value(s[i]) << if n % 2 == 0 { 4 } else { 0 };
+            n += 1;
+            i += 1;
+        }
+        Guid(out)
+    }
+
+    /// A GUID derived from `seed` for one `purpose`: the first 16 bytes of
+    /// SHA-256("ingot:" purpose NUL seed), with the version (4) and variant
+    /// (RFC) bits set, so it looks like any other random GUID but the same
+    /// inputs give the same GUID.
+    pub fn derive(seed: &[u8], purpose: &str) -> Guid {
+        let digest = derive_digest(seed, purpose);
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&digest[..16]);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Guid(b)
+    }
+
+    /// The mixed-endian layout UEFI uses on disk: Data1 (u32), Data2 (u16),
+    /// Data3 (u16) little-endian, Data4 (8 bytes) as is.
+    pub fn to_uefi_bytes(&self) -> [u8; 16] {
+        let g = self.0;
+        let mut b = g;
+        b[0..4].copy_from_slice(&[g[3], g[2], g[1], g[0]]);
+        b[4..6].copy_from_slice(&[g[5], g[4]]);
+        b[6..8].copy_from_slice(&[g[7], g[6]]);
+        b
+    }
+
+    /// The inverse of [`Guid::to_uefi_bytes`].
+    pub fn from_uefi_bytes(b: [u8; 16]) -> Guid {
+        // The swap is its own inverse.
+        Guid(Guid(b).to_uefi_bytes())
+    }
+}
+
+const fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("not a hex digit"),
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.0;
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A 32-bit value derived from `seed` for one `purpose` (the FAT volume
+/// serial, for instance): the first four bytes of the same digest
+/// [`Guid::derive`] uses, big-endian.
+pub fn derive_u32(seed: &[u8], purpose: &str) -> u32 {
+    let d = derive_digest(seed, purpose);
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+fn derive_digest(seed: &[u8], purpose: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"ingot:");
+    h.update(purpose.as_bytes());
+    h.update([0u8]);
+    h.update(seed);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_text_round_trips_and_uefi_layout_swaps_the_first_three_fields() {
+        let g = Guid::parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+        assert_eq!(g.to_string(), "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+        // UEFI 2.10 Appendix A: the ESP type GUID as it appears on disk.
+        assert_eq!(
+            g.to_uefi_bytes(),
+            [
+                0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e,
+                0xc9, 0x3b
+            ]
+        );
+        assert_eq!(Guid::from_uefi_bytes(g.to_uefi_bytes()), g);
+    }
+
+    #[test]
+    fn derived_guids_are_stable_distinct_and_version_4() {
+        let a = Guid::derive(b"seed", "disk");
+        assert_eq!(a, Guid::derive(b"seed", "disk"));
+        assert_ne!(a, Guid::derive(b"seed", "root"));
+        assert_ne!(a, Guid::derive(b"seed2", "disk"));
+        assert_eq!(a.0[6] >> 4, 4);
+        assert_eq!(a.0[8] >> 6, 0b10);
+        assert_eq!(derive_u32(b"s", "x"), derive_u32(b"s", "x"));
+    }
+}

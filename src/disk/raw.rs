@@ -1,0 +1,252 @@
+//! Raw disk files: sparse, written with positioned writes, read as a stream.
+//!
+//! In: a path and a size, or an open raw file. Out: a sparse file of that
+//! size ([`create`]), writes that leave zero sectors as holes
+//! ([`write_nonzero_at`]), a chunked reader that reports holes without
+//! reading them ([`Chunks`]), and the image's SHA-256 ([`sha256`]).
+//!
+//! Never: holds more than one chunk of a disk in memory, or writes zeros
+//! into a fresh file (a fresh file already reads as zeros, and writing them
+//! would allocate blocks the holes save). Everything uses positioned I/O
+//! (`pread`/`pwrite`); [`Chunks`] asks the kernel where data is with
+//! `lseek(SEEK_DATA/SEEK_HOLE)`, which moves the file's cursor and nothing
+//! else.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::SECTOR;
+
+/// Create (or truncate) `path` as a sparse file of `size` bytes, open for
+/// reading and writing. No block is allocated until something is written.
+pub fn create(path: &Path, size: u64) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.set_len(size)?;
+    Ok(f)
+}
+
+/// Write `buf` at `offset`, skipping every 512-byte piece (counted from the
+/// start of `buf`) that is all zeros, so a fresh sparse file keeps its holes
+/// there. The target range must already read as zeros.
+pub fn write_nonzero_at(file: &File, offset: u64, buf: &[u8]) -> io::Result<()> {
+    let piece = SECTOR as usize;
+    let mut run_start: Option<usize> = None;
+    let mut at = 0;
+    while at < buf.len() {
+        let end = (at + piece).min(buf.len());
+        let zero = is_zero(&buf[at..end]);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(at),
+            (true, Some(s)) => {
+                file.write_all_at(&buf[s..at], offset + s as u64)?;
+                run_start = None;
+            }
+            _ => {}
+        }
+        at = end;
+    }
+    if let Some(s) = run_start {
+        file.write_all_at(&buf[s..], offset + s as u64)?;
+    }
+    Ok(())
+}
+
+/// True when every byte is zero.
+pub fn is_zero(buf: &[u8]) -> bool {
+    let words = buf.chunks_exact(16);
+    let tail = words.remainder();
+    words
+        .map(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])))
+        .all(|w| w == 0)
+        && tail.iter().all(|&b| b == 0)
+}
+
+/// One piece of a file, in order: a hole (reads as zeros; nothing was read)
+/// or the bytes read.
+pub enum Chunk<'a> {
+    Hole { offset: u64, len: u64 },
+    Data { offset: u64, bytes: &'a [u8] },
+}
+
+impl Chunk<'_> {
+    pub fn offset(&self) -> u64 {
+        match self {
+            Chunk::Hole { offset, .. } | Chunk::Data { offset, .. } => *offset,
+        }
+    }
+    pub fn len(&self) -> u64 {
+        match self {
+            Chunk::Hole { len, .. } => *len,
+            Chunk::Data { bytes, .. } => bytes.len() as u64,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a file front to back in chunks of a fixed size (the last one may be
+/// shorter). A chunk that lies wholly inside a hole is reported as
+/// [`Chunk::Hole`] without a read; any other chunk is read (it may still
+/// hold zeros: callers that skip zeros check with [`is_zero`]).
+pub struct Chunks<'f> {
+    file: &'f File,
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    /// The data extent at or after `pos` that the kernel last reported:
+    /// bytes in `[data_start, data_end)` may be non-zero; everything before
+    /// `data_start` (back to `pos`) is a hole.
+    data_start: u64,
+    data_end: u64,
+}
+
+impl<'f> Chunks<'f> {
+    pub fn new(file: &'f File, chunk_size: usize) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(Chunks {
+            file,
+            len,
+            pos: 0,
+            buf: vec![0; chunk_size.max(1)],
+            data_start: 0,
+            data_end: 0,
+        })
+    }
+
+    /// The file's length when the reader was made.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    /// The next chunk, or `None` at the end of the file.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk<'_>>> {
+        if self.pos >= self.len {
+            return Ok(None);
+        }
+        let offset = self.pos;
+        let n = (self.buf.len() as u64).min(self.len - offset);
+        if offset >= self.data_end {
+            self.find_data(offset)?;
+        }
+        self.pos += n;
+        if offset + n <= self.data_start {
+            return Ok(Some(Chunk::Hole { offset, len: n }));
+        }
+        let buf = &mut self.buf[..n as usize];
+        self.file.read_exact_at(buf, offset)?;
+        Ok(Some(Chunk::Data { offset, bytes: buf }))
+    }
+
+    /// Ask the kernel for the next data extent at or after `from`. Where the
+    /// filesystem cannot say, everything counts as data.
+    fn find_data(&mut self, from: u64) -> io::Result<()> {
+        match seek(self.file, from, libc::SEEK_DATA) {
+            Ok(start) => {
+                let end = seek(self.file, start, libc::SEEK_HOLE).unwrap_or(self.len);
+                self.data_start = start;
+                self.data_end = end.max(start + 1);
+            }
+            // ENXIO: no data after `from`: the rest is one hole.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                self.data_start = self.len;
+                self.data_end = u64::MAX;
+            }
+            Err(_) => {
+                self.data_start = from;
+                self.data_end = u64::MAX;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn seek(file: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: lseek on a file descriptor we borrow for the call; it only
+    // moves the descriptor's cursor, which nothing here relies on.
+    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// The SHA-256 of the whole file, streamed (holes hash as the zeros they
+/// read as, without reading them).
+pub fn sha256(file: &File) -> io::Result<[u8; 32]> {
+    const CHUNK: usize = 4 << 20;
+    let zeros = vec![0u8; CHUNK];
+    let mut h = Sha256::new();
+    let mut chunks = Chunks::new(file, CHUNK)?;
+    while let Some(c) = chunks.next_chunk()? {
+        match c {
+            Chunk::Hole { len, .. } => h.update(&zeros[..len as usize]),
+            Chunk::Data { bytes, .. } => h.update(bytes),
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_nonzero_at_leaves_zero_sectors_unwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = create(&dir.path().join("r"), 8 << 20).unwrap();
+        let mut buf = vec![0u8; 4 << 20];
+        buf[3] = 1;
+        buf[(3 << 20) + 700] = 2;
+        write_nonzero_at(&f, 1 << 20, &buf).unwrap();
+        let mut back = vec![0u8; 8 << 20];
+        f.read_exact_at(&mut back, 0).unwrap();
+        assert_eq!(back[(1 << 20) + 3], 1);
+        assert_eq!(back[(4 << 20) + 700], 2);
+        assert_eq!(back.iter().filter(|&&b| b != 0).count(), 2);
+        // Only two sectors were written: the file stays mostly holes.
+        use std::os::unix::fs::MetadataExt;
+        assert!(f.metadata().unwrap().blocks() * 512 <= 64 * 1024);
+    }
+
+    #[test]
+    fn chunks_report_holes_and_data_and_sha256_matches_a_plain_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = create(&dir.path().join("r"), (16 << 20) + 4096).unwrap();
+        f.write_all_at(b"abc", 9 << 20).unwrap();
+        f.write_all_at(b"end", (16 << 20) + 4000).unwrap();
+        let mut chunks = Chunks::new(&f, 1 << 20).unwrap();
+        let (mut holes, mut data, mut total) = (0, 0, 0);
+        while let Some(c) = chunks.next_chunk().unwrap() {
+            assert_eq!(c.offset(), total);
+            total += c.len();
+            match c {
+                Chunk::Hole { .. } => holes += 1,
+                Chunk::Data { .. } => data += 1,
+            }
+        }
+        assert_eq!(total, (16 << 20) + 4096);
+        assert!(data >= 2, "the two written places are read");
+        assert!(
+            holes >= 10,
+            "the rest is skipped on filesystems with SEEK_DATA"
+        );
+        let mut all = vec![0u8; total as usize];
+        f.read_exact_at(&mut all, 0).unwrap();
+        let plain: [u8; 32] = Sha256::digest(&all).into();
+        assert_eq!(sha256(&f).unwrap(), plain);
+    }
+}

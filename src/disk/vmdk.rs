@@ -1,0 +1,395 @@
+//! A stream-optimized VMDK of a raw disk image, the VMDK that VM Import and
+//! `ImportSnapshot` take (a monolithic flat one is refused).
+//!
+//! In: the raw image (read as a stream, holes skipped) and its SHA-256. Out:
+//! one `.vmdk` file: header, embedded descriptor, deflated grains with their
+//! grain markers, then grain tables, the grain directory, the footer and the
+//! end-of-stream marker, as VMware "Virtual Disk Format 1.1" describes for
+//! stream-optimized compressed sparse extents (§"Stream-Optimized
+//! Compressed Sparse Extents": grain markers, metadata markers of types EOS
+//! 0, GT 1, GD 2, footer 3, `gdOffset = GD_AT_END` in the header and the
+//! real value in the footer).
+//!
+//! - Grains are 64 KiB (128 sectors), 512 entries per grain table. A grain
+//!   that is all zeros is not stored (its table entry is 0, "unallocated",
+//!   which reads as zeros: there is no parent disk). Every grain table is
+//!   written, even an empty one, as VMware's and qemu's writers do.
+//! - Grains are zlib streams (RFC 1950, what qemu and VMware inflate) from
+//!   `flate2` at a fixed level, compressed on several threads but written
+//!   in disk order, so the bytes do not depend on the machine. (They do
+//!   depend on the deflate implementation, pinned by Cargo.lock.)
+//! - The descriptor is what `qemu-img convert -O vmdk -o
+//!   subformat=streamOptimized` writes (IDE geometry: 16 heads, 63
+//!   sectors, cylinders = size / (16 * 63 * 512); hardware version 4;
+//!   toolsVersion 2147483647), except: the CID comes from the image's
+//!   SHA-256 instead of a random number, and the extent line names a fixed
+//!   `disk.vmdk` instead of the output's file name (readers of a monolithic
+//!   stream-optimized file use the embedded extent, not that name).
+//!
+//! Never: holds more than one batch of grains (16 MiB and their compressed
+//! form) in memory, or reads the clock or a random source.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use super::{DiskError, Result, SECTOR, io_at, raw};
+
+/// Sectors per grain (64 KiB), as every current writer uses.
+const GRAIN_SECTORS: u64 = 128;
+const GRAIN_BYTES: u64 = GRAIN_SECTORS * SECTOR;
+/// Grain table entries per grain table (one table = 2 KiB = 4 sectors).
+const GTES_PER_GT: u64 = 512;
+const GT_SECTORS: u64 = GTES_PER_GT * 4 / SECTOR;
+/// The descriptor sits at sector 1 with room for 20 sectors; grains start
+/// at sector 128 (64 KiB), the header's `overHead`.
+const DESCRIPTOR_OFFSET: u64 = 1;
+const DESCRIPTOR_SECTORS: u64 = 20;
+const OVERHEAD_SECTORS: u64 = 128;
+/// The fixed deflate level (zlib's default).
+const LEVEL: u32 = 6;
+/// Grains read and compressed per batch: 16 MiB.
+const BATCH_GRAINS: usize = 256;
+
+const MAGIC: u32 = 0x564d_444b; // "KDMV" on disk
+/// Version 3: the version VMware's and qemu's stream-optimized files carry.
+const VERSION: u32 = 3;
+const FLAG_VALID_NEWLINE_DETECTION: u32 = 1 << 0;
+const FLAG_COMPRESSED: u32 = 1 << 16;
+const FLAG_MARKERS: u32 = 1 << 17;
+const COMPRESSION_DEFLATE: u16 = 1;
+const GD_AT_END: u64 = u64::MAX;
+
+const MARKER_EOS: u32 = 0;
+const MARKER_GT: u32 = 1;
+const MARKER_GD: u32 = 2;
+const MARKER_FOOTER: u32 = 3;
+
+/// Virtual Disk Format 1.1, "Header and Footer": `SparseExtentHeader`,
+/// packed, little-endian, one sector with padding.
+#[repr(C)]
+#[derive(IntoBytes, FromBytes, KnownLayout, Immutable, Clone)]
+struct SparseExtentHeader {
+    magic_number: U32,
+    version: U32,
+    flags: U32,
+    capacity: U64,
+    grain_size: U64,
+    descriptor_offset: U64,
+    descriptor_size: U64,
+    num_gtes_per_gt: U32,
+    rgd_offset: U64,
+    gd_offset: U64,
+    over_head: U64,
+    unclean_shutdown: u8,
+    single_end_line_char: u8,
+    non_end_line_char: u8,
+    double_end_line_char1: u8,
+    double_end_line_char2: u8,
+    compress_algorithm: U16,
+    pad: [u8; 433],
+}
+
+/// "Metadata Markers": a sector that announces `num_sectors` of metadata
+/// (size 0 tells it from a grain marker).
+#[repr(C)]
+#[derive(IntoBytes, FromBytes, KnownLayout, Immutable)]
+struct MetadataMarker {
+    num_sectors: U64,
+    size: U32,
+    marker_type: U32,
+    pad: [u8; 496],
+}
+
+/// "Grain Markers": the grain's first sector number in the virtual disk and
+/// the compressed length; the compressed bytes follow.
+#[repr(C)]
+#[derive(IntoBytes, FromBytes, KnownLayout, Immutable)]
+struct GrainMarker {
+    lba: U64,
+    size: U32,
+}
+
+const _: () = assert!(size_of::<SparseExtentHeader>() == 512);
+const _: () = assert!(size_of::<MetadataMarker>() == 512);
+const _: () = assert!(size_of::<GrainMarker>() == 12);
+
+/// The descriptor's content ID from the image's digest; never 0xffffffff or
+/// 0xfffffffe, which readers take as "no parent" or "unknown".
+pub fn content_id(raw_sha256: &[u8; 32]) -> u32 {
+    let cid = u32::from_be_bytes([raw_sha256[0], raw_sha256[1], raw_sha256[2], raw_sha256[3]]);
+    if cid >= 0xffff_fffe {
+        cid & 0x7fff_ffff
+    } else {
+        cid
+    }
+}
+
+/// The embedded descriptor (see the module doc for what differs from
+/// qemu-img's).
+fn descriptor(capacity_sectors: u64, cid: u32) -> String {
+    let cylinders = capacity_sectors * SECTOR / (63 * 16 * SECTOR);
+    format!(
+        "# Disk DescriptorFile\n\
+         version=1\n\
+         CID={cid:08x}\n\
+         parentCID=ffffffff\n\
+         createType=\"streamOptimized\"\n\
+         \n\
+         # Extent description\n\
+         RW {capacity_sectors} SPARSE \"disk.vmdk\"\n\
+         \n\
+         # The Disk Data Base\n\
+         #DDB\n\
+         \n\
+         ddb.virtualHWVersion = \"4\"\n\
+         ddb.geometry.cylinders = \"{cylinders}\"\n\
+         ddb.geometry.heads = \"16\"\n\
+         ddb.geometry.sectors = \"63\"\n\
+         ddb.adapterType = \"ide\"\n\
+         ddb.toolsVersion = \"2147483647\"\n"
+    )
+}
+
+fn header(capacity_sectors: u64, gd_offset: u64) -> SparseExtentHeader {
+    SparseExtentHeader {
+        magic_number: U32::new(MAGIC),
+        version: U32::new(VERSION),
+        flags: U32::new(FLAG_VALID_NEWLINE_DETECTION | FLAG_COMPRESSED | FLAG_MARKERS),
+        capacity: U64::new(capacity_sectors),
+        grain_size: U64::new(GRAIN_SECTORS),
+        descriptor_offset: U64::new(DESCRIPTOR_OFFSET),
+        descriptor_size: U64::new(DESCRIPTOR_SECTORS),
+        num_gtes_per_gt: U32::new(GTES_PER_GT as u32),
+        rgd_offset: U64::new(0),
+        gd_offset: U64::new(gd_offset),
+        over_head: U64::new(OVERHEAD_SECTORS),
+        unclean_shutdown: 0,
+        // The newline-detection characters that tell a binary-safe transfer.
+        single_end_line_char: b'\n',
+        non_end_line_char: b' ',
+        double_end_line_char1: b'\r',
+        double_end_line_char2: b'\n',
+        compress_algorithm: U16::new(COMPRESSION_DEFLATE),
+        pad: [0; 433],
+    }
+}
+
+fn marker(num_sectors: u64, marker_type: u32) -> MetadataMarker {
+    MetadataMarker {
+        num_sectors: U64::new(num_sectors),
+        size: U32::new(0),
+        marker_type: U32::new(marker_type),
+        pad: [0; 496],
+    }
+}
+
+/// Appends whole sectors to the output and counts them.
+struct Out<'f> {
+    file: &'f File,
+    sector: u64,
+}
+
+impl Out<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let at = self.sector * SECTOR;
+        self.file
+            .write_all_at(bytes, at)
+            .map_err(io_at("write the VMDK", at))?;
+        let padded = (bytes.len() as u64).div_ceil(SECTOR);
+        if padded * SECTOR != bytes.len() as u64 {
+            let pad = vec![0u8; (padded * SECTOR - bytes.len() as u64) as usize];
+            let at = at + bytes.len() as u64;
+            self.file
+                .write_all_at(&pad, at)
+                .map_err(io_at("write the VMDK", at))?;
+        }
+        self.sector += padded;
+        Ok(())
+    }
+}
+
+/// Write `out` (emptied first) as a stream-optimized VMDK of `raw`,
+/// whose SHA-256 is `raw_sha256`. Returns the VMDK's size in bytes.
+pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32]) -> Result<u64> {
+    let mut chunks = raw::Chunks::new(raw, BATCH_GRAINS * GRAIN_BYTES as usize)
+        .map_err(io_at("read the raw image", 0))?;
+    let raw_len = chunks.file_len();
+    if !raw_len.is_multiple_of(SECTOR) {
+        return Err(DiskError::NotSectorAligned {
+            what: "the raw image",
+            size: raw_len,
+        });
+    }
+    let capacity = raw_len / SECTOR;
+    let grains = capacity.div_ceil(GRAIN_SECTORS);
+    let tables = grains.div_ceil(GTES_PER_GT);
+    let mut directory: Vec<U32> = Vec::with_capacity(tables as usize);
+    let mut table = vec![U32::new(0); GTES_PER_GT as usize];
+    // Emptied first, so nothing of an earlier file survives in the holes.
+    out.set_len(0).map_err(io_at("empty the VMDK", 0))?;
+    let mut o = Out {
+        file: out,
+        sector: 0,
+    };
+
+    o.put(header(capacity, GD_AT_END).as_bytes())?;
+    let desc = descriptor(capacity, content_id(raw_sha256));
+    debug_assert!(desc.len() as u64 <= DESCRIPTOR_SECTORS * SECTOR);
+    o.put(desc.as_bytes())?;
+    o.sector = OVERHEAD_SECTORS;
+
+    let threads = std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .min(16);
+    let mut grain = 0u64;
+    let mut finish_table = |o: &mut Out, table: &mut Vec<U32>| -> Result<()> {
+        o.put(marker(GT_SECTORS, MARKER_GT).as_bytes())?;
+        directory.push(U32::new(sector_u32(o.sector)?));
+        o.put(table.as_bytes())?;
+        table.iter_mut().for_each(|e| *e = U32::new(0));
+        Ok(())
+    };
+    while let Some(chunk) = chunks
+        .next_chunk()
+        .map_err(io_at("read the raw image", grain * GRAIN_BYTES))?
+    {
+        let first = chunk.offset() / GRAIN_BYTES;
+        let count = chunk.len().div_ceil(GRAIN_BYTES);
+        let compressed = match chunk {
+            raw::Chunk::Hole { .. } => vec![None; count as usize],
+            raw::Chunk::Data { bytes, .. } => compress_batch(bytes, threads),
+        };
+        for (i, c) in compressed.into_iter().enumerate() {
+            grain = first + i as u64;
+            if let Some(data) = c {
+                let entry = (grain % GTES_PER_GT) as usize;
+                table[entry] = U32::new(sector_u32(o.sector)?);
+                let m = GrainMarker {
+                    lba: U64::new(grain * GRAIN_SECTORS),
+                    size: U32::new(data.len() as u32),
+                };
+                let mut rec = Vec::with_capacity(size_of::<GrainMarker>() + data.len());
+                rec.extend_from_slice(m.as_bytes());
+                rec.extend_from_slice(&data);
+                o.put(&rec)?;
+            }
+            if (grain + 1).is_multiple_of(GTES_PER_GT) || grain + 1 == grains {
+                finish_table(&mut o, &mut table)?;
+            }
+        }
+    }
+
+    let mut gd_bytes = directory.as_bytes().to_vec();
+    let gd_sectors = (gd_bytes.len() as u64).div_ceil(SECTOR).max(1);
+    gd_bytes.resize((gd_sectors * SECTOR) as usize, 0);
+    o.put(marker(gd_sectors, MARKER_GD).as_bytes())?;
+    let gd_offset = o.sector;
+    o.put(&gd_bytes)?;
+    o.put(marker(1, MARKER_FOOTER).as_bytes())?;
+    o.put(header(capacity, gd_offset).as_bytes())?;
+    o.put(marker(0, MARKER_EOS).as_bytes())?;
+    Ok(o.sector * SECTOR)
+}
+
+/// Table entries are 32-bit sector numbers: a VMDK stays under 2 TiB.
+fn sector_u32(sector: u64) -> Result<u32> {
+    u32::try_from(sector).map_err(|_| DiskError::TooLarge {
+        what: "the VMDK",
+        size: sector * SECTOR,
+        max: u64::from(u32::MAX) * SECTOR,
+    })
+}
+
+/// Compress each 64 KiB grain of `bytes` (the last one zero-padded to a
+/// whole grain), `None` for all-zero grains, in order.
+fn compress_batch(bytes: &[u8], threads: usize) -> Vec<Option<Vec<u8>>> {
+    let grains: Vec<&[u8]> = bytes.chunks(GRAIN_BYTES as usize).collect();
+    let per = grains.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = grains
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(|g| compress_grain(g)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+fn compress_grain(grain: &[u8]) -> Option<Vec<u8>> {
+    if raw::is_zero(grain) {
+        return None;
+    }
+    let mut z = ZlibEncoder::new(Vec::with_capacity(grain.len() / 2), Compression::new(LEVEL));
+    // Writing into a Vec cannot fail.
+    let _ = z.write_all(grain);
+    if grain.len() < GRAIN_BYTES as usize {
+        let _ = z.write_all(&vec![0u8; GRAIN_BYTES as usize - grain.len()]);
+    }
+    z.finish().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn the_file_is_header_grains_tables_directory_footer_eos() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = raw::create(&dir.path().join("r"), 40 << 20).unwrap();
+        r.write_all_at(b"first grain", 100).unwrap();
+        r.write_all_at(b"in the second table", 35 << 20).unwrap();
+        let o = File::create(dir.path().join("o")).unwrap();
+        let len = write(&r, &o, &[7; 32]).unwrap();
+        let bytes = std::fs::read(dir.path().join("o")).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        let h = SparseExtentHeader::read_from_bytes(&bytes[..512]).unwrap();
+        assert_eq!(h.gd_offset.get(), GD_AT_END);
+        assert_eq!(&bytes[..4], b"KDMV");
+        let desc = String::from_utf8_lossy(&bytes[512..1024]);
+        assert!(desc.contains("CID=07070707\n"), "{desc}");
+        assert!(desc.contains("RW 81920 SPARSE \"disk.vmdk\""));
+        // Footer: marker, header with the real GD offset, then EOS.
+        let n = bytes.len();
+        let eos = MetadataMarker::read_from_bytes(&bytes[n - 512..]).unwrap();
+        assert_eq!(
+            (eos.num_sectors.get(), eos.marker_type.get()),
+            (0, MARKER_EOS)
+        );
+        let f = SparseExtentHeader::read_from_bytes(&bytes[n - 1024..n - 512]).unwrap();
+        let gd = f.gd_offset.get() as usize * 512;
+        let gt0 = u32::from_le_bytes(bytes[gd..gd + 4].try_into().unwrap()) as usize * 512;
+        let gt1 = u32::from_le_bytes(bytes[gd + 4..gd + 8].try_into().unwrap()) as usize * 512;
+        // Grain 0 is stored; grain 1 (all zero) is not.
+        let g0 = u32::from_le_bytes(bytes[gt0..gt0 + 4].try_into().unwrap()) as usize * 512;
+        assert_eq!(
+            u32::from_le_bytes(bytes[gt0 + 4..gt0 + 8].try_into().unwrap()),
+            0
+        );
+        let m = GrainMarker::read_from_bytes(&bytes[g0..g0 + 12]).unwrap();
+        assert_eq!(m.lba.get(), 0);
+        let mut grain = Vec::new();
+        flate2::read::ZlibDecoder::new(&bytes[g0 + 12..g0 + 12 + m.size.get() as usize])
+            .read_to_end(&mut grain)
+            .unwrap();
+        assert_eq!(grain.len(), 65536);
+        assert_eq!(&grain[100..111], b"first grain");
+        // The second table holds the grain at 35 MiB (grain 560, entry 48).
+        let e = u32::from_le_bytes(bytes[gt1 + 48 * 4..gt1 + 49 * 4].try_into().unwrap());
+        assert_ne!(e, 0);
+    }
+
+    #[test]
+    fn content_id_avoids_the_reserved_values() {
+        assert_eq!(content_id(&[0xff; 32]), 0x7fff_ffff);
+        assert_eq!(content_id(&[1; 32]), 0x0101_0101);
+    }
+}
