@@ -439,3 +439,94 @@ fn verify_and_diff_work_on_disk_images() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains(".raw: MISMATCH"));
 }
+
+#[test]
+fn boot_entries_name_the_root_uuid_when_fstab_does_not() {
+    let (t, repo) = workspace();
+    let uuid = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
+    let spec = repo.join("specs/hello-image.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        text.replace("formats = [\"tar\"]", "formats = [\"raw\"]")
+            + &format!(
+                "\n[[image.files]]\ndest = \"/boot/loader/entries/test-6.1.conf\"\ncontent = \"title Test\\nlinux /boot/vmlinuz-6.1\\noptions root=UUID={uuid} ro console=ttyS0,115200n8\\n\"\n"
+            ),
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let o = run_ok(
+        ingot()
+            .arg("--json")
+            .arg("bake")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(doc["manifest"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(m["disk"]["root_uuid"], uuid);
+    assert_eq!(m["disk"]["root_uuid_from"], "boot entries");
+}
+
+#[test]
+fn file_capabilities_reach_the_ext4_root_as_xattrs() {
+    let _ = need!("debugfs");
+    let (t, repo) = workspace();
+    std::fs::write(repo.join("specs/pinger"), "#!/bin/sh\necho ping\n").unwrap();
+    std::fs::write(
+        repo.join("specs/pinger.toml"),
+        r#"[package]
+name = "pinger"
+version = "1"
+arch = "noarch"
+summary = "A file with capabilities"
+license = "MIT"
+
+[dependencies]
+auto = false
+
+[[files]]
+src = "pinger"
+dest = "/usr/bin/pinger"
+mode = "0755"
+caps = "cap_net_raw=ep"
+"#,
+    )
+    .unwrap();
+    let spec = repo.join("specs/hello-image.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        text.replace("formats = [\"tar\"]", "formats = [\"raw\"]")
+            .replace(
+                "packages = [\"hello/hello.toml\"]",
+                "packages = [\"hello/hello.toml\", \"pinger.toml\"]",
+            ),
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let o = run_ok(
+        ingot()
+            .arg("--json")
+            .arg("bake")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let raw = PathBuf::from(doc["image"].as_str().unwrap());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(doc["manifest"].as_str().unwrap()).unwrap()).unwrap();
+    let (off, _) = partition(&m, 1);
+    let ea = debugfs(&raw, off, "ea_list /usr/bin/pinger");
+    // vfs_cap_data revision 2, effective, CAP_NET_RAW (13) permitted.
+    assert!(ea.contains("security.capability"), "{ea}");
+    assert!(
+        ea.contains("security.capability (20) = 01 00 00 02 00 20 00 00 00 00 00 00"),
+        "{ea}"
+    );
+    let s = debugfs(&raw, off, "stat /usr/bin/pinger");
+    assert!(s.contains("Mode:  0755"), "{s}");
+}
