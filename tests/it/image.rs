@@ -80,6 +80,17 @@ fn every_disk_format_is_accepted_by_the_real_tools() {
     let out = t.path().join("out");
     let m = bake_all(&repo.join("specs/hello-image.toml"), &out, &[]);
     let raw = output(&out, &m, "raw");
+    // Written sparse: the zero ranges of a 1 GiB disk are holes.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&raw).unwrap();
+        assert!(md.len() >= 1 << 30);
+        assert!(
+            md.blocks() * 512 < md.len() / 20,
+            "raw image is not sparse: {} blocks",
+            md.blocks()
+        );
+    }
 
     // GPT: sgdisk exits 0 whatever it finds, so read what it says.
     let v = stdout(&run_ok(Command::new(&sgdisk).arg("-v").arg(&raw)));
