@@ -50,6 +50,10 @@ pub enum Error {
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),
 
+    /// `boot-test`: setup problems exit 2, a failed boot test exits 1.
+    #[error(transparent)]
+    Boot(#[from] crate::boottest::BootError),
+
     /// A check the user asked for failed (exit 1).
     #[error("{0}")]
     CheckFailed(String),
@@ -66,6 +70,7 @@ impl Error {
             Error::Write { .. } | Error::Rpm { .. } => 2,
             Error::Base(_) => 2,
             Error::Install(e) => e.exit_code(),
+            Error::Boot(e) => e.exit_code(),
             Error::CheckFailed(_) => 1,
             Error::Interrupted => 130,
         }
@@ -75,6 +80,7 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Spec(e) => e.hint.as_deref(),
+            Error::Boot(e) => e.hint(),
             _ => None,
         }
     }

@@ -15,6 +15,7 @@
 //! library reports.
 
 pub mod bake;
+pub mod boottest;
 pub mod diff;
 pub mod disk;
 pub mod error;

@@ -9,8 +9,8 @@
 //!
 //! Order of work: check the base pin; build package specs; import the
 //! base; install the packages (digests, dependencies, conflicts, files,
-//! database); create accounts from sysusers.d; enable units; place
-//! overlays; write outputs; write the manifest.
+//! database); create accounts from sysusers.d; place overlays; enable
+//! units; write outputs; write the manifest.
 //!
 //! Time: `SOURCE_DATE_EPOCH` when set, else the newest source date among
 //! the packages the image installs (their build times), else 0.
@@ -39,6 +39,9 @@ pub struct BakeOptions {
     pub source_date_epoch: Option<u64>,
     /// Compression of packages built from specs.
     pub compression: Compression,
+    /// Threads for hashing and compressing packages built from specs (the
+    /// packages are the same whatever it is).
+    pub jobs: std::num::NonZeroUsize,
     /// Only these formats (from `--format`); the spec's when empty.
     pub formats: Vec<Format>,
 }
@@ -116,7 +119,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             },
             None,
         ),
-        None => (spec.base.clone(), spec.base_kind, spec.base_sha256.clone()),
+        None => {
+            spec.check_base()?;
+            (spec.base.clone(), spec.base_kind, spec.base_sha256.clone())
+        }
     };
 
     // The base's digest (and its pin) before anything else.
@@ -159,20 +165,26 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             PackageRef::Spec { path, .. } => {
                 progress.step(&format!("building {}", path.display()));
                 let ps = crate::spec::load_package(path)?;
-                let built = crate::rpm::build_package(
+                let file = work.path().join(crate::rpm::build::file_name(&ps));
+                let mut out = std::fs::File::create(&file).map_err(|source| Error::Write {
+                    path: file.clone(),
+                    source,
+                })?;
+                let built = crate::rpm::write_package(
                     &ps,
                     &BuildOptions {
                         compression: opts.compression,
                         source_date_epoch: opts.source_date_epoch,
                         sign_key: None,
                     },
+                    opts.jobs,
+                    crate::rpm::Target {
+                        file: &mut out,
+                        path: &file,
+                        work_dir: work.path(),
+                    },
                 )?;
                 spec_dates.push(built.source_date.seconds);
-                let file = work.path().join(&built.file_name);
-                std::fs::write(&file, &built.bytes).map_err(|source| Error::Write {
-                    path: file.clone(),
-                    source,
-                })?;
                 let spec_sha = sha256_path(path).map_err(|source| Error::Read {
                     path: path.clone(),
                     source,
@@ -249,13 +261,14 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     progress.step("creating accounts and enabling units");
     warnings.extend(install::activate::accounts(&mut tree, time)?);
     warnings.extend(install::resolve_owners(&mut tree, &report.pending_owners));
-    let systemd = install::activate::systemd(&mut tree, &report, &spec.systemd, time)?;
-    warnings.extend(systemd.warnings.iter().cloned());
-
+    // Overlays after accounts (they may name the package's users) and
+    // before units are enabled (they may add unit files).
     progress.step("placing files");
     for o in &spec.files {
         place_overlay(&mut tree, o, time)?;
     }
+    let systemd = install::activate::systemd(&mut tree, &report, &spec.systemd, time)?;
+    warnings.extend(systemd.warnings.iter().cloned());
 
     // Outputs. Every name carries the main output's digest: the raw
     // image's when a disk format is asked for, else the tarball's.
@@ -352,7 +365,9 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             let tmp = format!("{}.{ext}", spec.name);
             let out = staging.create(&tmp)?;
             match fmt {
-                Format::Vmdk => crate::disk::vmdk::write(&raw, out, &raw_sha).map_err(disk_err)?,
+                Format::Vmdk => {
+                    crate::disk::vmdk::write(&raw, out, &raw_sha, opts.jobs).map_err(disk_err)?
+                }
                 _ => crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha)
                     .map_err(disk_err)?,
             };

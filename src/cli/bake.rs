@@ -1,5 +1,6 @@
 //! `ingot bake IMAGE_SPEC [--out DIR] [--base PATH]`
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -29,6 +30,9 @@ pub struct BakeArgs {
     /// Payload compression of packages built from specs
     #[arg(long, default_value = "zstd:3")]
     compression: Compression,
+    /// Threads for hashing and zstd compression of packages built from specs (default: all cores); the output is the same whatever N is
+    #[arg(long, value_name = "N")]
+    jobs: Option<NonZeroUsize>,
 }
 
 struct Steps<'a>(&'a Printer);
@@ -64,6 +68,7 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         deps_check: !args.no_deps_check,
         source_date_epoch: ingot::source_date::from_environment().map_err(Error::Usage)?,
         compression: args.compression,
+        jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
         formats,
     };
     let result = ingot::bake::bake(&spec, &opts, &Steps(p))?;

@@ -1,10 +1,11 @@
-//! `ingot build SPEC [--out DIR]`
+//! `ingot build SPEC [--out DIR] [--jobs N]`
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
 use ingot::output::Staging;
-use ingot::rpm::{BuildOptions, Compression};
+use ingot::rpm::{BuildOptions, Compression, Target};
 use ingot::{Error, Result};
 
 use super::Printer;
@@ -22,6 +23,9 @@ pub struct BuildArgs {
     /// Sign with this ASCII-armored OpenPGP secret key (RSA or Ed25519)
     #[arg(long, value_name = "KEY.asc")]
     sign_key: Option<PathBuf>,
+    /// Threads for hashing and zstd compression (default: all cores); the RPM is the same whatever N is
+    #[arg(long, value_name = "N")]
+    jobs: Option<NonZeroUsize>,
 }
 
 pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
@@ -31,30 +35,38 @@ pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
         source_date_epoch: ingot::source_date::from_environment().map_err(Error::Usage)?,
         sign_key: args.sign_key,
     };
-    let built = ingot::rpm::build_package(&spec, &opts)?;
+    let jobs = args.jobs.unwrap_or_else(ingot::rpm::default_jobs);
+    let name = ingot::rpm::build::file_name(&spec);
+    let mut staging = Staging::new(&args.out)?;
+    // The payload waits in an unnamed temporary file next to the RPM.
+    let dir = staging.dir().to_path_buf();
+    let path = dir.join(&name);
+    let file = staging.create(&name)?;
+    let built = ingot::rpm::write_package(
+        &spec,
+        &opts,
+        jobs,
+        Target {
+            file,
+            path: &path,
+            work_dir: &dir,
+        },
+    )?;
     for w in &built.warnings {
         p.warn(w);
     }
-    let mut staging = Staging::new(&args.out)?;
-    staging.write(&built.file_name, &built.bytes)?;
     let paths = staging.commit()?;
-    let path = paths
-        .first()
-        .cloned()
-        .unwrap_or_else(|| args.out.join(&built.file_name));
+    let path = paths.first().cloned().unwrap_or(path);
     p.info(&format!(
         "built {} ({} entries, {} bytes, time {})",
-        built.nevra,
-        built.files,
-        built.bytes.len(),
-        built.source_date
+        built.nevra, built.files, built.size, built.source_date
     ));
     let json = serde_json::json!({
         "ok": true,
         "rpm": path,
         "nevra": built.nevra,
         "sha256": built.sha256,
-        "size": built.bytes.len(),
+        "size": built.size,
         "signed": built.signed,
         "source_date_epoch": built.source_date.seconds,
         "requires": built.requires,

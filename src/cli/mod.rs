@@ -2,6 +2,7 @@
 //! stdout (one JSON document with `--json`), everything else to stderr.
 
 mod bake;
+mod boottest;
 mod build;
 mod diff;
 mod inspect;
@@ -47,6 +48,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// What changed between two images or two manifests
     Diff(diff::DiffArgs),
+    /// Boot an image in QEMU (never modifying it) and check it serves
+    BootTest(boottest::BootTestArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
         Command::Diff(args) => diff::run(args, &printer),
+        Command::BootTest(args) => boottest::run(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

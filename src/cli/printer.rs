@@ -45,6 +45,14 @@ impl Printer {
         };
     }
 
+    /// A progress message: shown on stderr when it is a terminal, or with
+    /// `-v`; never with `-q`.
+    pub fn progress_line(&self, message: &str) {
+        if !self.quiet && (self.verbose > 0 || std::io::stderr().is_terminal()) {
+            eprintln!("{message}");
+        }
+    }
+
     pub fn warn(&self, message: &str) {
         if !self.quiet {
             eprintln!("warning: {message}");

@@ -31,6 +31,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 
 use flate2::Compression;
@@ -215,8 +216,10 @@ impl Out<'_> {
 }
 
 /// Write `out` (emptied first) as a stream-optimized VMDK of `raw`,
-/// whose SHA-256 is `raw_sha256`. Returns the VMDK's size in bytes.
-pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32]) -> Result<u64> {
+/// whose SHA-256 is `raw_sha256`, compressing grains on up to `threads`
+/// threads (the bytes do not depend on it). Returns the VMDK's size in
+/// bytes.
+pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32], threads: NonZeroUsize) -> Result<u64> {
     let mut chunks = raw::Chunks::new(raw, BATCH_GRAINS * GRAIN_BYTES as usize)
         .map_err(io_at("read the raw image", 0))?;
     let raw_len = chunks.file_len();
@@ -244,9 +247,7 @@ pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32]) -> Result<u64> {
     o.put(desc.as_bytes())?;
     o.sector = OVERHEAD_SECTORS;
 
-    let threads = std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .min(16);
+    let threads = threads.get().min(64);
     let mut grain = 0u64;
     let mut finish_table = |o: &mut Out, table: &mut Vec<U32>| -> Result<()> {
         o.put(marker(GT_SECTORS, MARKER_GT).as_bytes())?;
@@ -348,7 +349,7 @@ mod tests {
         r.write_all_at(b"first grain", 100).unwrap();
         r.write_all_at(b"in the second table", 35 << 20).unwrap();
         let o = File::create(dir.path().join("o")).unwrap();
-        let len = write(&r, &o, &[7; 32]).unwrap();
+        let len = write(&r, &o, &[7; 32], NonZeroUsize::MIN).unwrap();
         let bytes = std::fs::read(dir.path().join("o")).unwrap();
         assert_eq!(bytes.len() as u64, len);
         let h = SparseExtentHeader::read_from_bytes(&bytes[..512]).unwrap();

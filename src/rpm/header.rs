@@ -26,6 +26,7 @@ pub const MAX_DATA: u32 = 256 * 1024 * 1024;
 
 /// Tag numbers used by ingot, named as in rpm's `rpmtag.h`.
 pub mod tag {
+    pub const HEADERSIGNATURES: u32 = 62;
     pub const HEADERIMMUTABLE: u32 = 63;
     pub const HEADERI18NTABLE: u32 = 100;
     // Signature header tags.
@@ -40,6 +41,8 @@ pub mod tag {
     pub const SIG_GPG: u32 = 1005;
     pub const SIG_LONGSIZE: u32 = 270;
     pub const SIG_LONGARCHIVESIZE: u32 = 271;
+    pub const SIG_OPENPGP: u32 = 278;
+    pub const SIG_RESERVEDSPACE: u32 = 1008;
     // Tags an installed package's record carries after its region.
     pub const SIGSIZE: u32 = 257;
     pub const SIGPGP: u32 = 259;
@@ -85,6 +88,7 @@ pub mod tag {
     pub const FILEUSERNAME: u32 = 1039;
     pub const FILEGROUPNAME: u32 = 1040;
     pub const SOURCERPM: u32 = 1044;
+    pub const FILEVERIFYFLAGS: u32 = 1045;
     pub const PROVIDENAME: u32 = 1047;
     pub const REQUIREFLAGS: u32 = 1048;
     pub const REQUIRENAME: u32 = 1049;
@@ -133,6 +137,17 @@ pub mod tag {
     pub const PAYLOADDIGEST: u32 = 5092;
     pub const PAYLOADDIGESTALGO: u32 = 5093;
     pub const PAYLOADDIGESTALT: u32 = 5097;
+    pub const RPMVERSION: u32 = 1064;
+    pub const CHANGELOGTIME: u32 = 1080;
+    pub const CHANGELOGNAME: u32 = 1081;
+    pub const CHANGELOGTEXT: u32 = 1082;
+    pub const FILEDEPENDSX: u32 = 1143;
+    pub const FILEDEPENDSN: u32 = 1144;
+    pub const DEPENDSDICT: u32 = 1145;
+    pub const ORDERNAME: u32 = 5035;
+    pub const ORDERVERSION: u32 = 5036;
+    pub const ORDERFLAGS: u32 = 5037;
+    pub const ENCODING: u32 = 5062;
 }
 
 /// Data types of header entries (`rpmTagType`).
@@ -576,10 +591,173 @@ pub fn region_plus(base: &Header, mut extra: Vec<NewEntry>) -> Result<Vec<u8>, H
     Ok(out)
 }
 
+/// Build a new header blob (no magic) the way rpm lays out a package's
+/// header: the region tag `region_tag` first, then `entries` in tag order
+/// (a stable sort: entries of one tag keep their order), their data
+/// appended in that order with natural alignment, and the region's
+/// trailer (an index entry pointing back over all of them) at the end of
+/// the data.
+pub fn encode_header(mut entries: Vec<NewEntry>, region_tag: u32) -> Result<Vec<u8>, HeaderError> {
+    entries.sort_by_key(|e| e.tag);
+    let il = entries.len() + 1;
+    let mut index = Vec::with_capacity(il * 16);
+    let mut data = Vec::new();
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let (ty, count, bytes) = encode(&e.value);
+        while data.len() % ty.align() != 0 {
+            data.push(0);
+        }
+        rows.push((e.tag, ty, data.len(), count));
+        data.extend_from_slice(&bytes);
+    }
+    let too_big = || bad("header is too large for rpm");
+    let trailer_at = u32::try_from(data.len()).map_err(|_| too_big())?;
+    let back = i32::try_from(il * 16).map_err(|_| too_big())?;
+    data.extend_from_slice(&region_tag.to_be_bytes());
+    data.extend_from_slice(&(Type::Bin as u32).to_be_bytes());
+    data.extend_from_slice(&(-back).to_be_bytes());
+    data.extend_from_slice(&16u32.to_be_bytes());
+    let il = u32::try_from(il).map_err(|_| too_big())?;
+    let dl = u32::try_from(data.len()).map_err(|_| too_big())?;
+    check_sizes(il, dl)?;
+    for (tag, ty, offset, count) in
+        std::iter::once((region_tag, Type::Bin, trailer_at as usize, 16)).chain(rows)
+    {
+        index.extend_from_slice(&tag.to_be_bytes());
+        index.extend_from_slice(&(ty as u32).to_be_bytes());
+        index.extend_from_slice(&(offset as u32).to_be_bytes());
+        index.extend_from_slice(&count.to_be_bytes());
+    }
+    let mut out = Vec::with_capacity(8 + index.len() + data.len());
+    out.extend_from_slice(&il.to_be_bytes());
+    out.extend_from_slice(&dl.to_be_bytes());
+    out.extend_from_slice(&index);
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rpm::read::PackageHeaders;
+
+    #[test]
+    fn encoded_headers_match_the_rpm_crates_and_parse_back() {
+        use ::rpm::{HeaderEntry, IndexData, IndexSignatureTag, IndexTag};
+        let ours = vec![
+            NewEntry {
+                tag: 1000,
+                value: Value::String("name".into()),
+            },
+            NewEntry {
+                tag: 1030,
+                value: Value::Int16(vec![0o100644, 0o40755, 7]),
+            },
+            NewEntry {
+                tag: 1004,
+                value: Value::I18nString(vec!["summary".into()]),
+            },
+            NewEntry {
+                tag: 5008,
+                value: Value::Int64(vec![1, 1 << 40]),
+            },
+            NewEntry {
+                tag: 1028,
+                value: Value::Int32(vec![3, 4]),
+            },
+            NewEntry {
+                tag: 1117,
+                value: Value::StringArray(vec!["a".into(), "bc".into()]),
+            },
+            NewEntry {
+                tag: 1008,
+                value: Value::Bin(vec![0; 5]),
+            },
+            NewEntry {
+                tag: 1029,
+                value: Value::Char(vec![1, 2, 3]),
+            },
+        ];
+        let theirs: Vec<HeaderEntry> = ours
+            .iter()
+            .map(|e| {
+                let data = match &e.value {
+                    Value::String(s) => IndexData::StringTag(s.clone()),
+                    Value::Int16(v) => IndexData::Int16(v.clone()),
+                    Value::I18nString(v) => IndexData::I18NString(v.clone()),
+                    Value::Int64(v) => IndexData::Int64(v.clone()),
+                    Value::Int32(v) => IndexData::Int32(v.clone()),
+                    Value::StringArray(v) => IndexData::StringArray(v.clone()),
+                    Value::Bin(v) => IndexData::Bin(v.clone()),
+                    Value::Char(v) => IndexData::Char(v.clone()),
+                    _ => unreachable!(),
+                };
+                HeaderEntry::new(e.tag, data)
+            })
+            .collect();
+        // The rpm crate lays headers out the way rpm does; ingot's encoder
+        // must give the same bytes.
+        let md = ::rpm::PackageMetadata {
+            lead: ::rpm::Lead::new("x"),
+            signature: ::rpm::Header::<IndexSignatureTag>::new_empty(),
+            header: ::rpm::Header::from_entries(theirs, IndexTag::RPMTAG_HEADERIMMUTABLE),
+        };
+        let want = md.header_bytes().unwrap();
+        let got = encode_header(ours, tag::HEADERIMMUTABLE).unwrap();
+        assert!(
+            got[..] == want[8..],
+            "encoded header differs from the rpm crate's"
+        );
+        let back = Header::from_blob(got).unwrap();
+        assert_eq!(back.region_len().unwrap().map(|(n, _)| n), Some(9));
+        assert_eq!(back.int(1028), Some(3));
+        assert_eq!(back.ints(5008), vec![1, 1 << 40]);
+        assert_eq!(back.strings(1117), vec!["a", "bc"]);
+    }
+
+    #[test]
+    fn tag_numbers_agree_with_the_rpm_crate() {
+        use ::rpm::{IndexSignatureTag as S, IndexTag as T};
+        for (ours, theirs) in [
+            (tag::HEADERSIGNATURES, S::HEADER_SIGNATURES as u32),
+            (tag::SIG_OPENPGP, S::RPMSIGTAG_OPENPGP as u32),
+            (tag::SIG_RESERVEDSPACE, S::RPMSIGTAG_RESERVEDSPACE as u32),
+            (tag::SIG_SHA1, S::RPMSIGTAG_SHA1 as u32),
+            (tag::SIG_SHA256, S::RPMSIGTAG_SHA256 as u32),
+            (tag::SIG_MD5, S::RPMSIGTAG_MD5 as u32),
+            (tag::SIG_SIZE, S::RPMSIGTAG_SIZE as u32),
+            (tag::SIG_LONGSIZE, S::RPMSIGTAG_LONGSIZE as u32),
+            (tag::SIG_PAYLOADSIZE, S::RPMSIGTAG_PAYLOADSIZE as u32),
+            (
+                tag::SIG_LONGARCHIVESIZE,
+                S::RPMSIGTAG_LONGARCHIVESIZE as u32,
+            ),
+            (tag::SIG_RSA, S::RPMSIGTAG_RSA as u32),
+            (tag::SIG_DSA, S::RPMSIGTAG_DSA as u32),
+            (tag::RPMVERSION, T::RPMTAG_RPMVERSION as u32),
+            (tag::FILEVERIFYFLAGS, T::RPMTAG_FILEVERIFYFLAGS as u32),
+            (tag::CHANGELOGTIME, T::RPMTAG_CHANGELOGTIME as u32),
+            (tag::CHANGELOGNAME, T::RPMTAG_CHANGELOGNAME as u32),
+            (tag::CHANGELOGTEXT, T::RPMTAG_CHANGELOGTEXT as u32),
+            (tag::FILEDEPENDSX, T::RPMTAG_FILEDEPENDSX as u32),
+            (tag::FILEDEPENDSN, T::RPMTAG_FILEDEPENDSN as u32),
+            (tag::DEPENDSDICT, T::RPMTAG_DEPENDSDICT as u32),
+            (tag::ORDERNAME, T::RPMTAG_ORDERNAME as u32),
+            (tag::ORDERVERSION, T::RPMTAG_ORDERVERSION as u32),
+            (tag::ORDERFLAGS, T::RPMTAG_ORDERFLAGS as u32),
+            (tag::ENCODING, T::RPMTAG_ENCODING as u32),
+            (tag::PAYLOADDIGEST, T::RPMTAG_PAYLOADSHA256 as u32),
+            (tag::PAYLOADDIGESTALT, T::RPMTAG_PAYLOADSHA256ALT as u32),
+            (tag::PAYLOADDIGESTALGO, T::RPMTAG_PAYLOADSHA256ALGO as u32),
+            (tag::FILECAPS, T::RPMTAG_FILECAPS as u32),
+            (tag::LONGFILESIZES, T::RPMTAG_LONGFILESIZES as u32),
+            (tag::LONGSIZE, T::RPMTAG_LONGSIZE as u32),
+            (tag::FILEDIGESTALGO, T::RPMTAG_FILEDIGESTALGO as u32),
+        ] {
+            assert_eq!(ours, theirs);
+        }
+    }
 
     fn shared(p: &str) -> Option<std::path::PathBuf> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

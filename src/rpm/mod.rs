@@ -18,6 +18,9 @@ pub mod header;
 pub mod payload;
 pub mod plan;
 pub mod read;
+pub mod writer;
 
-pub use build::{BuildOptions, BuiltPackage, build_package};
+pub use build::{
+    BuildOptions, BuiltPackage, Target, WrittenPackage, build_package, default_jobs, write_package,
+};
 pub use compression::Compression;

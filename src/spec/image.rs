@@ -26,6 +26,21 @@ pub enum PackageRef {
     Rpm { path: PathBuf, at: Loc },
 }
 
+impl ImageSpec {
+    /// The spec's base must exist when it is used.
+    pub fn check_base(&self) -> Result<(), SpecError> {
+        if std::fs::symlink_metadata(&self.base).is_ok() {
+            return Ok(());
+        }
+        Err(SpecError {
+            file: self.file.clone(),
+            location: Some((self.at_base.line, self.at_base.column)),
+            message: format!("base `{}` does not exist", self.base.display()),
+            hint: Some("paths in a spec are relative to the spec's folder; `--base PATH` replaces the spec's base".into()),
+        })
+    }
+}
+
 impl PackageRef {
     pub fn path(&self) -> &Path {
         match self {
@@ -194,7 +209,8 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
             format!("image name `{name}` contains `{c}`; it becomes a file name, so use letters, digits, - . _"),
         ));
     }
-    let base = cx.src(&im.base)?;
+    // The base is checked when it is used (`--base` may replace it).
+    let base = cx.dir.join(im.base.get_ref());
     let base_kind = if base.is_dir() {
         BaseKind::Dir
     } else {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
@@ -1429,25 +1429,9 @@ fn a_base_with_a_one_gib_file_bakes_in_bounded_memory() {
     )
     .unwrap();
     let out = dir.join("out");
-    let err = std::fs::File::create(dir.join("stderr")).unwrap();
-    let child = bake_cmd(&dir.join("image.toml"), &out)
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; rusage is plain data.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4 failed");
-    drop(child);
-    let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "bake failed ({status}):\n{log}"
-    );
-    let peak_mib = ru.ru_maxrss as u64 / 1024; // ru_maxrss is in KiB
+    let peak = crate::common::peak_rss(&bake_cmd(&dir.join("image.toml"), &out));
+    assert!(peak.success, "bake failed:\n{}", peak.stderr);
+    let peak_mib = peak.mib;
     eprintln!("peak RSS of ingot bake with a 1 GiB file: {peak_mib} MiB");
     assert!(
         peak_mib < 256,

@@ -119,3 +119,107 @@ pub fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// One QEMU at a time across the test binary: two software-emulated
+/// machines on two cores would each take twice as long.
+static QEMU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn one_qemu() -> std::sync::MutexGuard<'static, ()> {
+    QEMU.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The environment variable that hands `rss_reaper` its command (JSON).
+const REAPER_ENV: &str = "INGOT_TEST_RSS_REAPER";
+
+/// What [`peak_rss`] saw of a command.
+pub struct Peak {
+    pub success: bool,
+    /// The command's own peak resident set, in MiB.
+    pub mib: u64,
+    pub stderr: String,
+}
+
+/// Run `cmd` (program, arguments, environment and working folder; its
+/// stdout is discarded) and measure its own peak RSS.
+///
+/// Not with a plain `wait4` from here: Linux folds into a process's
+/// `ru_maxrss` the resident set of the process that called `exec`, and a
+/// child spawned straight from this harness (vfork, then exec) would carry
+/// the harness's memory, which is whatever the tests running beside it
+/// hold. So a fresh copy of this test binary (a few MiB) starts the command
+/// and reports its `wait4` rusage.
+pub fn peak_rss(cmd: &Command) -> Peak {
+    let text = |s: &std::ffi::OsStr| s.to_str().expect("UTF-8 command").to_string();
+    let mut argv = vec![text(cmd.get_program())];
+    argv.extend(cmd.get_args().map(text));
+    let envs: Vec<(String, Option<String>)> = cmd
+        .get_envs()
+        .map(|(k, v)| (text(k), v.map(text)))
+        .collect();
+    let dir = cmd.get_current_dir().map(|d| text(d.as_os_str()));
+    let job = serde_json::json!({ "argv": argv, "envs": envs, "dir": dir });
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "common::rss_reaper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(REAPER_ENV, job.to_string())
+        .output()
+        .unwrap();
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| -> String {
+        all.split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or_else(|| panic!("the reaper printed no {name}:\n{all}"))
+            .trim()
+            .to_string()
+    };
+    let kib: u64 = field("reaper peak rss kib").parse().unwrap();
+    Peak {
+        success: field("reaper exit") == "0",
+        mib: kib / 1024,
+        stderr: all,
+    }
+}
+
+#[test]
+#[ignore = "helper: peak_rss runs it in a child process"]
+fn rss_reaper() {
+    let Ok(job) = std::env::var(REAPER_ENV) else {
+        return;
+    };
+    let job: serde_json::Value = serde_json::from_str(&job).unwrap();
+    let argv: Vec<String> = serde_json::from_value(job["argv"].clone()).unwrap();
+    let envs: Vec<(String, Option<String>)> = serde_json::from_value(job["envs"].clone()).unwrap();
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]).stdout(std::process::Stdio::null());
+    for (k, v) in envs {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = job["dir"].as_str() {
+        c.current_dir(d);
+    }
+    let child = c.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; rusage is plain data.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4 failed");
+    std::mem::forget(child);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    println!("reaper exit: {code}");
+    println!("reaper peak rss kib: {}", ru.ru_maxrss);
+}

@@ -15,6 +15,8 @@ use ingot::disk::{GIB, MIB, SECTOR, ebs, fat, gpt, raw, vhd, vmdk};
 use crate::need;
 
 const SOURCE_DATE: u64 = 1_700_000_000;
+/// One thread for the VMDK writer.
+const ONE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN;
 
 /// Run a judge; return (success, stdout + stderr).
 fn judge_output(cmd: &mut Command) -> (bool, String) {
@@ -441,7 +443,7 @@ fn vmdk_holds_the_raw_disk_for_qemu_img_and_is_reproducible() {
         let r = varied_raw(&raw_path, len);
         let digest = raw::sha256(&r).unwrap();
         let vmdk_path = dir.path().join(format!("{name}.vmdk"));
-        let size = vmdk::write(&r, &File::create(&vmdk_path).unwrap(), &digest).unwrap();
+        let size = vmdk::write(&r, &File::create(&vmdk_path).unwrap(), &digest, ONE).unwrap();
         assert_eq!(std::fs::metadata(&vmdk_path).unwrap().len(), size);
 
         let (ok, text) = judge_output(
@@ -486,9 +488,10 @@ fn vmdk_holds_the_raw_disk_for_qemu_img_and_is_reproducible() {
         assert!(ok, "{text}");
         assert_same_file(&raw_path, &back);
 
-        // Twice: the same bytes.
+        // Again, on three threads: the same bytes.
         let again = dir.path().join(format!("{name}.again.vmdk"));
-        vmdk::write(&r, &File::create(&again).unwrap(), &digest).unwrap();
+        let three = std::num::NonZeroUsize::new(3).unwrap();
+        vmdk::write(&r, &File::create(&again).unwrap(), &digest, three).unwrap();
         assert_same_file(&vmdk_path, &again);
         // Zero grains are not stored: the VMDK is much smaller than the data
         // span would be.
@@ -503,7 +506,7 @@ fn vmdk_of_an_all_zero_disk_has_tables_and_no_grains() {
     let raw_path = dir.path().join("zero.raw");
     let r = raw::create(&raw_path, 64 * MIB).unwrap();
     let vmdk_path = dir.path().join("zero.vmdk");
-    let size = vmdk::write(&r, &File::create(&vmdk_path).unwrap(), &[0; 32]).unwrap();
+    let size = vmdk::write(&r, &File::create(&vmdk_path).unwrap(), &[0; 32], ONE).unwrap();
     // Header, descriptor room, 2 grain tables with markers, directory with
     // marker, footer with marker, end-of-stream.
     assert_eq!(size, (128 + 2 * 5 + 2 + 2 + 1) * SECTOR);

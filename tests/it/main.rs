@@ -3,6 +3,8 @@
 //! message when it is missing, except under `CI=true`, where they fail.
 
 mod bake;
+mod boot;
+mod boottest;
 mod build_cli;
 mod build_errors;
 mod build_judged;
@@ -13,6 +15,7 @@ mod ext4;
 mod image;
 mod inspect_diff;
 mod install;
+mod jobs;
 mod reproducible;
 mod rootfs;
 mod rpmdb;

@@ -1,0 +1,685 @@
+//! `cargo xtask bench [--quick]`: ingot against the tools people use today,
+//! on the same work, in the same run, side by side; writes
+//! `docs/benchmarks.md`.
+//!
+//! Workloads (generated deterministically from a fixed seed, nothing
+//! downloaded) under `target/bench/`:
+//! - (a) the committed example package (`specs/hello/hello.toml`);
+//! - (b) a payload of 2,000 files, about 200 MB, half random, half text;
+//! - (c) a root filesystem of about 20,000 entries and 500 MB, with a
+//!   package to install into it;
+//! - (b2), (c2): the same number of files with twice the bytes, to show
+//!   peak memory does not follow the payload's size.
+//!
+//! Contenders: `ingot build` against `rpmbuild` on an equivalent `.spec`
+//! (same files, zstd level 3, strip, build-id and brp steps off) for (a)
+//! and (b); `ingot bake` to raw + VMDK against the pipeline people script
+//! (`tar -x`, `rpm -i --root`, `mkfs.ext4 -d` with a fixed UUID, hash seed
+//! and time, `mkfs.vfat`, `sgdisk`, `dd`, `qemu-img convert` to a
+//! stream-optimized VMDK, `sha256sum`) for (c), plus the machine's own
+//! limits (writing the image's allocated bytes, hashing the raw file).
+//! Runs alternate between contenders; each is repeated and reported as the
+//! median with the spread. Wall time, CPU time and peak RSS come from
+//! `wait4`'s rusage of each command. Needs root (rpm -i --root and
+//! mkfs.ext4 -d keep owners only then).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// One measured command (or pipeline of commands).
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    wall: f64,
+    cpu: f64,
+    rss_mib: f64,
+}
+
+/// Run a command, measuring it with `wait4`.
+fn measure(cmd: &mut Command) -> Result<Sample, String> {
+    use std::os::unix::process::ExitStatusExt;
+    let start = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = start.elapsed().as_secs_f64();
+    if r < 0 {
+        return Err(format!("wait4 failed for {cmd:?}"));
+    }
+    let st = std::process::ExitStatus::from_raw(status);
+    if !st.success() {
+        return Err(format!("{cmd:?} failed with {st}"));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Sample {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        rss_mib: ru.ru_maxrss as f64 / 1024.0,
+    })
+}
+
+/// A pipeline: times add up, peak memory is the largest step's.
+fn pipeline(steps: Vec<Command>) -> Result<Sample, String> {
+    let mut total = Sample::default();
+    for mut s in steps {
+        let x = measure(&mut s)?;
+        total.wall += x.wall;
+        total.cpu += x.cpu;
+        total.rss_mib = total.rss_mib.max(x.rss_mib);
+    }
+    Ok(total)
+}
+
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script);
+    c
+}
+
+/// splitmix64: a fixed, fast source of "random" bytes.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "server",
+    "image",
+    "package",
+    "immutable",
+    "release",
+    "digest",
+    "kernel",
+    "service",
+    "network",
+    "config",
+    "systemd",
+    "ext4",
+    "partition",
+    "reproducible",
+    "amazon",
+    "linux",
+];
+
+/// `count` files of about `total` bytes under `dir`: half random, half text.
+fn make_payload(dir: &Path, count: usize, total: u64, seed: u64) -> Result<(), String> {
+    if dir.join(".complete").exists() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let mut rng = Rng(seed);
+    let per = (total / count as u64) as usize;
+    for i in 0..count {
+        let sub = dir.join(format!("d{:02}", i % 50));
+        std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+        let size = per / 2 + (rng.next() as usize % per);
+        let mut data = vec![0u8; size];
+        if i % 2 == 0 {
+            rng.fill(&mut data);
+        } else {
+            let mut s = String::with_capacity(size + 16);
+            while s.len() < size {
+                s.push_str(WORDS[rng.next() as usize % WORDS.len()]);
+                s.push(if rng.next().is_multiple_of(12) {
+                    '\n'
+                } else {
+                    ' '
+                });
+            }
+            data = s.into_bytes();
+            data.truncate(size);
+        }
+        std::fs::write(sub.join(format!("f{i:05}.dat")), &data).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(dir.join(".complete"), b"").map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn payload_spec(path: &Path, name: &str, payload: &Path) -> Result<(), String> {
+    let text = format!(
+        r#"[package]
+name = "{name}"
+version = "1.0"
+arch = "noarch"
+summary = "Benchmark payload"
+license = "MIT"
+
+[dependencies]
+auto = false
+
+[[files]]
+src = "{}"
+dest = "/usr/share/{name}"
+
+[[changelog]]
+date = 2026-01-01
+author = "bench - 1.0-1"
+text = "- bench"
+"#,
+        payload.display()
+    );
+    std::fs::write(path, text).map_err(|e| e.to_string())
+}
+
+/// An rpmbuild .spec doing the same work: copy the payload, package it.
+fn rpmbuild_spec(path: &Path, name: &str, payload: &Path) -> Result<(), String> {
+    let text = format!(
+        r#"%define __strip /bin/true
+%define _build_id_links none
+%define debug_package %{{nil}}
+%define __os_install_post %{{nil}}
+%define __spec_install_post %{{nil}}
+%define _binary_payload w3.zstdio
+%define _binary_filedigest_algorithm 8
+Name: {name}
+Version: 1.0
+Release: 1
+Summary: Benchmark payload
+License: MIT
+BuildArch: noarch
+AutoReqProv: no
+
+%description
+Benchmark payload.
+
+%install
+mkdir -p %{{buildroot}}/usr/share/{name}
+cp -a {payload}/. %{{buildroot}}/usr/share/{name}/
+rm -f %{{buildroot}}/usr/share/{name}/.complete
+
+%files
+/usr/share/{name}
+
+%changelog
+* Thu Jan 01 2026 bench - 1.0-1
+- bench
+"#,
+        payload = payload.display()
+    );
+    std::fs::write(path, text).map_err(|e| e.to_string())
+}
+
+/// A root filesystem tree of `entries` entries and about `total` bytes.
+fn make_rootfs(dir: &Path, entries: usize, total: u64, seed: u64) -> Result<(), String> {
+    if dir.join(".complete").exists() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let mut rng = Rng(seed);
+    let files = entries * 9 / 10;
+    let per = (total / files as u64) as usize;
+    for d in [
+        "etc",
+        "usr/bin",
+        "usr/lib",
+        "usr/share",
+        "var/lib/rpm",
+        "boot/efi",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").map_err(|e| e.to_string())?;
+    for i in 0..files {
+        let sub = dir.join(format!(
+            "usr/share/pkg{:03}/sub{:02}",
+            i % 500,
+            (i / 500) % 4
+        ));
+        std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+        let size = (rng.next() as usize % (2 * per)).max(1);
+        let mut data = vec![0u8; size];
+        if i % 3 == 0 {
+            rng.fill(&mut data);
+        } else {
+            for (j, b) in data.iter_mut().enumerate() {
+                *b = b"abcdefghijklmnopqrstuvwxyz \n"[(j + i) % 28];
+            }
+        }
+        std::fs::write(sub.join(format!("file{i:06}")), &data).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(dir.join(".complete"), b"").map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+struct Row {
+    work: String,
+    who: String,
+    samples: Vec<Sample>,
+}
+
+impl Row {
+    fn stat(&self, f: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self.samples.iter().map(f).collect();
+        let m = median(&mut v);
+        (m, v[0], v[v.len() - 1])
+    }
+}
+
+fn tool_version(cmd: &str, arg: &str) -> String {
+    Command::new(cmd)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(if o.stdout.is_empty() {
+                &o.stderr
+            } else {
+                &o.stdout
+            })
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+        })
+        .unwrap_or_else(|| "not found".into())
+}
+
+pub fn run(root: &Path, quick: bool) -> Result<(), String> {
+    let reps = if quick { 1 } else { 3 };
+    let bench = root.join("target/bench");
+    std::fs::create_dir_all(&bench).map_err(|e| e.to_string())?;
+    eprintln!("xtask: building ingot (release)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "-p", "ingot"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo build --release failed".into());
+    }
+    let ingot = root.join("target/release/ingot");
+    let scale = if quick { 10 } else { 1 };
+    eprintln!("xtask: generating workloads under {}", bench.display());
+    make_payload(
+        &bench.join("payload-b"),
+        2000 / scale,
+        200_000_000 / scale as u64,
+        1,
+    )?;
+    make_payload(
+        &bench.join("payload-b2"),
+        2000 / scale,
+        400_000_000 / scale as u64,
+        2,
+    )?;
+    make_rootfs(
+        &bench.join("rootfs-c"),
+        20_000 / scale,
+        500_000_000 / scale as u64,
+        3,
+    )?;
+    make_rootfs(
+        &bench.join("rootfs-c2"),
+        20_000 / scale,
+        1_000_000_000 / scale as u64,
+        4,
+    )?;
+    payload_spec(&bench.join("b.toml"), "bench-b", &bench.join("payload-b"))?;
+    payload_spec(&bench.join("b2.toml"), "bench-b", &bench.join("payload-b2"))?;
+    rpmbuild_spec(&bench.join("b.spec"), "bench-b", &bench.join("payload-b"))?;
+    rpmbuild_spec(&bench.join("b2.spec"), "bench-b", &bench.join("payload-b2"))?;
+    let hello_spec = bench.join("a.spec");
+    std::fs::write(
+        &hello_spec,
+        format!(
+            "%define __strip /bin/true\n%define _build_id_links none\n%define debug_package %{{nil}}\n%define __os_install_post %{{nil}}\n%define _binary_payload w3.zstdio\nName: hello\nVersion: 1.0.0\nRelease: 1\nSummary: x\nLicense: MIT\nBuildArch: noarch\n%description\nx\n%install\nmkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/etc/hello\ncp {0}/hello-server %{{buildroot}}/usr/bin/\ncp {0}/hello.conf %{{buildroot}}/etc/hello/\n%files\n/usr/bin/hello-server\n%config(noreplace) /etc/hello/hello.conf\n",
+            root.join("specs/hello").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    // The base tarballs for (c).
+    for (dir, tar) in [("rootfs-c", "base-c.tar"), ("rootfs-c2", "base-c2.tar")] {
+        let t = bench.join(tar);
+        if !t.exists() {
+            let st = sh(&format!(
+                "tar --numeric-owner --exclude=./.complete -C {} -cf {} .",
+                bench.join(dir).display(),
+                t.display()
+            ))
+            .status()
+            .map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err("tar failed".into());
+            }
+        }
+        let img = bench.join(format!("{tar}.toml"));
+        std::fs::write(
+            &img,
+            format!(
+                "[image]\nname = \"bench\"\nbase = \"{}\"\npackages = [\"{}\"]\nformats = [\"raw\", \"vmdk\"]\n",
+                t.display(),
+                root.join("specs/hello/hello.toml").display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    // A package for the pipeline to install: ingot's own build of hello.
+    let pkg_dir = bench.join("pkg");
+    let _ = std::fs::remove_dir_all(&pkg_dir);
+    let st = Command::new(&ingot)
+        .args(["-q", "build"])
+        .arg(root.join("specs/hello/hello.toml"))
+        .arg("--out")
+        .arg(&pkg_dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("ingot build of hello failed".into());
+    }
+    let pkg = pkg_dir.join("hello-1.0.0-1.noarch.rpm");
+
+    let sde = "1767225600";
+    let rpmbuild = |spec: &Path, top: &Path| {
+        let mut c = Command::new("rpmbuild");
+        c.arg("-bb")
+            .arg("--quiet")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg("--define")
+            .arg("_buildhost bench")
+            .arg(spec)
+            .env("SOURCE_DATE_EPOCH", sde);
+        c
+    };
+    let ingot_build = |spec: &Path, out: &Path| {
+        let mut c = Command::new(&ingot);
+        c.args(["-q", "build"])
+            .arg(spec)
+            .arg("--out")
+            .arg(out)
+            .args(["--compression", "zstd:3"])
+            .env("SOURCE_DATE_EPOCH", sde);
+        c
+    };
+    let scratch = bench.join("scratch");
+    let pipeline_c = |base_tar: &Path| -> Vec<Command> {
+        let s = scratch.display();
+        vec![
+            sh(&format!(
+                "rm -rf {s} && mkdir -p {s}/root && tar -C {s}/root -xf {}",
+                base_tar.display()
+            )),
+            sh(&format!(
+                "rpm --root {s}/root --dbpath /var/lib/rpm --initdb && rpm --root {s}/root --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature {}",
+                pkg.display()
+            )),
+            sh(&format!(
+                "SZ=$(du -sb {s}/root | cut -f1) && SZ=$(( (SZ * 13 / 10 + 268435456) / 1048576 ))M && \
+                 E2FSPROGS_FAKE_TIME={sde} mkfs.ext4 -q -F -U 6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1b -E hash_seed=6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1c -L / -d {s}/root {s}/root.ext4 $SZ"
+            )),
+            sh(&format!(
+                "mkfs.vfat -C -F 16 -i 12345678 {s}/esp.fat 10240 >/dev/null"
+            )),
+            sh(&format!(
+                "ROOT=$(stat -c %s {s}/root.ext4) && TOTAL=$(( 12582912 + ROOT + 1048576 )) && truncate -s $TOTAL {s}/disk.raw && \
+                 sgdisk -q -n 128:2048:22527 -t 128:EF00 -n 127:22528:24575 -t 127:EF02 -n 1:24576:0 -t 1:8300 -c 1:Linux {s}/disk.raw"
+            )),
+            sh(&format!(
+                "dd if={s}/esp.fat of={s}/disk.raw bs=1M seek=1 conv=notrunc,sparse status=none && \
+                 dd if={s}/root.ext4 of={s}/disk.raw bs=1M seek=12 conv=notrunc,sparse status=none"
+            )),
+            sh(&format!(
+                "qemu-img convert -f raw -O vmdk -o subformat=streamOptimized {s}/disk.raw {s}/disk.vmdk"
+            )),
+            sh(&format!("sha256sum {s}/disk.raw >/dev/null")),
+        ]
+    };
+    let ingot_bake = |img: &Path, out: &Path| {
+        let mut c = Command::new(&ingot);
+        c.args(["-q", "bake"])
+            .arg(img)
+            .arg("--out")
+            .arg(out)
+            .arg("--no-deps-check")
+            .env("SOURCE_DATE_EPOCH", sde);
+        c
+    };
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut push = |work: &str, who: &str, s: Sample| match rows
+        .iter_mut()
+        .find(|r| r.work == work && r.who == who)
+    {
+        Some(r) => r.samples.push(s),
+        None => rows.push(Row {
+            work: work.into(),
+            who: who.into(),
+            samples: vec![s],
+        }),
+    };
+    for rep in 0..reps {
+        eprintln!("xtask: round {} of {reps}", rep + 1);
+        let top = bench.join("rpmbuild");
+        let out = bench.join("out");
+        let clean = || {
+            let _ = std::fs::remove_dir_all(&top);
+            let _ = std::fs::remove_dir_all(&out);
+        };
+        // (a)
+        clean();
+        push(
+            "(a) example package",
+            "ingot build",
+            measure(&mut ingot_build(&root.join("specs/hello/hello.toml"), &out))?,
+        );
+        clean();
+        push(
+            "(a) example package",
+            "rpmbuild",
+            measure(&mut rpmbuild(&hello_spec, &top))?,
+        );
+        // (b) and (b2)
+        for (work, toml, spec) in [
+            ("(b) 2,000 files, 200 MB", "b.toml", "b.spec"),
+            ("(b2) 2,000 files, 400 MB", "b2.toml", "b2.spec"),
+        ] {
+            clean();
+            push(
+                work,
+                "ingot build",
+                measure(&mut ingot_build(&bench.join(toml), &out))?,
+            );
+            clean();
+            push(
+                work,
+                "rpmbuild",
+                measure(&mut rpmbuild(&bench.join(spec), &top))?,
+            );
+        }
+        // (c) and (c2)
+        for (work, tar) in [
+            (
+                "(c) rootfs 20,000 entries, 500 MB -> raw + VMDK",
+                "base-c.tar",
+            ),
+            (
+                "(c2) rootfs 20,000 entries, 1 GB -> raw + VMDK",
+                "base-c2.tar",
+            ),
+        ] {
+            clean();
+            let img = bench.join(format!("{tar}.toml"));
+            push(work, "ingot bake", measure(&mut ingot_bake(&img, &out))?);
+            let raw = std::fs::read_dir(&out)
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|e| e == "raw"))
+                .ok_or("no raw image")?;
+            let allocated = {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata(&raw).map_err(|e| e.to_string())?.blocks() * 512
+            };
+            // The machine's limits for the same image.
+            push(
+                work,
+                "machine: write the allocated bytes",
+                measure(&mut sh(&format!(
+                    "dd if=/dev/zero of={}/limit.bin bs=1M count={} conv=fsync status=none && rm -f {}/limit.bin",
+                    bench.display(),
+                    allocated.div_ceil(1 << 20),
+                    bench.display()
+                )))?,
+            );
+            push(
+                work,
+                "machine: sha256sum of the raw image",
+                measure(&mut sh(&format!("sha256sum {} >/dev/null", raw.display())))?,
+            );
+            clean();
+            push(
+                work,
+                "pipeline (rpm, mkfs, sgdisk, dd, qemu-img)",
+                pipeline(pipeline_c(&bench.join(tar)))?,
+            );
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+    }
+    // The report.
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Generated by `cargo xtask bench` (as root; `--quick` for a tenth of the sizes). \
+         Each cell is the median of {reps} runs, with the spread (min-max) in parentheses; contenders \
+         alternate within each round. Wall and CPU time in seconds, peak RSS in MiB (the largest \
+         step's, for pipelines), from `wait4`'s rusage.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | contender | wall s | CPU s | peak RSS MiB |"
+    );
+    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
+    for r in &rows {
+        let (w, w0, w1) = r.stat(|s| s.wall);
+        let (c, _, _) = r.stat(|s| s.cpu);
+        let (m, _, _) = r.stat(|s| s.rss_mib);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {w:.2} ({w0:.2}-{w1:.2}) | {c:.2} | {m:.0} |",
+            r.work, r.who
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n## Ratios (median wall time of the other contender / ingot's)\n"
+    );
+    let wall = |work: &str, who: &str| -> Option<f64> {
+        rows.iter()
+            .find(|r| r.work == work && r.who.starts_with(who))
+            .map(|r| r.stat(|s| s.wall).0)
+    };
+    let rss = |work: &str, who: &str| -> Option<f64> {
+        rows.iter()
+            .find(|r| r.work == work && r.who.starts_with(who))
+            .map(|r| r.stat(|s| s.rss_mib).0)
+    };
+    let works: Vec<String> = {
+        let mut v: Vec<String> = rows.iter().map(|r| r.work.clone()).collect();
+        v.dedup();
+        v
+    };
+    for w in &works {
+        if let (Some(i), Some(o)) = (wall(w, "ingot build"), wall(w, "rpmbuild")) {
+            let _ = writeln!(md, "- {w}: rpmbuild / ingot build = **{:.1}x**", o / i);
+        }
+        if let (Some(i), Some(o)) = (wall(w, "ingot bake"), wall(w, "pipeline")) {
+            let _ = writeln!(md, "- {w}: pipeline / ingot bake = **{:.1}x**", o / i);
+            let lim = wall(w, "machine: write").unwrap_or(0.0)
+                + wall(w, "machine: sha256sum").unwrap_or(0.0);
+            if lim > 0.0 {
+                let _ = writeln!(
+                    md,
+                    "- {w}: ingot bake / machine limits (write + hash) = **{:.1}x**",
+                    i / lim
+                );
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Peak memory against payload size\n");
+    for (a, b, who) in [
+        (
+            "(b) 2,000 files, 200 MB",
+            "(b2) 2,000 files, 400 MB",
+            "ingot build",
+        ),
+        (
+            "(c) rootfs 20,000 entries, 500 MB -> raw + VMDK",
+            "(c2) rootfs 20,000 entries, 1 GB -> raw + VMDK",
+            "ingot bake",
+        ),
+    ] {
+        if let (Some(x), Some(y)) = (rss(a, who), rss(b, who)) {
+            let _ = writeln!(
+                md,
+                "- {who}: {x:.0} MiB at 1x, {y:.0} MiB at 2x ({:+.0}%)",
+                (y / x - 1.0) * 100.0
+            );
+        }
+    }
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_string))
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let _ = writeln!(md, "\n## Machine\n");
+    let _ = writeln!(
+        md,
+        "- {} CPUs: {cpu}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let _ = writeln!(
+        md,
+        "- {}",
+        mem.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    let _ = writeln!(md, "- {}", tool_version("uname", "-sr"));
+    for (c, a) in [
+        ("rpmbuild", "--version"),
+        ("mkfs.ext4", "-V"),
+        ("qemu-img", "--version"),
+        ("sgdisk", "--version"),
+    ] {
+        let _ = writeln!(md, "- `{c}`: {}", tool_version(c, a));
+    }
+    let date = tool_version("date", "-u");
+    let _ = writeln!(md, "- run: {date}");
+    let path = root.join("docs/benchmarks.md");
+    std::fs::write(&path, md).map_err(|e| e.to_string())?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
