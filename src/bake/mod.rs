@@ -63,7 +63,10 @@ impl Reporter for Quiet {}
 
 fn sha256_reader(mut r: impl Read) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    std::io::copy(&mut r, &mut h)?;
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, &mut r),
+        &mut h,
+    )?;
     Ok(hex::encode(h.finalize()))
 }
 
@@ -166,10 +169,15 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                 progress.step(&format!("building {}", path.display()));
                 let ps = crate::spec::load_package(path)?;
                 let file = work.path().join(crate::rpm::build::file_name(&ps));
-                let mut out = std::fs::File::create(&file).map_err(|source| Error::Write {
-                    path: file.clone(),
-                    source,
-                })?;
+                let mut out = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&file)
+                    .map_err(|source| Error::Write {
+                        path: file.clone(),
+                        source,
+                    })?;
                 let built = crate::rpm::write_package(
                     &ps,
                     &BuildOptions {
@@ -341,12 +349,34 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             path: raw_path.clone(),
             source,
         })?;
-        let raw_sha = crate::disk::raw::sha256(&raw).map_err(|source| Error::Read {
-            path: raw_path.clone(),
-            source,
-        })?;
-        let raw_hex = hex::encode(raw_sha);
         let disk_err = |e: crate::disk::DiskError| Error::Usage(format!("disk: {e}"));
+        // One read of the raw image: its digest, the EBS checksum and the
+        // VMDK, side by side.
+        let vmdk_tmp = format!("{}.vmdk", spec.name);
+        let vmdk_out = if disk_formats.contains(&Format::Vmdk) {
+            progress.step("writing the vmdk");
+            Some(staging.create(&vmdk_tmp)?)
+        } else {
+            None
+        };
+        // The raw image goes to disk while it is read back (the commit's
+        // own sync then finds nothing left to write), when it is kept.
+        let keep_raw = disk_formats.contains(&Format::Raw);
+        let digests = std::thread::scope(|s| {
+            let sync = keep_raw.then(|| s.spawn(|| raw.sync_data()));
+            let d = crate::disk::digest_raw(&raw, vmdk_out.as_deref(), opts.jobs);
+            if let Some(h) = sync {
+                h.join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                    .map_err(|source| Error::Write {
+                        path: raw_path.clone(),
+                        source,
+                    })?;
+            }
+            d.map_err(disk_err)
+        })?;
+        let raw_sha = digests.sha256;
+        let raw_hex = hex::encode(raw_sha);
         let mut disk_outputs = Vec::new();
         if disk_formats.contains(&Format::Raw) {
             disk_outputs.push(manifest::Output {
@@ -361,16 +391,12 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             if !disk_formats.contains(&fmt) {
                 continue;
             }
-            progress.step(&format!("writing the {ext}"));
             let tmp = format!("{}.{ext}", spec.name);
-            let out = staging.create(&tmp)?;
-            match fmt {
-                Format::Vmdk => {
-                    crate::disk::vmdk::write(&raw, out, &raw_sha, opts.jobs).map_err(disk_err)?
-                }
-                _ => crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha)
-                    .map_err(disk_err)?,
-            };
+            if fmt == Format::Vhd {
+                progress.step("writing the vhd");
+                let out = staging.create(&tmp)?;
+                crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha).map_err(disk_err)?;
+            }
             let p = staging
                 .path_of(&tmp)
                 .map(Path::to_path_buf)
@@ -387,7 +413,7 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             });
             staged.push((tmp, ext.into()));
         }
-        let ebs = crate::disk::ebs::checksum(&raw).map_err(disk_err)?;
+        let ebs = digests.ebs;
         drop(raw);
         if !disk_formats.contains(&Format::Raw) {
             staging.discard(&raw_tmp);

@@ -42,18 +42,46 @@ pub fn checksum(raw: &File) -> Result<Checksum> {
     const BLOCKS_PER_READ: usize = 8;
     let mut chunks = raw::Chunks::new(raw, BLOCK_SIZE * BLOCKS_PER_READ)
         .map_err(io_at("read the raw image", 0))?;
-    let mut aggregate = Sha256::new();
-    let mut changed = 0u64;
-    let mut padded = vec![0u8; BLOCK_SIZE];
+    let mut agg = Aggregate::new();
     let mut at = 0;
     while let Some(c) = chunks
         .next_chunk()
         .map_err(io_at("read the raw image", at))?
     {
         at = c.offset();
-        let raw::Chunk::Data { bytes, .. } = c else {
-            continue;
-        };
+        if let raw::Chunk::Data { bytes, .. } = c {
+            agg.data(bytes);
+        }
+    }
+    Ok(agg.finish())
+}
+
+/// The checksum built up as the image is read front to back: give it the
+/// bytes of every data chunk in order (holes send nothing). Chunks must
+/// start on block boundaries (every chunk but the last a whole number of
+/// blocks long).
+pub struct Aggregate {
+    aggregate: Sha256,
+    changed: u64,
+    padded: Vec<u8>,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Aggregate {
+    pub fn new() -> Self {
+        Aggregate {
+            aggregate: Sha256::new(),
+            changed: 0,
+            padded: Vec::new(),
+        }
+    }
+
+    pub fn data(&mut self, bytes: &[u8]) {
         for block in bytes.chunks(BLOCK_SIZE) {
             if raw::is_zero(block) {
                 continue;
@@ -61,20 +89,24 @@ pub fn checksum(raw: &File) -> Result<Checksum> {
             let digest = if block.len() == BLOCK_SIZE {
                 Sha256::digest(block)
             } else {
-                padded[..block.len()].copy_from_slice(block);
-                padded[block.len()..].fill(0);
-                Sha256::digest(&padded)
+                self.padded.clear();
+                self.padded.extend_from_slice(block);
+                self.padded.resize(BLOCK_SIZE, 0);
+                Sha256::digest(&self.padded)
             };
-            aggregate.update(digest);
-            changed += 1;
+            self.aggregate.update(digest);
+            self.changed += 1;
         }
     }
-    Ok(Checksum {
-        block_size: BLOCK_SIZE as u32,
-        changed_blocks: changed,
-        linear_sha256_base64: base64::engine::general_purpose::STANDARD
-            .encode(aggregate.finalize()),
-    })
+
+    pub fn finish(self) -> Checksum {
+        Checksum {
+            block_size: BLOCK_SIZE as u32,
+            changed_blocks: self.changed,
+            linear_sha256_base64: base64::engine::general_purpose::STANDARD
+                .encode(self.aggregate.finalize()),
+        }
+    }
 }
 
 #[cfg(test)]

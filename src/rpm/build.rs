@@ -11,8 +11,9 @@
 //! rpmbuild 4.18 adds to the signature header (archive size, header+payload
 //! MD5); the cpio members are in the same order with the same fields. What
 //! changed: the payload is compressed as one stream (the crate flushed the
-//! compressor after every member), zstd runs in its multithreaded mode, and
-//! files of 4 GiB and more get rpmbuild's 64-bit signature sizes.
+//! compressor after every member), zstd payloads are independent frames
+//! compressed on several threads, and files of 4 GiB and more get
+//! rpmbuild's 64-bit signature sizes.
 //!
 //! Work, in order:
 //! 1. Scan: every source file is hashed (SHA-256, streamed) and run through

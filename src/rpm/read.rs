@@ -110,10 +110,11 @@ pub fn verify_digests(path: &Path) -> std::io::Result<PackageHeaders> {
                 }
                 return Err(invalid("the package carries no digests".into()));
             };
-            let mut ctx = md5::Context::new();
-            ctx.consume(&header_bytes);
+            use md5::Digest as _;
+            let mut ctx = md5::Md5::new();
+            ctx.update(&header_bytes);
             std::io::copy(&mut f, &mut ctx)?;
-            if ctx.compute().0[..] != want[..] {
+            if ctx.finalize()[..] != want[..] {
                 return Err(invalid("header+payload MD5 does not match".into()));
             }
         }

@@ -13,22 +13,22 @@
 //! behind even on Ctrl-C) while its SHA-256 and size are computed; the
 //! uncompressed archive's SHA-256 and size are computed on the way in. Only
 //! the headers are held in memory (they grow with the number of files).
-//! Assembly then reads the payload file twice: once for the MD5 over
-//! header and payload (rpm's `SIGMD5`, which the signature header must
-//! carry before either), and once to copy it after the headers while the
-//! whole file's SHA-256 is computed.
+//! Assembly then copies the payload to its place after the headers while
+//! another thread reads it for the MD5 over header and payload (rpm's
+//! `SIGMD5`, which the signature header must carry before either; the
+//! signature header's size does not depend on it), writes lead and headers
+//! in front, and reads the file once more for its SHA-256.
 //!
-//! **Threads and determinism.** zstd always runs in its multithreaded mode
-//! (`nbWorkers >= 1`), with `jobs` workers and a job size that depends on
-//! the level alone. zstd cuts the stream into jobs at fixed input offsets
-//! (every job size, or where the caller flushes, and this writer never
-//! flushes: flushing the archive is a no-op), each job compresses its
-//! section with the previous section's tail as a prefix, and the outputs
-//! are written in job order; so the bytes depend on the input, the level
-//! and the job size, never on how many workers there are or how the input
-//! was split into writes (checked by a test here and by the CLI tests).
-//! Single-threaded zstd (`nbWorkers = 0`) writes other bytes, so it is
-//! never used. gzip, xz and bzip2 stay single-threaded.
+//! **Threads and determinism.** zstd payloads are written as a series of
+//! independent zstd frames ([`FramedZstd`]), each of a fixed number of
+//! input bytes set by the level, compressed on `jobs` worker threads and
+//! written in order. A frame's bytes depend only on its input and the
+//! level, so the stream is the same whatever `jobs` is and however the
+//! input was split into writes (checked by a test here and by the CLI
+//! tests). A zstd stream is any sequence of frames; rpm, `zstd -d` and
+//! `rpm2cpio` read them all. zstd's own multithreaded mode was not used:
+//! its buffers fill up as it goes, so peak memory crept up with the
+//! payload's length. gzip, xz and bzip2 stay single-threaded.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -53,11 +53,10 @@ const CPIO_MAGIC: &[u8; 6] = b"070701";
 const CPIO_STRIPPED_MAGIC: &[u8; 6] = b"07070X";
 const TRAILER: &str = "TRAILER!!!";
 
-/// zstd's job size for `level`: what zstd itself picks (four windows,
-/// at least 1 MiB), capped at 16 MiB so that level 19 with two workers
-/// stays near 100 MiB. A function of the level only: the same for every
-/// number of workers.
-pub fn zstd_job_size(level: i32) -> u32 {
+/// The input bytes of each zstd frame at `level`: four of zstd's default
+/// windows (at least 1 MiB, at most 16 MiB), so that a frame loses little
+/// by not seeing the one before. A function of the level only.
+pub fn zstd_frame_size(level: i32) -> u32 {
     // zstd's default window log for a stream of unknown size, by level.
     let window_log = match level {
         ..=1 => 19,
@@ -120,7 +119,7 @@ impl<W: Write> Write for Hashing<W> {
 enum Encoder<W: Write> {
     None(W),
     Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Zstd(FramedZstd<W>),
     Xz(liblzma::write::XzEncoder<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
 }
@@ -133,13 +132,7 @@ impl<W: Write> Encoder<W> {
                 w,
                 flate2::Compression::new(l),
             )),
-            Compression::Zstd(l) => {
-                let mut e = zstd::stream::write::Encoder::new(w, l)?;
-                let workers = u32::try_from(jobs.get()).unwrap_or(u32::MAX).min(256);
-                e.multithread(workers)?;
-                e.set_parameter(zstd::zstd_safe::CParameter::JobSize(zstd_job_size(l)))?;
-                Encoder::Zstd(e)
-            }
+            Compression::Zstd(l) => Encoder::Zstd(FramedZstd::new(w, l, jobs)?),
             Compression::Xz(l) => Encoder::Xz(liblzma::write::XzEncoder::new(w, l)),
             Compression::Bzip2(l) => {
                 Encoder::Bzip2(bzip2::write::BzEncoder::new(w, bzip2::Compression::new(l)))
@@ -172,6 +165,209 @@ impl<W: Write> Write for Encoder<W> {
     fn flush(&mut self) -> io::Result<()> {
         // Never flushed mid-stream: see the module doc.
         Ok(())
+    }
+}
+
+/// A job for a zstd worker: a frame's input, a buffer for its output.
+struct Job {
+    seq: u64,
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+/// A compressed frame, with its buffers back.
+struct Done {
+    seq: u64,
+    result: io::Result<()>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+/// zstd as a sequence of independent frames, each compressing exactly
+/// `zstd_frame_size(level)` bytes of input (the last one fewer), on
+/// `jobs` worker threads, written out in order.
+///
+/// A zstd stream may hold any number of frames one after another (rpm's
+/// reader, `zstd -d` and the crate's decoder read them all), and each
+/// frame's bytes depend only on its input and the level; so the output is
+/// the same whatever `jobs` is and however the input arrives. At most
+/// `jobs + 1` frames are compressed or wait to be written (one more
+/// fills), and their buffers are reused, so memory (two frame sizes per
+/// buffer) is fixed from the first frames on, whatever the payload's size.
+pub struct FramedZstd<W: Write> {
+    /// `None` once finished.
+    out: Option<W>,
+    frame: usize,
+    /// The frame being filled.
+    cur: Vec<u8>,
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    done: std::sync::mpsc::Receiver<Done>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    next_seq: u64,
+    next_out: u64,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Finished frames that wait for earlier ones.
+    ready: std::collections::BTreeMap<u64, Done>,
+    spare: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl<W: Write> FramedZstd<W> {
+    pub fn new(out: W, level: i32, jobs: NonZeroUsize) -> io::Result<Self> {
+        let frame = zstd_frame_size(level) as usize;
+        let workers_n = jobs.get().min(64);
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(workers_n);
+        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+        let (done_tx, done) = std::sync::mpsc::channel::<Done>();
+        let mut workers = Vec::with_capacity(workers_n);
+        for _ in 0..workers_n {
+            let rx = std::sync::Arc::clone(&job_rx);
+            let tx = done_tx.clone();
+            let mut z = zstd::bulk::Compressor::new(level)?;
+            workers.push(std::thread::spawn(move || {
+                loop {
+                    let job = {
+                        let Ok(rx) = rx.lock() else { return };
+                        match rx.recv() {
+                            Ok(j) => j,
+                            Err(_) => return,
+                        }
+                    };
+                    let Job {
+                        seq,
+                        input,
+                        mut output,
+                    } = job;
+                    output.clear();
+                    let result = z.compress_to_buffer(&input, &mut output).map(|_| ());
+                    if tx
+                        .send(Done {
+                            seq,
+                            result,
+                            input,
+                            output,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }));
+        }
+        Ok(FramedZstd {
+            out: Some(out),
+            frame,
+            cur: Vec::with_capacity(frame),
+            jobs: Some(job_tx),
+            done,
+            workers,
+            next_seq: 0,
+            next_out: 0,
+            in_flight: 0,
+            max_in_flight: workers_n + 1,
+            ready: std::collections::BTreeMap::new(),
+            spare: Vec::new(),
+        })
+    }
+
+    /// Wait for one frame, then write every frame that is next in order.
+    fn collect_one(&mut self) -> io::Result<()> {
+        let d = self
+            .done
+            .recv()
+            .map_err(|_| other("a zstd worker stopped".into()))?;
+        self.in_flight -= 1;
+        self.ready.insert(d.seq, d);
+        while let Some(d) = self.ready.remove(&self.next_out) {
+            d.result?;
+            self.out
+                .as_mut()
+                .ok_or_else(|| other("the zstd writer is finished".into()))?
+                .write_all(&d.output)?;
+            self.next_out += 1;
+            self.spare.push((d.input, d.output));
+        }
+        Ok(())
+    }
+
+    /// Hand the filled frame to the workers.
+    fn submit(&mut self) -> io::Result<()> {
+        // Frames waiting for an earlier one count too: they hold buffers.
+        while self.next_seq - self.next_out >= self.max_in_flight as u64 {
+            self.collect_one()?;
+        }
+        let (mut next_in, mut output) = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| (Vec::with_capacity(self.frame), Vec::new()));
+        // The output buffer is written through once, here, so that memory
+        // is all in use from the first frames on: otherwise each buffer
+        // would grow in RSS as incompressible frames first fill it, and
+        // peak memory would creep up with the payload's length.
+        let bound = zstd::zstd_safe::compress_bound(self.cur.len());
+        if output.capacity() < bound {
+            output.clear();
+            output.resize(bound, 0);
+        }
+        output.clear();
+        next_in.clear();
+        let input = std::mem::replace(&mut self.cur, next_in);
+        let job = Job {
+            seq: self.next_seq,
+            input,
+            output,
+        };
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| other("the zstd writer is finished".into()))?
+            .send(job)
+            .map_err(|_| other("a zstd worker stopped".into()))?;
+        self.next_seq += 1;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        // The last frame; an empty stream still gets one (empty) frame.
+        if !self.cur.is_empty() || self.next_seq == 0 {
+            self.submit()?;
+        }
+        while self.in_flight > 0 {
+            self.collect_one()?;
+        }
+        self.jobs = None;
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.join();
+        }
+        self.out
+            .take()
+            .ok_or_else(|| other("the zstd writer is finished".into()))
+    }
+}
+
+impl<W: Write> Write for FramedZstd<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.frame - self.cur.len());
+        self.cur.extend_from_slice(&buf[..n]);
+        if self.cur.len() == self.frame {
+            self.submit()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Frames end at fixed input offsets only.
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for FramedZstd<W> {
+    fn drop(&mut self) {
+        // Closing the channel stops the workers (after an error, too).
+        self.jobs = None;
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.join();
+        }
     }
 }
 
@@ -379,24 +575,6 @@ pub struct Written {
     pub sha256: [u8; 32],
 }
 
-/// Copy `r` to `w` (either may be a sink) through one buffer, feeding
-/// `each` every chunk.
-fn pump(r: &mut File, mut w: impl Write, mut each: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        each(&buf[..n]);
-        w.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
 /// The signature header's entries other than the signatures themselves,
 /// as rpmbuild 4.18 writes them (`rpmGenerateSignature`): header SHA-1 and
 /// SHA-256, the MD5 of header and payload, header+payload size and
@@ -452,45 +630,102 @@ fn signature_entries(header: &[u8], md5: [u8; 16], payload: &Payload) -> Vec<New
     v
 }
 
+/// MD5 over `header` and then `len` bytes of `file` from its start, read
+/// with `pread` (so it runs beside a copy of the same file).
+fn md5_of(header: &[u8], file: &File, len: u64) -> io::Result<[u8; 16]> {
+    use md5::Digest as _;
+    use std::os::unix::fs::FileExt;
+    let mut md5 = md5::Md5::new();
+    md5.update(header);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut at = 0u64;
+    while at < len {
+        let want = (len - at).min(BUF_SIZE as u64) as usize;
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Err(other(format!(
+                "the payload file holds {at} bytes, {len} were written"
+            )));
+        }
+        md5.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(md5.finalize().into())
+}
+
+/// SHA-256 and size of a whole file, read from its start with `pread`.
+fn sha256_of(file: &File) -> io::Result<([u8; 32], u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok((sha.finalize().into(), at));
+        }
+        sha.update(&buf[..n]);
+        at += n as u64;
+    }
+}
+
 /// Write the package: lead, signature header (with `signatures`, the
 /// OpenPGP entries over `header_blob`, if any), main header, payload.
 /// `out` must be empty. The payload's temporary file is consumed.
+///
+/// The signature header's size does not depend on the MD5's value, so the
+/// payload goes to its final place while another thread computes the MD5
+/// over header and payload; the lead and headers are written in front
+/// after, and the whole file is read once more for its SHA-256.
 pub fn assemble(
     name: &str,
     header_blob: &[u8],
-    mut payload: Payload,
+    payload: Payload,
     signatures: Vec<NewEntry>,
     out: &mut File,
 ) -> io::Result<Written> {
     let header = header_bytes(header_blob);
-    let mut md5 = md5::Context::new();
-    md5.consume(&header);
-    payload.file.seek(SeekFrom::Start(0))?;
-    let n = pump(&mut payload.file, io::sink(), |b| md5.consume(b))?;
-    if n != payload.size {
-        return Err(other(format!(
-            "the payload file holds {n} bytes, {} were written",
-            payload.size
-        )));
-    }
-    let mut entries = signature_entries(&header, md5.compute().0, &payload);
-    entries.extend(signatures);
-    let sig =
-        header::encode_header(entries, tag::HEADERSIGNATURES).map_err(|e| other(e.to_string()))?;
-    let sig_len = 8 + sig.len();
-    let pad = (8 - sig_len % 8) % 8;
+    let signature = |md5: [u8; 16]| -> io::Result<Vec<u8>> {
+        let mut entries = signature_entries(&header, md5, &payload);
+        entries.extend(signatures.iter().cloned());
+        let sig = header::encode_header(entries, tag::HEADERSIGNATURES)
+            .map_err(|e| other(e.to_string()))?;
+        let pad = (8 - (8 + sig.len()) % 8) % 8;
+        let mut front = Vec::with_capacity(LEAD_SIZE + 8 + sig.len() + pad + header.len());
+        front.extend_from_slice(&lead(name));
+        front.extend_from_slice(&header::MAGIC);
+        front.extend_from_slice(&sig);
+        front.resize(front.len() + pad, 0);
+        front.extend_from_slice(&header);
+        Ok(front)
+    };
+    let front_len = signature([0; 16])?.len() as u64;
 
-    let mut w = Hashing::new(BufWriter::with_capacity(BUF_SIZE, &mut *out));
-    w.write_all(&lead(name))?;
-    w.write_all(&header::MAGIC)?;
-    w.write_all(&sig)?;
-    w.write_all(&[0u8; 8][..pad])?;
-    w.write_all(&header)?;
-    payload.file.seek(SeekFrom::Start(0))?;
-    pump(&mut payload.file, &mut w, |_| {})?;
-    let sha256: [u8; 32] = w.sha.finalize().into();
-    let size = w.len;
-    w.inner.flush()?;
+    let md5 = std::thread::scope(|s| -> io::Result<[u8; 16]> {
+        let md5 = s.spawn(|| md5_of(&header, &payload.file, payload.size));
+        // Meanwhile the payload moves to its place (in the kernel where it can).
+        let mut from = &payload.file;
+        from.seek(SeekFrom::Start(0))?;
+        out.seek(SeekFrom::Start(front_len))?;
+        let copied = io::copy(&mut from.take(payload.size), &mut *out)?;
+        let md5 = md5
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        if copied != payload.size {
+            return Err(other(format!(
+                "the payload file holds {copied} bytes, {} were written",
+                payload.size
+            )));
+        }
+        Ok(md5)
+    })?;
+    let front = signature(md5)?;
+    if front.len() as u64 != front_len {
+        return Err(other("the signature header changed size".into()));
+    }
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&front)?;
+    let (sha256, size) = sha256_of(out)?;
     Ok(Written { size, sha256 })
 }
 
@@ -530,7 +765,7 @@ mod tests {
 
     #[test]
     fn zstd_bytes_do_not_depend_on_workers_or_write_sizes() {
-        // Several jobs at level 1 (2 MiB each) and level 3 (8 MiB each).
+        // Several frames at level 1 (2 MiB each) and level 3 (8 MiB each).
         let data = sample(20 << 20);
         for level in [1, 3] {
             let c = Compression::Zstd(level);

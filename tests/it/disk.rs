@@ -434,6 +434,38 @@ fn varied_raw(path: &Path, len: u64) -> File {
     f
 }
 
+/// `digest_raw` reads the image once for what three readers give one
+/// after the other: the same SHA-256 as `sha256sum`, the same EBS
+/// checksum, the same VMDK bytes, whatever the threads.
+#[test]
+fn one_read_gives_the_digest_the_ebs_checksum_and_the_vmdk_of_three() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, len) in [("whole", 256 * MIB), ("odd", 100 * MIB + 3 * SECTOR)] {
+        let raw_path = dir.path().join(format!("{name}.raw"));
+        let r = varied_raw(&raw_path, len);
+        let sha = raw::sha256(&r).unwrap();
+        let ebs_alone = ebs::checksum(&r).unwrap();
+        let alone = dir.path().join(format!("{name}.alone.vmdk"));
+        let size = vmdk::write(&r, &File::create(&alone).unwrap(), &sha, ONE).unwrap();
+        for threads in [1, 3] {
+            let together = dir.path().join(format!("{name}.{threads}.vmdk"));
+            let out = File::create(&together).unwrap();
+            let threads = std::num::NonZeroUsize::new(threads).unwrap();
+            let d = ingot::disk::digest_raw(&r, Some(&out), threads).unwrap();
+            assert_eq!(d.sha256, sha);
+            assert_eq!(d.ebs, ebs_alone);
+            assert_eq!(d.vmdk_size, Some(size));
+            assert_same_file(&alone, &together);
+        }
+        let d = ingot::disk::digest_raw(&r, None, ONE).unwrap();
+        assert_eq!((d.sha256, d.vmdk_size), (sha, None));
+        if let Some(sha256sum) = crate::common::judge("sha256sum") {
+            let o = crate::common::run_ok(Command::new(sha256sum).arg(&raw_path));
+            assert!(crate::common::stdout(&o).starts_with(&hex::encode(sha)));
+        }
+    }
+}
+
 #[test]
 fn vmdk_holds_the_raw_disk_for_qemu_img_and_is_reproducible() {
     let qemu_img = need!("qemu-img");

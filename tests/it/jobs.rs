@@ -143,6 +143,27 @@ fn build_writes_the_same_bytes_with_one_two_or_eight_jobs() {
         );
         let (alg, _) = compression.split_once(':').unwrap();
         assert_eq!(stdout(&o).trim(), format!("{alg} {}", 32 * (3 << 19)));
+        // rpm's own reader decompresses the whole payload (several zstd
+        // frames) to the archive the header's digest names.
+        let rpm2cpio = judge("rpm2cpio").expect("rpm2cpio comes with rpm");
+        let archive = run_ok(Command::new(&rpm2cpio).arg(&file)).stdout;
+        let o = run_ok(
+            Command::new(&rpm)
+                .args(["-qp", "--qf", "%{PAYLOADDIGESTALT}\n"])
+                .arg(&file),
+        );
+        assert_eq!(
+            stdout(&o).trim(),
+            hex::encode(Sha256::digest(&archive)),
+            "{compression}: the payload rpm2cpio reads is not the archive the header names"
+        );
+        let member = format!("./usr/share/{name}/doc/f031");
+        assert!(
+            archive
+                .windows(member.len())
+                .any(|w| w == member.as_bytes()),
+            "{member} is not in the archive"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Project chores: `cargo xtask ci` (everything CI checks), `cargo xtask
 //! fixtures [--check]` (regenerate the committed fixtures), `cargo xtask
 //! boot-base` (build the bootable Debian test base, cached), `cargo xtask
-//! bench [--quick]` (ingot against rpmbuild and the mkfs pipeline, written
+//! bench [--quick] [--only abc]` (ingot against rpmbuild and the mkfs pipeline, written
 //! to docs/benchmarks.md).
 //!
 //! `ci` installs the external judges the tests need when they are missing
@@ -45,9 +45,19 @@ fn main() -> ExitCode {
             fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
         }
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
-        Some("bench") => bench::run(&repo_root(), args.get(1).is_some_and(|a| a == "--quick")),
+        Some("bench") => {
+            let quick = args.iter().any(|a| a == "--quick");
+            let only = args
+                .iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str);
+            bench::run(&repo_root(), quick, only)
+        }
         _ => {
-            eprintln!("usage: cargo xtask ci | fixtures [--check] | boot-base | bench [--quick]");
+            eprintln!(
+                "usage: cargo xtask ci | fixtures [--check] | boot-base | bench [--quick] [--only abc]"
+            );
             return ExitCode::from(2);
         }
     };
