@@ -364,7 +364,12 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         let keep_raw = disk_formats.contains(&Format::Raw);
         let digests = std::thread::scope(|s| {
             let sync = keep_raw.then(|| s.spawn(|| raw.sync_data()));
-            let d = crate::disk::digest_raw(&raw, vmdk_out.as_deref(), opts.jobs);
+            // The VMDK's content ID comes from the image's inputs (the
+            // seed), known before the image is read, so the VMDK is hashed
+            // as it is written.
+            let seed32: [u8; 32] = seed.as_slice().try_into().unwrap_or([0; 32]);
+            let cid = crate::disk::vmdk::content_id(&seed32);
+            let d = crate::disk::digest_raw(&raw, vmdk_out.as_deref().map(|f| (f, cid)), opts.jobs);
             if let Some(h) = sync {
                 h.join()
                     .unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -392,19 +397,23 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                 continue;
             }
             let tmp = format!("{}.{ext}", spec.name);
-            if fmt == Format::Vhd {
-                progress.step("writing the vhd");
-                let out = staging.create(&tmp)?;
-                crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha).map_err(disk_err)?;
-            }
-            let p = staging
-                .path_of(&tmp)
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let d = sha256_path(&p).map_err(|source| Error::Read {
-                path: p.clone(),
-                source,
-            })?;
+            let d = match (fmt, &digests.vmdk) {
+                (Format::Vmdk, Some(v)) => hex::encode(v.sha256),
+                _ => {
+                    progress.step("writing the vhd");
+                    let out = staging.create(&tmp)?;
+                    crate::disk::vhd::write(&raw, out, u64::from(time), &raw_sha)
+                        .map_err(disk_err)?;
+                    let p = staging
+                        .path_of(&tmp)
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
+                    sha256_path(&p).map_err(|source| Error::Read {
+                        path: p.clone(),
+                        source,
+                    })?
+                }
+            };
             disk_outputs.push(manifest::Output {
                 file: tmp.clone(),
                 format: ext.into(),

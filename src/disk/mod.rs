@@ -260,8 +260,8 @@ mod tests {
 pub struct RawDigests {
     pub sha256: [u8; 32],
     pub ebs: ebs::Checksum,
-    /// The VMDK's size in bytes, when `vmdk` was given.
-    pub vmdk_size: Option<u64>,
+    /// The VMDK's size and SHA-256, when `vmdk` was given.
+    pub vmdk: Option<vmdk::Finished>,
 }
 
 /// A piece of the raw image handed to the digest threads.
@@ -274,18 +274,19 @@ enum Piece {
 /// Read `raw` front to back once: the SHA-256 (holes hashed as the zeros
 /// they read as) and the EBS checksum are each computed on a thread of
 /// their own, while this thread writes the stream-optimized VMDK to
-/// `vmdk` (if given) with grains compressed on `threads` threads. The
+/// `vmdk` (if given: the file and the descriptor's content ID) with grains
+/// compressed on `threads` threads, hashing it as it goes. The
 /// three would otherwise each read the image, one after the other. Memory:
 /// at most two chunks of 16 MiB wait for each digest thread.
 pub fn digest_raw(
     raw: &std::fs::File,
-    vmdk: Option<&std::fs::File>,
+    vmdk: Option<(&std::fs::File, u32)>,
     threads: std::num::NonZeroUsize,
 ) -> Result<RawDigests> {
     let mut chunks =
         raw::Chunks::new(raw, vmdk::CHUNK_BYTES).map_err(io_at("read the raw image", 0))?;
     let mut writer = match vmdk {
-        Some(out) => Some(vmdk::Writer::new(out, chunks.file_len(), threads)?),
+        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid, threads)?),
         None => None,
     };
     let (sha_tx, sha_rx) = std::sync::mpsc::sync_channel::<Piece>(2);
@@ -346,14 +347,10 @@ pub fn digest_raw(
         let sha256 = sha.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         let ebs = ebs.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         read?;
-        let vmdk_size = match writer {
-            Some(w) => Some(w.finish(&sha256)?),
+        let vmdk = match writer {
+            Some(w) => Some(w.finish()?),
             None => None,
         };
-        Ok(RawDigests {
-            sha256,
-            ebs,
-            vmdk_size,
-        })
+        Ok(RawDigests { sha256, ebs, vmdk })
     })
 }

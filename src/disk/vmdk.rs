@@ -1,10 +1,11 @@
 //! A stream-optimized VMDK of a raw disk image, the VMDK that VM Import and
 //! `ImportSnapshot` take (a monolithic flat one is refused).
 //!
-//! In: the raw image (read as a stream, holes skipped) and its SHA-256
-//! (which only the descriptor's CID needs, written last: [`Writer`] takes
-//! the image a chunk at a time, so [`super::digest_raw`] can hash the
-//! image and write the VMDK in one read). Out:
+//! In: the raw image (read as a stream, holes skipped) and a content ID
+//! for the descriptor ([`write`] derives it from the image's SHA-256;
+//! [`Writer`] takes the image a chunk at a time, so
+//! [`super::digest_raw`] can hash the image and write the VMDK in one
+//! read). Out:
 //! one `.vmdk` file: header, embedded descriptor, deflated grains with their
 //! grain markers, then grain tables, the grain directory, the footer and the
 //! end-of-stream marker, as VMware "Virtual Disk Format 1.1" describes for
@@ -28,8 +29,8 @@
 //! - The descriptor is what `qemu-img convert -O vmdk -o
 //!   subformat=streamOptimized` writes (IDE geometry: 16 heads, 63
 //!   sectors, cylinders = size / (16 * 63 * 512); hardware version 4;
-//!   toolsVersion 2147483647), except: the CID comes from the image's
-//!   SHA-256 instead of a random number, and the extent line names a fixed
+//!   toolsVersion 2147483647), except: the CID comes from a digest (the
+//!   image's, or for `bake` its inputs') instead of a random number, and the extent line names a fixed
 //!   `disk.vmdk` instead of the output's file name (readers of a monolithic
 //!   stream-optimized file use the embedded extent, not that name).
 //!
@@ -43,6 +44,7 @@ use std::os::unix::fs::FileExt;
 
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
+use sha2::{Digest, Sha256};
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -197,18 +199,30 @@ fn marker(num_sectors: u64, marker_type: u32) -> MetadataMarker {
     }
 }
 
-/// Appends whole sectors to the output and counts them.
+/// Appends whole sectors to the output and counts them, hashing the file
+/// as it grows (gaps left by moving `sector` forward hash as the zeros
+/// they read as).
 struct Out<'f> {
     file: &'f File,
     sector: u64,
+    sha: Sha256,
+    hashed: u64,
 }
 
 impl Out<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         let at = self.sector * SECTOR;
+        debug_assert!(at >= self.hashed, "the VMDK is written front to back");
+        let zeros = [0u8; SECTOR as usize];
+        while self.hashed < at {
+            let n = (at - self.hashed).min(SECTOR) as usize;
+            self.sha.update(&zeros[..n]);
+            self.hashed += n as u64;
+        }
         self.file
             .write_all_at(bytes, at)
             .map_err(io_at("write the VMDK", at))?;
+        self.sha.update(bytes);
         let padded = (bytes.len() as u64).div_ceil(SECTOR);
         if padded * SECTOR != bytes.len() as u64 {
             let pad = vec![0u8; (padded * SECTOR - bytes.len() as u64) as usize];
@@ -216,8 +230,10 @@ impl Out<'_> {
             self.file
                 .write_all_at(&pad, at)
                 .map_err(io_at("write the VMDK", at))?;
+            self.sha.update(&pad);
         }
         self.sector += padded;
+        self.hashed = self.sector * SECTOR;
         Ok(())
     }
 }
@@ -228,7 +244,7 @@ impl Out<'_> {
 /// bytes.
 pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32], threads: NonZeroUsize) -> Result<u64> {
     let mut chunks = raw::Chunks::new(raw, CHUNK_BYTES).map_err(io_at("read the raw image", 0))?;
-    let mut w = Writer::new(out, chunks.file_len(), threads)?;
+    let mut w = Writer::new(out, chunks.file_len(), content_id(raw_sha256), threads)?;
     let mut at = 0;
     while let Some(chunk) = chunks
         .next_chunk()
@@ -237,16 +253,26 @@ pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32], threads: NonZeroUsiz
         at = chunk.offset() + chunk.len();
         w.chunk(&chunk)?;
     }
-    w.finish(raw_sha256)
+    Ok(w.finish()?.size)
+}
+
+/// A finished VMDK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    pub size: u64,
+    /// SHA-256 of the whole file, computed as it was written.
+    pub sha256: [u8; 32],
 }
 
 /// Bytes of the raw image [`Writer::chunk`] takes at a time: a whole
 /// number of grains (16 MiB).
 pub const CHUNK_BYTES: usize = BATCH_GRAINS * GRAIN_BYTES as usize;
 
-/// A stream-optimized VMDK written as the raw image is read front to back
-/// in chunks of [`CHUNK_BYTES`] ([`raw::Chunks`]); the raw image's digest,
-/// which names the content in the descriptor, is only needed at the end.
+/// A stream-optimized VMDK written front to back as the raw image is read
+/// in chunks of [`CHUNK_BYTES`] ([`raw::Chunks`]), and hashed as it is
+/// written. The descriptor's content ID comes first, so the caller names
+/// it before reading the image ([`write`] uses the raw image's digest;
+/// `bake` the digest of the image's inputs, known earlier).
 pub struct Writer<'f> {
     o: Out<'f>,
     capacity: u64,
@@ -257,8 +283,9 @@ pub struct Writer<'f> {
 }
 
 impl<'f> Writer<'f> {
-    /// Start `out` (emptied first) for a raw image of `raw_len` bytes.
-    pub fn new(out: &'f File, raw_len: u64, threads: NonZeroUsize) -> Result<Self> {
+    /// Start `out` (emptied first) for a raw image of `raw_len` bytes, with
+    /// content ID `cid` (see [`content_id`]).
+    pub fn new(out: &'f File, raw_len: u64, cid: u32, threads: NonZeroUsize) -> Result<Self> {
         if !raw_len.is_multiple_of(SECTOR) {
             return Err(DiskError::NotSectorAligned {
                 what: "the raw image",
@@ -273,10 +300,13 @@ impl<'f> Writer<'f> {
         let mut o = Out {
             file: out,
             sector: 0,
+            sha: Sha256::new(),
+            hashed: 0,
         };
         o.put(header(capacity, GD_AT_END).as_bytes())?;
-        // The descriptor is written again at the end with the content ID.
-        o.put(descriptor(capacity, content_id(&[0; 32])).as_bytes())?;
+        let desc = descriptor(capacity, cid);
+        debug_assert!(desc.len() as u64 <= DESCRIPTOR_SECTORS * SECTOR);
+        o.put(desc.as_bytes())?;
         o.sector = OVERHEAD_SECTORS;
         Ok(Writer {
             o,
@@ -326,9 +356,8 @@ impl<'f> Writer<'f> {
         Ok(())
     }
 
-    /// Write the directory, footer and end marker, and the descriptor with
-    /// the content ID of `raw_sha256`. Returns the VMDK's size in bytes.
-    pub fn finish(mut self, raw_sha256: &[u8; 32]) -> Result<u64> {
+    /// Write the directory, footer and end marker.
+    pub fn finish(mut self) -> Result<Finished> {
         let mut gd_bytes = self.directory.as_bytes().to_vec();
         let gd_sectors = (gd_bytes.len() as u64).div_ceil(SECTOR).max(1);
         gd_bytes.resize((gd_sectors * SECTOR) as usize, 0);
@@ -338,12 +367,10 @@ impl<'f> Writer<'f> {
         self.o.put(marker(1, MARKER_FOOTER).as_bytes())?;
         self.o.put(header(self.capacity, gd_offset).as_bytes())?;
         self.o.put(marker(0, MARKER_EOS).as_bytes())?;
-        let end = self.o.sector;
-        let desc = descriptor(self.capacity, content_id(raw_sha256));
-        debug_assert!(desc.len() as u64 <= DESCRIPTOR_SECTORS * SECTOR);
-        self.o.sector = DESCRIPTOR_OFFSET;
-        self.o.put(desc.as_bytes())?;
-        Ok(end * SECTOR)
+        Ok(Finished {
+            size: self.o.sector * SECTOR,
+            sha256: self.o.sha.finalize().into(),
+        })
     }
 }
 

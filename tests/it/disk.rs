@@ -451,14 +451,20 @@ fn one_read_gives_the_digest_the_ebs_checksum_and_the_vmdk_of_three() {
             let together = dir.path().join(format!("{name}.{threads}.vmdk"));
             let out = File::create(&together).unwrap();
             let threads = std::num::NonZeroUsize::new(threads).unwrap();
-            let d = ingot::disk::digest_raw(&r, Some(&out), threads).unwrap();
+            let cid = vmdk::content_id(&sha);
+            let d = ingot::disk::digest_raw(&r, Some((&out, cid)), threads).unwrap();
             assert_eq!(d.sha256, sha);
             assert_eq!(d.ebs, ebs_alone);
-            assert_eq!(d.vmdk_size, Some(size));
             assert_same_file(&alone, &together);
+            // The VMDK's digest, taken as it was written, is its file's.
+            let v = d.vmdk.expect("a VMDK was asked for");
+            assert_eq!(v.size, size);
+            let file_sha: [u8; 32] =
+                <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&together).unwrap()).into();
+            assert_eq!(v.sha256, file_sha);
         }
         let d = ingot::disk::digest_raw(&r, None, ONE).unwrap();
-        assert_eq!((d.sha256, d.vmdk_size), (sha, None));
+        assert_eq!((d.sha256, d.vmdk), (sha, None));
         if let Some(sha256sum) = crate::common::judge("sha256sum") {
             let o = crate::common::run_ok(Command::new(sha256sum).arg(&raw_path));
             assert!(crate::common::stdout(&o).starts_with(&hex::encode(sha)));
