@@ -13,7 +13,7 @@ use std::io::Read;
 
 use crate::disk::{self, Guid, fat, gpt};
 use crate::error::{Error, Result};
-use crate::rootfs::{Kind, Meta, Node, Tree};
+use crate::rootfs::{Kind, Meta, PutError, Tree};
 
 /// What `prepare` decided.
 #[derive(Debug, Clone)]
@@ -102,23 +102,13 @@ fn fat_serial_text(v: u32) -> String {
 }
 
 fn put_text(tree: &mut Tree, path: &str, text: &str, time: u32) -> Result<()> {
-    let data = tree
-        .spill(&mut text.as_bytes())
-        .map_err(|source| Error::Write {
+    tree.put_text(path, text, 0o644, time).map_err(|e| match e {
+        PutError::Spill(source) => Error::Write {
             path: path.into(),
             source,
-        })?;
-    let meta = match tree.resolve(path, true) {
-        Ok(id) => Meta {
-            mtime: i64::from(time),
-            mtime_nsec: 0,
-            ..tree.node(id).meta.clone()
         },
-        Err(_) => Meta::new(0o644, 0, 0, i64::from(time)),
-    };
-    tree.insert_path(path, Node::file(meta, data))
-        .map_err(|e| Error::Usage(format!("cannot write `{path}` in the image: {e}")))?;
-    Ok(())
+        PutError::Path(e) => Error::Usage(format!("cannot write `{path}` in the image: {e}")),
+    })
 }
 
 /// `/etc/fstab` with its root line pointing at the new ext4 root and an ESP

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use crate::manifest::{NotRun, Systemd};
-use crate::rootfs::{Kind, Meta, Node, Tree};
+use crate::rootfs::{Kind, Meta, Node, PutError, Tree};
 use crate::spec::image::SystemdOverrides;
 use crate::systemd::{accounts, enable, preset, scriptlets, unit};
 
@@ -76,27 +76,17 @@ fn write_file(
     mode: u32,
     time: u32,
 ) -> Result<(), InstallError> {
-    let data = tree
-        .spill(&mut text.as_bytes())
-        .map_err(|source| InstallError::Work {
+    tree.put_text(path, text, mode, time).map_err(|e| match e {
+        PutError::Spill(source) => InstallError::Work {
             path: path.into(),
             source,
-        })?;
-    let meta = match tree.resolve(path, true) {
-        Ok(id) => Meta {
-            mtime: i64::from(time),
-            mtime_nsec: 0,
-            ..tree.node(id).meta.clone()
         },
-        Err(_) => Meta::new(mode, 0, 0, i64::from(time)),
-    };
-    tree.insert_path(path, Node::file(meta, data))
-        .map_err(|source| InstallError::Place {
+        PutError::Path(source) => InstallError::Place {
             package: "accounts".into(),
             path: path.into(),
             source,
-        })?;
-    Ok(())
+        },
+    })
 }
 
 /// Create system accounts from every sysusers.d file in the tree.

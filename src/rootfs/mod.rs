@@ -46,7 +46,7 @@ use std::path::Path;
 pub use digest::sha256_file;
 pub use error::{ImportError, MemberError};
 pub use path::{MAX_SYMLINK_HOPS, PathError};
-pub use store::{Extent, FileData, FileReader, HOLE_BLOCK, SourceId};
+pub use store::{Extent, FileData, FileReader, HOLE_BLOCK, PutError, SourceId};
 pub use tree::{Dir, Kind, Meta, Node, NodeId, Tree, Walk};
 
 /// A new tree holding the root filesystem at `input`: a directory (see

@@ -342,7 +342,40 @@ fn is_zero(bytes: &[u8]) -> bool {
         && tail.iter().all(|b| *b == 0)
 }
 
+/// Why [`Tree::put_text`] failed.
+#[derive(Debug)]
+pub enum PutError {
+    /// Writing the spill store failed.
+    Spill(io::Error),
+    /// The path cannot hold a file.
+    Path(super::PathError),
+}
+
 impl Tree {
+    /// Write `text` as the file at `path`. A file already there keeps its
+    /// owner, mode and other metadata, with `time` as its mtime; a new one
+    /// gets `mode`, root's ownership and `time`.
+    pub fn put_text(
+        &mut self,
+        path: &str,
+        text: &str,
+        mode: u32,
+        time: u32,
+    ) -> Result<(), PutError> {
+        let data = self.spill(&mut text.as_bytes()).map_err(PutError::Spill)?;
+        let meta = match self.resolve(path, true) {
+            Ok(id) => super::Meta {
+                mtime: i64::from(time),
+                mtime_nsec: 0,
+                ..self.node(id).meta.clone()
+            },
+            Err(_) => super::Meta::new(mode, 0, 0, i64::from(time)),
+        };
+        self.insert_path(path, super::Node::file(meta, data))
+            .map_err(PutError::Path)?;
+        Ok(())
+    }
+
     /// Copy `reader` to the end into the spill store, applying the hole
     /// rule (see this module's doc); returns the file's contents.
     pub fn spill(&mut self, reader: &mut dyn Read) -> io::Result<FileData> {

@@ -205,7 +205,7 @@ pub struct FramedZstd<W: Write> {
     workers: Vec<std::thread::JoinHandle<()>>,
     next_seq: u64,
     next_out: u64,
-    in_flight: usize,
+    /// Frames submitted but not yet written, at most.
     max_in_flight: usize,
     /// Finished frames that wait for earlier ones.
     ready: std::collections::BTreeMap<u64, Done>,
@@ -263,7 +263,6 @@ impl<W: Write> FramedZstd<W> {
             workers,
             next_seq: 0,
             next_out: 0,
-            in_flight: 0,
             max_in_flight: workers_n + 1,
             ready: std::collections::BTreeMap::new(),
             spare: Vec::new(),
@@ -276,7 +275,6 @@ impl<W: Write> FramedZstd<W> {
             .done
             .recv()
             .map_err(|_| other("a zstd worker stopped".into()))?;
-        self.in_flight -= 1;
         self.ready.insert(d.seq, d);
         while let Some(d) = self.ready.remove(&self.next_out) {
             d.result?;
@@ -323,7 +321,6 @@ impl<W: Write> FramedZstd<W> {
             .send(job)
             .map_err(|_| other("a zstd worker stopped".into()))?;
         self.next_seq += 1;
-        self.in_flight += 1;
         Ok(())
     }
 
@@ -332,7 +329,7 @@ impl<W: Write> FramedZstd<W> {
         if !self.cur.is_empty() || self.next_seq == 0 {
             self.submit()?;
         }
-        while self.in_flight > 0 {
+        while self.next_out < self.next_seq {
             self.collect_one()?;
         }
         self.jobs = None;
