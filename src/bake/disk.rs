@@ -267,12 +267,16 @@ pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
     })
 }
 
-/// The raw disk: GPT, ESP and root, written into `file` (sparse).
+/// The raw disk laid out: its size set, GPT and ESP written; the root
+/// filesystem still to come ([`write_root`]).
 pub struct Written {
     pub layout: gpt::Layout,
+    ext4: crate::ext4::Options,
 }
 
-pub fn write_raw(
+/// Plan the raw disk in `file` (sparse), set its length and write the GPT
+/// and the ESP: everything outside the root partition.
+pub fn lay_out_raw(
     tree: &Tree,
     p: &Prepared,
     size: gpt::Size,
@@ -312,17 +316,40 @@ pub fn write_raw(
     )
     .map_err(disk_err)?;
     let root_size = layout.root.end - layout.root.start;
-    crate::ext4::write(
-        tree,
-        &crate::ext4::Options {
+    Ok(Written {
+        layout,
+        ext4: crate::ext4::Options {
             size: root_size,
             ..ext4_opts
         },
-        file,
-        layout.root.start,
-    )
-    .map_err(|e| Error::Usage(format!("ext4: {e}")))?;
-    Ok(Written { layout })
+    })
+}
+
+/// Write the root filesystem into its partition, telling `written` how
+/// far the disk is final as it goes (everything outside the root partition
+/// already is), and that it is finished, or failed, at the end.
+pub fn write_root(
+    tree: &Tree,
+    w: &Written,
+    file: &File,
+    written: &disk::raw::Watermark,
+) -> Result<()> {
+    /// Readers must not wait for a writer that is gone, even by a panic.
+    struct FailUnlessFinished<'a>(&'a disk::raw::Watermark);
+    impl Drop for FailUnlessFinished<'_> {
+        fn drop(&mut self) {
+            if !self.0.is_finished() {
+                self.0.fail();
+            }
+        }
+    }
+    let _guard = FailUnlessFinished(written);
+    let start = w.layout.root.start;
+    written.raise(start);
+    crate::ext4::write_following(tree, &w.ext4, file, start, &|at| written.raise(start + at))
+        .map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+    written.finish();
+    Ok(())
 }
 
 #[cfg(test)]

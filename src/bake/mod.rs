@@ -128,27 +128,97 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         }
     };
 
-    // The base's digest (and its pin) before anything else.
-    progress.step("checking the base");
-    let base_digest = match base_kind {
-        BaseKind::Tar => {
-            let d = sha256_path(&base).map_err(|source| Error::Read {
-                path: base.clone(),
-                source,
-            })?;
-            if let Some(want) = &pin
-                && *want != d
-            {
-                return Err(Error::Usage(format!(
-                    "base `{}` has sha256 {d}, but the spec pins {want}",
-                    base.display()
-                )));
-            }
-            Some(d)
-        }
+    // The base archive's digest is taken beside the rest of the work.
+    let mut base_digest = match base_kind {
+        BaseKind::Tar => Some(BaseDigest::start(&base, pin)),
         BaseKind::Dir => None,
     };
+    let r = bake_from(
+        spec,
+        opts,
+        progress,
+        &formats,
+        (&base, base_kind),
+        &mut base_digest,
+    );
+    match (r, base_digest) {
+        (Ok(r), _) => Ok(r),
+        // A base that is not the one pinned explains more than whatever
+        // else went wrong with it.
+        (Err(e), Some(mut d)) if d.pin.is_some() => Err(d.digest().err().unwrap_or(e)),
+        (Err(e), _) => Err(e),
+    }
+}
 
+/// The SHA-256 of the base archive, computed on a thread of its own from
+/// the start of the bake. The image's identifiers are derived from it: with
+/// a pin in the spec the pin stands in for it ([`BaseDigest::for_seed`]),
+/// so nothing waits for the hash but the final check before the outputs
+/// are committed; without one, the disk waits for it.
+struct BaseDigest {
+    path: PathBuf,
+    pin: Option<String>,
+    running: Option<std::thread::JoinHandle<std::io::Result<String>>>,
+    done: Option<String>,
+}
+
+impl BaseDigest {
+    fn start(path: &Path, pin: Option<String>) -> Self {
+        let p = path.to_path_buf();
+        BaseDigest {
+            path: path.to_path_buf(),
+            pin,
+            running: Some(std::thread::spawn(move || sha256_path(&p))),
+            done: None,
+        }
+    }
+
+    /// Whether the image waits for the hash when it needs the digest.
+    fn hashing(&self) -> bool {
+        self.pin.is_none() && self.running.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// The digest to derive the image from.
+    fn for_seed(&mut self) -> Result<String> {
+        match &self.pin {
+            Some(p) => Ok(p.clone()),
+            None => self.digest(),
+        }
+    }
+
+    /// The archive's digest, once computed, checked against the pin.
+    fn digest(&mut self) -> Result<String> {
+        if let Some(h) = self.running.take() {
+            let d = h
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                .map_err(|source| Error::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.done = Some(d);
+        }
+        let d = self.done.clone().unwrap_or_default();
+        if let Some(want) = &self.pin
+            && *want != d
+        {
+            return Err(Error::Usage(format!(
+                "base `{}` has sha256 {d}, but the spec pins {want}",
+                self.path.display()
+            )));
+        }
+        Ok(d)
+    }
+}
+
+fn bake_from(
+    spec: &ImageSpec,
+    opts: &BakeOptions,
+    progress: &dyn Reporter,
+    formats: &[Format],
+    (base, base_kind): (&Path, BaseKind),
+    base_digest: &mut Option<BaseDigest>,
+) -> Result<BakeResult> {
     let mut staging = Staging::new(&opts.out)?;
     let work = tempfile::Builder::new()
         .prefix(".ingot-work-")
@@ -236,10 +306,11 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     let time = u32::try_from(date).unwrap_or(u32::MAX);
 
     progress.step("importing the base");
-    let mut tree =
-        rootfs::import(&base, Some(work.path())).map_err(|e| Error::Base(Box::new(e)))?;
-    let base_sha = match base_digest {
-        Some(d) => d,
+    let mut tree = rootfs::import(base, Some(work.path())).map_err(|e| Error::Base(Box::new(e)))?;
+    // A folder's digest is its tree's, as a tarball; an archive's comes
+    // from `base_digest`, when the disk needs it.
+    let dir_sha = match base_digest {
+        Some(_) => None,
         None => {
             let mut h = Hashing {
                 inner: std::io::sink(),
@@ -247,11 +318,15 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                 len: 0,
             };
             tree.write_tar(&mut h).map_err(|source| Error::Read {
-                path: base.clone(),
+                path: base.to_path_buf(),
                 source,
             })?;
-            hex::encode(h.hash.finalize())
+            Some(hex::encode(h.hash.finalize()))
         }
+    };
+    let base_sha = |base_digest: &mut Option<BaseDigest>| match (base_digest.as_mut(), &dir_sha) {
+        (Some(d), _) => d.for_seed(),
+        (None, d) => Ok(d.clone().unwrap_or_default()),
     };
 
     progress.step("installing packages");
@@ -316,11 +391,14 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     let mut ebs_info = None;
     let mut register = None;
     if !disk_formats.is_empty() {
+        if base_digest.as_ref().is_some_and(BaseDigest::hashing) {
+            progress.step("waiting for the base's digest");
+        }
         progress.step("writing the disk");
         let seed = {
             let mut h = Sha256::new();
             h.update(sha256_path(&spec.file).unwrap_or_default().as_bytes());
-            h.update(base_sha.as_bytes());
+            h.update(base_sha(base_digest)?.as_bytes());
             for r in &rpms {
                 h.update(sha256_path(r).unwrap_or_default().as_bytes());
             }
@@ -339,8 +417,15 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             crate::spec::image::Size::Bytes(b) => crate::disk::gpt::Size::Bytes(b),
         };
         let raw_tmp = format!("{}.raw", spec.name);
-        let raw_file = staging.create(&raw_tmp)?;
-        let written = disk::write_raw(&tree, &prepared, size, &seed, time, raw_file)?;
+        let clone_err = |path: &str| {
+            let path = opts.out.join(path);
+            move |source| Error::Write { path, source }
+        };
+        let raw_file = staging
+            .create(&raw_tmp)?
+            .try_clone()
+            .map_err(clone_err(&raw_tmp))?;
+        let written = disk::lay_out_raw(&tree, &prepared, size, &seed, time, &raw_file)?;
         let raw_path = staging
             .path_of(&raw_tmp)
             .map(Path::to_path_buf)
@@ -350,34 +435,56 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
             source,
         })?;
         let disk_err = |e: crate::disk::DiskError| Error::Usage(format!("disk: {e}"));
-        // One read of the raw image: its digest, the EBS checksum and the
-        // VMDK, side by side.
         let vmdk_tmp = format!("{}.vmdk", spec.name);
         let vmdk_out = if disk_formats.contains(&Format::Vmdk) {
-            progress.step("writing the vmdk");
-            Some(staging.create(&vmdk_tmp)?)
+            Some(
+                staging
+                    .create(&vmdk_tmp)?
+                    .try_clone()
+                    .map_err(clone_err(&vmdk_tmp))?,
+            )
         } else {
             None
         };
-        // The raw image goes to disk while it is read back (the commit's
-        // own sync then finds nothing left to write), when it is kept.
+        if vmdk_out.is_some() {
+            progress.step("writing the root filesystem and the vmdk");
+        } else {
+            progress.step("writing the root filesystem");
+        }
+        // The root filesystem is written on a thread of its own while this
+        // one reads the image behind it, once: its digest, the EBS checksum
+        // and the VMDK, side by side. The ext4 writer allocates front to
+        // back and says how far the image is final as it goes.
         let keep_raw = disk_formats.contains(&Format::Raw);
+        let final_mark = crate::disk::raw::Watermark::new();
         let digests = std::thread::scope(|s| {
-            let sync = keep_raw.then(|| s.spawn(|| raw.sync_data()));
+            let root = s.spawn(|| {
+                disk::write_root(&tree, &written, &raw_file, &final_mark)?;
+                // The raw image goes to disk while the rest of it is
+                // digested (the commit's own sync then finds nothing left
+                // to write), when it is kept.
+                if keep_raw {
+                    raw_file.sync_data().map_err(|source| Error::Write {
+                        path: raw_path.clone(),
+                        source,
+                    })?;
+                }
+                Ok::<(), Error>(())
+            });
             // The VMDK's content ID comes from the image's inputs (the
             // seed), known before the image is read, so the VMDK is hashed
             // as it is written.
             let seed32: [u8; 32] = seed.as_slice().try_into().unwrap_or([0; 32]);
             let cid = crate::disk::vmdk::content_id(&seed32);
-            let d = crate::disk::digest_raw(&raw, vmdk_out.as_deref().map(|f| (f, cid)), opts.jobs);
-            if let Some(h) = sync {
-                h.join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-                    .map_err(|source| Error::Write {
-                        path: raw_path.clone(),
-                        source,
-                    })?;
-            }
+            let d = crate::disk::digest_raw_following(
+                &raw,
+                vmdk_out.as_ref().map(|f| (f, cid)),
+                opts.jobs,
+                &final_mark,
+            );
+            // The writer's error first: the reader only stops because of it.
+            root.join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
             d.map_err(disk_err)
         })?;
         let raw_sha = digests.sha256;
@@ -539,7 +646,7 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
                         .unwrap_or_default(),
                     None => spec_relative(spec, &spec.base),
                 },
-                sha256: base_sha,
+                sha256: base_sha(base_digest)?,
                 kind: match base_kind {
                     BaseKind::Dir => "directory".into(),
                     BaseKind::Tar => "archive".into(),
@@ -593,6 +700,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     staging.write(&manifest_name, m.to_json().as_bytes())?;
     drop(tree);
     drop(work);
+    // The outputs were derived from the pin: the base must be what it pins.
+    if let Some(d) = base_digest.as_mut() {
+        d.digest()?;
+    }
     let paths = staging.commit()?;
     Ok(BakeResult {
         outputs: paths,

@@ -30,16 +30,19 @@ pub struct BakeArgs {
     /// Payload compression of packages built from specs
     #[arg(long, default_value = "zstd:3")]
     compression: Compression,
-    /// Threads for hashing and zstd compression of packages built from specs (default: all cores); the output is the same whatever N is
+    /// Worker threads for zstd compression of packages built from specs and for the VMDK's grains and the EBS block hashes (default: all cores); the output is the same whatever N is
     #[arg(long, value_name = "N")]
     jobs: Option<NonZeroUsize>,
 }
 
-struct Steps<'a>(&'a Printer);
+/// Each step on its own line with `-v`, after the seconds since the bake
+/// began, so a slow step shows itself.
+struct Steps<'a>(&'a Printer, std::time::Instant);
 
 impl Reporter for Steps<'_> {
     fn step(&self, what: &str) {
-        self.0.info(what);
+        self.0
+            .info(&format!("[{:6.2}s] {what}", self.1.elapsed().as_secs_f64()));
     }
 }
 
@@ -71,7 +74,9 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
         formats,
     };
-    let result = ingot::bake::bake(&spec, &opts, &Steps(p))?;
+    let steps = Steps(p, std::time::Instant::now());
+    let result = ingot::bake::bake(&spec, &opts, &steps)?;
+    steps.step("done");
     for w in &result.manifest.warnings {
         p.warn(w);
     }

@@ -56,6 +56,20 @@ pub fn checksum(raw: &File) -> Result<Checksum> {
     Ok(agg.finish())
 }
 
+/// One block's SHA-256 as EBS takes it (a short last block padded with
+/// zeros), or `None` for an all-zero block, which an upload does not send.
+pub fn block_digest(block: &[u8]) -> Option<[u8; 32]> {
+    if raw::is_zero(block) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(block);
+    if block.len() < BLOCK_SIZE {
+        h.update(vec![0u8; BLOCK_SIZE - block.len()]);
+    }
+    Some(h.finalize().into())
+}
+
 /// The checksum built up as the image is read front to back: give it the
 /// bytes of every data chunk in order (holes send nothing). Chunks must
 /// start on block boundaries (every chunk but the last a whole number of
@@ -63,7 +77,6 @@ pub fn checksum(raw: &File) -> Result<Checksum> {
 pub struct Aggregate {
     aggregate: Sha256,
     changed: u64,
-    padded: Vec<u8>,
 }
 
 impl Default for Aggregate {
@@ -77,26 +90,22 @@ impl Aggregate {
         Aggregate {
             aggregate: Sha256::new(),
             changed: 0,
-            padded: Vec::new(),
         }
     }
 
     pub fn data(&mut self, bytes: &[u8]) {
         for block in bytes.chunks(BLOCK_SIZE) {
-            if raw::is_zero(block) {
-                continue;
+            if let Some(d) = block_digest(block) {
+                self.push(&d);
             }
-            let digest = if block.len() == BLOCK_SIZE {
-                Sha256::digest(block)
-            } else {
-                self.padded.clear();
-                self.padded.extend_from_slice(block);
-                self.padded.resize(BLOCK_SIZE, 0);
-                Sha256::digest(&self.padded)
-            };
-            self.aggregate.update(digest);
-            self.changed += 1;
         }
+    }
+
+    /// The next sent block's digest ([`block_digest`]), in block order:
+    /// for callers that hash blocks on several threads.
+    pub fn push(&mut self, digest: &[u8; 32]) {
+        self.aggregate.update(digest);
+        self.changed += 1;
     }
 
     pub fn finish(self) -> Checksum {

@@ -29,11 +29,15 @@
 //! | [`raw`] | sparse raw files, positioned writes, hole-aware reads | Linux `lseek(2)` `SEEK_DATA`/`SEEK_HOLE` |
 //!
 //! The order of work: [`gpt::plan`] sizes the disk, [`raw::create`] makes the
-//! sparse file, the ext4 writer fills `layout.root`, [`fat::write`] fills
-//! `layout.esp`, [`gpt::write`] writes the table; then [`raw::sha256`] names
-//! the image, and [`vmdk::write`], [`vhd::write`] and [`ebs::checksum`] read
-//! the raw file as a stream.
+//! sparse file, [`gpt::write`] writes the table, [`fat::write`] fills
+//! `layout.esp`, the ext4 writer fills `layout.root`; [`digest_raw`] then
+//! reads the raw file once for the SHA-256 that names the image, the EBS
+//! checksum and the VMDK ([`digest_raw_following`] does so while the ext4
+//! writer is still at work, behind a [`raw::Watermark`] it raises).
+//! [`raw::sha256`], [`vmdk::write`], [`vhd::write`] and [`ebs::checksum`]
+//! each read the raw file as a stream on their own.
 
+mod digest;
 pub mod ebs;
 pub mod fat;
 pub mod gpt;
@@ -42,6 +46,8 @@ pub mod vhd;
 pub mod vmdk;
 
 use std::fmt;
+
+pub use digest::{RawDigests, digest_raw, digest_raw_following};
 
 use sha2::{Digest, Sha256};
 
@@ -252,105 +258,4 @@ mod tests {
         assert_eq!(a.0[8] >> 6, 0b10);
         assert_eq!(derive_u32(b"s", "x"), derive_u32(b"s", "x"));
     }
-}
-
-/// What one read of a finished raw image gives: its SHA-256, the EBS
-/// checksum, and the VMDK when one was asked for.
-#[derive(Debug, Clone)]
-pub struct RawDigests {
-    pub sha256: [u8; 32],
-    pub ebs: ebs::Checksum,
-    /// The VMDK's size and SHA-256, when `vmdk` was given.
-    pub vmdk: Option<vmdk::Finished>,
-}
-
-/// A piece of the raw image handed to the digest threads.
-#[derive(Clone)]
-enum Piece {
-    Hole(u64),
-    Data(std::sync::Arc<Vec<u8>>),
-}
-
-/// Read `raw` front to back once: the SHA-256 (holes hashed as the zeros
-/// they read as) and the EBS checksum are each computed on a thread of
-/// their own, while this thread writes the stream-optimized VMDK to
-/// `vmdk` (if given: the file and the descriptor's content ID) with grains
-/// compressed on `threads` threads, hashing it as it goes. The
-/// three would otherwise each read the image, one after the other. Memory:
-/// at most two chunks of 16 MiB wait for each digest thread.
-pub fn digest_raw(
-    raw: &std::fs::File,
-    vmdk: Option<(&std::fs::File, u32)>,
-    threads: std::num::NonZeroUsize,
-) -> Result<RawDigests> {
-    let mut chunks =
-        raw::Chunks::new(raw, vmdk::CHUNK_BYTES).map_err(io_at("read the raw image", 0))?;
-    let mut writer = match vmdk {
-        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid, threads)?),
-        None => None,
-    };
-    let (sha_tx, sha_rx) = std::sync::mpsc::sync_channel::<Piece>(2);
-    let (ebs_tx, ebs_rx) = std::sync::mpsc::sync_channel::<Piece>(2);
-    std::thread::scope(|s| -> Result<RawDigests> {
-        let sha = s.spawn(move || {
-            let zeros = vec![0u8; 1 << 20];
-            let mut h = Sha256::new();
-            for p in sha_rx {
-                match p {
-                    Piece::Hole(mut n) => {
-                        while n > 0 {
-                            let k = n.min(zeros.len() as u64) as usize;
-                            h.update(&zeros[..k]);
-                            n -= k as u64;
-                        }
-                    }
-                    Piece::Data(b) => h.update(&b[..]),
-                }
-            }
-            <[u8; 32]>::from(h.finalize())
-        });
-        let ebs = s.spawn(move || {
-            let mut agg = ebs::Aggregate::new();
-            for p in ebs_rx {
-                if let Piece::Data(b) = p {
-                    agg.data(&b);
-                }
-            }
-            agg.finish()
-        });
-        let mut at = 0;
-        let read = (|| -> Result<()> {
-            while let Some(c) = chunks
-                .next_chunk()
-                .map_err(io_at("read the raw image", at))?
-            {
-                at = c.offset() + c.len();
-                let piece = match &c {
-                    raw::Chunk::Hole { len, .. } => Piece::Hole(*len),
-                    raw::Chunk::Data { bytes, .. } => {
-                        Piece::Data(std::sync::Arc::new(bytes.to_vec()))
-                    }
-                };
-                // The threads only stop early by panicking, and that is
-                // resumed below.
-                let _ = sha_tx.send(piece.clone());
-                let _ = ebs_tx.send(piece);
-                if let Some(w) = writer.as_mut() {
-                    w.chunk(&c)?;
-                }
-            }
-            Ok(())
-        })();
-
-        drop(sha_tx);
-        drop(ebs_tx);
-        let sha256 = sha.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let ebs = ebs.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        read?;
-        let vmdk = match writer {
-            Some(w) => Some(w.finish()?),
-            None => None,
-        };
-        Ok(RawDigests { sha256, ebs, vmdk })
-    })
 }

@@ -103,6 +103,8 @@ pub struct Chunks<'f> {
     file: &'f File,
     len: u64,
     pos: u64,
+    chunk: usize,
+    /// The buffer [`Chunks::next_chunk`] reads into (empty until then).
     buf: Vec<u8>,
     /// The data extent at or after `pos` that the kernel last reported:
     /// bytes in `[data_start, data_end)` may be non-zero; everything before
@@ -118,7 +120,8 @@ impl<'f> Chunks<'f> {
             file,
             len,
             pos: 0,
-            buf: vec![0; chunk_size.max(1)],
+            chunk: chunk_size.max(1),
+            buf: Vec::new(),
             data_start: 0,
             data_end: 0,
         })
@@ -129,23 +132,78 @@ impl<'f> Chunks<'f> {
         self.len
     }
 
+    /// Where the next chunk starts, and where it ends.
+    pub fn next_range(&self) -> (u64, u64) {
+        (self.pos, (self.pos + self.chunk as u64).min(self.len))
+    }
+
+    /// Forget where the kernel said data and holes are: for a file still
+    /// being written, where a hole reported earlier may have been filled
+    /// since.
+    pub fn forget_extents(&mut self) {
+        self.data_start = 0;
+        self.data_end = 0;
+    }
+
     /// The next chunk, or `None` at the end of the file.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk<'_>>> {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.len() < self.chunk {
+            buf.resize(self.chunk, 0);
+        }
+        let next = self.step(&mut buf);
+        self.buf = buf;
+        Ok(match next? {
+            None => None,
+            Some((offset, None)) => Some(Chunk::Hole {
+                offset,
+                len: self.pos - offset,
+            }),
+            Some((offset, Some(n))) => Some(Chunk::Data {
+                offset,
+                bytes: &self.buf[..n],
+            }),
+        })
+    }
+
+    /// The next chunk read into `buf` instead of the reader's own buffer
+    /// (a hole leaves `buf` alone), for callers that hand chunks to other
+    /// threads. `buf` grows to the chunk size once and stays that long;
+    /// data chunks are `buf[..len]`.
+    pub fn next_into<'b>(&mut self, buf: &'b mut Vec<u8>) -> io::Result<Option<Chunk<'b>>> {
+        if buf.len() < self.chunk {
+            buf.resize(self.chunk, 0);
+        }
+        Ok(match self.step(buf)? {
+            None => None,
+            Some((offset, None)) => Some(Chunk::Hole {
+                offset,
+                len: self.pos - offset,
+            }),
+            Some((offset, Some(n))) => Some(Chunk::Data {
+                offset,
+                bytes: &buf[..n],
+            }),
+        })
+    }
+
+    /// Advance by one chunk: its offset, and for data the bytes read into
+    /// the front of `buf` (at least a chunk long).
+    fn step(&mut self, buf: &mut [u8]) -> io::Result<Option<(u64, Option<usize>)>> {
         if self.pos >= self.len {
             return Ok(None);
         }
         let offset = self.pos;
-        let n = (self.buf.len() as u64).min(self.len - offset);
+        let n = (self.chunk as u64).min(self.len - offset);
         if offset >= self.data_end {
             self.find_data(offset)?;
         }
         self.pos += n;
         if offset + n <= self.data_start {
-            return Ok(Some(Chunk::Hole { offset, len: n }));
+            return Ok(Some((offset, None)));
         }
-        let buf = &mut self.buf[..n as usize];
-        self.file.read_exact_at(buf, offset)?;
-        Ok(Some(Chunk::Data { offset, bytes: buf }))
+        self.file.read_exact_at(&mut buf[..n as usize], offset)?;
+        Ok(Some((offset, Some(n as usize))))
     }
 
     /// Ask the kernel for the next data extent at or after `from`. Where the
@@ -181,6 +239,78 @@ fn seek(file: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
         Err(io::Error::last_os_error())
     } else {
         Ok(r as u64)
+    }
+}
+
+/// How far a file that is being written is final, for a reader that
+/// follows the writer: the writer raises it, the reader waits for it.
+#[derive(Debug, Default)]
+pub struct Watermark {
+    state: std::sync::Mutex<Mark>,
+    moved: std::sync::Condvar,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    at: u64,
+    done: bool,
+    failed: bool,
+}
+
+/// The writer a [`Watermark`] follows stopped before it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterFailed;
+
+impl Watermark {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A watermark for a file that is already written.
+    pub fn finished() -> Self {
+        let w = Self::new();
+        w.finish();
+        w
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Mark)) {
+        let mut m = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m);
+        self.moved.notify_all();
+    }
+
+    /// No byte below `at` changes any more.
+    pub fn raise(&self, at: u64) {
+        self.update(|m| m.at = m.at.max(at));
+    }
+
+    /// The whole file is final.
+    pub fn finish(&self) {
+        self.update(|m| m.done = true);
+    }
+
+    /// The writer stopped early: readers give up.
+    pub fn fail(&self) {
+        self.update(|m| m.failed = true);
+    }
+
+    /// Wait until bytes below `end` are final.
+    pub fn wait_for(&self, end: u64) -> Result<(), WriterFailed> {
+        let mut m = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if m.failed {
+                return Err(WriterFailed);
+            }
+            if m.done || m.at >= end {
+                return Ok(());
+            }
+            m = self.moved.wait(m).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Whether the whole file is final.
+    pub fn is_finished(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).done
     }
 }
 

@@ -21,7 +21,8 @@
 //! - Grains are zlib streams (RFC 1950, what qemu and VMware inflate) from
 //!   `flate2` at a fixed level, compressed on several threads but written
 //!   in disk order, so the bytes do not depend on the machine. (They do
-//!   depend on the deflate implementation, pinned by Cargo.lock.) The level
+//!   depend on the deflate implementation: zlib-rs, named in Cargo.toml and
+//!   pinned by Cargo.lock.) The level
 //!   is 1, not zlib's default 6 that qemu-img uses: on an image of text and
 //!   binaries it deflates about 2.5 times as fast for a file about 6%
 //!   larger (measured with `cargo xtask bench` workload c), and this step
@@ -52,7 +53,8 @@ use super::{DiskError, Result, SECTOR, io_at, raw};
 
 /// Sectors per grain (64 KiB), as every current writer uses.
 const GRAIN_SECTORS: u64 = 128;
-const GRAIN_BYTES: u64 = GRAIN_SECTORS * SECTOR;
+/// Bytes per grain (64 KiB).
+pub const GRAIN_BYTES: u64 = GRAIN_SECTORS * SECTOR;
 /// Grain table entries per grain table (one table = 2 KiB = 4 sectors).
 const GTES_PER_GT: u64 = 512;
 const GT_SECTORS: u64 = GTES_PER_GT * 4 / SECTOR;
@@ -202,38 +204,62 @@ fn marker(num_sectors: u64, marker_type: u32) -> MetadataMarker {
 /// Appends whole sectors to the output and counts them, hashing the file
 /// as it grows (gaps left by moving `sector` forward hash as the zeros
 /// they read as).
+/// The VMDK file as it is written: front to back, each record padded to
+/// a whole sector, gathered into large writes, hashed as it goes.
 struct Out<'f> {
     file: &'f File,
+    /// The next record's sector.
     sector: u64,
     sha: Sha256,
-    hashed: u64,
+    /// Bytes not yet written, from sector `pending_at`.
+    pending: Vec<u8>,
+    pending_at: u64,
 }
+
+/// Records are gathered up to this many bytes before a write.
+const OUT_BUFFER: usize = 1 << 20;
 
 impl Out<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.put_pair(bytes, &[])
+    }
+
+    /// One record made of `head` then `tail`, padded to a whole sector.
+    fn put_pair(&mut self, head: &[u8], tail: &[u8]) -> Result<()> {
         let at = self.sector * SECTOR;
-        debug_assert!(at >= self.hashed, "the VMDK is written front to back");
-        let zeros = [0u8; SECTOR as usize];
-        while self.hashed < at {
-            let n = (at - self.hashed).min(SECTOR) as usize;
-            self.sha.update(&zeros[..n]);
-            self.hashed += n as u64;
+        let pending_end = self.pending_at * SECTOR + self.pending.len() as u64;
+        debug_assert!(at >= pending_end, "the VMDK is written front to back");
+        if self.pending.is_empty() {
+            self.pending_at = self.sector;
+        } else if at > pending_end {
+            // A gap (only the descriptor's room after the header): zeros.
+            let gap = (at - pending_end) as usize;
+            self.pending.resize(self.pending.len() + gap, 0);
         }
-        self.file
-            .write_all_at(bytes, at)
-            .map_err(io_at("write the VMDK", at))?;
-        self.sha.update(bytes);
-        let padded = (bytes.len() as u64).div_ceil(SECTOR);
-        if padded * SECTOR != bytes.len() as u64 {
-            let pad = vec![0u8; (padded * SECTOR - bytes.len() as u64) as usize];
-            let at = at + bytes.len() as u64;
-            self.file
-                .write_all_at(&pad, at)
-                .map_err(io_at("write the VMDK", at))?;
-            self.sha.update(&pad);
-        }
+        let len = (head.len() + tail.len()) as u64;
+        let padded = len.div_ceil(SECTOR);
+        let start = self.pending.len();
+        self.pending.extend_from_slice(head);
+        self.pending.extend_from_slice(tail);
+        self.pending.resize(start + (padded * SECTOR) as usize, 0);
         self.sector += padded;
-        self.hashed = self.sector * SECTOR;
+        if self.pending.len() >= OUT_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let at = self.pending_at * SECTOR;
+        self.file
+            .write_all_at(&self.pending, at)
+            .map_err(io_at("write the VMDK", at))?;
+        self.sha.update(&self.pending);
+        self.pending_at += self.pending.len() as u64 / SECTOR;
+        self.pending.clear();
         Ok(())
     }
 }
@@ -301,7 +327,8 @@ impl<'f> Writer<'f> {
             file: out,
             sector: 0,
             sha: Sha256::new(),
-            hashed: 0,
+            pending: Vec::with_capacity(OUT_BUFFER + GRAIN_BYTES as usize + 2 * SECTOR as usize),
+            pending_at: 0,
         };
         o.put(header(capacity, GD_AT_END).as_bytes())?;
         let desc = descriptor(capacity, cid);
@@ -335,6 +362,13 @@ impl<'f> Writer<'f> {
             raw::Chunk::Hole { .. } => vec![None; count as usize],
             raw::Chunk::Data { bytes, .. } => compress_batch(bytes, self.threads),
         };
+        self.grains(first, compressed)
+    }
+
+    /// Grains `first`, `first + 1`, ... as [`Grains::grain`] compressed
+    /// them (`None`: all zeros), in order: every grain of the image passes
+    /// here once, front to back, hole or not.
+    pub fn grains(&mut self, first: u64, compressed: Vec<Option<Vec<u8>>>) -> Result<()> {
         for (i, c) in compressed.into_iter().enumerate() {
             let grain = first + i as u64;
             if let Some(data) = c {
@@ -344,10 +378,7 @@ impl<'f> Writer<'f> {
                     lba: U64::new(grain * GRAIN_SECTORS),
                     size: U32::new(data.len() as u32),
                 };
-                let mut rec = Vec::with_capacity(size_of::<GrainMarker>() + data.len());
-                rec.extend_from_slice(m.as_bytes());
-                rec.extend_from_slice(&data);
-                self.o.put(&rec)?;
+                self.o.put_pair(m.as_bytes(), &data)?;
             }
             if (grain + 1).is_multiple_of(GTES_PER_GT) || grain + 1 == self.grains {
                 self.finish_table()?;
@@ -367,6 +398,7 @@ impl<'f> Writer<'f> {
         self.o.put(marker(1, MARKER_FOOTER).as_bytes())?;
         self.o.put(header(self.capacity, gd_offset).as_bytes())?;
         self.o.put(marker(0, MARKER_EOS).as_bytes())?;
+        self.o.flush()?;
         Ok(Finished {
             size: self.o.sector * SECTOR,
             sha256: self.o.sha.finalize().into(),
@@ -393,11 +425,14 @@ fn compress_batch(bytes: &[u8], threads: usize) -> Vec<Option<Vec<u8>>> {
     let grains: Vec<&[u8]> = bytes.chunks(GRAIN_BYTES as usize).collect();
     let results: Vec<Mutex<Option<Vec<u8>>>> = grains.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(g) = grains.get(i) else { return };
-        let c = compress_grain(g);
-        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = c;
+    let work = || {
+        let mut z = Grains::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(g) = grains.get(i) else { return };
+            let c = z.grain(g);
+            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = c;
+        }
     };
     std::thread::scope(|s| {
         let helpers: Vec<_> = (1..threads.clamp(1, grains.len().max(1)))
@@ -414,17 +449,67 @@ fn compress_batch(bytes: &[u8], threads: usize) -> Vec<Option<Vec<u8>>> {
         .collect()
 }
 
-fn compress_grain(grain: &[u8]) -> Option<Vec<u8>> {
-    if raw::is_zero(grain) {
-        return None;
+/// Deflates grains one after another with one zlib state, reset between
+/// grains (a reset state deflates exactly as a new one does; making a new
+/// one for each of thousands of grains cost more than some grains' whole
+/// compression).
+pub struct Grains {
+    z: flate2::Compress,
+    padded: Vec<u8>,
+}
+
+impl Default for Grains {
+    fn default() -> Self {
+        Self::new()
     }
-    let mut z = ZlibEncoder::new(Vec::with_capacity(grain.len() / 2), Compression::new(LEVEL));
+}
+
+impl Grains {
+    pub fn new() -> Self {
+        Grains {
+            z: flate2::Compress::new(Compression::new(LEVEL), true),
+            padded: Vec::new(),
+        }
+    }
+
+    /// A grain (the image's last may be short: it is padded with zeros to
+    /// 64 KiB) as the zlib stream the VMDK stores, or `None` when it is
+    /// all zeros and is not stored.
+    pub fn grain(&mut self, grain: &[u8]) -> Option<Vec<u8>> {
+        if raw::is_zero(grain) {
+            return None;
+        }
+        let Grains { z, padded } = self;
+        let input: &[u8] = if grain.len() < GRAIN_BYTES as usize {
+            padded.clear();
+            padded.extend_from_slice(grain);
+            padded.resize(GRAIN_BYTES as usize, 0);
+            padded
+        } else {
+            grain
+        };
+        z.reset();
+        // deflate's worst case: 5 bytes per stored block of up to 64 KiB,
+        // plus the zlib header and trailer.
+        let mut out = Vec::with_capacity(input.len() + input.len() / 1024 + 64);
+        loop {
+            let done = z.total_in() as usize;
+            match z.compress_vec(&input[done..], &mut out, flate2::FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) => return Some(out),
+                Ok(_) => out.reserve(out.capacity().max(1024)),
+                // Only misuse of the state fails; a new encoder then does
+                // the same work.
+                Err(_) => return Some(deflate_fresh(input)),
+            }
+        }
+    }
+}
+
+fn deflate_fresh(input: &[u8]) -> Vec<u8> {
+    let mut z = ZlibEncoder::new(Vec::with_capacity(input.len() / 2), Compression::new(LEVEL));
     // Writing into a Vec cannot fail.
-    let _ = z.write_all(grain);
-    if grain.len() < GRAIN_BYTES as usize {
-        let _ = z.write_all(&vec![0u8; GRAIN_BYTES as usize - grain.len()]);
-    }
-    z.finish().ok()
+    let _ = z.write_all(input);
+    z.finish().unwrap_or_default()
 }
 
 #[cfg(test)]

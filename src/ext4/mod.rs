@@ -258,6 +258,22 @@ pub fn auto_size(tree: &Tree, opts: &Options) -> Result<u64, Ext4Error> {
 /// is extended to it (with a hole). Two passes: the whole layout first,
 /// then the writes.
 pub fn write(tree: &Tree, opts: &Options, out: &File, offset: u64) -> Result<Summary, Ext4Error> {
+    write_following(tree, opts, out, offset, &|_| {})
+}
+
+/// [`write()`], telling `progress` how far the filesystem is final as it
+/// goes: after a call `progress(n)`, no byte below filesystem offset `n`
+/// changes any more, so a reader may take them while the rest is written.
+/// (The fixed metadata is written first, then everything else front to
+/// back, which the allocation order makes possible.) Not called at the
+/// end: when this returns, all of it is final.
+pub fn write_following(
+    tree: &Tree,
+    opts: &Options,
+    out: &File,
+    offset: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary, Ext4Error> {
     check(opts)?;
     let content = Content::gather(tree, opts)?;
     let blocks = if opts.size == 0 {
@@ -278,7 +294,7 @@ pub fn write(tree: &Tree, opts: &Options, out: &File, offset: u64) -> Result<Sum
         }
         Err(PlanError::Other(e)) => return Err(e),
     };
-    write::write(&content, &plan, opts, out, offset)
+    write::write(&content, &plan, opts, out, offset, progress)
 }
 
 #[cfg(test)]

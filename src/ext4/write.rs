@@ -1,5 +1,14 @@
 //! The write pass: renders every metadata block from the [`Plan`] and
 //! streams file contents, with positioned writes, never an all-zero block.
+//!
+//! Order: the fixed metadata first (bitmaps, inode tables, superblock and
+//! descriptor copies), then everything inodes point at, in inode order,
+//! which the layout's allocation order makes front to back. From the
+//! second phase on the sink refuses a write behind the front and reports
+//! the front as it moves, so a reader can take the finished part of the
+//! filesystem while the rest is written (`ext4::write_following`). The
+//! superblock's "lifetime writes" therefore counts the blocks in use, known
+//! before the data is read, not the bytes the data turned out to need.
 
 use std::fs::File;
 use std::io::Read;
@@ -22,7 +31,9 @@ const BS: usize = BLOCK_SIZE as usize;
 const CHUNK: usize = 1 << 20;
 
 /// Positioned writes into the caller's file, contiguous ones gathered,
-/// all-zero blocks skipped; remembers what it wrote.
+/// all-zero blocks skipped; remembers what it wrote. Once [`Sink::follow`]
+/// is called, writes must go front to back, and the sink tells `progress`
+/// how far the filesystem is final as it goes.
 struct Sink<'f> {
     out: &'f File,
     /// Where the filesystem starts in `out`.
@@ -31,7 +42,16 @@ struct Sink<'f> {
     /// Filesystem byte offset of `buf[0]`.
     buf_at: u64,
     written: Vec<(u64, u64)>,
+    progress: &'f dyn Fn(u64),
+    /// In the front-to-back phase: nothing is written below this
+    /// filesystem offset any more (`None` before that phase).
+    floor: Option<u64>,
+    /// What `progress` was last told.
+    told: u64,
 }
+
+/// `progress` hears of the front moving at least this far at a time.
+const PROGRESS_STEP: u64 = 1 << 20;
 
 fn is_zero(bytes: &[u8]) -> bool {
     let chunks = bytes.chunks_exact(16);
@@ -43,13 +63,32 @@ fn is_zero(bytes: &[u8]) -> bool {
 }
 
 impl<'f> Sink<'f> {
-    fn new(out: &'f File, base: u64) -> Sink<'f> {
+    fn new(out: &'f File, base: u64, progress: &'f dyn Fn(u64)) -> Sink<'f> {
         Sink {
             out,
             base,
             buf: Vec::with_capacity(CHUNK),
             buf_at: 0,
             written: Vec::new(),
+            progress,
+            floor: None,
+            told: 0,
+        }
+    }
+
+    /// From here on, writes go front to back, starting at `from` or
+    /// later: everything below is final (the fixed metadata is written).
+    fn follow(&mut self, from: u64) -> Result<(), Ext4Error> {
+        self.flush()?;
+        self.floor = Some(from);
+        self.tell(from);
+        Ok(())
+    }
+
+    fn tell(&mut self, at: u64) {
+        if at >= self.told + PROGRESS_STEP {
+            self.told = at;
+            (self.progress)(at);
         }
     }
 
@@ -66,6 +105,21 @@ impl<'f> Sink<'f> {
                 || self.buf.len() >= CHUNK
             {
                 self.flush()?;
+                if let Some(floor) = self.floor {
+                    // The layout allocates front to back in the order
+                    // things are written; a write behind the front would
+                    // be read as final before it lands.
+                    if at < floor {
+                        return Err(Ext4Error::Write {
+                            offset: self.base + at,
+                            source: std::io::Error::other(format!(
+                                "internal: a write behind the front at {floor}"
+                            )),
+                        });
+                    }
+                    self.floor = Some(at);
+                    self.tell(at);
+                }
                 self.buf_at = at;
             }
             self.buf.extend_from_slice(b);
@@ -88,11 +142,6 @@ impl<'f> Sink<'f> {
         }
         self.buf.clear();
         Ok(())
-    }
-
-    /// Bytes written so far (or gathered to be).
-    fn bytes(&self) -> u64 {
-        self.written.iter().map(|w| w.1).sum::<u64>() + self.buf.len() as u64
     }
 
     fn finish(mut self) -> Result<Vec<(u64, u64)>, Ext4Error> {
@@ -256,10 +305,11 @@ pub(crate) fn write(
     opts: &Options,
     out: &File,
     offset: u64,
+    progress: &dyn Fn(u64),
 ) -> Result<Summary, Ext4Error> {
     let geo = plan.geo;
     let fs_seed = crc32c_le(!0, &opts.uuid);
-    let mut sink = Sink::new(out, offset);
+    let mut sink = Sink::new(out, offset, progress);
     let ipg = geo.inodes_per_group;
     let used_inodes = content.inode_count();
 
@@ -379,6 +429,29 @@ pub(crate) fn write(
         }
     }
 
+    // Superblock and descriptor copies, with the rest of the fixed
+    // metadata, before the data: from then on everything is written front
+    // to back (see `Sink::follow`). "Lifetime writes" counts the blocks in
+    // use, what copying this filesystem writes.
+    let free_blocks: u64 = counts.iter().map(|c| c.free_blocks).sum();
+    let free_inodes: u64 = counts.iter().map(|c| u64::from(c.free_inodes)).sum();
+    let journal = &plan.inodes[JOURNAL_INO as usize - 1];
+    let mut sb = superblock(content, plan, opts, free_blocks, free_inodes, journal);
+    sb.s_kbytes_written = ((geo.blocks - free_blocks) * BLOCK_SIZE / 1024).into();
+    for g in (0..geo.groups).filter(|g| has_super(*g)) {
+        sb.s_block_group_nr = (g as u16).into();
+        sb.s_checksum = 0u32.into();
+        let csum = crc32c_le(!0, &sb.as_bytes()[..SUPERBLOCK_CSUM_OFFSET]);
+        sb.s_checksum = csum.into();
+        let mut block = vec![0u8; BS];
+        let at = if g == 0 { 1024 } else { 0 };
+        block[at..at + SuperBlock::SIZE].copy_from_slice(sb.as_bytes());
+        let start = geo.group_start(g);
+        sink.blocks(start, &block)?;
+        sink.blocks(start + 1, &gdt)?;
+    }
+    sink.follow(0)?;
+
     // Everything inodes point at, in inode order.
     let mut xattr_done = vec![false; plan.xattr_block_at.len()];
     let mut buf = vec![0u8; CHUNK];
@@ -430,28 +503,6 @@ pub(crate) fn write(
             sink.blocks(at, &block)?;
         }
     }
-    // Superblock and descriptor copies, last, so that the superblock can
-    // say how much was written ("Lifetime writes", as mke2fs counts it).
-    let free_blocks: u64 = counts.iter().map(|c| c.free_blocks).sum();
-    let free_inodes: u64 = counts.iter().map(|c| u64::from(c.free_inodes)).sum();
-    let journal = &plan.inodes[JOURNAL_INO as usize - 1];
-    let mut sb = superblock(content, plan, opts, free_blocks, free_inodes, journal);
-    let copies = (0..geo.groups).filter(|g| has_super(*g)).count() as u64;
-    let total = sink.bytes() + copies * (1 + u64::from(geo.gdt_blocks)) * BLOCK_SIZE;
-    sb.s_kbytes_written = (total / 1024).into();
-    for g in (0..geo.groups).filter(|g| has_super(*g)) {
-        sb.s_block_group_nr = (g as u16).into();
-        sb.s_checksum = 0u32.into();
-        let csum = crc32c_le(!0, &sb.as_bytes()[..SUPERBLOCK_CSUM_OFFSET]);
-        sb.s_checksum = csum.into();
-        let mut block = vec![0u8; BS];
-        let at = if g == 0 { 1024 } else { 0 };
-        block[at..at + SuperBlock::SIZE].copy_from_slice(sb.as_bytes());
-        let start = geo.group_start(g);
-        sink.blocks(start, &block)?;
-        sink.blocks(start + 1, &gdt)?;
-    }
-
     let written = sink.finish()?;
     // The file reaches the filesystem's end (a hole if nothing is there).
     let end = offset + geo.blocks * BLOCK_SIZE;

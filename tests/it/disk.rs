@@ -434,6 +434,91 @@ fn varied_raw(path: &Path, len: u64) -> File {
     f
 }
 
+/// The data pieces of a finished raw image, front to back.
+fn data_pieces(r: &File) -> Vec<(u64, Vec<u8>)> {
+    let mut chunks = raw::Chunks::new(r, 256 * 1024).unwrap();
+    let mut out = Vec::new();
+    while let Some(c) = chunks.next_chunk().unwrap() {
+        if let raw::Chunk::Data { offset, bytes } = c {
+            out.push((offset, bytes.to_vec()));
+        }
+    }
+    out
+}
+
+/// An image digested while it is written, each piece read once the writer
+/// says it is final, gives what the finished image gives: the same SHA-256,
+/// EBS checksum and VMDK bytes. The writer pauses often, so the reader
+/// catches up with it and finds no data ahead: ranges the kernel called
+/// holes then and that were written since must be read, not skipped.
+#[test]
+fn an_image_digested_while_it_is_written_equals_the_finished_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 96 * MIB;
+    let whole = varied_raw(&dir.path().join("whole.raw"), len);
+    let cid = vmdk::content_id(&[3; 32]);
+    let want_vmdk = dir.path().join("whole.vmdk");
+    let want =
+        ingot::disk::digest_raw(&whole, Some((&File::create(&want_vmdk).unwrap(), cid)), ONE)
+            .unwrap();
+    let pieces = data_pieces(&whole);
+    assert!(pieces.len() > 10, "{} pieces", pieces.len());
+    for threads in [1, 2] {
+        let path = dir.path().join(format!("growing-{threads}.raw"));
+        let w = raw::create(&path, len).unwrap();
+        let r = File::open(&path).unwrap();
+        let mark = raw::Watermark::new();
+        let got_vmdk = dir.path().join(format!("growing-{threads}.vmdk"));
+        let out = File::create(&got_vmdk).unwrap();
+        let threads = std::num::NonZeroUsize::new(threads).unwrap();
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                // As the ext4 writer does: everything below the next
+                // write is final before that write lands.
+                // The pauses let the reader catch up and look ahead before
+                // each write (the first one lets it get going).
+                mark.raise(0);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                for (at, bytes) in &pieces {
+                    mark.raise(*at);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    raw::write_nonzero_at(&w, *at, bytes).unwrap();
+                }
+                mark.finish();
+            });
+            ingot::disk::digest_raw_following(&r, Some((&out, cid)), threads, &mark).unwrap()
+        });
+        assert_eq!(got.sha256, want.sha256);
+        assert_eq!(got.ebs, want.ebs);
+        assert_eq!(got.vmdk, want.vmdk);
+        assert_same_file(&want_vmdk, &got_vmdk);
+    }
+}
+
+/// A writer that stops early stops the reader following it with an error;
+/// it does not wait for bytes that will never come.
+#[test]
+fn a_reader_following_a_failed_writer_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.raw");
+    let w = raw::create(&path, 64 * MIB).unwrap();
+    w.write_all_at(&noise(5, 3 * MIB as usize), 0).unwrap();
+    let r = File::open(&path).unwrap();
+    let mark = std::sync::Arc::new(raw::Watermark::new());
+    mark.raise(3 * MIB);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let m = std::sync::Arc::clone(&mark);
+    std::thread::spawn(move || {
+        let _ = tx.send(ingot::disk::digest_raw_following(&r, None, ONE, &m).is_err());
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    mark.fail();
+    let failed = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the reader still waits for a writer that failed");
+    assert!(failed, "a digest of a half-written image was returned");
+}
+
 /// `digest_raw` reads the image once for what three readers give one
 /// after the other: the same SHA-256 as `sha256sum`, the same EBS
 /// checksum, the same VMDK bytes, whatever the threads.

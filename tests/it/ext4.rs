@@ -1290,3 +1290,66 @@ fn odd_sizes_end_in_short_groups_that_fsck_accepts() {
         assert_fsck_clean(&e2fsck, &img, 0);
     }
 }
+
+/// `write_following` tells how far the filesystem is final as it goes. A
+/// reader that takes the bytes newly below each mark the moment it is
+/// given sees what the finished filesystem holds there: nothing lands
+/// behind the front, not the superblock and descriptor copies of group 1
+/// (written before the data now reaches them), not extent tree blocks or
+/// shared xattr blocks.
+#[test]
+fn bytes_called_final_while_writing_are_the_finished_ones() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    let e2fsck = need!("e2fsck");
+    let dir = tempfile::tempdir().unwrap();
+    let mut tree = random_tree(3, dir.path());
+    // Past the first group's 128 MiB, so the front crosses a backup
+    // superblock; a hole follows every block of it.
+    let big = striped_file(&mut tree, dir.path(), 34_000, 8192, 34_000 * 8192);
+    tree.insert_path("/zz-big", Node::file(meta(0o644), big))
+        .unwrap();
+    let frag = striped_file(&mut tree, dir.path(), 2000, 8192, 2000 * 8192);
+    tree.insert_path("/zz-frag", Node::file(meta(0o644), frag))
+        .unwrap();
+    let path = dir.path().join("fs.img");
+    let f = File::create(&path).unwrap();
+    let reader = File::open(&path).unwrap();
+    let offset = MIB;
+    // (start, end, digest of the bytes then) for each newly final range.
+    let seen: Mutex<Vec<(u64, u64, [u8; 32])>> = Mutex::new(Vec::new());
+    let snapshot = |from: u64, to: u64| -> [u8; 32] {
+        let mut buf = vec![0u8; (to - from) as usize];
+        reader.read_exact_at(&mut buf, offset + from).unwrap();
+        Sha256::digest(&buf).into()
+    };
+    let o = Options {
+        size: 512 * MIB,
+        ..opts()
+    };
+    let s = ext4::write_following(&tree, &o, &f, offset, &|at| {
+        let mut seen = seen.lock().unwrap();
+        let from = seen.last().map_or(0, |r| r.1);
+        assert!(at > from, "the front moved back: {at} after {from}");
+        let d = snapshot(from, at);
+        seen.push((from, at, d));
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.len() >= 100 && seen.last().unwrap().1 > 130 * MIB,
+        "the front was told {} times, last at {:?}",
+        seen.len(),
+        seen.last()
+    );
+    for (from, to, then) in &seen {
+        assert_eq!(
+            snapshot(*from, *to),
+            *then,
+            "bytes {from}..{to} changed after they were called final"
+        );
+    }
+    assert_eq!(s.size, 512 * MIB);
+    assert_fsck_clean(&e2fsck, &path, offset);
+}

@@ -1,0 +1,411 @@
+//! One read of a finished raw image for everything computed from it: its
+//! SHA-256, the EBS checksum and the stream-optimized VMDK.
+//!
+//! In: the raw file, optionally the VMDK's file and content ID, and a
+//! number of worker threads. Out: [`RawDigests`].
+//!
+//! How the work is shared (the three results would otherwise each read the
+//! image, one after the other):
+//! - this thread reads the image front to back in pieces of [`READ`]
+//!   bytes into a small pool of buffers, skipping holes without reading;
+//! - one thread hashes the whole image in order (holes as the zeros they
+//!   read as): SHA-256 cannot be split, so it gets a thread of its own and
+//!   never waits for the slower work;
+//! - `threads` workers take [`JOB`]-sized parts of the pieces in any order
+//!   and return each part's compressed grains and EBS block digests;
+//! - this thread puts the parts back in order, writes the VMDK (which
+//!   hashes itself as it goes) and folds the block digests into the EBS
+//!   aggregate.
+//!
+//! The bytes of every result depend only on the image: parts are numbered
+//! as they are read and consumed in that order, whatever thread finished
+//! them first (a test runs 1, 2 and 3 threads against one another).
+//!
+//! The image may still be being written ([`digest_raw_following`]): the
+//! reader then waits, piece by piece, until the writer says the piece is
+//! final, so reading, hashing and compressing run beside the writing.
+//!
+//! Never: holds more than [`BUFFERS`] pieces of the image at once (a read
+//! waits for a buffer to come back from the workers and the hash thread),
+//! nor more compressed parts than there are parts in those buffers.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use sha2::{Digest, Sha256};
+
+use super::{DiskError, Result, ebs, io_at, raw, vmdk};
+
+/// Bytes read at a time: 64 grains, 8 EBS blocks.
+const READ: usize = 4 << 20;
+/// Bytes a worker takes at a time: 16 grains, 2 EBS blocks. Small enough
+/// that two workers finish a piece about together, large enough that
+/// handing it over costs nothing next to compressing it.
+const JOB: usize = 1 << 20;
+/// Read buffers: the most image bytes in memory is `BUFFERS * READ`.
+const BUFFERS: usize = 8;
+
+/// What one read of a finished raw image gives: its SHA-256, the EBS
+/// checksum, and the VMDK when one was asked for.
+#[derive(Debug, Clone)]
+pub struct RawDigests {
+    pub sha256: [u8; 32],
+    pub ebs: ebs::Checksum,
+    /// The VMDK's size and SHA-256, when `vmdk` was given.
+    pub vmdk: Option<vmdk::Finished>,
+}
+
+/// A piece of the image in a pooled buffer; dropping the last reference
+/// sends the buffer back to the reader.
+struct Piece {
+    bytes: Vec<u8>,
+    len: usize,
+    home: mpsc::Sender<Vec<u8>>,
+}
+
+impl Piece {
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        // The reader may have stopped already; then the buffer just goes.
+        let _ = self.home.send(std::mem::take(&mut self.bytes));
+    }
+}
+
+/// A part of a piece for a worker.
+struct Job {
+    seq: u64,
+    piece: Arc<Piece>,
+    range: Range<usize>,
+}
+
+/// A part done (or a hole, done by the reader), to be consumed in `seq`
+/// order.
+struct Part {
+    /// The image offset the part starts at.
+    offset: u64,
+    /// Its grains, compressed (`None`: all zeros); empty without a VMDK
+    /// or for a hole.
+    grains: Vec<Option<Vec<u8>>>,
+    /// Grains of a hole.
+    hole_grains: u64,
+    /// Digests of its EBS blocks that are sent (all-zero blocks are not).
+    blocks: Vec<[u8; 32]>,
+}
+
+/// Read `raw` front to back once and compute its SHA-256 and EBS checksum,
+/// writing the stream-optimized VMDK into `vmdk` when given (the file and
+/// the descriptor's content ID), with `threads` workers for compression
+/// and block hashes. The results do not depend on `threads`.
+pub fn digest_raw(
+    raw: &File,
+    vmdk: Option<(&File, u32)>,
+    threads: NonZeroUsize,
+) -> Result<RawDigests> {
+    digest_raw_following(raw, vmdk, threads, &raw::Watermark::finished())
+}
+
+/// [`digest_raw`] of an image that is still being written: each piece is
+/// read once `written` says it is final (and where its holes are is asked
+/// of the kernel then, not before). The image's length must be set.
+pub fn digest_raw_following(
+    raw: &File,
+    vmdk: Option<(&File, u32)>,
+    threads: NonZeroUsize,
+    written: &raw::Watermark,
+) -> Result<RawDigests> {
+    let mut chunks = Follow::new(raw, written)?;
+    let mut writer = match vmdk {
+        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid, threads)?),
+        None => None,
+    };
+    let want_grains = writer.is_some();
+    let workers = threads.get().min(64);
+
+    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..BUFFERS {
+        let _ = pool_tx.send(Vec::new());
+    }
+    let stop = AtomicBool::new(false);
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Option<Part>)>();
+
+    std::thread::scope(|s| -> Result<RawDigests> {
+        let hasher = s.spawn(|| -> Result<[u8; 32]> {
+            let mut r = Follow::new(raw, written)?;
+            let mut buf = Vec::new();
+            let zeros = vec![0u8; READ];
+            let mut h = Sha256::new();
+            while !stop.load(Ordering::Relaxed) {
+                match r.next_into(&mut buf)? {
+                    None => return Ok(h.finalize().into()),
+                    Some(raw::Chunk::Hole { len, .. }) => h.update(&zeros[..len as usize]),
+                    Some(raw::Chunk::Data { bytes, .. }) => h.update(bytes),
+                }
+            }
+            Err(stopped())
+        });
+        for _ in 0..workers {
+            let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+            s.spawn(move || work(job_rx, &done_tx, want_grains));
+        }
+        drop(done_tx);
+
+        let mut order = Order {
+            next: 0,
+            slots: BTreeMap::new(),
+            out: 0,
+            ebs: ebs::Aggregate::new(),
+            writer: writer.as_mut(),
+        };
+        let mut seq = 0u64;
+        let mut spare: Option<Vec<u8>> = None;
+        let mut at = 0;
+        let read = (|| -> Result<()> {
+            loop {
+                // A buffer; while none is free, put finished parts in order.
+                let mut buf = match spare.take() {
+                    Some(b) => b,
+                    None => loop {
+                        if let Ok(b) = pool_rx.try_recv() {
+                            break b;
+                        }
+                        if order.out > 0 {
+                            order.take(&done_rx)?;
+                        } else {
+                            // Only the hash thread holds buffers: it gives
+                            // them back without waiting for anything.
+                            break pool_rx.recv().map_err(|_| stopped())?;
+                        }
+                    },
+                };
+                let Some(chunk) = chunks.next_into(&mut buf)? else {
+                    return Ok(());
+                };
+                at = chunk.offset() + chunk.len();
+                match chunk {
+                    raw::Chunk::Hole { offset, len } => {
+                        order.put(
+                            seq,
+                            Part {
+                                offset,
+                                grains: Vec::new(),
+                                hole_grains: len.div_ceil(vmdk::GRAIN_BYTES),
+                                blocks: Vec::new(),
+                            },
+                        );
+                        seq += 1;
+                        spare = Some(buf);
+                    }
+                    raw::Chunk::Data { offset, bytes } => {
+                        let len = bytes.len();
+                        let piece = Arc::new(Piece {
+                            bytes: buf,
+                            len,
+                            home: pool_tx.clone(),
+                        });
+                        for start in (0..len).step_by(JOB) {
+                            let range = start..(start + JOB).min(len);
+                            job_tx
+                                .send(Job {
+                                    seq,
+                                    piece: Arc::clone(&piece),
+                                    range,
+                                })
+                                .map_err(|_| stopped())?;
+                            order.expect(seq, offset + start as u64);
+                            seq += 1;
+                        }
+                    }
+                }
+                order.drain()?;
+            }
+        })();
+        // Stop the threads whatever happened: they end when their queues do.
+        drop(job_tx);
+        let rest = read.and_then(|()| {
+            while order.out > 0 {
+                order.take(&done_rx)?;
+            }
+            order.drain()
+        });
+        if rest.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let sha256 = hasher
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        rest?;
+        let sha256 = sha256?;
+        let Order { ebs, .. } = order;
+        let vmdk = match writer {
+            Some(w) => Some(w.finish()?),
+            None => None,
+        };
+        Ok(RawDigests {
+            sha256,
+            ebs: ebs.finish(),
+            vmdk,
+        })
+    })
+}
+
+/// Reads the image front to back in pieces of [`READ`] bytes, each once
+/// the writer says it is final.
+struct Follow<'f, 'w> {
+    chunks: raw::Chunks<'f>,
+    written: &'w raw::Watermark,
+    following: bool,
+}
+
+impl<'f, 'w> Follow<'f, 'w> {
+    fn new(raw: &'f File, written: &'w raw::Watermark) -> Result<Self> {
+        Ok(Follow {
+            chunks: raw::Chunks::new(raw, READ).map_err(io_at("read the raw image", 0))?,
+            written,
+            following: true,
+        })
+    }
+
+    fn file_len(&self) -> u64 {
+        self.chunks.file_len()
+    }
+
+    fn next_into<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Option<raw::Chunk<'b>>> {
+        let (at, end) = self.chunks.next_range();
+        if self.following {
+            self.written.wait_for(end).map_err(|_| stopped())?;
+            self.following = !self.written.is_finished();
+            // Holes the kernel reported before may have been written since.
+            self.chunks.forget_extents();
+        }
+        self.chunks
+            .next_into(buf)
+            .map_err(io_at("read the raw image", at))
+    }
+}
+
+fn stopped() -> DiskError {
+    DiskError::Io {
+        action: "digest the raw image",
+        offset: 0,
+        source: std::io::Error::other("a digest thread stopped"),
+    }
+}
+
+/// A worker: parts in, compressed grains and block digests out, until the
+/// jobs end. A panic here reaches the reader as a part that never comes
+/// (`None` in its place), not as a hang.
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, done: &mpsc::Sender<(u64, Option<Part>)>, grains: bool) {
+    let mut z = vmdk::Grains::new();
+    loop {
+        let job = {
+            let Ok(rx) = jobs.lock() else { return };
+            match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            }
+        };
+        let seq = job.seq;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let bytes = &job.piece.data()[job.range.clone()];
+            Part {
+                offset: 0,
+                grains: if grains {
+                    bytes
+                        .chunks(vmdk::GRAIN_BYTES as usize)
+                        .map(|g| z.grain(g))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                hole_grains: 0,
+                blocks: bytes
+                    .chunks(ebs::BLOCK_SIZE)
+                    .filter_map(ebs::block_digest)
+                    .collect(),
+            }
+        }));
+        drop(job);
+        if done.send((seq, result.ok())).is_err() {
+            return;
+        }
+    }
+}
+
+/// A numbered part: out with a worker, or back (or a hole).
+enum Slot {
+    Out { offset: u64 },
+    Back(Part),
+}
+
+/// Parts put back in image order and consumed: the VMDK written, the EBS
+/// aggregate fed.
+struct Order<'w, 'f> {
+    /// The next part to consume.
+    next: u64,
+    slots: BTreeMap<u64, Slot>,
+    /// Parts with the workers.
+    out: usize,
+    ebs: ebs::Aggregate,
+    writer: Option<&'w mut vmdk::Writer<'f>>,
+}
+
+impl Order<'_, '_> {
+    /// A part handed to the workers, starting at image offset `offset`
+    /// (which the worker is not told).
+    fn expect(&mut self, seq: u64, offset: u64) {
+        self.slots.insert(seq, Slot::Out { offset });
+        self.out += 1;
+    }
+
+    /// A part that needs no worker (a hole).
+    fn put(&mut self, seq: u64, part: Part) {
+        self.slots.insert(seq, Slot::Back(part));
+    }
+
+    /// Wait for one part from the workers, then consume what is in order.
+    fn take(&mut self, done: &mpsc::Receiver<(u64, Option<Part>)>) -> Result<()> {
+        let (seq, part) = done.recv().map_err(|_| stopped())?;
+        let mut part = part.ok_or_else(stopped)?;
+        if let Some(slot) = self.slots.get_mut(&seq)
+            && let Slot::Out { offset } = *slot
+        {
+            part.offset = offset;
+            *slot = Slot::Back(part);
+            self.out -= 1;
+        }
+        self.drain()
+    }
+
+    /// Consume every part that is next in order and back.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(Slot::Back(_)) = self.slots.get(&self.next) {
+            let Some(Slot::Back(p)) = self.slots.remove(&self.next) else {
+                break;
+            };
+            for d in &p.blocks {
+                self.ebs.push(d);
+            }
+            if let Some(w) = self.writer.as_deref_mut() {
+                let first = p.offset / vmdk::GRAIN_BYTES;
+                if p.hole_grains > 0 {
+                    w.grains(first, vec![None; p.hole_grains as usize])?;
+                } else {
+                    w.grains(first, p.grains)?;
+                }
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
