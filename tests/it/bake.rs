@@ -1454,6 +1454,78 @@ fn a_base_with_a_one_gib_file_bakes_in_bounded_memory() {
     assert_eq!(size, GIB);
 }
 
+/// A base of `files` files of `file_mib` MiB each, as an uncompressed
+/// tar: 1 MiB of noise that deflates a little, stamped with its position,
+/// so every grain of the image is data the VMDK must compress.
+fn data_base(path: &Path, files: u64, file_mib: u64) {
+    let mut block = vec![0u8; 1 << 20];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for c in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Letters only: random text that deflate shrinks by about a third.
+        let v = x.to_le_bytes().map(|b| b'a' + b % 26);
+        c.copy_from_slice(&v[..c.len()]);
+    }
+    let mut tb = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for i in 0..files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(file_mib << 20);
+        h.set_mtime(1_700_000_000);
+        let mut data = Vec::with_capacity((file_mib << 20) as usize);
+        for k in 0..file_mib {
+            block[..16].copy_from_slice(&[i.to_le_bytes(), k.to_le_bytes()].concat());
+            data.extend_from_slice(&block);
+        }
+        tb.append_data(&mut h, format!("data/f{i:02}"), &data[..])
+            .unwrap();
+    }
+    tb.into_inner().unwrap();
+}
+
+/// The disk path's memory is fixed too: a base with twice the data, read
+/// back for the digest, the EBS checksum and the VMDK while the root
+/// filesystem is written, bakes in about the same peak RSS.
+#[test]
+fn a_disk_bake_does_not_grow_with_the_data() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let mut peaks = Vec::new();
+    for (name, mib) in [("one", 12u64), ("two", 24)] {
+        data_base(&dir.join(format!("{name}.tar")), 16, mib);
+        let spec = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "[image]\nname = \"{name}\"\nbase = \"{name}.tar\"\nformats = [\"raw\", \"vmdk\"]\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.join(format!("out-{name}"));
+        let mut cmd = bake_cmd(&spec, &out);
+        cmd.args(["--jobs", "2"]);
+        let peak = crate::common::peak_rss(&cmd);
+        assert!(peak.success, "bake failed:\n{}", peak.stderr);
+        let names = listing(&out);
+        assert!(
+            names.iter().any(|n| n.ends_with(".vmdk")),
+            "no VMDK: {names:?}"
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+        peaks.push(peak.mib);
+    }
+    let (one, two) = (peaks[0], peaks[1]);
+    eprintln!("peak RSS of ingot bake to raw + vmdk: 192 MiB of data {one} MiB, 384 MiB {two} MiB");
+    assert!(two < 200, "peak RSS {two} MiB with 384 MiB of data");
+    assert!(
+        two * 10 <= one * 11 + 20,
+        "peak RSS grew from {one} MiB to {two} MiB when the data doubled"
+    );
+}
+
 // ------------------------------------- 11. the real Amazon Linux database
 
 #[test]
