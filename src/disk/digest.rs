@@ -1,33 +1,36 @@
-//! One read of a finished raw image for everything computed from it: its
+//! One pass over a finished raw image for everything computed from it: its
 //! SHA-256, the EBS checksum and the stream-optimized VMDK.
 //!
 //! In: the raw file, optionally the VMDK's file and content ID, and a
 //! number of worker threads. Out: [`RawDigests`].
 //!
-//! How the work is shared (the three results would otherwise each read the
-//! image, one after the other):
+//! How the work is shared (the three results would otherwise each take a
+//! pass over the image, one after the other):
 //! - this thread reads the image front to back in pieces of [`READ`]
 //!   bytes into a small pool of buffers, skipping holes without reading;
-//! - one thread hashes the whole image in order (holes as the zeros they
-//!   read as): SHA-256 cannot be split, so it gets a thread of its own and
-//!   never waits for the slower work;
 //! - `threads` workers take [`JOB`]-sized parts of the pieces in any order
 //!   and return each part's compressed grains and EBS block digests;
 //! - this thread puts the parts back in order, writes the VMDK (which
 //!   hashes itself as it goes) and folds the block digests into the EBS
-//!   aggregate.
+//!   aggregate;
+//! - one more thread hashes the whole image in order (holes as the zeros
+//!   they read as). SHA-256 cannot be split, and it is fast next to
+//!   deflate: it reads the image on its own (a second read, from the page
+//!   cache) so that it runs ahead instead of waiting behind the workers
+//!   and then hashing the image's zero tail alone at the end.
 //!
 //! The bytes of every result depend only on the image: parts are numbered
 //! as they are read and consumed in that order, whatever thread finished
 //! them first (a test runs 1, 2 and 3 threads against one another).
 //!
-//! The image may still be being written ([`digest_raw_following`]): the
-//! reader then waits, piece by piece, until the writer says the piece is
+//! The image may still be being written ([`digest_raw_following`]): both
+//! readers then wait, piece by piece, until the writer says the piece is
 //! final, so reading, hashing and compressing run beside the writing.
 //!
-//! Never: holds more than [`BUFFERS`] pieces of the image at once (a read
-//! waits for a buffer to come back from the workers and the hash thread),
-//! nor more compressed parts than there are parts in those buffers.
+//! Never: holds more than [`BUFFERS`] pieces of the image at once in the
+//! pool (a read waits for a buffer to come back from the workers), nor more
+//! compressed parts than there are parts in those buffers; the hash thread
+//! has one buffer of its own.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -169,7 +172,6 @@ pub fn digest_raw_following(
         };
         let mut seq = 0u64;
         let mut spare: Option<Vec<u8>> = None;
-        let mut at = 0;
         let read = (|| -> Result<()> {
             loop {
                 // A buffer; while none is free, put finished parts in order.
@@ -182,8 +184,8 @@ pub fn digest_raw_following(
                         if order.out > 0 {
                             order.take(&done_rx)?;
                         } else {
-                            // Only the hash thread holds buffers: it gives
-                            // them back without waiting for anything.
+                            // No part is out: a worker gives its piece
+                            // back before it reports the part done.
                             break pool_rx.recv().map_err(|_| stopped())?;
                         }
                     },
@@ -191,7 +193,6 @@ pub fn digest_raw_following(
                 let Some(chunk) = chunks.next_into(&mut buf)? else {
                     return Ok(());
                 };
-                at = chunk.offset() + chunk.len();
                 match chunk {
                     raw::Chunk::Hole { offset, len } => {
                         order.put(
