@@ -127,7 +127,7 @@ pub fn digest_raw_following(
 ) -> Result<RawDigests> {
     let mut chunks = Follow::new(raw, written)?;
     let mut writer = match vmdk {
-        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid, threads)?),
+        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid)?),
         None => None,
     };
     let want_grains = writer.is_some();

@@ -79,6 +79,14 @@ pub enum Chunk<'a> {
 }
 
 impl Chunk<'_> {
+    fn span(&self) -> Span {
+        Span {
+            offset: self.offset(),
+            len: self.len(),
+            data: matches!(self, Chunk::Data { .. }),
+        }
+    }
+
     pub fn offset(&self) -> u64 {
         match self {
             Chunk::Hole { offset, .. } | Chunk::Data { offset, .. } => *offset,
@@ -92,6 +100,28 @@ impl Chunk<'_> {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Where a chunk is, and whether it was read (into the front of a buffer).
+#[derive(Clone, Copy)]
+struct Span {
+    offset: u64,
+    len: u64,
+    data: bool,
+}
+
+impl Span {
+    fn chunk(self, buf: &[u8]) -> Chunk<'_> {
+        let Span { offset, len, data } = self;
+        if data {
+            Chunk::Data {
+                offset,
+                bytes: &buf[..len as usize],
+            }
+        } else {
+            Chunk::Hole { offset, len }
+        }
     }
 }
 
@@ -148,22 +178,9 @@ impl<'f> Chunks<'f> {
     /// The next chunk, or `None` at the end of the file.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk<'_>>> {
         let mut buf = std::mem::take(&mut self.buf);
-        if buf.len() < self.chunk {
-            buf.resize(self.chunk, 0);
-        }
-        let next = self.step(&mut buf);
+        let next = self.next_into(&mut buf).map(|c| c.map(|c| c.span()));
         self.buf = buf;
-        Ok(match next? {
-            None => None,
-            Some((offset, None)) => Some(Chunk::Hole {
-                offset,
-                len: self.pos - offset,
-            }),
-            Some((offset, Some(n))) => Some(Chunk::Data {
-                offset,
-                bytes: &self.buf[..n],
-            }),
-        })
+        Ok(next?.map(|span| span.chunk(&self.buf)))
     }
 
     /// The next chunk read into `buf` instead of the reader's own buffer
@@ -174,22 +191,12 @@ impl<'f> Chunks<'f> {
         if buf.len() < self.chunk {
             buf.resize(self.chunk, 0);
         }
-        Ok(match self.step(buf)? {
-            None => None,
-            Some((offset, None)) => Some(Chunk::Hole {
-                offset,
-                len: self.pos - offset,
-            }),
-            Some((offset, Some(n))) => Some(Chunk::Data {
-                offset,
-                bytes: &buf[..n],
-            }),
-        })
+        Ok(self.step(buf)?.map(|span| span.chunk(buf)))
     }
 
-    /// Advance by one chunk: its offset, and for data the bytes read into
-    /// the front of `buf` (at least a chunk long).
-    fn step(&mut self, buf: &mut [u8]) -> io::Result<Option<(u64, Option<usize>)>> {
+    /// Advance by one chunk, reading a data chunk into the front of `buf`
+    /// (at least a chunk long).
+    fn step(&mut self, buf: &mut [u8]) -> io::Result<Option<Span>> {
         if self.pos >= self.len {
             return Ok(None);
         }
@@ -199,11 +206,15 @@ impl<'f> Chunks<'f> {
             self.find_data(offset)?;
         }
         self.pos += n;
-        if offset + n <= self.data_start {
-            return Ok(Some((offset, None)));
+        let data = offset + n > self.data_start;
+        if data {
+            self.file.read_exact_at(&mut buf[..n as usize], offset)?;
         }
-        self.file.read_exact_at(&mut buf[..n as usize], offset)?;
-        Ok(Some((offset, Some(n as usize))))
+        Ok(Some(Span {
+            offset,
+            len: n,
+            data,
+        }))
     }
 
     /// Ask the kernel for the next data extent at or after `from`. Where the

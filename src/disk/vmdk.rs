@@ -1,12 +1,11 @@
 //! A stream-optimized VMDK of a raw disk image, the VMDK that VM Import and
 //! `ImportSnapshot` take (a monolithic flat one is refused).
 //!
-//! In: the raw image (read as a stream, holes skipped) and a content ID
-//! for the descriptor ([`write`] derives it from the image's SHA-256;
-//! [`Writer`] takes the image a chunk at a time, so
-//! [`super::digest_raw`] can hash the image and write the VMDK in one
-//! read). Out:
-//! one `.vmdk` file: header, embedded descriptor, deflated grains with their
+//! In: the image's grains, front to back, deflated by [`Grains`] (on
+//! [`super::digest_raw`]'s workers, which read the raw image once for
+//! its digests and the VMDK), and a content ID for the descriptor
+//! ([`write`] derives it from the image's SHA-256, `bake` from the digest
+//! of its inputs). Out: one `.vmdk` file: header, embedded descriptor, deflated grains with their
 //! grain markers, then grain tables, the grain directory, the footer and the
 //! end-of-stream marker, as VMware "Virtual Disk Format 1.1" describes for
 //! stream-optimized compressed sparse extents (§"Stream-Optimized
@@ -21,22 +20,23 @@
 //! - Grains are zlib streams (RFC 1950, what qemu and VMware inflate) from
 //!   `flate2` at a fixed level, compressed on several threads but written
 //!   in disk order, so the bytes do not depend on the machine. (They do
-//!   depend on the deflate implementation: zlib-rs, named in Cargo.toml and
-//!   pinned by Cargo.lock.) The level
-//!   is 1, not zlib's default 6 that qemu-img uses: on an image of text and
-//!   binaries it deflates about 2.5 times as fast for a file about 6%
-//!   larger (measured with `cargo xtask bench` workload c), and this step
-//!   is most of what baking a VMDK costs.
+//!   depend on the deflate implementation: zlib-rs, named in Cargo.toml
+//!   and pinned by Cargo.lock.) The level is 1, not zlib's default 6 that
+//!   qemu-img uses: on an image of text and binaries it deflates about 2.5
+//!   times as fast for a file about 6% larger (measured with `cargo xtask
+//!   bench` workload c), and this step is most of what baking a VMDK
+//!   costs.
 //! - The descriptor is what `qemu-img convert -O vmdk -o
 //!   subformat=streamOptimized` writes (IDE geometry: 16 heads, 63
 //!   sectors, cylinders = size / (16 * 63 * 512); hardware version 4;
 //!   toolsVersion 2147483647), except: the CID comes from a digest (the
-//!   image's, or for `bake` its inputs') instead of a random number, and the extent line names a fixed
-//!   `disk.vmdk` instead of the output's file name (readers of a monolithic
+//!   image's, or for `bake` its inputs') instead of a random number, and
+//!   the extent line names a fixed `disk.vmdk` instead of the output's
+//!   file name (readers of a monolithic
 //!   stream-optimized file use the embedded extent, not that name).
 //!
-//! Never: holds more than one batch of grains (16 MiB and their compressed
-//! form) in memory, or reads the clock or a random source.
+//! Never: holds more than 1 MiB of the file before writing it, or reads the
+//! clock or a random source.
 
 use std::fs::File;
 use std::io::Write;
@@ -65,8 +65,6 @@ const DESCRIPTOR_SECTORS: u64 = 20;
 const OVERHEAD_SECTORS: u64 = 128;
 /// The fixed deflate level (see the module doc for why not zlib's 6).
 const LEVEL: u32 = 1;
-/// Grains read and compressed per batch: 16 MiB.
-const BATCH_GRAINS: usize = 256;
 
 const MAGIC: u32 = 0x564d_444b; // "KDMV" on disk
 /// Version 3: the version VMware's and qemu's stream-optimized files carry.
@@ -201,11 +199,9 @@ fn marker(num_sectors: u64, marker_type: u32) -> MetadataMarker {
     }
 }
 
-/// Appends whole sectors to the output and counts them, hashing the file
-/// as it grows (gaps left by moving `sector` forward hash as the zeros
-/// they read as).
 /// The VMDK file as it is written: front to back, each record padded to
-/// a whole sector, gathered into large writes, hashed as it goes.
+/// a whole sector, gathered into large writes, hashed as it goes (the gap
+/// left by moving `sector` forward is written as zeros).
 struct Out<'f> {
     file: &'f File,
     /// The next record's sector.
@@ -265,21 +261,13 @@ impl Out<'_> {
 }
 
 /// Write `out` (emptied first) as a stream-optimized VMDK of `raw`,
-/// whose SHA-256 is `raw_sha256`, compressing grains on up to `threads`
-/// threads (the bytes do not depend on it). Returns the VMDK's size in
-/// bytes.
+/// whose SHA-256 is `raw_sha256`, compressing grains on `threads` workers
+/// (the bytes do not depend on it). Returns the VMDK's size in bytes. This
+/// is [`super::digest_raw`]'s pass over the image, which also takes the
+/// image's digests: one way to make a VMDK, not two.
 pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32], threads: NonZeroUsize) -> Result<u64> {
-    let mut chunks = raw::Chunks::new(raw, CHUNK_BYTES).map_err(io_at("read the raw image", 0))?;
-    let mut w = Writer::new(out, chunks.file_len(), content_id(raw_sha256), threads)?;
-    let mut at = 0;
-    while let Some(chunk) = chunks
-        .next_chunk()
-        .map_err(io_at("read the raw image", at))?
-    {
-        at = chunk.offset() + chunk.len();
-        w.chunk(&chunk)?;
-    }
-    Ok(w.finish()?.size)
+    let d = super::digest_raw(raw, Some((out, content_id(raw_sha256))), threads)?;
+    Ok(d.vmdk.map_or(0, |v| v.size))
 }
 
 /// A finished VMDK.
@@ -290,13 +278,8 @@ pub struct Finished {
     pub sha256: [u8; 32],
 }
 
-/// Bytes of the raw image [`Writer::chunk`] takes at a time: a whole
-/// number of grains (16 MiB).
-pub const CHUNK_BYTES: usize = BATCH_GRAINS * GRAIN_BYTES as usize;
-
-/// A stream-optimized VMDK written front to back as the raw image is read
-/// in chunks of [`CHUNK_BYTES`] ([`raw::Chunks`]), and hashed as it is
-/// written. The descriptor's content ID comes first, so the caller names
+/// A stream-optimized VMDK written front to back from the image's grains
+/// as [`Grains`] compressed them, in order, and hashed as it is written. The descriptor's content ID comes first, so the caller names
 /// it before reading the image ([`write`] uses the raw image's digest;
 /// `bake` the digest of the image's inputs, known earlier).
 pub struct Writer<'f> {
@@ -305,13 +288,12 @@ pub struct Writer<'f> {
     grains: u64,
     directory: Vec<U32>,
     table: Vec<U32>,
-    threads: usize,
 }
 
 impl<'f> Writer<'f> {
     /// Start `out` (emptied first) for a raw image of `raw_len` bytes, with
     /// content ID `cid` (see [`content_id`]).
-    pub fn new(out: &'f File, raw_len: u64, cid: u32, threads: NonZeroUsize) -> Result<Self> {
+    pub fn new(out: &'f File, raw_len: u64, cid: u32) -> Result<Self> {
         if !raw_len.is_multiple_of(SECTOR) {
             return Err(DiskError::NotSectorAligned {
                 what: "the raw image",
@@ -341,7 +323,6 @@ impl<'f> Writer<'f> {
             grains,
             directory: Vec::with_capacity(tables as usize),
             table: vec![U32::new(0); GTES_PER_GT as usize],
-            threads: threads.get().min(64),
         })
     }
 
@@ -351,18 +332,6 @@ impl<'f> Writer<'f> {
         self.o.put(self.table.as_bytes())?;
         self.table.iter_mut().for_each(|e| *e = U32::new(0));
         Ok(())
-    }
-
-    /// The next chunk of the raw image (chunks come in order, each a whole
-    /// number of grains but the last).
-    pub fn chunk(&mut self, chunk: &raw::Chunk) -> Result<()> {
-        let first = chunk.offset() / GRAIN_BYTES;
-        let count = chunk.len().div_ceil(GRAIN_BYTES);
-        let compressed = match chunk {
-            raw::Chunk::Hole { .. } => vec![None; count as usize],
-            raw::Chunk::Data { bytes, .. } => compress_batch(bytes, self.threads),
-        };
-        self.grains(first, compressed)
     }
 
     /// Grains `first`, `first + 1`, ... as [`Grains::grain`] compressed
@@ -413,40 +382,6 @@ fn sector_u32(sector: u64) -> Result<u32> {
         size: sector * SECTOR,
         max: u64::from(u32::MAX) * SECTOR,
     })
-}
-
-/// Compress each 64 KiB grain of `bytes` (the last one zero-padded to a
-/// whole grain), `None` for all-zero grains, in order. Threads take the
-/// next grain as they finish one, so text and random data (which compress
-/// at different speeds) keep every thread busy.
-fn compress_batch(bytes: &[u8], threads: usize) -> Vec<Option<Vec<u8>>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let grains: Vec<&[u8]> = bytes.chunks(GRAIN_BYTES as usize).collect();
-    let results: Vec<Mutex<Option<Vec<u8>>>> = grains.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut z = Grains::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(g) = grains.get(i) else { return };
-            let c = z.grain(g);
-            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = c;
-        }
-    };
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads.clamp(1, grains.len().max(1)))
-            .map(|_| s.spawn(work))
-            .collect();
-        work();
-        for h in helpers {
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect()
 }
 
 /// Deflates grains one after another with one zlib state, reset between
