@@ -1,24 +1,125 @@
-//! Helpers for unit tests: finding external judges with the house rule
-//! (skip with a message outside CI, fail under `CI=true`).
+//! Helpers for unit tests. A check that cannot run here (a judge missing,
+//! the shared fixtures absent, not root, ...) follows one rule, written in
+//! [`rule`] and shared with the integration tests: outside CI it is skipped
+//! with `SKIPPED: <what> (<why>)` and recorded; under `CI=true` (or `CI=1`)
+//! it fails, naming what is missing and how to get it.
+//!
+//! ```ignore
+//! let Some(rpm) = crate::testutil::judge("rpm") else { return };
+//! let Some(db) = crate::testutil::shared("al2023-plain/rpmdb.sqlite") else { return };
+//! crate::testutil::cannot_run("the static-link case", "no libc.a", "install libc6-dev");
+//! ```
 
-use std::path::PathBuf;
+mod rule;
 
-/// The path of `program` on PATH (or in /usr/sbin, /sbin), or `None` when
-/// it is missing outside CI. Panics when it is missing and `CI=true`.
-pub fn judge(program: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
-    let found = dirs
-        .into_iter()
-        .map(|d| d.join(program))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("judge `{program}` is missing, and CI=true");
+pub use rule::{cannot_run, find_program, judge, shared};
+
+#[cfg(test)]
+mod tests {
+    use super::rule::{SKIP_LOG_ENV, ci_value, decide};
+
+    fn panic_text(e: Box<dyn std::any::Any + Send>) -> String {
+        match e.downcast::<String>() {
+            Ok(s) => *s,
+            Err(e) => e
+                .downcast::<&str>()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
         }
-        eprintln!("SKIPPED: judge `{program}` is not installed");
     }
-    found
+
+    #[test]
+    fn under_ci_a_check_that_cannot_run_fails_naming_what_and_how() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("skipped");
+        let err = std::panic::catch_unwind(|| {
+            decide(
+                true,
+                &mut Vec::new(),
+                Some(&log),
+                "judge `frob`",
+                "not installed",
+                "apt-get install frobnicator",
+            )
+        })
+        .expect_err("under CI the rule must fail the test");
+        let text = panic_text(err);
+        for part in [
+            "judge `frob`",
+            "not installed",
+            "apt-get install frobnicator",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text:?}");
+        }
+        assert!(!log.exists(), "a failure is not recorded as a skip");
+    }
+
+    #[test]
+    fn outside_ci_a_check_that_cannot_run_is_skipped_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("skipped");
+        let mut stderr = Vec::new();
+        decide(
+            false,
+            &mut stderr,
+            Some(&log),
+            "judge `frob`",
+            "not installed",
+            "get frob",
+        );
+        decide(
+            false,
+            &mut stderr,
+            Some(&log),
+            "the root part",
+            "needs root",
+            "be root",
+        );
+        decide(
+            false,
+            &mut stderr,
+            Some(&log),
+            "judge `frob`",
+            "not installed",
+            "get frob",
+        );
+        decide(false, &mut stderr, None, "not recorded", "no log", "z");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let me = std::thread::current().name().unwrap().to_string();
+        assert_eq!(
+            text,
+            format!("{me}\tjudge `frob` (not installed)\n{me}\tthe root part (needs root)\n")
+        );
+        assert_eq!(
+            String::from_utf8(stderr).unwrap(),
+            format!(
+                "SKIPPED: judge `frob` (not installed) in {me}; to run it: get frob\n\
+                 SKIPPED: the root part (needs root) in {me}; to run it: be root\n\
+                 SKIPPED: not recorded (no log) in {me}; to run it: z\n"
+            )
+        );
+        assert!(me.ends_with("outside_ci_a_check_that_cannot_run_is_skipped_and_recorded"));
+    }
+
+    #[test]
+    fn only_true_and_1_mean_ci() {
+        assert!(ci_value(Some("true")));
+        assert!(ci_value(Some("1")));
+        for not in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("false"),
+            Some("TRUE"),
+            Some("yes"),
+        ] {
+            assert!(!ci_value(not), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn xtask_sets_the_variable_the_rule_reads() {
+        let xtask = include_str!("../xtask/src/main.rs");
+        assert!(xtask.contains(&format!("\"{SKIP_LOG_ENV}\"")));
+    }
 }

@@ -1170,30 +1170,20 @@ mod tests {
 
     // ----- tools and oracles ------------------------------------------------
 
-    fn in_ci() -> bool {
-        std::env::var("CI").is_ok_and(|v| v == "true")
-    }
-
-    /// Whether `tool` can be used. When it cannot, the test skips with a
-    /// message, except under `CI=true`, where it fails.
+    /// Whether `tool` can be used. When it cannot, the check skips (or,
+    /// under CI, fails) by the rule in `testutil`.
     fn have(tool: &str, why: &str) -> bool {
         let found = if tool.contains('/') {
             Path::new(tool).is_file()
         } else {
-            Command::new(tool)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+            crate::testutil::find_program(tool).is_some()
         };
         if !found {
-            assert!(
-                !in_ci(),
-                "{tool} is missing and CI=true; it is needed {why} \
-                 (Debian: apt-get install rpm gcc libc6-dev)"
+            crate::testutil::cannot_run(
+                &format!("the comparison with `{tool}`, needed {why}"),
+                "not installed",
+                "install Debian's rpm, gcc and libc6-dev (`cargo xtask ci` does as root)",
             );
-            eprintln!("SKIP: {tool} is not installed; it is needed {why}");
         }
         found
     }
@@ -1226,11 +1216,11 @@ mod tests {
                 .is_ok_and(|s| s.success())
         });
         if !compiles {
-            assert!(
-                !in_ci(),
-                "gcc cannot build a hello-world and CI=true: install libc6-dev"
+            crate::testutil::cannot_run(
+                "the tests that compile programs with gcc",
+                "gcc cannot build a hello-world",
+                "install libc6-dev, which `apt-get install --no-install-recommends gcc` leaves out",
             );
-            eprintln!("SKIP: gcc cannot build a hello-world (libc6-dev missing?)");
         }
         compiles
     }
@@ -1412,7 +1402,7 @@ mod tests {
         let mut checked = 0;
         for name in names {
             let Some(path) = find_system_file(name) else {
-                eprintln!("SKIP: {name} not found on this system");
+                eprintln!("note: {name} is not on this system, so it is not compared");
                 continue;
             };
             let ours = check_elf(&path, disk_mode(&path));
@@ -1593,7 +1583,11 @@ mod tests {
             .expect("run gcc");
         let libc_a = String::from_utf8_lossy(&libc_a.stdout).trim().to_string();
         if !Path::new(&libc_a).is_absolute() || !Path::new(&libc_a).is_file() {
-            eprintln!("SKIP: no libc.a, cannot link statically");
+            crate::testutil::cannot_run(
+                "static_executable_has_no_deps",
+                "gcc finds no libc.a to link statically",
+                "install libc6-dev (Debian), which ships libc.a",
+            );
             return;
         }
         let tmp = tempdir();

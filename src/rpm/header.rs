@@ -759,23 +759,11 @@ mod tests {
         }
     }
 
-    fn shared(p: &str) -> Option<std::path::PathBuf> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures")
-            .join(p);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!("SKIPPED: ../shared/fixtures/{p} is not present");
-            None
-        }
-    }
-
     #[test]
     fn installed_record_equals_rpms_own_byte_for_byte() {
         let (Some(rpm), Some(oracle)) = (
-            shared("rpm-install-oracle/hello-fixture-1.0-1.amzn2023.noarch.rpm"),
-            shared("rpm-install-oracle/hello-fixture.installed-header.bin"),
+            crate::testutil::shared("rpm-install-oracle/hello-fixture-1.0-1.amzn2023.noarch.rpm"),
+            crate::testutil::shared("rpm-install-oracle/hello-fixture.installed-header.bin"),
         ) else {
             return;
         };

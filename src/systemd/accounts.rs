@@ -1830,7 +1830,7 @@ fn parse_gshadow(line: &str) -> Option<GshadowEntry> {
 mod tests {
     use super::*;
 
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::Command;
 
     /// 2023-11-14, as SOURCE_DATE_EPOCH.
@@ -2101,21 +2101,6 @@ mod tests {
 
     // --- judged by the real systemd-sysusers -----------------------------
 
-    fn require_tool(name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{name} is required when CI=true but is not on PATH");
-            }
-            eprintln!("skipping: {name} not found on PATH");
-        }
-        found
-    }
-
     fn write(path: &Path, text: &str) {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
@@ -2236,7 +2221,7 @@ mod tests {
 
     #[test]
     fn real_systemd_sysusers_agrees() {
-        let Some(tool) = require_tool("systemd-sysusers") else {
+        let Some(tool) = crate::testutil::judge("systemd-sysusers") else {
             return;
         };
         let fresh = empty;
@@ -2410,7 +2395,11 @@ mod tests {
             ..Case::new("root user gets /bin/bash", fresh(), "u root 0\n")
         });
         if !can_chown() {
-            eprintln!("skipping the path ID case: chown needs root");
+            crate::testutil::cannot_run(
+                "the path-ID case of real_systemd_sysusers_agrees",
+                "chown to another user fails here",
+                "run the tests as root, as `cargo xtask ci` does in CI",
+            );
             cases.retain(|c| c.owners.is_none());
         }
         let mut full = String::new();

@@ -1639,7 +1639,7 @@ fn symlink_name_compatible(symlink: &str, target: &str, instance_propagation: bo
 mod tests {
     use super::*;
 
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::Command;
 
     const LIB: &str = "/usr/lib/systemd/system";
@@ -1882,21 +1882,6 @@ mod tests {
 
     // --- judged by the real systemctl ------------------------------------
 
-    fn require_tool(name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{name} is required when CI=true but is not on PATH");
-            }
-            eprintln!("skipping: {name} not found on PATH");
-        }
-        found
-    }
-
     fn write(path: &Path, text: &str) {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
@@ -2062,7 +2047,7 @@ mod tests {
 
     #[test]
     fn real_systemctl_agrees() {
-        let Some(systemctl) = require_tool("systemctl") else {
+        let Some(systemctl) = crate::testutil::judge("systemctl") else {
             return;
         };
         let wanted = service("WantedBy=multi-user.target\n");

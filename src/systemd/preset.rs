@@ -448,7 +448,7 @@ fn char_class(name: &str) -> Option<fn(char) -> bool> {
 mod tests {
     use super::*;
 
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::Command;
 
     fn units(list: &[(&str, bool)]) -> Vec<(String, bool)> {
@@ -713,21 +713,6 @@ mod tests {
 
     // --- judged by the real systemctl, offline on a scratch root ----------
 
-    fn require_tool(name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{name} is required when CI=true but is not on PATH");
-            }
-            eprintln!("skipping: {name} not found on PATH");
-        }
-        found
-    }
-
     fn write(path: &Path, text: &str) {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
@@ -737,7 +722,7 @@ mod tests {
 
     #[test]
     fn real_systemctl_preset_agrees_with_decide() {
-        let Some(systemctl) = require_tool("systemctl") else {
+        let Some(systemctl) = crate::testutil::judge("systemctl") else {
             return;
         };
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));

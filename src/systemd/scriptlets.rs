@@ -147,21 +147,6 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
 
-    fn require_tool(name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{name} is required when CI=true but is not on PATH");
-            }
-            eprintln!("skipping: {name} not found on PATH");
-        }
-        found
-    }
-
     fn write_exec(path: &Path, text: &str) {
         std::fs::write(path, text).unwrap_or_else(|e| panic!("write {path:?}: {e}"));
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
@@ -261,7 +246,9 @@ mod tests {
 
     #[test]
     fn scriptlets_are_posix_sh_without_bashisms() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let conf = "u web - \"Web\"\n";
         for script in [
             post(&UNITS),
@@ -277,7 +264,9 @@ mod tests {
 
     #[test]
     fn post_presets_units_on_first_install_only() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         sb.fake("systemctl", 0);
         let script = post(&UNITS);
@@ -297,7 +286,9 @@ mod tests {
 
     #[test]
     fn preun_disables_and_stops_on_erase_only() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         sb.fake("systemctl", 0);
         let script = preun(&UNITS);
@@ -317,7 +308,9 @@ mod tests {
 
     #[test]
     fn postun_reloads_then_try_restarts_on_upgrade_only() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         sb.fake("systemctl", 0);
         let script = postun(&UNITS);
@@ -332,7 +325,9 @@ mod tests {
 
     #[test]
     fn failing_or_missing_systemctl_never_fails_the_scriptlet() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         for (script, arg) in [
             (post(&UNITS), "1"),
@@ -356,7 +351,9 @@ mod tests {
 
     #[test]
     fn odd_unit_names_reach_systemctl_as_single_words() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         sb.fake("systemctl", 0);
         let marker = sb.path("pwned");
@@ -375,7 +372,9 @@ mod tests {
 
     #[test]
     fn sysusers_pre_feeds_the_file_verbatim_to_systemd_sysusers() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let sb = Sandbox::new();
         let stdin_copy = sb.path("stdin");
         write_exec(
@@ -414,7 +413,9 @@ mod tests {
 
     #[test]
     fn sysusers_pre_adds_the_final_newline_and_survives_a_missing_tool() {
-        let Some(sh) = require_tool("sh") else { return };
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
         let script = sysusers_pre("web", "u web -");
         assert!(
             script.contains("\nu web -\nINGOT_SYSUSERS_EOF\n"),
@@ -427,8 +428,10 @@ mod tests {
 
     #[test]
     fn sysusers_pre_creates_accounts_with_the_real_tool() {
-        let Some(sh) = require_tool("sh") else { return };
-        let Some(real) = require_tool("systemd-sysusers") else {
+        let Some(sh) = crate::testutil::judge("sh") else {
+            return;
+        };
+        let Some(real) = crate::testutil::judge("systemd-sysusers") else {
             return;
         };
         let sb = Sandbox::new();

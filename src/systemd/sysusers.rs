@@ -570,7 +570,7 @@ fn split_fields(l: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::{Command, Output};
 
     fn user(name: &str) -> SysUser {
@@ -941,21 +941,6 @@ mod tests {
 
     // --- judged by the real systemd-sysusers, in a scratch root -----------
 
-    fn require_tool(name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{name} is required when CI=true but is not on PATH");
-            }
-            eprintln!("skipping: {name} not found on PATH");
-        }
-        found
-    }
-
     fn scratch_root() -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         std::fs::create_dir(root.path().join("etc")).unwrap_or_else(|e| panic!("mkdir: {e}"));
@@ -978,7 +963,7 @@ mod tests {
 
     #[test]
     fn real_systemd_sysusers_creates_the_rendered_accounts() {
-        let Some(tool) = require_tool("systemd-sysusers") else {
+        let Some(tool) = crate::testutil::judge("systemd-sysusers") else {
             return;
         };
         let root = scratch_root();
@@ -1025,7 +1010,7 @@ mod tests {
 
     #[test]
     fn parse_and_real_systemd_sysusers_agree_on_each_line() {
-        let Some(tool) = require_tool("systemd-sysusers") else {
+        let Some(tool) = crate::testutil::judge("systemd-sysusers") else {
             return;
         };
         // Lines whose meaning needs the running system (specifiers, path

@@ -7,8 +7,8 @@
 //!
 //! Every test works in its own temporary folder on a private copy of the
 //! repository's `specs/` and `fixtures/`. Tests that extract tarballs with
-//! their owners need root and skip (with a message) otherwise; tests that
-//! use `../shared/fixtures` skip when that folder is absent.
+//! their owners need root, and some use `../shared/fixtures`: without them
+//! they skip outside CI and fail under it (`common`'s rule).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -18,30 +18,14 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{copy_dir, ingot, is_root, repo_root, run_ok, stderr, stdout};
-use crate::need;
+use crate::common::{copy_dir, ingot, repo_root, run_ok, stderr, stdout};
+use crate::{need, need_root};
 
 // ------------------------------------------------------------- helpers
 
-/// `../shared/fixtures` beside the repository, when present.
+/// `../shared/fixtures` beside the repository (by the skip rule).
 fn shared_fixtures() -> Option<PathBuf> {
-    let p = repo_root().join("../shared/fixtures");
-    if p.is_dir() {
-        Some(p.canonicalize().unwrap())
-    } else {
-        eprintln!("SKIPPED: ../shared/fixtures is not present");
-        None
-    }
-}
-
-/// Extracting a tarball with its owners needs root.
-fn root_or_skip(what: &str) -> bool {
-    if is_root() {
-        true
-    } else {
-        eprintln!("SKIPPED: {what} extracts tarballs with their owners, which needs root");
-        false
-    }
+    crate::common::shared("").map(|p| p.canonicalize().unwrap())
 }
 
 fn sha256_file(p: &Path) -> String {
@@ -413,9 +397,7 @@ fn the_example_image_is_recognised_verified_and_removable_by_rpm() {
     let rpm = need!("rpm");
     let rpmdb = need!("rpmdb");
     need!("tar");
-    if !root_or_skip("this test") {
-        return;
-    }
+    need_root!("extracting tarballs with their owners");
     let ws = Workspace::new();
     let out = ws.path("out");
     let b = bake_ok(
@@ -774,8 +756,7 @@ fn two_bakes_in_other_folders_zones_umasks_locales_and_users_give_the_same_bytes
         }
 
         // C: as another user (nobody), in a folder that user owns.
-        if !is_root() {
-            eprintln!("SKIPPED (part): baking as uid 65534 needs root");
+        if !crate::common::need_root("the part that bakes as uid 65534") {
             continue;
         }
         let setpriv = need!("setpriv");
@@ -1176,9 +1157,7 @@ fn rpms_from_rpmbuild_and_rpm_rs_install_as_real_rpm_installs_them() {
     let Some(shared) = shared_fixtures() else {
         return;
     };
-    if !root_or_skip("this test") {
-        return;
-    }
+    need_root!("extracting tarballs with their owners");
     let mut problems = Vec::new();
     for f in FOREIGN {
         problems.extend(judge_foreign(&rpm, &shared, f));
@@ -1197,9 +1176,7 @@ fn rpms_from_rpmbuild_and_rpm_rs_install_as_real_rpm_installs_them() {
 fn an_upgrade_replaces_the_old_version_and_the_same_version_is_refused() {
     let rpm = need!("rpm");
     need!("tar");
-    if !root_or_skip("this test") {
-        return;
-    }
+    need_root!("extracting tarballs with their owners");
     let ws = Workspace::new();
     let out1 = ws.path("out1");
     let first = bake_ok(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{copy_dir, in_ci, ingot, one_qemu, repo_root, run_ok, stdout};
+use crate::common::{cannot_run, copy_dir, ingot, one_qemu, repo_root, run_ok, stdout};
 use crate::need;
 
 fn boot_base() -> Option<PathBuf> {
@@ -22,15 +22,10 @@ fn boot_base() -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    if in_ci() {
-        panic!(
-            "no boot base at {} and CI=true: run `cargo xtask boot-base`",
-            p.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: no boot base ({}); run `cargo xtask boot-base`",
-        p.display()
+    cannot_run(
+        &format!("boot base `{}`", p.display()),
+        "not built",
+        "run `cargo xtask boot-base` as root (`cargo xtask ci` does), or set INGOT_BOOT_BASE",
     );
     None
 }

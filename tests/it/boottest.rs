@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use ingot::boottest::{ProbeResult, http_probe};
 use sha2::{Digest, Sha256};
 
-use crate::common::{in_ci, ingot, repo_root, run_ok, stderr, stdout};
+use crate::common::{cannot_run, ingot, repo_root, run_ok, stderr, stdout};
 use crate::need;
 
 // ------------------------------------------------------------- helpers
@@ -41,10 +41,11 @@ const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 fn ovmf() -> bool {
     for f in [OVMF_CODE, OVMF_VARS] {
         if !Path::new(f).is_file() {
-            if in_ci() {
-                panic!("judge `{f}` is missing, and CI=true: install the `ovmf` package");
-            }
-            eprintln!("SKIPPED: `{f}` is missing (Debian package `ovmf`)");
+            cannot_run(
+                &format!("firmware `{f}`"),
+                "not installed",
+                "install Debian's `ovmf` package (`cargo xtask ci` does as root)",
+            );
             return false;
         }
     }

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{build, build_example, example_dir, ingot, is_root, run_ok, stdout};
-use crate::need;
+use crate::common::{build, build_example, example_dir, ingot, run_ok, stdout};
+use crate::{need, need_root};
 
 /// Example's changelog date, 2026-11-01 12:00 UTC.
 const EXAMPLE_DATE: u64 = 1_793_534_400;
@@ -315,10 +315,7 @@ fn fake_root(dir: &Path) {
 #[test]
 fn rpm_installs_the_package_into_a_root_and_verifies_it_clean() {
     let rpm = need!("rpm");
-    if !is_root() {
-        eprintln!("SKIPPED: rpm -i --root needs root to set owners");
-        return;
-    }
+    need_root!("rpm -i --root, which sets owners");
     let t = tempfile::tempdir().unwrap();
     let pkg = build_example(t.path());
     let root = t.path().join("root");

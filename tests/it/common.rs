@@ -10,38 +10,48 @@ pub fn ingot() -> Command {
     c
 }
 
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+// The rule for a check that cannot run here, shared with the unit tests:
+// outside CI it is skipped (`SKIPPED: <what> (<why>)`, recorded for `cargo
+// xtask ci --allow-skips`); under `CI=true` or `CI=1` it fails, naming what
+// is missing and how to get it. Its module doc says the rest.
+#[path = "../../src/testutil/rule.rs"]
+mod rule;
 
-/// Find an external judge. Outside CI a missing judge makes the caller skip
-/// (with a message); under `CI=true` it is a failure.
-pub fn judge(program: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    // System tools (sgdisk, fsck.vfat, setcap) live in sbin, which a
-    // non-login PATH may lack.
-    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
-    let found = dirs
-        .into_iter()
-        .map(|d| d.join(program))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if in_ci() {
-            panic!("judge `{program}` is missing, and CI=true: install it (cargo xtask ci does)");
-        }
-        eprintln!("SKIPPED: judge `{program}` is not installed");
-    }
-    found
-}
+pub use rule::{cannot_run, is_root, judge, need_root, shared};
+// Kept for tests that still ask; new ones go through the rule instead.
+#[allow(unused_imports)]
+pub use rule::in_ci;
 
 /// `let rpm = need!("rpm");` returns from the test when the judge is missing
-/// outside CI.
+/// outside CI (and fails the test under CI).
 #[macro_export]
 macro_rules! need {
     ($p:expr) => {
         match $crate::common::judge($p) {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+/// `need_root!("rpm -V of the baked tree");` returns from the test when it
+/// does not run as root outside CI (and fails the test under CI).
+#[macro_export]
+macro_rules! need_root {
+    ($what:expr) => {
+        if !$crate::common::need_root($what) {
+            return;
+        }
+    };
+}
+
+/// `let f = need_shared!("rpm-install-oracle");` is that path inside the
+/// shared fixtures; returns from the test when it is absent outside CI
+/// (and fails the test under CI).
+#[macro_export]
+macro_rules! need_shared {
+    ($rel:expr) => {
+        match $crate::common::shared($rel) {
             Some(p) => p,
             None => return,
         }
@@ -111,13 +121,6 @@ pub fn build(spec: &Path, out: &Path) -> PathBuf {
 /// The example package, built once per test into its own folder.
 pub fn build_example(tmp: &Path) -> PathBuf {
     build(&example_dir().join("hello.toml"), &tmp.join("dist"))
-}
-
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// One QEMU at a time across the test binary: two software-emulated

@@ -590,12 +590,15 @@ impl Drop for Mount {
 
 fn mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
     let fuse2fs = crate::common::judge("fuse2fs")?;
-    if !Path::new("/dev/fuse").exists() || !crate::common::is_root() {
-        assert!(
-            !crate::common::in_ci(),
-            "fuse2fs needs /dev/fuse and root, and CI=true"
+    if !crate::common::need_root("a fuse2fs mount") {
+        return None;
+    }
+    if !Path::new("/dev/fuse").exists() {
+        crate::common::cannot_run(
+            "a fuse2fs mount",
+            "no /dev/fuse",
+            "run where /dev/fuse exists (a container needs `--device /dev/fuse`)",
         );
-        eprintln!("SKIPPED: fuse2fs needs /dev/fuse and root");
         return None;
     }
     std::fs::create_dir_all(at).unwrap();
@@ -617,21 +620,32 @@ fn mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
 /// The kernel's own ext4 driver as a judge: a read-only loop mount, when
 /// this machine allows one (root and loop devices); skipped otherwise.
 fn kernel_mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
-    if !crate::common::is_root() {
-        eprintln!("SKIPPED: a kernel loop mount needs root");
+    kernel_mount(img, &format!("loop,ro,offset={offset}"), at)
+}
+
+/// A kernel mount of the ext4 image `img` with `options` at `at`, or
+/// `None` (by the skip rule: a failure under CI) when this machine does
+/// not allow one.
+fn kernel_mount(img: &Path, options: &str, at: &Path) -> Option<Mount> {
+    if !crate::common::need_root("a kernel loop mount") {
         return None;
     }
     std::fs::create_dir_all(at).unwrap();
     let out = Command::new("mount")
-        .args(["-t", "ext4", "-o", &format!("loop,ro,offset={offset}")])
+        .args(["-t", "ext4", "-o", options])
         .arg(img)
         .arg(at)
         .output()
         .unwrap();
     if !out.status.success() {
-        eprintln!(
-            "SKIPPED: no kernel loop mount here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+        crate::common::cannot_run(
+            "a kernel loop mount",
+            &format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "run where loop devices exist (a container needs `--privileged` or the \
+             loop devices passed in)",
         );
         return None;
     }
@@ -1233,26 +1247,10 @@ fn the_kernel_mounts_it_read_write_and_e2fsck_still_agrees() {
     let tree = random_tree(3, dir.path());
     let (img, _) = write_image(&tree, &opts(), dir.path(), 0);
     assert_fsck_clean(&e2fsck, &img, 0);
-    if !crate::common::is_root() {
-        eprintln!("SKIPPED: a kernel loop mount needs root");
-        return;
-    }
     let at = dir.path().join("kmnt");
-    std::fs::create_dir_all(&at).unwrap();
-    let out = Command::new("mount")
-        .args(["-t", "ext4", "-o", "loop"])
-        .arg(&img)
-        .arg(&at)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: no kernel loop mount here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let Some(mnt) = kernel_mount(&img, "loop", &at) else {
         return;
-    }
-    let mnt = Mount(at.clone());
+    };
     // Grow the htree directory (leaf splits), add and remove files, write
     // through the journal.
     // (Within the quarter of spare inodes the writer leaves.)

@@ -1,6 +1,8 @@
-//! Integration tests: one binary, one module per behaviour area. Tests that
-//! need an external judge (rpm, rpmlint, rpmbuild, gpg, gcc) skip with a
-//! message when it is missing, except under `CI=true`, where they fail.
+//! Integration tests: one binary, one module per behaviour area. A test
+//! that cannot run here (an external judge such as rpm, rpmlint, rpmbuild,
+//! gpg or gcc missing, `../shared/fixtures` absent, not root, no loop
+//! mount) skips with a `SKIPPED:` line, except under `CI=true` or `CI=1`,
+//! where it fails: `common`'s rule, shared with the unit tests.
 
 mod bake;
 mod boot;

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use crate::common::{copy_dir, example_dir, ingot, is_root, run_ok, stdout};
+use crate::common::{copy_dir, example_dir, ingot, run_ok, stdout};
+use crate::need_root;
 
 fn touch_all(dir: &Path, when: SystemTime) {
     for e in walkdir::WalkDir::new(dir) {
@@ -77,10 +78,7 @@ fn two_copies_in_two_folders_under_other_settings_build_identical_bytes() {
 
 #[test]
 fn another_user_builds_identical_bytes() {
-    if !is_root() {
-        eprintln!("SKIPPED: switching users needs root");
-        return;
-    }
+    need_root!("building as another user");
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let src = t.path().join("src");

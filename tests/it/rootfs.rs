@@ -452,7 +452,7 @@ fn gnu_tar_base_imports_with_everything_and_matches_the_directory_import() {
         from_tar.file_sha256(sparse).unwrap(),
         sha256_of(&src.join("var/sparse.img"))
     );
-    if is_root() {
+    if crate::common::need_root("the owner, security xattr and device node checks") {
         assert_eq!(m("/etc/passwd").uid, 1234);
         assert_eq!(m("/etc/passwd").gid, 5678);
         assert_eq!(m("/usr/bin/hl1").uid, 3_000_000);
@@ -465,8 +465,6 @@ fn gnu_tar_base_imports_with_everything_and_matches_the_directory_import() {
         assert_eq!(null.kind, Kind::CharDev { major: 1, minor: 3 });
         let loop0 = from_tar.node(from_tar.get("/dev/loop0").unwrap());
         assert_eq!(loop0.kind, Kind::BlockDev { major: 7, minor: 0 });
-    } else {
-        eprintln!("note: not root: ownership, security xattrs and device nodes not checked");
     }
 
     // The directory importer reads the same host files the same way.
@@ -567,7 +565,7 @@ fn export_is_read_by_gnu_tar_and_extracts_to_the_same_files() {
     );
 
     // Extracted by GNU tar, the files are the source's files.
-    if is_root() {
+    if crate::common::need_root("the extraction by GNU tar with owners") {
         let x = t.path().join("x");
         std::fs::create_dir(&x).unwrap();
         run_ok(
@@ -592,8 +590,6 @@ fn export_is_read_by_gnu_tar_and_extracts_to_the_same_files() {
                 "stat of the source vs of GNU tar's extraction of our export",
             );
         }
-    } else {
-        eprintln!("SKIPPED (part): extraction with ownership needs root");
     }
 
     // Import of our export gives the same tree, whose export is the same
@@ -1110,7 +1106,9 @@ fn exports_are_identical_under_another_time_zone_umask_and_user() {
     let b = run("b.tar", "Pacific/Kiritimati", "077", false);
     assert_eq!(a, b, "time zone or umask changed the export");
     assert_eq!(a, export(&edge_tree()));
-    if is_root() && crate::common::judge("setpriv").is_some() {
+    if crate::common::need_root("the export as user 65534")
+        && crate::common::judge("setpriv").is_some()
+    {
         use std::os::unix::fs::PermissionsExt;
         for p in [dir.path(), work.as_path()] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -1132,10 +1130,13 @@ fn exports_are_identical_under_another_time_zone_umask_and_user() {
             let c = run("c.tar", "Asia/Kolkata", "002", true);
             assert_eq!(a, c, "another user changed the export");
         } else {
-            eprintln!("SKIPPED (part): user 65534 cannot run this test binary from here");
+            crate::common::cannot_run(
+                "the export as user 65534",
+                "user 65534 cannot run this test binary from here",
+                "keep the repository and its target/ where every user may read \
+                 and run them (not under a mode 0700 home)",
+            );
         }
-    } else {
-        eprintln!("SKIPPED (part): running as another user needs root and setpriv");
     }
 }
 

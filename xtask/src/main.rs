@@ -6,8 +6,13 @@
 //!
 //! `ci` installs the external judges the tests need when they are missing
 //! and it runs as root (Debian's apt-get), then runs rustfmt, clippy and
-//! every test with `CI=true`, under which a test whose judge is missing
-//! fails instead of skipping.
+//! every test with `CI=true`, under which a check that cannot run (a judge
+//! missing, `../shared/fixtures` absent, not root, a loop mount refused, ...)
+//! fails instead of skipping. `CI` counts as set when it is exactly `true`
+//! or `1` (src/testutil/rule.rs holds the rule). `ci --allow-skips` runs the
+//! tests without `CI`, so such checks skip, and prints at the end how many
+//! were skipped and which: each skip appends a line to the file
+//! `INGOT_SKIP_LOG` names (`target/skipped-checks.txt`).
 
 mod bench;
 mod boot_base;
@@ -40,7 +45,7 @@ const JUDGES: &[(&str, &str)] = &[
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+        Some("ci") => ci(args.get(1).is_some_and(|a| a == "--allow-skips")),
         Some("fixtures") => {
             fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
         }
@@ -56,7 +61,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | fixtures [--check] | boot-base | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | fixtures [--check] | boot-base | bench [--quick] [--only abc]"
             );
             return ExitCode::from(2);
         }
@@ -200,7 +205,33 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn ci() -> Result<(), String> {
+/// The file the tests append a line to for each check they skip.
+fn skip_log() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("skipped-checks.txt")
+}
+
+/// How many checks were skipped, and which, from the skip log's text
+/// (`<test>\t<what> (<why>)` a line). Under `CI=true` there can be none:
+/// the rule fails a check that cannot run instead.
+fn skip_report(log_text: &str) -> String {
+    let lines: Vec<&str> = log_text.lines().collect();
+    let tests: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l.split('\t').next()).collect();
+    let mut report = format!(
+        "xtask: {} checks skipped, in {} tests\n",
+        lines.len(),
+        tests.len()
+    );
+    for line in lines {
+        report.push_str(&format!("  SKIPPED {}\n", line.replacen('\t', ": ", 1)));
+    }
+    report
+}
+
+fn ci(allow_skips: bool) -> Result<(), String> {
     install_judges()?;
     install_py_judges()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
@@ -213,15 +244,52 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
-    // The bootable base the boot tests need (root only: mmdebstrap).
+    let log = skip_log();
+    if let Err(e) = std::fs::remove_file(&log)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(format!("cannot remove {}: {e}", log.display()));
+    }
     let mut test = cargo();
-    test.args(["test", "--workspace"]).env("CI", "true");
+    test.args(["test", "--workspace"])
+        .env("INGOT_SKIP_LOG", &log);
+    if allow_skips {
+        test.env_remove("CI");
+    } else {
+        test.env("CI", "true");
+    }
+    // The bootable base the boot tests need (root only: mmdebstrap).
     if is_root() {
         let base = boot_base::run(&repo_root())?;
         test.env("INGOT_BOOT_BASE", base);
-    } else {
+    } else if !allow_skips {
         eprintln!("xtask: not root, so no boot base: the boot tests will fail under CI=true");
     }
-    run(&mut test)?;
-    Ok(())
+    let result = run(&mut test);
+    eprint!(
+        "{}",
+        skip_report(&std::fs::read_to_string(&log).unwrap_or_default())
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_skip_report_counts_checks_and_tests() {
+        let log = "a::one\tjudge `rpm` (not installed)\n\
+                   a::one\tshared fixture `x` (not present)\n\
+                   b::two\ta kernel loop mount (needs root)\n";
+        assert_eq!(
+            super::skip_report(log),
+            "xtask: 3 checks skipped, in 2 tests\n\
+             \x20 SKIPPED a::one: judge `rpm` (not installed)\n\
+             \x20 SKIPPED a::one: shared fixture `x` (not present)\n\
+             \x20 SKIPPED b::two: a kernel loop mount (needs root)\n"
+        );
+        assert_eq!(
+            super::skip_report(""),
+            "xtask: 0 checks skipped, in 0 tests\n"
+        );
+    }
 }
