@@ -266,6 +266,9 @@ struct Mark {
     at: u64,
     done: bool,
     failed: bool,
+    /// The mark a reader saw when it last went to sleep in `wait_for`,
+    /// while it sleeps.
+    asleep_at: Option<u64>,
 }
 
 /// The writer a [`Watermark`] follows stopped before it was done.
@@ -315,8 +318,18 @@ impl Watermark {
             if m.done || m.at >= end {
                 return Ok(());
             }
+            m.asleep_at = Some(m.at);
             m = self.moved.wait(m).unwrap_or_else(|p| p.into_inner());
+            m.asleep_at = None;
         }
+    }
+
+    /// Whether a reader is asleep in [`Watermark::wait_for`], having seen
+    /// the mark at `at` or above: it has taken everything final below `at`.
+    /// For tests that let a reader catch up with a writer before it goes on.
+    pub fn reader_waits_at(&self, at: u64) -> bool {
+        let m = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        m.asleep_at.is_some_and(|seen| seen >= at)
     }
 
     /// Whether the whole file is final.

@@ -1245,9 +1245,29 @@ mod tests {
             .collect()
     }
 
-    /// Runs `command`, giving up after `limit` (elfdeps can loop for hours on
-    /// a corrupt version section). `None` on time-out.
-    fn output_within(mut command: Command, limit: std::time::Duration) -> Option<Vec<u8>> {
+    /// CPU time (user and system) that process `pid` has used so far.
+    fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which ends at the last ')':
+        // state is field 3, utime 14 and stime 15 (proc(5)).
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        Some(std::time::Duration::from_millis(ticks * 1000 / hz.max(1)))
+    }
+
+    /// Runs `command` for its stdout; `None` when it spins, using more than
+    /// `cpu_limit` of CPU time (elfdeps can loop for hours on a corrupt
+    /// version section, and takes milliseconds otherwise). CPU time rather
+    /// than wall time, so that a loaded machine does not make a slow run
+    /// look like a hang; a wall-clock limit of ten minutes is only a guard
+    /// against a child that neither finishes nor runs.
+    fn output_unless_spinning(
+        mut command: Command,
+        cpu_limit: std::time::Duration,
+    ) -> Option<Vec<u8>> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -1264,22 +1284,28 @@ mod tests {
             if child.try_wait().expect("wait").is_some() {
                 return Some(reader.join().expect("reader"));
             }
-            if started.elapsed() > limit {
+            let spinning = cpu_time(child.id()).is_some_and(|t| t > cpu_limit);
+            let stuck = started.elapsed() > std::time::Duration::from_secs(600);
+            if spinning || stuck {
                 let _ = child.kill();
                 let _ = child.wait();
+                assert!(
+                    !stuck,
+                    "{command:?} neither finished nor spun in 10 minutes"
+                );
                 return None;
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 
     /// What rpm's own elfdeps prints for `path`, which takes the exec bits
-    /// from the file on disk; `None` if it did not finish in 3 seconds.
+    /// from the file on disk; `None` if it spun for 3 seconds of CPU time.
     fn elfdeps(path: &Path) -> Option<FileDeps> {
         let run = |flag: &str| {
             let mut command = Command::new(ELFDEPS);
             command.arg(flag).arg(path);
-            let out = output_within(command, std::time::Duration::from_secs(3))?;
+            let out = output_unless_spinning(command, std::time::Duration::from_secs(3))?;
             Some(tokens(&String::from_utf8_lossy(&out)))
         };
         Some(FileDeps {
@@ -1296,7 +1322,8 @@ mod tests {
             if disk_mode(path) != mode {
                 chmod(path, mode);
             }
-            let theirs = elfdeps(path).expect("elfdeps finished");
+            let theirs = elfdeps(path)
+                .unwrap_or_else(|| panic!("elfdeps spun on {} (3 s of CPU time)", path.display()));
             assert_eq!(ours, theirs, "{} mode {mode:o}", path.display());
         }
         ours
@@ -1363,6 +1390,25 @@ mod tests {
             .expect("run gcc");
         assert!(status.success(), "gcc {args:?} failed");
         path
+    }
+
+    /// `f`'s result, on a thread of its own; panics if it has not finished
+    /// in ten minutes (a guard against a hang, not a measure of speed).
+    fn finishes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(600))
+            .expect("still running after ten minutes: it hangs")
+    }
+
+    /// Bytes the calling thread has read with read(2) and friends so far
+    /// (`rchar` in /proc/thread-self/io, proc(5)).
+    fn thread_bytes_read() -> u64 {
+        let io = fs::read_to_string("/proc/thread-self/io").expect("read /proc/thread-self/io");
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.parse().ok())
+            .expect("rchar in /proc/thread-self/io")
     }
 
     fn tempdir() -> tempfile::TempDir {
@@ -2093,9 +2139,10 @@ mod tests {
             };
             let path = dir.join(format!("endless-{class64}-{big}.so"));
             write_file(&path, &endless.build(), 0o755);
-            let started = std::time::Instant::now();
-            assert_eq!(scan_file(&path, 0o755).expect("scan"), looped);
-            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            assert_eq!(
+                finishes(move || scan_file(&path, 0o755)).expect("scan"),
+                looped
+            );
         }
     }
 
@@ -2253,10 +2300,11 @@ mod tests {
             .expect("open");
         file.set_len(8 << 30).expect("set_len");
         drop(file);
-        let started = std::time::Instant::now();
+        let before = thread_bytes_read();
         let deps = scan_file(&path, 0o755).expect("scan");
+        let read = thread_bytes_read() - before;
         assert!(deps.provides.contains("libsyn.so.1()(64bit)"), "{deps:?}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(read < 1 << 20, "read {read} bytes of an 8 GiB file");
     }
 
     // ----- scripts ------------------------------------------------------------

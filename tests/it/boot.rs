@@ -74,7 +74,8 @@ fn the_baked_service_answers_over_http_in_the_booted_image() {
             "--expect-console",
             "Started .*hello.service",
         ])
-        .args(["--timeout", "300"])
+        // Generous: software emulation on a loaded machine is slow.
+        .args(["--timeout", "1200"])
         .output()
         .unwrap();
     assert!(
@@ -103,7 +104,6 @@ fn a_broken_image_fails_with_exit_1_and_the_console_tail() {
     let before = sha256_file(&image);
     let _qemu = one_qemu();
     let log = t.path().join("serial.log");
-    let start = std::time::Instant::now();
     let o = ingot()
         .arg("boot-test")
         .arg(&image)
@@ -111,7 +111,7 @@ fn a_broken_image_fails_with_exit_1_and_the_console_tail() {
             "--expect-http",
             "8080/health",
             "--timeout",
-            "300",
+            "1200",
             "--serial-log",
         ])
         .arg(&log)
@@ -120,8 +120,9 @@ fn a_broken_image_fails_with_exit_1_and_the_console_tail() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        start.elapsed().as_secs() < 300,
-        "failed only at the timeout"
+        err.contains("the guest powered off") && !err.contains("timed out"),
+        "failed only at the timeout:
+{err}"
     );
     assert!(
         err.contains("serial console, last"),

@@ -446,6 +446,19 @@ fn data_pieces(r: &File) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
+/// Waits until `cond` holds; fails after ten minutes (a hang guard, not a
+/// measure of speed).
+fn until(cond: impl Fn() -> bool, what: &str) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(600),
+            "not within ten minutes: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// An image digested while it is written, each piece read once the writer
 /// says it is final, gives what the finished image gives: the same SHA-256,
 /// EBS checksum and VMDK bytes. The writer pauses often, so the reader
@@ -474,14 +487,13 @@ fn an_image_digested_while_it_is_written_equals_the_finished_one() {
         let got = std::thread::scope(|s| {
             s.spawn(|| {
                 // As the ext4 writer does: everything below the next
-                // write is final before that write lands.
-                // The pauses let the reader catch up and look ahead before
-                // each write (the first one lets it get going).
+                // write is final before that write lands. Before each
+                // write the reader catches up and waits, having looked
+                // ahead at the holes.
                 mark.raise(0);
-                std::thread::sleep(std::time::Duration::from_millis(100));
                 for (at, bytes) in &pieces {
                     mark.raise(*at);
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    until(|| mark.reader_waits_at(*at), "the reader caught up");
                     raw::write_nonzero_at(&w, *at, bytes).unwrap();
                 }
                 mark.finish();
@@ -511,7 +523,10 @@ fn a_reader_following_a_failed_writer_stops() {
     std::thread::spawn(move || {
         let _ = tx.send(ingot::disk::digest_raw_following(&r, None, ONE, &m).is_err());
     });
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    until(
+        || mark.reader_waits_at(3 * MIB),
+        "the reader waits for more",
+    );
     mark.fail();
     let failed = rx
         .recv_timeout(std::time::Duration::from_secs(60))
