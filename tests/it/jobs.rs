@@ -23,7 +23,7 @@ impl Rng {
 
 /// `count` files of `size` bytes each under `dir`: even ones random (they
 /// do not compress), odd ones text (they do), in two sub-folders.
-fn payload(dir: &Path, count: usize, size: usize) {
+pub(crate) fn payload(dir: &Path, count: usize, size: usize) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     const WORDS: &[&str] = &[
         "ingot", "image", "package", "payload", "zstd", "rpm", "disk",
@@ -54,7 +54,7 @@ fn payload(dir: &Path, count: usize, size: usize) {
 }
 
 /// A package spec shipping the folder `payload` under /usr/share/NAME.
-fn spec(dir: &Path, name: &str, payload: &Path) -> PathBuf {
+pub(crate) fn spec(dir: &Path, name: &str, payload: &Path) -> PathBuf {
     let text = format!(
         r#"[package]
 name = "{name}"

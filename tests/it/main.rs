@@ -5,6 +5,7 @@
 //! where it fails: `common`'s rule, shared with the unit tests.
 
 mod bake;
+mod bake_jobs;
 mod boot;
 mod boottest;
 mod build_cli;
@@ -12,7 +13,9 @@ mod build_errors;
 mod build_judged;
 mod common;
 mod compare_rpmbuild;
+mod compression;
 mod disk;
+mod ebs;
 mod ext4;
 mod image;
 mod inspect_diff;
