@@ -22,6 +22,10 @@ pub mod activate;
 pub mod caps;
 pub mod cpio;
 pub mod deps;
+pub mod fate;
+pub mod files;
+mod place;
+mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -31,6 +35,7 @@ use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::header::{Header, tag};
 use crate::rpm::read::{PackageHeaders, verify_digests};
 use crate::rpmdb::{Rpmdb, record, sqlite::RpmdbError};
+use files::{FileInfo, files_of};
 
 /// Where rpm keeps its database in an Amazon Linux 2023 root.
 pub const RPMDB_DIR: &str = "/var/lib/rpm";
@@ -176,85 +181,7 @@ struct NewPackage {
     path: PathBuf,
     headers: PackageHeaders,
     deps: deps::Package,
-}
-
-/// One file entry of a package header.
-#[derive(Debug, Clone)]
-struct FileInfo {
-    path: String,
-    mode: u32,
-    size: u64,
-    mtime: u32,
-    digest: String,
-    linkto: String,
-    flags: u32,
-    user: String,
-    group: String,
-    rdev: u32,
-    inode: (u32, u32),
-    caps: String,
-}
-
-const RPMFILE_CONFIG: u32 = 1 << 0;
-const RPMFILE_GHOST: u32 = 1 << 6;
-const RPMFILE_NOREPLACE: u32 = 1 << 4;
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFBLK: u32 = 0o060000;
-const S_IFIFO: u32 = 0o010000;
-const S_IFSOCK: u32 = 0o140000;
-
-fn files_of(h: &Header) -> Vec<FileInfo> {
-    let base = h.strings(tag::BASENAMES);
-    let dirs = h.strings(tag::DIRNAMES);
-    let idx = h.ints(tag::DIRINDEXES);
-    let modes = h.ints(tag::FILEMODES);
-    let sizes = {
-        let long = h.ints(tag::LONGFILESIZES);
-        if long.is_empty() {
-            h.ints(tag::FILESIZES)
-        } else {
-            long
-        }
-    };
-    let mtimes = h.ints(tag::FILEMTIMES);
-    let digests = h.strings(tag::FILEDIGESTS);
-    let links = h.strings(tag::FILELINKTOS);
-    let flags = h.ints(tag::FILEFLAGS);
-    let users = h.strings(tag::FILEUSERNAME);
-    let groups = h.strings(tag::FILEGROUPNAME);
-    let rdevs = h.ints(tag::FILERDEVS);
-    let inodes = h.ints(tag::FILEINODES);
-    let devices = h.ints(tag::FILEDEVICES);
-    let caps = h.strings(tag::FILECAPS);
-    let get = |v: &Vec<u64>, i: usize| v.get(i).copied().unwrap_or(0);
-    let gets = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
-    base.iter()
-        .enumerate()
-        .map(|(i, b)| FileInfo {
-            path: format!(
-                "{}{}",
-                dirs.get(get(&idx, i) as usize)
-                    .map(String::as_str)
-                    .unwrap_or("/"),
-                b
-            ),
-            mode: get(&modes, i) as u32,
-            size: get(&sizes, i),
-            mtime: get(&mtimes, i) as u32,
-            digest: gets(&digests, i),
-            linkto: gets(&links, i),
-            flags: get(&flags, i) as u32,
-            user: gets(&users, i),
-            group: gets(&groups, i),
-            rdev: get(&rdevs, i) as u32,
-            inode: (get(&devices, i) as u32, get(&inodes, i) as u32),
-            caps: gets(&caps, i),
-        })
-        .collect()
+    files: Vec<FileInfo>,
 }
 
 /// Name -> id from a passwd or group file's text.
@@ -276,15 +203,17 @@ fn read_text(tree: &Tree, path: &str) -> Option<String> {
     Some(s)
 }
 
-/// Install `rpms` into `tree`.
-pub fn install(
-    tree: &mut Tree,
-    rpms: &[PathBuf],
-    opts: &InstallOptions,
-) -> Result<InstallReport, InstallError> {
-    let mut report = InstallReport::default();
+/// An installed package, as the database holds it.
+struct Old {
+    hnum: u32,
+    header: Header,
+    deps: deps::Package,
+    files: Vec<FileInfo>,
+}
 
-    // 1. Read and check every package before anything changes.
+/// Read and check every package before anything changes: digests, binary
+/// package, one package per name, a file list rpm would accept.
+fn read_packages(rpms: &[PathBuf]) -> Result<Vec<NewPackage>, InstallError> {
     let mut new: Vec<NewPackage> = Vec::new();
     for p in rpms {
         let headers = verify_digests(p).map_err(|source| InstallError::Package {
@@ -310,53 +239,68 @@ pub fn install(
                 ),
             });
         }
+        let files = files_of(&headers.header).map_err(|e| InstallError::Refused {
+            message: format!("{}: {e}", deps.nevra),
+        })?;
         new.push(NewPackage {
             path: p.clone(),
             headers,
             deps,
+            files,
         });
     }
+    Ok(new)
+}
 
-    // 2. The database, copied out of the tree into the work folder.
-    let work = tempfile::Builder::new()
-        .prefix("ingot-rpmdb-")
-        .tempdir_in(&opts.work_dir)
-        .map_err(|source| InstallError::Work {
-            path: opts.work_dir.clone(),
-            source,
-        })?;
-    let db_file = work.path().join("rpmdb.sqlite");
-    let existing_db = tree.resolve(RPMDB_FILE, true).ok();
-    let mut db = match existing_db {
+/// The database, copied out of the tree into `work` (or a new one).
+fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>), InstallError> {
+    let db_file = work.join("rpmdb.sqlite");
+    let work_err = |source| InstallError::Work {
+        path: db_file.clone(),
+        source,
+    };
+    let existing = tree.resolve(RPMDB_FILE, true).ok();
+    let db = match existing {
         Some(id) if matches!(tree.node(id).kind, Kind::File(_)) => {
-            let mut r = tree.open(id).map_err(|source| InstallError::Work {
-                path: db_file.clone(),
-                source,
-            })?;
-            let mut f = std::fs::File::create(&db_file).map_err(|source| InstallError::Work {
-                path: db_file.clone(),
-                source,
-            })?;
-            std::io::copy(&mut r, &mut f).map_err(|source| InstallError::Work {
-                path: db_file.clone(),
-                source,
-            })?;
+            let mut r = tree.open(id).map_err(work_err)?;
+            let mut f = std::fs::File::create(&db_file).map_err(work_err)?;
+            std::io::copy(&mut r, &mut f).map_err(work_err)?;
             Rpmdb::open(&db_file)?
         }
         _ => Rpmdb::create(&db_file)?,
     };
-    let installed: Vec<(u32, Header)> = db.packages()?;
-    let installed_deps: Vec<deps::Package> = installed
-        .iter()
-        .map(|(_, h)| deps::Package::from_header(h))
-        .collect();
+    Ok((db, db_file, existing))
+}
 
-    // 3. Upgrades and obsoletes: which installed packages go away.
-    let mut removing: BTreeMap<usize, String> = BTreeMap::new(); // installed idx -> by whom
-    for n in &new {
-        for (i, old) in installed_deps.iter().enumerate() {
-            if old.name == n.deps.name {
-                let old_evr = evr_of(&installed[i].1);
+fn installed_packages(db: &Rpmdb) -> Result<Vec<Old>, InstallError> {
+    db.packages()?
+        .into_iter()
+        .map(|(hnum, header)| {
+            let deps = deps::Package::from_header(&header);
+            let files = files_of(&header).map_err(|e| InstallError::Refused {
+                message: format!("the base's database record of {}: {e}", deps.nevra),
+            })?;
+            Ok(Old {
+                hnum,
+                header,
+                deps,
+                files,
+            })
+        })
+        .collect()
+}
+
+/// Upgrades and obsoletes: which installed packages go away (index into
+/// `installed` -> the NEVRA of the package that replaces it).
+fn replaced_by(
+    new: &[NewPackage],
+    installed: &[Old],
+) -> Result<BTreeMap<usize, String>, InstallError> {
+    let mut removing = BTreeMap::new();
+    for n in new {
+        for (i, old) in installed.iter().enumerate() {
+            if old.deps.name == n.deps.name {
+                let old_evr = evr_of(&old.header);
                 let new_evr = evr_of(&n.headers.header);
                 match deps::compare_evr(&new_evr, &old_evr) {
                     std::cmp::Ordering::Greater => {
@@ -364,23 +308,24 @@ pub fn install(
                     }
                     std::cmp::Ordering::Equal => {
                         return Err(InstallError::Refused {
-                            message: format!("{} is already installed in the base", old.nevra),
+                            message: format!("{} is already installed in the base", old.deps.nevra),
                         });
                     }
                     std::cmp::Ordering::Less => {
                         return Err(InstallError::Refused {
                             message: format!(
                                 "{} would downgrade {} in the base; ingot only installs newer versions",
-                                n.deps.nevra, old.nevra
+                                n.deps.nevra, old.deps.nevra
                             ),
                         });
                     }
                 }
             }
             for o in &n.deps.obsoletes {
-                if o.name == old.name
-                    && old.provides.iter().any(|p| {
-                        p.name == old.name && deps::ranges_overlap(p.flags, &p.evr, o.flags, &o.evr)
+                if o.name == old.deps.name
+                    && old.deps.provides.iter().any(|p| {
+                        p.name == old.deps.name
+                            && deps::ranges_overlap(p.flags, &p.evr, o.flags, &o.evr)
                     })
                 {
                     removing.insert(i, n.deps.nevra.clone());
@@ -388,111 +333,122 @@ pub fn install(
             }
         }
     }
+    Ok(removing)
+}
 
-    // 4. Dependencies and conflicts.
-    let mut universe_pkgs: Vec<deps::Package> = installed_deps
+/// Requirements and conflicts of the new packages against what stays.
+fn check_dependencies(
+    new: &[NewPackage],
+    installed: &[Old],
+    removing: &BTreeMap<usize, String>,
+    opts: &InstallOptions,
+    report: &mut InstallReport,
+) -> Result<(), InstallError> {
+    let mut universe_pkgs: Vec<deps::Package> = installed
         .iter()
         .enumerate()
         .filter(|(i, _)| !removing.contains_key(i))
-        .map(|(_, p)| p.clone())
+        .map(|(_, p)| p.deps.clone())
         .collect();
     let first_new = universe_pkgs.len();
     universe_pkgs.extend(new.iter().map(|n| n.deps.clone()));
     let new_idx: Vec<usize> = (first_new..universe_pkgs.len()).collect();
-    {
-        let u = deps::Universe::new(&universe_pkgs);
-        let unmet: Vec<String> = u.unmet(&new_idx).iter().map(|m| m.to_string()).collect();
-        let conflicts: Vec<String> = u
-            .conflicts(&new_idx)
+    let u = deps::Universe::new(&universe_pkgs);
+    let unmet: Vec<String> = u.unmet(&new_idx).iter().map(|m| m.to_string()).collect();
+    let conflicts: Vec<String> = u
+        .conflicts(&new_idx)
+        .iter()
+        .map(|c| {
+            format!(
+                "{} conflicts with {} (`{}`)",
+                c.package, c.conflicts_with, c.by
+            )
+        })
+        .collect();
+    if opts.deps_check {
+        if !unmet.is_empty() {
+            return Err(InstallError::Unmet { list: unmet });
+        }
+        if !conflicts.is_empty() {
+            return Err(InstallError::Conflicts { list: conflicts });
+        }
+    } else {
+        report.warnings.extend(
+            unmet
+                .into_iter()
+                .map(|m| format!("unmet dependency (not checked): {m}")),
+        );
+        report.warnings.extend(conflicts);
+    }
+    Ok(())
+}
+
+/// Install `rpms` into `tree`.
+pub fn install(
+    tree: &mut Tree,
+    rpms: &[PathBuf],
+    opts: &InstallOptions,
+) -> Result<InstallReport, InstallError> {
+    let mut report = InstallReport::default();
+    let new = read_packages(rpms)?;
+    let work = tempfile::Builder::new()
+        .prefix("ingot-rpmdb-")
+        .tempdir_in(&opts.work_dir)
+        .map_err(|source| InstallError::Work {
+            path: opts.work_dir.clone(),
+            source,
+        })?;
+    let (mut db, db_file, existing_db) = open_db(tree, work.path())?;
+    let installed = installed_packages(&db)?;
+    let removing = replaced_by(&new, &installed)?;
+    check_dependencies(&new, &installed, &removing, opts, &mut report)?;
+
+    // Files: conflicts and what happens to each, decided on the tree as it
+    // is; then the new packages' files in dependency order; then what the
+    // replaced versions leave behind (rpm erases them after installing).
+    let files_plan = {
+        let pkgs = |keep: bool| -> Vec<plan::PkgFiles> {
+            installed
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| removing.contains_key(i) != keep)
+                .map(|(_, o)| plan::PkgFiles {
+                    nevra: &o.deps.nevra,
+                    files: &o.files,
+                })
+                .collect()
+        };
+        let new_files: Vec<plan::PkgFiles> = new
             .iter()
-            .map(|c| {
-                format!(
-                    "{} conflicts with {} (`{}`)",
-                    c.package, c.conflicts_with, c.by
-                )
+            .map(|n| plan::PkgFiles {
+                nevra: &n.deps.nevra,
+                files: &n.files,
             })
             .collect();
-        if opts.deps_check {
-            if !unmet.is_empty() {
-                return Err(InstallError::Unmet { list: unmet });
-            }
-            if !conflicts.is_empty() {
-                return Err(InstallError::Conflicts { list: conflicts });
-            }
-        } else {
-            report.warnings.extend(
-                unmet
-                    .into_iter()
-                    .map(|m| format!("unmet dependency (not checked): {m}")),
-            );
-            report.warnings.extend(conflicts);
-        }
-    }
-
-    // 5. File conflicts: one path, two packages, different contents.
-    let mut owners: BTreeMap<String, (String, FileInfo)> = BTreeMap::new();
-    for (i, (_, h)) in installed.iter().enumerate() {
-        if removing.contains_key(&i) {
-            continue;
-        }
-        for f in files_of(h) {
-            owners.insert(f.path.clone(), (installed_deps[i].nevra.clone(), f));
-        }
-    }
-    let mut file_conflicts = Vec::new();
-    for n in &new {
-        for f in files_of(&n.headers.header) {
-            if let Some((owner, other)) = owners.get(&f.path)
-                && files_conflict(other, &f)
-            {
-                file_conflicts.push(format!(
-                    "file {} from {} conflicts with the file from {}",
-                    f.path, n.deps.nevra, owner
-                ));
-            }
-            owners
-                .entry(f.path.clone())
-                .or_insert((n.deps.nevra.clone(), f));
-        }
-    }
-    if !file_conflicts.is_empty() {
-        return Err(InstallError::Conflicts {
-            list: file_conflicts,
-        });
-    }
-
-    // 6. Remove what upgraded packages no longer ship.
-    let keep: BTreeSet<String> = owners.keys().cloned().collect();
-    for &i in removing.keys() {
-        let mut files = files_of(&installed[i].1);
-        // Deepest first, so directories are empty when their turn comes.
-        files.sort_by(|a, b| b.path.cmp(&a.path));
-        for f in files {
-            if keep.contains(&f.path) || f.flags & RPMFILE_GHOST != 0 {
-                continue;
-            }
-            if let Ok(id) = tree.resolve(&f.path, false) {
-                let is_nonempty_dir = tree.node(id).as_dir().is_some_and(|d| !d.is_empty());
-                if !is_nonempty_dir {
-                    let _ = tree.remove(&f.path);
-                }
-            }
-        }
-        report.removed.push(installed_deps[i].nevra.clone());
-    }
-
-    // 7. Place the new packages' files, in dependency order.
+        plan::plan(tree, &new_files, &pkgs(true), &pkgs(false))
+            .map_err(|list| InstallError::Conflicts { list })?
+    };
     let order = install_order(&new);
     let mut owned_by_name: Vec<(NodeId, String, String)> = Vec::new();
     for &k in &order {
-        let n = &new[k];
-        place_payload(tree, n, &mut owned_by_name, &mut report, opts.install_time)?;
+        place::place_payload(
+            tree,
+            &new[k],
+            &files_plan.actions[k],
+            &mut owned_by_name,
+            &mut report,
+            opts.install_time,
+        )?;
     }
+    place::erase(tree, &files_plan.erase, &mut report.warnings);
     report.pending_owners = owned_by_name;
+    report
+        .removed
+        .extend(removing.keys().map(|&i| installed[i].deps.nevra.clone()));
 
-    // 9. The database: old records out, new ones in, in install order.
+    // The database: old records out, new ones in, in install order.
     for &i in removing.keys() {
-        db.remove(installed[i].0)?;
+        db.remove(installed[i].hnum)?;
     }
     for &k in &order {
         let n = &new[k];
@@ -502,28 +458,9 @@ pub fn install(
                     message: format!("`{}`: {e}", n.path.display()),
                 })?;
         db.add(&rec)?;
-        let h = &n.headers.header;
-        report.installed.push(Installed {
-            name: n.deps.name.clone(),
-            epoch: h.int(tag::EPOCH).map(|e| e as u32),
-            version: h.string(tag::VERSION).unwrap_or_default(),
-            release: h.string(tag::RELEASE).unwrap_or_default(),
-            arch: h.string(tag::ARCH).unwrap_or_default(),
-            nevra: n.deps.nevra.clone(),
-            license: h.string(tag::LICENSE).unwrap_or_default(),
-            sigmd5: n
-                .headers
-                .signature
-                .bin(tag::SIG_MD5)
-                .map(hex::encode)
-                .unwrap_or_default(),
-            replaced: removing
-                .iter()
-                .find(|(_, by)| **by == n.deps.nevra)
-                .map(|(i, _)| installed_deps[*i].nevra.clone()),
-            scriptlets: scriptlets_of(h),
-            files: files_of(h).into_iter().map(|f| f.path).collect(),
-        });
+        report
+            .installed
+            .push(installed_entry(n, &removing, &installed));
     }
     let mut all: Vec<ImagePackage> = db
         .packages()?
@@ -535,6 +472,35 @@ pub fn install(
     db.close()?;
     store_db(tree, &db_file, existing_db, opts.install_time)?;
     Ok(report)
+}
+
+fn installed_entry(
+    n: &NewPackage,
+    removing: &BTreeMap<usize, String>,
+    installed: &[Old],
+) -> Installed {
+    let h = &n.headers.header;
+    Installed {
+        name: n.deps.name.clone(),
+        epoch: h.int(tag::EPOCH).map(|e| e as u32),
+        version: h.string(tag::VERSION).unwrap_or_default(),
+        release: h.string(tag::RELEASE).unwrap_or_default(),
+        arch: h.string(tag::ARCH).unwrap_or_default(),
+        nevra: n.deps.nevra.clone(),
+        license: h.string(tag::LICENSE).unwrap_or_default(),
+        sigmd5: n
+            .headers
+            .signature
+            .bin(tag::SIG_MD5)
+            .map(hex::encode)
+            .unwrap_or_default(),
+        replaced: removing
+            .iter()
+            .find(|(_, by)| **by == n.deps.nevra)
+            .map(|(i, _)| installed[*i].deps.nevra.clone()),
+        scriptlets: scriptlets_of(h),
+        files: n.files.iter().map(|f| f.path.clone()).collect(),
+    }
 }
 
 /// Give placed nodes their owners, by name, through the tree's own
@@ -589,27 +555,6 @@ fn evr_of(h: &Header) -> String {
     )
 }
 
-/// rpm's file conflict rule: two packages may share a path when both are
-/// directories, or both are the same kind with the same contents (digest,
-/// link target) and mode.
-fn files_conflict(a: &FileInfo, b: &FileInfo) -> bool {
-    if a.flags & RPMFILE_GHOST != 0 || b.flags & RPMFILE_GHOST != 0 {
-        return false;
-    }
-    let (ta, tb) = (a.mode & S_IFMT, b.mode & S_IFMT);
-    if ta == S_IFDIR && tb == S_IFDIR {
-        return false;
-    }
-    if ta != tb {
-        return true;
-    }
-    match ta {
-        S_IFREG => a.digest != b.digest || a.mode != b.mode,
-        S_IFLNK => a.linkto != b.linkto,
-        _ => false,
-    }
-}
-
 /// Packages that others need come first; ties (and cycles) by name.
 fn install_order(new: &[NewPackage]) -> Vec<usize> {
     let pkgs: Vec<deps::Package> = new.iter().map(|n| n.deps.clone()).collect();
@@ -659,272 +604,6 @@ fn scriptlets_of(h: &Header) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn node_for(f: &FileInfo, meta: Meta) -> Option<Node> {
-    let major = (f.rdev >> 8) & 0xfff;
-    let minor = (f.rdev & 0xff) | ((f.rdev >> 12) & 0xfff00);
-    Some(match f.mode & S_IFMT {
-        S_IFDIR => Node::dir(meta),
-        S_IFLNK => Node::symlink(meta, f.linkto.as_bytes().to_vec()),
-        S_IFCHR => Node {
-            meta,
-            kind: Kind::CharDev { major, minor },
-        },
-        S_IFBLK => Node {
-            meta,
-            kind: Kind::BlockDev { major, minor },
-        },
-        S_IFIFO => Node {
-            meta,
-            kind: Kind::Fifo,
-        },
-        S_IFSOCK => Node {
-            meta,
-            kind: Kind::Socket,
-        },
-        _ => return None,
-    })
-}
-
-/// Stream one package's payload into the tree.
-fn place_payload(
-    tree: &mut Tree,
-    n: &NewPackage,
-    owned: &mut Vec<(NodeId, String, String)>,
-    report: &mut InstallReport,
-    time: u32,
-) -> Result<(), InstallError> {
-    let h = &n.headers.header;
-    // rpm creates missing parent folders (0755, root) for what it places.
-    let parents_meta = Meta::new(0o755, 0, 0, i64::from(time));
-    for f in files_of(h).iter().filter(|f| f.flags & RPMFILE_GHOST == 0) {
-        if let Some((parent, _)) = f.path.rsplit_once('/')
-            && !parent.is_empty()
-            && tree.resolve(parent, true).is_err()
-        {
-            tree.mkdir_p(parent, &parents_meta)
-                .map_err(|source| InstallError::Place {
-                    package: n.deps.nevra.clone(),
-                    path: parent.to_string(),
-                    source,
-                })?;
-        }
-    }
-    let files = files_of(h);
-    let by_path: BTreeMap<String, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.clone(), i))
-        .collect();
-    let pkg = n.deps.nevra.clone();
-    let payload_err = |source: std::io::Error| InstallError::Payload {
-        package: pkg.clone(),
-        source,
-    };
-    let place_err = |path: &str, source: PathError| InstallError::Place {
-        package: n.deps.nevra.clone(),
-        path: path.to_string(),
-        source,
-    };
-    let (_, f) = PackageHeaders::open(&n.path).map_err(payload_err)?;
-    let compressor = h.string(tag::PAYLOADCOMPRESSOR);
-    let stream = crate::rpm::payload::decoder(compressor.as_deref(), std::io::BufReader::new(f))
-        .map_err(payload_err)?;
-    let mut cpio = cpio::CpioReader::new(stream);
-    let mut seen = vec![false; files.len()];
-    // Hard link sets: inode key -> (node with the data, paths waiting).
-    let mut link_sets: BTreeMap<(u32, u32), (Option<String>, Vec<String>)> = BTreeMap::new();
-    let set_sizes: BTreeMap<(u32, u32), usize> = files
-        .iter()
-        .filter(|f| f.mode & S_IFMT == S_IFREG)
-        .fold(BTreeMap::new(), |mut m, f| {
-            *m.entry(f.inode).or_insert(0) += 1;
-            m
-        });
-    // In rpm's stripped cpio form a hard link set's data comes with its
-    // member of highest file index only; the others carry none.
-    let stripped_size = |i: u32| -> Option<u64> {
-        let i = i as usize;
-        let f = files.get(i)?;
-        let later_link = f.mode & S_IFMT == S_IFREG
-            && files[i + 1..]
-                .iter()
-                .any(|g| g.inode == f.inode && g.mode & S_IFMT == S_IFREG);
-        Some(if later_link { 0 } else { f.size })
-    };
-    loop {
-        let entry = cpio.next_entry(stripped_size).map_err(payload_err)?;
-        let Some(entry) = entry else { break };
-        let i = match entry.index {
-            Some(i) => i as usize,
-            None => {
-                let p = entry.name.strip_prefix('.').unwrap_or(&entry.name);
-                match by_path.get(p) {
-                    Some(i) => *i,
-                    None => {
-                        return Err(InstallError::Refused {
-                            message: format!(
-                                "{pkg}: the payload holds `{}`, which the header does not list",
-                                entry.name
-                            ),
-                        });
-                    }
-                }
-            }
-        };
-        let Some(f) = files.get(i) else {
-            return Err(InstallError::Refused {
-                message: format!("{pkg}: payload names file {i}, which the header lacks"),
-            });
-        };
-        seen[i] = true;
-        let meta = Meta::new(f.mode, 0, 0, i64::from(f.mtime));
-        let mut meta = meta;
-        if !f.caps.is_empty() {
-            let x = caps::xattr_from_text(&f.caps).map_err(|m| InstallError::Refused {
-                message: format!("{pkg}: {}: {m}", f.path),
-            })?;
-            meta.xattrs.insert("security.capability".into(), x);
-        }
-        let ty = f.mode & S_IFMT;
-        if ty == S_IFREG {
-            let multi = set_sizes.get(&f.inode).copied().unwrap_or(1) > 1;
-            if multi && entry.size == 0 && f.size > 0 {
-                // A hard link whose data comes with a later member.
-                let set = link_sets.entry(f.inode).or_default();
-                match &set.0 {
-                    Some(holder) => {
-                        let holder = holder.clone();
-                        tree.hardlink(&holder, &f.path)
-                            .map_err(|e| place_err(&f.path, e))?;
-                    }
-                    None => set.1.push(f.path.clone()),
-                }
-                continue;
-            }
-            let target = config_target(tree, f, report, &pkg);
-            let data = tree.spill(&mut cpio.data()).map_err(payload_err)?;
-            if data.size != f.size {
-                return Err(InstallError::Refused {
-                    message: format!(
-                        "{pkg}: `{}` has {} bytes in the payload, {} in the header",
-                        f.path, data.size, f.size
-                    ),
-                });
-            }
-            let id = tree
-                .insert_path(&target, Node::file(meta, data))
-                .map_err(|e| place_err(&target, e))?;
-            owned.push((id, f.user.clone(), f.group.clone()));
-            if multi {
-                let set = link_sets.entry(f.inode).or_default();
-                set.0 = Some(target.clone());
-                for p in std::mem::take(&mut set.1) {
-                    tree.hardlink(&target, &p).map_err(|e| place_err(&p, e))?;
-                }
-            }
-            continue;
-        }
-        if ty == S_IFDIR {
-            // A directory over a symlink to a directory keeps the symlink
-            // (as rpm does: `/bin -> usr/bin` stays).
-            if let Ok(existing) = tree.resolve(&f.path, false)
-                && matches!(tree.node(existing).kind, Kind::Symlink(_))
-                && tree
-                    .resolve(&f.path, true)
-                    .is_ok_and(|t| tree.node(t).is_dir())
-            {
-                continue;
-            }
-        }
-        let Some(node) = node_for(f, meta) else {
-            return Err(InstallError::Refused {
-                message: format!("{pkg}: `{}` has an unknown file type {:o}", f.path, f.mode),
-            });
-        };
-        let id = tree
-            .insert_path(&f.path, node)
-            .map_err(|e| place_err(&f.path, e))?;
-        owned.push((id, f.user.clone(), f.group.clone()));
-    }
-    // Hard link sets whose members all came without data (empty files).
-    for (_, (holder, waiting)) in link_sets {
-        if holder.is_none()
-            && let Some((first, rest)) = waiting.split_first()
-        {
-            let f = &files[by_path[first]];
-            let data = tree.spill(&mut std::io::empty()).map_err(payload_err)?;
-            let id = tree
-                .insert_path(
-                    first,
-                    Node::file(Meta::new(f.mode, 0, 0, i64::from(f.mtime)), data),
-                )
-                .map_err(|e| place_err(first, e))?;
-            owned.push((id, f.user.clone(), f.group.clone()));
-            for p in rest {
-                tree.hardlink(first, p).map_err(|e| place_err(p, e))?;
-            }
-        }
-    }
-    for (i, f) in files.iter().enumerate() {
-        if !seen[i] && f.flags & RPMFILE_GHOST == 0 && f.mode & S_IFMT != S_IFREG {
-            // Directories and links are always in rpm's payloads; a missing
-            // one is odd but harmless to create from the header.
-            if let Some(node) = node_for(f, Meta::new(f.mode, 0, 0, i64::from(f.mtime))) {
-                let id = tree
-                    .insert_path(&f.path, node)
-                    .map_err(|e| place_err(&f.path, e))?;
-                owned.push((id, f.user.clone(), f.group.clone()));
-            }
-        } else if !seen[i] && f.flags & RPMFILE_GHOST == 0 && f.size > 0 {
-            let waiting_ok = files
-                .iter()
-                .enumerate()
-                .any(|(j, g)| j != i && g.inode == f.inode && seen[j]);
-            if !waiting_ok {
-                return Err(InstallError::Refused {
-                    message: format!("{pkg}: the payload lacks `{}`", f.path),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Where a file goes: its own path, or `PATH.rpmnew` for a
-/// `%config(noreplace)` file whose path already holds other contents
-/// (what rpm does; a plain `%config` file replaces it and the old one is
-/// kept as `PATH.rpmorig`).
-fn config_target(tree: &mut Tree, f: &FileInfo, report: &mut InstallReport, pkg: &str) -> String {
-    if f.flags & RPMFILE_CONFIG == 0 {
-        return f.path.clone();
-    }
-    let Ok(id) = tree.resolve(&f.path, true) else {
-        return f.path.clone();
-    };
-    if !matches!(tree.node(id).kind, Kind::File(_)) {
-        return f.path.clone();
-    }
-    let same = tree.file_sha256(id).is_ok_and(|d| d == f.digest);
-    if same {
-        return f.path.clone();
-    }
-    if f.flags & RPMFILE_NOREPLACE != 0 {
-        report.warnings.push(format!(
-            "{pkg}: {} exists with other contents; the package's version is {}.rpmnew",
-            f.path, f.path
-        ));
-        format!("{}.rpmnew", f.path)
-    } else {
-        let orig = format!("{}.rpmorig", f.path);
-        let _ = tree.hardlink(&f.path, &orig);
-        report.warnings.push(format!(
-            "{pkg}: {} existed with other contents; it was saved as {orig}",
-            f.path
-        ));
-        f.path.clone()
-    }
 }
 
 /// Put the database file back into the tree.

@@ -43,10 +43,17 @@ pub mod tag {
     pub const SIG_LONGARCHIVESIZE: u32 = 271;
     pub const SIG_OPENPGP: u32 = 278;
     pub const SIG_RESERVEDSPACE: u32 = 1008;
+    pub const SIG_FILESIGNATURES: u32 = 274;
+    pub const SIG_FILESIGNATURELENGTH: u32 = 275;
+    /// Same number in the signature and the main header.
+    pub const SIG_VERITYSIGNATURES: u32 = 276;
+    pub const SIG_VERITYSIGNATUREALGO: u32 = 277;
     // Tags an installed package's record carries after its region.
     pub const SIGSIZE: u32 = 257;
     pub const SIGPGP: u32 = 259;
     pub const SIGMD5: u32 = 261;
+    pub const SIGGPG: u32 = 262;
+    pub const DSAHEADER: u32 = 267;
     pub const RSAHEADER: u32 = 268;
     pub const SHA1HEADER: u32 = 269;
     pub const LONGSIGSIZE: u32 = 270;
@@ -134,6 +141,8 @@ pub mod tag {
     pub const ENHANCEFLAGS: u32 = 5057;
     pub const LONGFILESIZES: u32 = 5008;
     pub const LONGSIZE: u32 = 5009;
+    pub const FILESIGNATURES: u32 = 5090;
+    pub const FILESIGNATURELENGTH: u32 = 5091;
     pub const PAYLOADDIGEST: u32 = 5092;
     pub const PAYLOADDIGESTALGO: u32 = 5093;
     pub const PAYLOADDIGESTALT: u32 = 5097;

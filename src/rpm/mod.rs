@@ -14,6 +14,7 @@ pub mod autodeps;
 pub mod build;
 pub mod compression;
 pub mod dep;
+pub mod filedigest;
 pub mod header;
 pub mod payload;
 pub mod plan;

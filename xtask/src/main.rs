@@ -13,9 +13,14 @@
 //! tests without `CI`, so such checks skip, and prints at the end how many
 //! were skipped and which: each skip appends a line to the file
 //! `INGOT_SKIP_LOG` names (`target/skipped-checks.txt`).
+//!
+//! `cargo xtask corpus` gathers the real-RPM corpus (`tests/real-rpms/`)
+//! into `target/real-rpms/`; `ci` does it before the tests and passes the
+//! folder as `INGOT_REAL_RPMS`.
 
 mod bench;
 mod boot_base;
+mod corpus;
 mod fixtures;
 
 use std::path::PathBuf;
@@ -23,6 +28,7 @@ use std::process::{Command, ExitCode};
 
 /// (program the tests run, Debian package that provides it)
 const JUDGES: &[(&str, &str)] = &[
+    ("curl", "curl"),
     ("rpm", "rpm"),
     ("rpmbuild", "rpm"),
     ("rpmlint", "rpmlint"),
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
             fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
         }
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
+        Some("corpus") => corpus::run(&repo_root()).map(|_| ()),
         Some("bench") => {
             let quick = args.iter().any(|a| a == "--quick");
             let only = args
@@ -65,7 +72,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | fixtures [--check] | boot-base | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
             );
             return ExitCode::from(2);
         }
@@ -257,6 +264,14 @@ fn ci(allow_skips: bool) -> Result<(), String> {
     let mut test = cargo();
     test.args(["test", "--workspace"])
         .env("INGOT_SKIP_LOG", &log);
+    // The real-RPM corpus the install comparisons use.
+    match corpus::run(&repo_root()) {
+        Ok(dir) => {
+            test.env("INGOT_REAL_RPMS", dir);
+        }
+        Err(e) if allow_skips => eprintln!("xtask: no real-RPM corpus: {e}"),
+        Err(e) => return Err(e),
+    }
     if allow_skips {
         test.env_remove("CI");
     } else {
