@@ -372,12 +372,7 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
     }))
 }
 
+/// A manifest, as `verify` reads it (size, JSON, `manifest_version`).
 pub fn manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path).map_err(read_err(path))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "`{}` is not an ingot manifest: {e}",
-            path.display()
-        ))
-    })
+    Ok(crate::manifest::load(path)?)
 }
