@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::disk::view::{DiskFormat, DiskRead};
 use crate::error::{Error, Result};
 use crate::install::ImagePackage;
 use crate::manifest::Manifest;
@@ -27,8 +28,22 @@ pub enum Artifact {
     Manifest,
     /// A tarball, compressed or not: an image written with `formats = ["tar"]`.
     Tar,
-    /// A GPT disk image.
-    Disk,
+    /// A disk image: raw (GPT), stream-optimized VMDK or fixed VHD.
+    Disk(DiskFormat),
+}
+
+impl Artifact {
+    /// What the kind is, in words, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Artifact::Rpm => "an rpm package",
+            Artifact::Manifest => "a manifest",
+            Artifact::Tar => "an image tarball",
+            Artifact::Disk(DiskFormat::Raw) => "a raw disk image",
+            Artifact::Disk(DiskFormat::Vmdk) => "a VMDK disk image",
+            Artifact::Disk(DiskFormat::Vhd) => "a VHD disk image",
+        }
+    }
 }
 
 fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -38,12 +53,14 @@ fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Tell what `path` is from its magic. Only a regular file is opened (a
+/// FIFO or a device is refused before a byte is read).
 pub fn detect(path: &Path) -> Result<Artifact> {
-    let mut f = std::fs::File::open(path).map_err(read_err(path))?;
+    let f = crate::input::open_regular(path)?;
     let mut head = vec![0u8; 1024];
     let mut n = 0;
     while n < head.len() {
-        let k = f.read(&mut head[n..]).map_err(read_err(path))?;
+        let k = (&f).read(&mut head[n..]).map_err(read_err(path))?;
         if k == 0 {
             break;
         }
@@ -53,15 +70,15 @@ pub fn detect(path: &Path) -> Result<Artifact> {
     if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
         return Ok(Artifact::Rpm);
     }
-    if head.len() >= 520 && &head[512..520] == b"EFI PART" {
-        return Ok(Artifact::Disk);
-    }
     let compressed = head.starts_with(&[0x1f, 0x8b])
         || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
         || head.starts_with(b"BZh");
     if compressed || (head.len() >= 262 && &head[257..262] == b"ustar") {
         return Ok(Artifact::Tar);
+    }
+    if let Some(format) = crate::disk::view::detect(&f).map_err(read_err(path))? {
+        return Ok(Artifact::Disk(format));
     }
     if head.first() == Some(&b'{') {
         return Ok(Artifact::Manifest);
@@ -183,10 +200,12 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// Reads of the root partition of a disk image, for ext4-view.
+/// Reads of the root partition of a disk image, for ext4-view: never
+/// outside the partition.
 struct PartitionReader {
-    file: std::fs::File,
+    disk: Box<dyn DiskRead>,
     offset: u64,
+    size: u64,
 }
 
 impl ext4_view::Ext4Read for PartitionReader {
@@ -195,27 +214,39 @@ impl ext4_view::Ext4Read for PartitionReader {
         start_byte: u64,
         dst: &mut [u8],
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        use std::os::unix::fs::FileExt;
-        self.file.read_exact_at(dst, self.offset + start_byte)?;
+        if start_byte
+            .checked_add(dst.len() as u64)
+            .is_none_or(|end| end > self.size)
+        {
+            return Err(format!(
+                "a read at byte {start_byte} of the {}-byte root partition runs past its end",
+                self.size
+            )
+            .into());
+        }
+        self.disk.read_at(dst, self.offset + start_byte)?;
         Ok(())
     }
 }
 
-/// Read an image written as a GPT disk (raw): its root partition's ext4
-/// filesystem, through the `ext4-view` crate (an independent reader).
-pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
+/// Read an image written as a GPT disk (raw, VMDK or fixed VHD): its root
+/// partition's ext4 filesystem, through the `ext4-view` crate (an
+/// independent reader).
+pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> Result<ImageView> {
     use sha2::Digest;
-    let file = std::fs::File::open(path).map_err(read_err(path))?;
-    let table = crate::disk::gpt::read(&file)
-        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
+    let file = crate::input::open_regular(path)?;
+    let bad_disk = |e: crate::disk::DiskError| Error::Usage(format!("`{}`: {e}", path.display()));
+    let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
+    let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
     let root = table
         .partitions
         .iter()
         .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
         .ok_or_else(|| Error::Usage(format!("`{}` has no Linux root partition", path.display())))?;
     let reader = PartitionReader {
-        file: file.try_clone().map_err(read_err(path))?,
+        disk,
         offset: root.offset(),
+        size: root.size(),
     };
     let bad = |e: ext4_view::Ext4Error| {
         Error::Usage(format!("`{}`: root filesystem: {e}", path.display()))
@@ -317,16 +348,44 @@ pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// An RPM's metadata, dependencies and (optionally) files.
+/// The name of an OpenPGP hash algorithm as rpm numbers them
+/// (`FILEDIGESTALGO`, RFC 4880 §9.4 and rpm's `pgpHashAlgo`).
+pub fn digest_algo_name(algo: u64) -> String {
+    match algo {
+        1 => "md5".into(),
+        2 => "sha1".into(),
+        3 => "ripemd160".into(),
+        8 => "sha256".into(),
+        9 => "sha384".into(),
+        10 => "sha512".into(),
+        11 => "sha224".into(),
+        12 => "sha3-256".into(),
+        14 => "sha3-512".into(),
+        n => format!("hash-algorithm-{n}"),
+    }
+}
+
+/// An RPM's metadata, dependencies and (optionally) files. Sizes are
+/// `LONGFILESIZES` when the package has them (large files, and every file
+/// of a v6 package), else `FILESIZES`; each file's digest is given under
+/// the name of the package's `FILEDIGESTALGO`, MD5 when the tag is absent
+/// (rpm's rule for packages older than 4.6), as `rpm -qp` reads them.
 pub fn rpm(path: &Path) -> Result<serde_json::Value> {
-    let (h, _) = PackageHeaders::open(path).map_err(read_err(path))?;
+    let f = crate::input::open_regular(path)?;
+    let h = PackageHeaders::read(&mut std::io::BufReader::new(f))
+        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
     let m = &h.header;
     let pkg = ImagePackage::from_header(m);
     let deps = crate::install::deps::Package::from_header(m);
+    let algo = digest_algo_name(m.int(tag::FILEDIGESTALGO).unwrap_or(1));
     let files: Vec<serde_json::Value> = {
         let names = deps.files.clone();
         let modes = m.ints(tag::FILEMODES);
-        let sizes = m.ints(tag::FILESIZES);
+        let sizes = if m.has(tag::LONGFILESIZES) {
+            m.ints(tag::LONGFILESIZES)
+        } else {
+            m.ints(tag::FILESIZES)
+        };
         let users = m.strings(tag::FILEUSERNAME);
         let groups = m.strings(tag::FILEGROUPNAME);
         let digests = m.strings(tag::FILEDIGESTS);
@@ -336,16 +395,17 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
             .iter()
             .enumerate()
             .map(|(i, n)| {
-                serde_json::json!({
+                let mut f = serde_json::json!({
                     "path": n,
                     "mode": format!("{:o}", modes.get(i).copied().unwrap_or(0)),
                     "user": users.get(i),
                     "group": groups.get(i),
                     "size": sizes.get(i),
-                    "sha256": digests.get(i),
                     "link": links.get(i).filter(|l| !l.is_empty()),
                     "flags": flags.get(i),
-                })
+                });
+                f[algo.as_str()] = serde_json::json!(digests.get(i).filter(|d| !d.is_empty()));
+                f
             })
             .collect()
     };
@@ -363,6 +423,7 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
         "url": pkg.url,
         "buildtime": m.int(tag::BUILDTIME),
         "payload_compressor": m.string(tag::PAYLOADCOMPRESSOR),
+        "file_digest_algo": algo,
         "signed": h.signature.has(tag::SIG_RSA) || h.signature.has(tag::SIG_PGP) || h.signature.has(tag::SIG_GPG) || h.signature.has(tag::SIG_DSA),
         "requires": deps.requires.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "provides": deps.provides.iter().map(|c| c.to_string()).collect::<Vec<_>>(),

@@ -5,6 +5,7 @@
 mod bake;
 mod boot;
 mod boottest;
+mod boottest_input;
 mod build_cli;
 mod build_errors;
 mod build_judged;

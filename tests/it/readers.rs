@@ -212,3 +212,312 @@ fn verify_refuses_a_manifest_over_the_size_limit() {
         stderr(&o)
     );
 }
+
+/// Where the real packages are: `../shared/fixtures/real-rpms` and the
+/// `rpm` crate's own test packages (found through `cargo metadata`).
+fn real_rpms() -> Vec<PathBuf> {
+    let mut dirs = vec![crate::common::repo_root().join("../shared/fixtures/real-rpms")];
+    let meta = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(crate::common::repo_root())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap_or_default();
+    let rpm_crate = doc["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "rpm")
+        .and_then(|p| p["manifest_path"].as_str())
+        .map(|m| Path::new(m).parent().unwrap().join("tests/assets/RPMS"));
+    dirs.extend(rpm_crate);
+    let mut out = Vec::new();
+    for d in &dirs {
+        if !d.is_dir() {
+            assert!(
+                !crate::common::in_ci(),
+                "{} is missing, and CI=true",
+                d.display()
+            );
+            eprintln!("SKIPPED: {} is not present", d.display());
+            continue;
+        }
+        for e in walkdir::WalkDir::new(d).sort_by_file_name() {
+            let e = e.unwrap();
+            if e.path().extension().is_some_and(|x| x == "rpm") {
+                out.push(e.path().to_path_buf());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn inspect_agrees_with_rpm_on_sizes_and_digests_of_real_packages() {
+    let rpm = crate::need!("rpm");
+    let mut compared = 0;
+    let mut md5_seen = false;
+    for pkg in real_rpms() {
+        let q = |fmt: &str| {
+            Command::new(&rpm)
+                .args(["-qp", "--nosignature", "--nodigest", "--qf", fmt])
+                .arg(&pkg)
+                .output()
+                .unwrap()
+        };
+        let algo = q("%{FILEDIGESTALGO}");
+        let files = q("[%{FILENAMES}\\t%{LONGFILESIZES}\\t%{FILEDIGESTS}\\n]");
+        if !algo.status.success() || !files.status.success() {
+            // Packages this rpm cannot read (newer signature kinds) are
+            // not a judgement on ingot.
+            eprintln!("rpm cannot read {}: {}", pkg.display(), stderr(&files));
+            continue;
+        }
+        let algo = match stdout(&algo).as_str() {
+            "(none)" => "md5".to_string(),
+            n => ingot::inspect::digest_algo_name(n.parse().unwrap()),
+        };
+        md5_seen |= algo == "md5";
+        let o = output_or_hang(ingot().args(["--json", "inspect", "--files"]).arg(&pkg));
+        assert!(o.status.success(), "{}: {}", pkg.display(), stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(doc["file_digest_algo"], algo.as_str(), "{}", pkg.display());
+        let ours: Vec<String> = doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}\t{}\t{}",
+                    f["path"].as_str().unwrap(),
+                    f["size"],
+                    f[algo.as_str()].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let theirs = stdout(&files);
+        let theirs: Vec<&str> = theirs.lines().collect();
+        assert_eq!(ours, theirs, "{}", pkg.display());
+        for other in ["md5", "sha256"] {
+            if other != algo {
+                assert!(
+                    doc["files"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|f| f.get(other).is_none()),
+                    "{}: digests labelled {other}",
+                    pkg.display()
+                );
+            }
+        }
+        compared += 1;
+    }
+    if compared == 0 {
+        assert!(!crate::common::in_ci(), "no real package was compared");
+        eprintln!("SKIPPED: no real packages");
+        return;
+    }
+    assert!(compared >= 20, "only {compared} packages compared");
+    if crate::common::repo_root()
+        .join("../shared/fixtures/real-rpms")
+        .is_dir()
+    {
+        assert!(md5_seen, "no package with MD5 file digests was compared");
+    }
+}
+
+/// A base tarball with an os-release, a few files, a symlink, and (with
+/// `deep`) a file under folders whose path is longer than Linux's 4096-byte
+/// `PATH_MAX`.
+fn small_base(path: &Path, deep: Option<&str>) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut tb = tar::Builder::new(f);
+    let add_dir = |tb: &mut tar::Builder<std::fs::File>, p: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        tb.append_data(&mut h, p, &[][..]).unwrap();
+    };
+    let add_file = |tb: &mut tar::Builder<std::fs::File>, p: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        tb.append_data(&mut h, p, data).unwrap();
+    };
+    for d in ["etc", "usr", "usr/bin", "var"] {
+        add_dir(&mut tb, d);
+    }
+    add_file(
+        &mut tb,
+        "etc/os-release",
+        b"PRETTY_NAME=\"Readers Test\"\n",
+        0o644,
+    );
+    add_file(&mut tb, "usr/bin/tool", &vec![7u8; 100_000], 0o755);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    tb.append_link(&mut h, "bin", "usr/bin").unwrap();
+    if let Some(deep) = deep {
+        let mut p = String::new();
+        for part in deep.split('/') {
+            if !p.is_empty() {
+                p.push('/');
+            }
+            p.push_str(part);
+            add_dir(&mut tb, &p);
+        }
+        add_file(&mut tb, &format!("{p}/leaf"), b"at the bottom\n", 0o600);
+    }
+    tb.into_inner().unwrap();
+}
+
+/// Bake `base` into every format; returns the output folder's files.
+fn bake_all_formats(dir: &Path, base: &Path) -> Vec<PathBuf> {
+    let spec = dir.join("img.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[image]\nname = \"img\"\nbase = \"{}\"\nformats = [\"raw\", \"vmdk\", \"vhd\", \"tar\"]\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = output_or_hang(
+        ingot()
+            .arg("-q")
+            .arg("bake")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(o.status.success(), "bake: {}", stderr(&o));
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn with_ext(files: &[PathBuf], ext: &str) -> PathBuf {
+    files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(ext))
+        .cloned()
+        .unwrap_or_else(|| panic!("no *{ext} in {files:?}"))
+}
+
+fn inspect_json(path: &Path) -> serde_json::Value {
+    let o = output_or_hang(ingot().args(["--json", "inspect", "--files"]).arg(path));
+    assert!(
+        o.status.success(),
+        "inspect {}: {}",
+        path.display(),
+        stderr(&o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn inspect_reads_the_raw_vmdk_and_vhd_bake_wrote_and_qemu_img_agrees() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base.tar");
+    small_base(&base, None);
+    let files = bake_all_formats(t.path(), &base);
+    let raw = inspect_json(&with_ext(&files, ".raw"));
+    let tool = &raw["files"]["/usr/bin/tool"];
+    assert_eq!(tool["size"], 100_000);
+    assert_eq!(
+        tool["content"],
+        hex::encode(Sha256::digest(vec![7u8; 100_000]))
+    );
+    assert_eq!(raw["os_release"]["PRETTY_NAME"], "Readers Test");
+    for ext in [".vmdk", ".vhd"] {
+        let other = inspect_json(&with_ext(&files, ext));
+        assert!(
+            other == raw,
+            "inspect of the {ext} differs from the raw image's"
+        );
+    }
+    // A VMDK qemu-img made from the raw image reads the same: the reader
+    // follows the format, not ingot's writer.
+    let qemu_img = crate::need!("qemu-img");
+    let q = t.path().join("q.vmdk");
+    crate::common::run_ok(
+        Command::new(qemu_img)
+            .args([
+                "convert",
+                "-f",
+                "raw",
+                "-O",
+                "vmdk",
+                "-o",
+                "subformat=streamOptimized",
+            ])
+            .arg(with_ext(&files, ".raw"))
+            .arg(&q),
+    );
+    assert!(inspect_json(&q) == raw, "qemu-img's VMDK reads differently");
+    // And diff finds no differences between the containers.
+    let o = output_or_hang(
+        ingot()
+            .arg("diff")
+            .arg(with_ext(&files, ".raw"))
+            .arg(with_ext(&files, ".vmdk")),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "no differences");
+}
+
+#[test]
+fn diff_refuses_kinds_it_cannot_compare_naming_both() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base.tar");
+    small_base(&base, None);
+    let files = bake_all_formats(t.path(), &base);
+    let manifest = with_ext(&files, ".manifest.json");
+    for (a, b, said) in [
+        (
+            manifest.clone(),
+            with_ext(&files, ".raw"),
+            "(a manifest) with `",
+        ),
+        (
+            with_ext(&files, ".vmdk"),
+            manifest.clone(),
+            "(a VMDK disk image) with `",
+        ),
+    ] {
+        let o = output_or_hang(ingot().arg("diff").arg(&a).arg(&b));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(said), "{err}");
+        assert!(
+            err.contains("a manifest") && err.contains("disk image"),
+            "both kinds named: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn inspect_and_diff_refuse_a_fifo_or_dev_zero() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("image.raw");
+    mkfifo(&fifo);
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        let o = output_or_hang(ingot().arg("inspect").arg(path));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        let o = output_or_hang(ingot().arg("diff").arg(path).arg(path));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
+}
