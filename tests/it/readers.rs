@@ -521,3 +521,190 @@ fn inspect_and_diff_refuse_a_fifo_or_dev_zero() {
         assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn inspect_and_diff_read_paths_deeper_than_path_max_that_bake_wrote() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base.tar");
+    let part = "d".repeat(250);
+    let deep: Vec<&str> = std::iter::repeat_n(part.as_str(), 20).collect();
+    let deep = format!("var/{}", deep.join("/"));
+    small_base(&base, Some(&deep));
+    let files = bake_all_formats(t.path(), &base);
+    let leaf = format!("/{deep}/leaf");
+    assert!(leaf.len() > 4096);
+    let want = hex::encode(Sha256::digest(b"at the bottom\n"));
+    let tar = inspect_json(&with_ext(&files, ".tar"));
+    assert_eq!(tar["files"][&leaf]["content"], want.as_str());
+    for ext in [".raw", ".vmdk", ".vhd"] {
+        let doc = inspect_json(&with_ext(&files, ext));
+        let f = &doc["files"][&leaf];
+        assert_eq!(f["content"], want.as_str(), "{ext}");
+        assert_eq!(f["mode"], "0600", "{ext}");
+        // The disk and the tarball list the same paths, deep ones included.
+        let paths = |d: &serde_json::Value| -> Vec<String> {
+            d["files"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with("/var/"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(paths(&doc), paths(&tar), "{ext}");
+    }
+    let o = output_or_hang(
+        ingot()
+            .arg("diff")
+            .arg(with_ext(&files, ".raw"))
+            .arg(with_ext(&files, ".vhd")),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "no differences");
+}
+
+/// The root partition's byte offset, from the manifest bake wrote.
+fn root_offset(files: &[PathBuf]) -> u64 {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(with_ext(files, ".manifest.json")).unwrap()).unwrap();
+    m["disk"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == 1)
+        .unwrap()["offset"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn inspect_of_a_disk_agrees_with_debugfs_rdump() {
+    let debugfs = crate::need!("debugfs");
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base.tar");
+    small_base(&base, Some("var/lib/x/y"));
+    let files = bake_all_formats(t.path(), &base);
+    let raw = with_ext(&files, ".raw");
+    let ours = inspect_json(&raw);
+    let dump = t.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    let dev = format!("{}?offset={}", raw.display(), root_offset(&files));
+    crate::common::run_ok(
+        Command::new(&debugfs)
+            .arg("-R")
+            .arg(format!("rdump / {}", dump.display()))
+            .arg(&dev),
+    );
+    let mut theirs = serde_json::Map::new();
+    for e in walkdir::WalkDir::new(&dump).min_depth(1) {
+        let e = e.unwrap();
+        let rel = format!("/{}", e.path().strip_prefix(&dump).unwrap().display());
+        let md = std::fs::symlink_metadata(e.path()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let (kind, size, content) = if md.is_dir() {
+            ("dir", 0, String::new())
+        } else if md.file_type().is_symlink() {
+            let t = std::fs::read_link(e.path()).unwrap().display().to_string();
+            ("symlink", t.len() as u64, t)
+        } else {
+            let bytes = std::fs::read(e.path()).unwrap();
+            ("file", md.len(), hex::encode(Sha256::digest(&bytes)))
+        };
+        theirs.insert(
+            rel,
+            serde_json::json!({
+                "kind": kind,
+                "mode": format!("{:04o}", md.mode() & 0o7777),
+                "uid": md.uid(),
+                "gid": md.gid(),
+                "size": size,
+                "content": content,
+            }),
+        );
+    }
+    let mut ours_files = ours["files"].as_object().unwrap().clone();
+    ours_files.remove("/");
+    // rdump makes folders without their sticky, setuid and setgid bits:
+    // those bits of folders are compared with `debugfs stat` below.
+    let mut special = Vec::new();
+    for (path, f) in ours_files.iter_mut() {
+        if f["kind"] == "dir" {
+            let mode = u32::from_str_radix(f["mode"].as_str().unwrap(), 8).unwrap();
+            if mode & 0o7000 != 0 {
+                special.push((path.clone(), mode));
+            }
+            f["mode"] = format!("{:04o}", mode & 0o777).into();
+        }
+    }
+    assert!(!special.is_empty(), "no folder with a sticky bit (/tmp)");
+    for (path, mode) in special {
+        let o = crate::common::run_ok(
+            Command::new(&debugfs)
+                .arg("-R")
+                .arg(format!("stat {path}"))
+                .arg(&dev),
+        );
+        let said = stdout(&o);
+        assert!(
+            said.contains(&format!("Mode:  {mode:05o}")),
+            "{path}: {said}"
+        );
+    }
+    let mut keys: Vec<&String> = ours_files.keys().chain(theirs.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let differ: Vec<String> = keys
+        .into_iter()
+        .filter(|k| ours_files.get(*k) != theirs.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: ours {:?}, debugfs {:?}",
+                ours_files.get(k),
+                theirs.get(k)
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(ours_files.len() > 10, "{}", ours_files.len());
+}
+
+/// Change the root filesystem of a raw image with `debugfs -w`.
+fn debugfs_write(debugfs: &Path, files: &[PathBuf], request: &str) {
+    let dev = format!(
+        "{}?offset={}",
+        with_ext(files, ".raw").display(),
+        root_offset(files)
+    );
+    crate::common::run_ok(Command::new(debugfs).args(["-w", "-R", request]).arg(&dev));
+}
+
+#[test]
+fn a_directory_cycle_or_an_extent_outside_the_filesystem_is_named() {
+    let debugfs = crate::need!("debugfs");
+    for (request, said) in [
+        // A hard link of a directory to its own parent: a walk by inode
+        // would never end.
+        ("ln /usr /usr/bin/loop", "a directory cycle"),
+        // The first extent of a file pointed far past the end.
+        ("sif /usr/bin/tool block[5] 0x7ffffff0", "lies outside the"),
+        // An extent tree claiming to be 9 levels deep.
+        (
+            "sif /usr/bin/tool block[1] 0x00090004",
+            "an extent tree node of depth 9",
+        ),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().join("base.tar");
+        small_base(&base, None);
+        let files = bake_all_formats(t.path(), &base);
+        debugfs_write(&debugfs, &files, request);
+        let o = output_or_hang(
+            ingot()
+                .arg("inspect")
+                .arg("--files")
+                .arg(with_ext(&files, ".raw")),
+        );
+        assert_eq!(o.status.code(), Some(2), "{request}: {}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{request}: {}", stderr(&o));
+    }
+}

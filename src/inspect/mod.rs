@@ -5,14 +5,21 @@
 //! database inside it) and every path with its type, mode, owner, size and
 //! content digest; a manifest's summary. Used by `ingot inspect` and
 //! `ingot diff`. Reads only; contents are streamed to hash them.
+//!
+//! Inputs are opened only when they are regular files
+//! ([`crate::input::open_regular`]); disks through
+//! [`crate::disk::view`] (raw, fixed VHD, stream-optimized VMDK), their
+//! root filesystem through [`ext4`].
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::disk::view::{DiskFormat, DiskRead};
+pub mod ext4;
+
+use crate::disk::view::DiskFormat;
 use crate::error::{Error, Result};
 use crate::install::ImagePackage;
 use crate::manifest::Manifest;
@@ -200,38 +207,9 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// Reads of the root partition of a disk image, for ext4-view: never
-/// outside the partition.
-struct PartitionReader {
-    disk: Box<dyn DiskRead>,
-    offset: u64,
-    size: u64,
-}
-
-impl ext4_view::Ext4Read for PartitionReader {
-    fn read(
-        &mut self,
-        start_byte: u64,
-        dst: &mut [u8],
-    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        if start_byte
-            .checked_add(dst.len() as u64)
-            .is_none_or(|end| end > self.size)
-        {
-            return Err(format!(
-                "a read at byte {start_byte} of the {}-byte root partition runs past its end",
-                self.size
-            )
-            .into());
-        }
-        self.disk.read_at(dst, self.offset + start_byte)?;
-        Ok(())
-    }
-}
-
 /// Read an image written as a GPT disk (raw, VMDK or fixed VHD): its root
-/// partition's ext4 filesystem, through the `ext4-view` crate (an
-/// independent reader).
+/// partition's ext4 filesystem, walked by inode ([`ext4`]), so paths of
+/// any depth read back.
 pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> Result<ImageView> {
     use sha2::Digest;
     let file = crate::input::open_regular(path)?;
@@ -243,85 +221,78 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
         .iter()
         .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
         .ok_or_else(|| Error::Usage(format!("`{}` has no Linux root partition", path.display())))?;
-    let reader = PartitionReader {
-        disk,
-        offset: root.offset(),
-        size: root.size(),
-    };
-    let bad = |e: ext4_view::Ext4Error| {
-        Error::Usage(format!("`{}`: root filesystem: {e}", path.display()))
-    };
-    let fs = ext4_view::Ext4::load(Box::new(reader)).map_err(bad)?;
-    let mut files = BTreeMap::new();
-    let mut stack = vec![ext4_view::PathBuf::new("/")];
-    while let Some(dir) = stack.pop() {
-        for entry in fs.read_dir(&dir).map_err(bad)? {
-            let entry = entry.map_err(bad)?;
-            let name = entry.file_name();
-            if name.as_ref() == b"." || name.as_ref() == b".." {
-                continue;
-            }
-            let p = entry.path();
-            let md = fs.symlink_metadata(&p).map_err(bad)?;
-            let ft = md.file_type();
-            let (kind, size, content) = if ft.is_dir() {
-                stack.push(p.clone());
-                ("dir", 0, String::new())
-            } else if ft.is_symlink() {
-                let t = fs.read_link(&p).map_err(bad)?;
-                let t = String::from_utf8_lossy(t.as_ref()).into_owned();
-                ("symlink", t.len() as u64, t)
-            } else if ft.is_regular_file() {
-                let c = if with_digests {
-                    let mut f = fs.open(&p).map_err(bad)?;
-                    let mut h = sha2::Sha256::new();
-                    std::io::copy(&mut f, &mut h).map_err(read_err(path))?;
-                    hex::encode(h.finalize())
-                } else {
-                    String::new()
-                };
-                ("file", md.len(), c)
-            } else if ft.is_char_dev() {
-                ("char", 0, String::new())
-            } else if ft.is_block_dev() {
-                ("block", 0, String::new())
-            } else if ft.is_fifo() {
-                ("fifo", 0, String::new())
-            } else {
-                ("socket", 0, String::new())
-            };
-            files.insert(
-                String::from_utf8_lossy(p.as_ref()).into_owned(),
-                FileInfo {
-                    kind,
-                    mode: format!("{:04o}", md.mode()),
-                    uid: md.uid(),
-                    gid: md.gid(),
-                    size,
-                    content,
-                },
-            );
+    let bad = |e: ext4::Ext4ReadError| {
+        let mut m = e.to_string();
+        if let Some(s) = std::error::Error::source(&e) {
+            m = format!("{m}: {s}");
         }
+        Error::Usage(format!("`{}`: root filesystem: {m}", path.display()))
+    };
+    let mut fs = ext4::Fs::open(disk, root.offset(), root.size()).map_err(bad)?;
+    let found = ext4::walk(&mut fs).map_err(bad)?;
+    let mut files = BTreeMap::new();
+    for (p, f) in &found {
+        let i = &f.inode;
+        let (kind, size, content) = if i.is_dir() {
+            ("dir", 0, String::new())
+        } else if i.is_symlink() {
+            let t = String::from_utf8_lossy(&f.target).into_owned();
+            ("symlink", t.len() as u64, t)
+        } else if i.is_file() {
+            let c = if with_digests {
+                let mut h = sha2::Sha256::new();
+                fs.read_data(i, |b| {
+                    h.update(b);
+                    Ok(())
+                })
+                .map_err(bad)?;
+                hex::encode(h.finalize())
+            } else {
+                String::new()
+            };
+            ("file", i.size, c)
+        } else {
+            let (major, minor) = i.device();
+            match i.file_type() {
+                0o020000 => ("char", 0, format!("{major},{minor}")),
+                0o060000 => ("block", 0, format!("{major},{minor}")),
+                0o010000 => ("fifo", 0, String::new()),
+                _ => ("socket", 0, String::new()),
+            }
+        };
+        files.insert(
+            String::from_utf8_lossy(p).into_owned(),
+            FileInfo {
+                kind,
+                mode: format!("{:04o}", i.mode & 0o7777),
+                uid: i.uid,
+                gid: i.gid,
+                size,
+                content,
+            },
+        );
     }
-    let root_md = fs.metadata("/").map_err(bad)?;
-    files.insert(
-        "/".into(),
-        FileInfo {
-            kind: "dir",
-            mode: format!("{:04o}", root_md.mode()),
-            uid: root_md.uid(),
-            gid: root_md.gid(),
-            size: 0,
-            content: String::new(),
-        },
-    );
+    // One file, by path (symlinks followed), streamed to `sink`.
+    let mut read_file =
+        |name: &str, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| -> Result<bool> {
+            let Some(f) = ext4::resolve(&found, name.as_bytes()) else {
+                return Ok(false);
+            };
+            if !f.inode.is_file() {
+                return Ok(false);
+            }
+            fs.read_data(&f.inode, |b| {
+                sink(b).map_err(|source| ext4::Ext4ReadError::Io { offset: 0, source })
+            })
+            .map_err(bad)?;
+            Ok(true)
+        };
     // Packages: the rpm database, copied out to read it with SQLite.
     let work = tempfile::tempdir().map_err(read_err(path))?;
+    let db_file = work.path().join("rpmdb.sqlite");
+    let mut out = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
     let mut packages = Vec::new();
-    if let Ok(mut f) = fs.open(crate::install::RPMDB_FILE) {
-        let db_file = work.path().join("rpmdb.sqlite");
-        let mut out = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
-        std::io::copy(&mut f, &mut out).map_err(read_err(&db_file))?;
+    if read_file(crate::install::RPMDB_FILE, &mut |b| out.write_all(b))? {
         drop(out);
         let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
         packages = db
@@ -332,15 +303,18 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     }
-    let os_release = fs
-        .read_to_string("/etc/os-release")
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // os-release: its first 64 KiB (it is a few lines).
+    let mut text = Vec::new();
+    read_file("/etc/os-release", &mut |b| {
+        let room = (64 * 1024usize).saturating_sub(text.len());
+        text.extend_from_slice(&b[..b.len().min(room)]);
+        Ok(())
+    })?;
+    let os_release = String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect();
     Ok(ImageView {
         packages,
         files,
