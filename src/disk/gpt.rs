@@ -646,4 +646,30 @@ mod tests {
         );
         assert_eq!(m.as_bytes()[510..], [0x55, 0xAA]);
     }
+
+    #[test]
+    fn a_partition_outside_the_disk_is_named_even_with_good_crcs() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = plan(100 * MIB, 1, Size::Bytes(200 * MIB), b"seed").unwrap();
+        let f = raw::create(&dir.path().join("d"), l.disk_size).unwrap();
+        write(&l, &f).unwrap();
+        // Partition 1's entry: its ending LBA far past the disk, then both
+        // CRCs of the primary table made right again.
+        let mut entries = vec![0u8; 128 * 128];
+        f.read_exact_at(&mut entries, 2 * SECTOR).unwrap();
+        entries[40..48].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        f.write_all_at(&entries, 2 * SECTOR).unwrap();
+        let mut h = [0u8; 92];
+        f.read_exact_at(&mut h, SECTOR).unwrap();
+        h[88..92].copy_from_slice(&crc32fast::hash(&entries).to_le_bytes());
+        h[16..20].copy_from_slice(&[0; 4]);
+        let crc = crc32fast::hash(&h);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&h, SECTOR).unwrap();
+        let e = read(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("GPT partition 1 runs from LBA") && e.contains("outside the disk's"),
+            "{e}"
+        );
+    }
 }

@@ -616,4 +616,50 @@ mod tests {
         let e = err(tiny(&vec![0u8; 65536], |_| ()));
         assert!(e.contains("does not inflate to exactly 4096 bytes"), "{e}");
     }
+
+    fn vhd(size: u64, edit: impl Fn(&mut [u8; 512])) -> File {
+        let mut f = [0u8; 512];
+        f[..8].copy_from_slice(b"conectix");
+        f[48..56].copy_from_slice(&size.to_be_bytes());
+        f[60..64].copy_from_slice(&2u32.to_be_bytes());
+        let sum = f.iter().fold(0u32, |s, &b| s.wrapping_add(u32::from(b)));
+        f[64..68].copy_from_slice(&(!sum).to_be_bytes());
+        edit(&mut f);
+        let t = tempfile::tempfile().unwrap();
+        t.write_all_at(&f, size).unwrap();
+        t
+    }
+
+    #[test]
+    fn a_fixed_vhd_reads_as_its_data_and_bad_footers_are_named() {
+        let v = fixed_vhd(vhd(4096, |_| ())).unwrap();
+        assert_eq!(v.size(), 4096);
+        let e = |f: File| {
+            fixed_vhd(f)
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        assert!(e(vhd(4096, |f| f[100] = 1)).contains("checksum mismatch"));
+        let retype = |t: u32| {
+            move |f: &mut [u8; 512]| {
+                f[60..64].copy_from_slice(&t.to_be_bytes());
+                f[64..68].copy_from_slice(&[0; 4]);
+                let sum = f.iter().fold(0u32, |s, &b| s.wrapping_add(u32::from(b)));
+                f[64..68].copy_from_slice(&(!sum).to_be_bytes());
+            }
+        };
+        assert!(e(vhd(4096, retype(3))).contains("a dynamic VHD"));
+        assert!(e(vhd(4096, retype(4))).contains("a differencing VHD"));
+        let resize = |f: &mut [u8; 512]| {
+            f[48..56].copy_from_slice(&8192u64.to_be_bytes());
+            f[64..68].copy_from_slice(&[0; 4]);
+            let sum = f.iter().fold(0u32, |s, &b| s.wrapping_add(u32::from(b)));
+            f[64..68].copy_from_slice(&(!sum).to_be_bytes());
+        };
+        let msg = e(vhd(4096, resize));
+        assert!(
+            msg.contains("says the disk is 8192 bytes, but the file holds 4096"),
+            "{msg}"
+        );
+    }
 }
