@@ -708,3 +708,28 @@ fn a_directory_cycle_or_an_extent_outside_the_filesystem_is_named() {
         assert!(stderr(&o).contains(said), "{request}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn inspect_of_a_hostile_rpm_names_the_header_limit_it_hit() {
+    let t = tempfile::tempdir().unwrap();
+    let mut lead = vec![0u8; 96];
+    lead[..4].copy_from_slice(&[0xed, 0xab, 0xee, 0xdb]);
+    for (il, dl, said) in [
+        (33u32, 0u32, "33 index entries, over rpm's limit of 32"),
+        (
+            1,
+            64 * 1024 * 1024 + 1,
+            "67108865 bytes of data, over rpm's limit of 67108864",
+        ),
+    ] {
+        let mut f = lead.clone();
+        f.extend_from_slice(&[0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
+        f.extend_from_slice(&il.to_be_bytes());
+        f.extend_from_slice(&dl.to_be_bytes());
+        let p = t.path().join("hostile.rpm");
+        std::fs::write(&p, &f).unwrap();
+        let o = output_or_hang(ingot().arg("inspect").arg(&p));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+    }
+}
