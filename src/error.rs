@@ -30,6 +30,18 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// An input that is not a regular file, or too large (exit 2).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+
+    /// A manifest that cannot be read (exit 2).
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+
+    /// `verify` could not run (exit 2); mismatches are `CheckFailed`.
+    #[error(transparent)]
+    Verify(#[from] crate::manifest::verify::VerifyError),
+
     #[error("building the RPM for `{package}` failed")]
     Rpm {
         package: String,
@@ -69,6 +81,7 @@ impl Error {
             Error::Spec(_) | Error::Usage(_) | Error::Read { .. } | Error::SigningKey { .. } => 2,
             Error::Write { .. } | Error::Rpm { .. } => 2,
             Error::Base(_) => 2,
+            Error::Input(_) | Error::Manifest(_) | Error::Verify(_) => 2,
             Error::Install(e) => e.exit_code(),
             Error::Boot(e) => e.exit_code(),
             Error::CheckFailed(_) => 1,

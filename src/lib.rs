@@ -20,6 +20,7 @@ pub mod diff;
 pub mod disk;
 pub mod error;
 pub mod ext4;
+pub mod input;
 pub mod inspect;
 pub mod install;
 pub mod manifest;

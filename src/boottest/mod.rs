@@ -294,6 +294,38 @@ fn failure_message(r: &BootReport) -> String {
     m
 }
 
+/// Refuse, before QEMU is looked for, an image that is not a regular file
+/// or carries none of the magics of a disk image (a raw disk's GPT or MBR,
+/// a VMDK's header, a VHD's footer): QEMU would boot it as a blank disk
+/// and the test would fail for the wrong reason.
+fn check_image(image: &Path) -> Result<(), BootError> {
+    let f = crate::input::open_regular(image).map_err(|e| BootError::Setup {
+        message: e.to_string(),
+        hint: None,
+        source: match e {
+            crate::input::InputError::Open { source, .. } => Some(source),
+            _ => None,
+        },
+    })?;
+    match crate::disk::view::detect(&f) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(BootError::Setup {
+            message: format!(
+                "`{}` is not a disk image: it has no GPT or MBR signature (raw), no VMDK \
+                 header and no VHD footer",
+                image.display()
+            ),
+            hint: Some("boot-test boots the raw, VMDK or VHD image `ingot bake` wrote".into()),
+            source: None,
+        }),
+        Err(e) => Err(BootError::Setup {
+            message: format!("cannot read the image `{}`", image.display()),
+            hint: None,
+            source: Some(e),
+        }),
+    }
+}
+
 /// Boot `opts.image` and wait until every expectation holds, the guest
 /// stops, or the timeout. `progress` hears the phases (firmware, kernel,
 /// userspace, waiting) and what was decided; it is called on this thread.
@@ -317,6 +349,7 @@ pub fn boot_test(opts: &BootOptions, progress: &dyn Fn(&str)) -> Result<BootRepo
     if opts.cpus == 0 {
         return Err(BootError::setup("the guest needs at least one CPU"));
     }
+    check_image(&opts.image)?;
     let judges = find_judges(
         opts.qemu.as_deref(),
         opts.ovmf_code.as_deref(),

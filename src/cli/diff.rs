@@ -11,9 +11,9 @@ use super::Printer;
 
 #[derive(Args)]
 pub struct DiffArgs {
-    /// The older image (tarball) or manifest
+    /// The older image (raw disk, VMDK, fixed VHD or tarball) or manifest
     a: PathBuf,
-    /// The newer image (tarball) or manifest
+    /// The newer image (raw disk, VMDK, fixed VHD or tarball) or manifest
     b: PathBuf,
 }
 
@@ -22,48 +22,64 @@ struct Side {
     files: Option<std::collections::BTreeMap<String, inspect::FileInfo>>,
 }
 
-fn load(path: &Path) -> Result<Side> {
-    match inspect::detect(path)? {
+/// What a side is, before any work: two manifests or two images (of any
+/// container: raw, VMDK, VHD, tarball) can be compared; nothing else can.
+fn comparable(a: &Path, b: &Path) -> Result<(Artifact, Artifact)> {
+    let (ka, kb) = (inspect::detect(a)?, inspect::detect(b)?);
+    let image = |k: Artifact| matches!(k, Artifact::Tar | Artifact::Disk(_));
+    let ok = (ka == Artifact::Manifest && kb == Artifact::Manifest) || (image(ka) && image(kb));
+    if !ok {
+        return Err(Error::Usage(format!(
+            "cannot compare `{}` ({}) with `{}` ({}): diff compares two images (raw, VMDK, VHD \
+             or tarball) or two manifests",
+            a.display(),
+            ka.name(),
+            b.display(),
+            kb.name()
+        )));
+    }
+    Ok((ka, kb))
+}
+
+fn load(path: &Path, kind: Artifact) -> Result<Side> {
+    let pkgs = |v: &[ingot::install::ImagePackage]| -> Vec<Pkg> {
+        v.iter()
+            .filter_map(|p| Pkg::from_nevra(&p.nevra, &p.sigmd5))
+            .collect()
+    };
+    Ok(match kind {
         Artifact::Manifest => {
             let m = inspect::manifest(path)?;
-            Ok(Side {
+            Side {
                 packages: m
                     .image_packages
                     .iter()
                     .filter_map(|p| Pkg::from_nevra(&p.nevra, &p.sigmd5))
                     .collect(),
                 files: None,
-            })
-        }
-        kind @ (Artifact::Tar | Artifact::Disk) => {
-            let v = if kind == Artifact::Tar {
-                inspect::image_from_tar(path, true)?
-            } else {
-                inspect::image_from_disk(path, true)?
-            };
-            Ok(Side {
-                packages: v
-                    .packages
-                    .iter()
-                    .filter_map(|p| Pkg::from_nevra(&p.nevra, &p.sigmd5))
-                    .collect(),
-                files: Some(v.files),
-            })
-        }
-        other => Err(Error::Usage(format!(
-            "`{}` is {}; diff compares two images (raw disks or tarballs) or two manifests",
-            path.display(),
-            match other {
-                Artifact::Rpm => "an rpm",
-                _ => "something else",
             }
-        ))),
-    }
+        }
+        Artifact::Disk(format) => {
+            let v = inspect::image_from_disk(path, format, true)?;
+            Side {
+                packages: pkgs(&v.packages),
+                files: Some(v.files),
+            }
+        }
+        _ => {
+            let v = inspect::image_from_tar(path, true)?;
+            Side {
+                packages: pkgs(&v.packages),
+                files: Some(v.files),
+            }
+        }
+    })
 }
 
 pub fn run(args: DiffArgs, p: &Printer) -> Result<()> {
-    let a = load(&args.a)?;
-    let b = load(&args.b)?;
+    let (ka, kb) = comparable(&args.a, &args.b)?;
+    let a = load(&args.a, ka)?;
+    let b = load(&args.b, kb)?;
     let d = Diff {
         packages: diff::packages(&a.packages, &b.packages),
         files: match (&a.files, &b.files) {

@@ -10,7 +10,7 @@ use super::Printer;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// An .rpm, an image (tarball) or a manifest
+    /// An .rpm, an image (raw disk, VMDK, fixed VHD or tarball) or a manifest
     file: PathBuf,
     /// Also list every file (with its content digest)
     #[arg(long)]
@@ -46,11 +46,10 @@ pub fn run(args: InspectArgs, p: &Printer) -> Result<()> {
             }
             p.result(&text, &v);
         }
-        Artifact::Tar | Artifact::Disk => {
-            let view = if kind == Artifact::Tar {
-                inspect::image_from_tar(&args.file, args.files)?
-            } else {
-                inspect::image_from_disk(&args.file, args.files)?
+        Artifact::Tar | Artifact::Disk(_) => {
+            let view = match kind {
+                Artifact::Disk(format) => inspect::image_from_disk(&args.file, format, args.files)?,
+                _ => inspect::image_from_tar(&args.file, args.files)?,
             };
             let mut text = format!(
                 "image {} ({} packages, {} paths)",

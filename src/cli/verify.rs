@@ -14,11 +14,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs, p: &Printer) -> Result<()> {
-    let (m, checks) =
-        ingot::manifest::verify::verify(&args.manifest).map_err(|source| Error::Read {
-            path: args.manifest.clone(),
-            source,
-        })?;
+    let (m, checks) = ingot::manifest::verify::verify(&args.manifest)?;
     let ok = checks.iter().all(|c| c.is_ok());
     let text = checks
         .iter()

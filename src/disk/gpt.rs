@@ -35,7 +35,6 @@
 
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -451,30 +450,49 @@ pub struct Table {
 /// Read the GPT of a disk image: the primary header when its CRCs hold,
 /// else the backup at the last LBA.
 pub fn read(file: &File) -> Result<Table> {
-    let len = file
-        .metadata()
-        .map_err(io_at("read the size of the disk image", 0))?
-        .len();
+    let f = file
+        .try_clone()
+        .map_err(io_at("read the size of the disk image", 0))?;
+    read_disk(&mut super::view::RawView::new(f)?)
+}
+
+/// [`read`] of any virtual disk (a raw image, or a VMDK's or VHD's
+/// [`super::view`]). Partitions are checked against the disk: each lies
+/// inside it, first LBA before last.
+pub fn read_disk(disk: &mut dyn super::view::DiskRead) -> Result<Table> {
+    let len = disk.size();
     if len < 67 * SECTOR {
         return Err(DiskError::Corrupt(format!(
             "{len} bytes is too small for a GPT disk"
         )));
     }
     let last_lba = len / SECTOR - 1;
-    match read_at(file, 1) {
-        Ok(t) => Ok(t),
-        Err(primary) => read_at(file, last_lba)
+    let table = match read_at(disk, 1) {
+        Ok(t) => t,
+        Err(primary) => read_at(disk, last_lba)
             .map(|t| Table {
                 from_backup: true,
                 ..t
             })
-            .map_err(|_| primary),
+            .map_err(|_| primary)?,
+    };
+    for p in &table.partitions {
+        if p.first_lba > p.last_lba || p.last_lba > last_lba {
+            return Err(DiskError::Corrupt(format!(
+                "GPT partition {} runs from LBA {} to {}, outside the disk's {} sectors",
+                p.number,
+                p.first_lba,
+                p.last_lba,
+                last_lba + 1
+            )));
+        }
     }
+    Ok(table)
 }
 
-fn read_at(file: &File, lba: u64) -> Result<Table> {
+fn read_at(disk: &mut dyn super::view::DiskRead, lba: u64) -> Result<Table> {
     let mut block = [0u8; SECTOR as usize];
-    file.read_exact_at(&mut block, lba * SECTOR)
+    disk.read_at(&mut block, lba * SECTOR)
         .map_err(io_at("read a GPT header", lba * SECTOR))?;
     let (h, _) = GptHeader::read_from_prefix(&block)
         .map_err(|_| DiskError::Corrupt("short GPT header".into()))?;
@@ -499,7 +517,7 @@ fn read_at(file: &File, lba: u64) -> Result<Table> {
     }
     let mut entries = vec![0u8; (count * ENTRY_SIZE) as usize];
     let at = h.partition_entry_lba.get() * SECTOR;
-    file.read_exact_at(&mut entries, at)
+    disk.read_at(&mut entries, at)
         .map_err(io_at("read the GPT entries", at))?;
     if crc32fast::hash(&entries) != h.partition_entry_array_crc32.get() {
         return Err(bad("partition entry array CRC32 mismatch"));
@@ -540,6 +558,7 @@ fn read_at(file: &File, lba: u64) -> Result<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
     #[test]
     fn the_layout_is_al2023s_esp_then_bios_boot_then_root() {
@@ -626,5 +645,31 @@ mod tests {
             (2 * GIB / SECTOR - 1) as u32
         );
         assert_eq!(m.as_bytes()[510..], [0x55, 0xAA]);
+    }
+
+    #[test]
+    fn a_partition_outside_the_disk_is_named_even_with_good_crcs() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = plan(100 * MIB, 1, Size::Bytes(200 * MIB), b"seed").unwrap();
+        let f = raw::create(&dir.path().join("d"), l.disk_size).unwrap();
+        write(&l, &f).unwrap();
+        // Partition 1's entry: its ending LBA far past the disk, then both
+        // CRCs of the primary table made right again.
+        let mut entries = vec![0u8; 128 * 128];
+        f.read_exact_at(&mut entries, 2 * SECTOR).unwrap();
+        entries[40..48].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        f.write_all_at(&entries, 2 * SECTOR).unwrap();
+        let mut h = [0u8; 92];
+        f.read_exact_at(&mut h, SECTOR).unwrap();
+        h[88..92].copy_from_slice(&crc32fast::hash(&entries).to_le_bytes());
+        h[16..20].copy_from_slice(&[0; 4]);
+        let crc = crc32fast::hash(&h);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&h, SECTOR).unwrap();
+        let e = read(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("GPT partition 1 runs from LBA") && e.contains("outside the disk's"),
+            "{e}"
+        );
     }
 }

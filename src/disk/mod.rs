@@ -26,6 +26,7 @@
 //! | [`vmdk`] | stream-optimized sparse extent | VMware "Virtual Disk Format 1.1", §"Stream-Optimized Compressed Sparse Extents" |
 //! | [`vhd`] | fixed hard disk footer | Microsoft "Virtual Hard Disk Image Format Specification" 1.0, §"Hard Disk Footer Format" |
 //! | [`ebs`] | EBS direct APIs' LINEAR SHA-256 aggregate | AWS EBS direct APIs `CompleteSnapshot`, as awslabs/coldsnap `src/upload.rs` computes it |
+//! | [`view`] | reading raw, fixed VHD and stream-optimized VMDK images back as their virtual disk | the VHD and VMDK specifications above |
 //! | [`raw`] | sparse raw files, positioned writes, hole-aware reads | Linux `lseek(2)` `SEEK_DATA`/`SEEK_HOLE` |
 //!
 //! The order of work: [`gpt::plan`] sizes the disk, [`raw::create`] makes the
@@ -43,6 +44,7 @@ pub mod fat;
 pub mod gpt;
 pub mod raw;
 pub mod vhd;
+pub mod view;
 pub mod vmdk;
 
 use std::fmt;

@@ -6,12 +6,24 @@
 //! relies on) and rpm's stripped form for large files (`07070X` followed by
 //! the file's index in the header; size and name come from the header).
 //! A header that lies about sizes or names is an error, never a panic.
+//!
+//! Limits, each named in its error: a member name of at most [`MAX_NAME`]
+//! bytes (Linux's `PATH_MAX`, which rpm's cpio reader also holds names
+//! to) with no NUL inside it; at most [`MAX_MEMBERS`] members (no rpm
+//! header can list more files: rpm's `HEADER_ARRAY_MAX`); and, when the
+//! caller gives the size the package declares for its archive
+//! ([`CpioReader::set_max_bytes`]), not one byte more: a payload that
+//! inflates past what its header says is refused as it happens, not
+//! after it has filled the disk.
 
 use std::io::{self, Read};
 
 const TRAILER: &str = "TRAILER!!!";
 /// rpm's limit on a path in a payload.
-const MAX_NAME: usize = 4096;
+pub const MAX_NAME: usize = 4096;
+/// The most members a payload may hold: the files an rpm header can list
+/// (`HEADER_ARRAY_MAX`, 1048575) and the trailer.
+pub const MAX_MEMBERS: u64 = 0x000f_ffff + 1;
 
 /// One archive member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +39,33 @@ pub struct CpioEntry {
 }
 
 pub struct CpioReader<R> {
-    r: R,
+    r: Counted<R>,
     /// Bytes of the current member's data not yet consumed, and padding.
     remaining: u64,
     pad: u64,
     done: bool,
+    members: u64,
+}
+
+/// The payload stream, counting what it gives against a limit.
+struct Counted<R> {
+    r: R,
+    read: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.max {
+            return Err(invalid(format!(
+                "the payload holds more than the {} bytes its header declares",
+                self.max
+            )));
+        }
+        Ok(n)
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
@@ -50,11 +84,23 @@ fn pad4(n: u64) -> u64 {
 impl<R: Read> CpioReader<R> {
     pub fn new(r: R) -> Self {
         CpioReader {
-            r,
+            r: Counted {
+                r,
+                read: 0,
+                max: u64::MAX,
+            },
             remaining: 0,
             pad: 0,
             done: false,
+            members: 0,
         }
+    }
+
+    /// Refuse a payload longer than `max` bytes (uncompressed): the size
+    /// the package declares for its archive (`LONGARCHIVESIZE` or
+    /// `PAYLOADSIZE` in the signature header).
+    pub fn set_max_bytes(&mut self, max: u64) {
+        self.r.max = max;
     }
 
     fn skip(&mut self, mut n: u64) -> io::Result<()> {
@@ -80,6 +126,13 @@ impl<R: Read> CpioReader<R> {
         self.skip(self.remaining + self.pad)?;
         self.remaining = 0;
         self.pad = 0;
+        self.members += 1;
+        if self.members > MAX_MEMBERS {
+            return Err(invalid(format!(
+                "the payload holds more than {MAX_MEMBERS} members, more than an rpm header can \
+                 list"
+            )));
+        }
         let mut magic = [0u8; 6];
         self.r
             .read_exact(&mut magic)
@@ -120,13 +173,21 @@ impl<R: Read> CpioReader<R> {
         let nlink = field(4)?;
         let size = u64::from(field(6)?);
         let namesize = field(11)? as usize;
-        if namesize == 0 || namesize > MAX_NAME {
-            return Err(invalid(format!("cpio name size {namesize}")));
+        if namesize == 0 {
+            return Err(invalid("a cpio member has an empty name"));
+        }
+        if namesize > MAX_NAME {
+            return Err(invalid(format!(
+                "a cpio member name of {namesize} bytes is over the {MAX_NAME}-byte limit"
+            )));
         }
         let mut name = vec![0u8; namesize];
         self.r.read_exact(&mut name)?;
         if name.pop() != Some(0) {
             return Err(invalid("cpio name is not NUL-terminated"));
+        }
+        if name.contains(&0) {
+            return Err(invalid("a cpio member name holds a NUL byte"));
         }
         let name = String::from_utf8(name).map_err(|_| invalid("cpio name is not UTF-8"))?;
         self.skip(pad4(110 + namesize as u64))?;
@@ -263,5 +324,76 @@ mod tests {
                 .next_entry(|_| None)
                 .is_err()
         );
+    }
+
+    fn err_of(a: &[u8], max_bytes: Option<u64>) -> String {
+        let mut r = CpioReader::new(a);
+        if let Some(m) = max_bytes {
+            r.set_max_bytes(m);
+        }
+        loop {
+            match r.next_entry(|_| None) {
+                Ok(Some(_)) => {
+                    if let Err(e) = std::io::copy(&mut r.data(), &mut std::io::sink()) {
+                        return e.to_string();
+                    }
+                }
+                Ok(None) => return String::new(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn each_cpio_limit_is_named_when_hit() {
+        // A name over PATH_MAX.
+        let long = format!("./{}", "a".repeat(MAX_NAME));
+        let mut a = newc(&long, 0o100644, b"");
+        a.extend(newc(TRAILER, 0, b""));
+        let e = err_of(&a, None);
+        assert!(
+            e.contains("name of 4099 bytes is over the 4096-byte limit"),
+            "{e}"
+        );
+        // A NUL inside a name.
+        let mut a = newc("./a\0b", 0o100644, b"");
+        a.extend(newc(TRAILER, 0, b""));
+        assert!(err_of(&a, None).contains("holds a NUL byte"));
+        // More bytes than the header declares.
+        let mut a = newc("./a", 0o100644, &[7u8; 1000]);
+        a.extend(newc(TRAILER, 0, b""));
+        assert_eq!(err_of(&a, None), "");
+        let e = err_of(&a, Some(600));
+        assert!(
+            e.contains("more than the 600 bytes its header declares"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn more_members_than_a_header_can_list_are_refused() {
+        // Members of 112 bytes each (a one-byte name, no data); stop at the
+        // limit without building a 100 MB archive: a reader that repeats one.
+        struct Repeat(Vec<u8>, usize);
+        impl Read for Repeat {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len() - self.1);
+                buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 = (self.1 + n) % self.0.len();
+                Ok(n)
+            }
+        }
+        let one = newc("a", 0o100644, b"");
+        let mut r = CpioReader::new(Repeat(one, 0));
+        let mut n = 0u64;
+        let e = loop {
+            match r.next_entry(|_| None) {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => panic!("no trailer was given"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert_eq!(n, MAX_MEMBERS);
+        assert!(e.contains("more than 1048576 members"), "{e}");
     }
 }

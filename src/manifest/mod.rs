@@ -11,10 +11,71 @@
 pub mod sbom;
 pub mod verify;
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
+
+use crate::input::InputError;
 
 /// Bumped when a field changes meaning or goes away.
 pub const MANIFEST_VERSION: u32 = 1;
+
+/// The largest manifest `verify`, `inspect` and `diff` read. A bake's
+/// manifest is a few KiB per package; 64 MiB is room for tens of thousands.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a manifest cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+
+    #[error("`{}` is not an ingot manifest: {reason}", path.display())]
+    NotManifest { path: PathBuf, reason: String },
+
+    #[error("`{}` has no `manifest_version`: it is not a manifest ingot wrote", path.display())]
+    NoVersion { path: PathBuf },
+
+    #[error(
+        "`{}` has `manifest_version` {found}; this ingot reads version {MANIFEST_VERSION}",
+        path.display()
+    )]
+    UnknownVersion { path: PathBuf, found: String },
+}
+
+/// Read a manifest: a regular file of at most [`MAX_MANIFEST_BYTES`], JSON,
+/// with the `manifest_version` this ingot writes (checked before the rest
+/// of the document, so a newer manifest says so instead of naming a field).
+pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+    let bytes = crate::input::read_small(path, MAX_MANIFEST_BYTES, "a manifest")?;
+    let not = |e: serde_json::Error| ManifestError::NotManifest {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(not)?;
+    let Some(obj) = doc.as_object() else {
+        return Err(ManifestError::NotManifest {
+            path: path.to_path_buf(),
+            reason: "the document is not a JSON object".into(),
+        });
+    };
+    match obj.get("manifest_version") {
+        None => {
+            return Err(ManifestError::NoVersion {
+                path: path.to_path_buf(),
+            });
+        }
+        Some(v) if v.as_u64() == Some(u64::from(MANIFEST_VERSION)) => {}
+        Some(v) => {
+            return Err(ManifestError::UnknownVersion {
+                path: path.to_path_buf(),
+                // JSON text: control characters come out escaped.
+                found: v.to_string().chars().take(40).collect(),
+            });
+        }
+    }
+    serde_json::from_value(doc).map_err(not)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {

@@ -75,6 +75,9 @@ pub enum MemberError {
     #[error("an extended header of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
 
+    #[error("the archive holds more than {limit} members, the limit")]
+    TooMany { limit: u64 },
+
     #[error("hard link target `{target}` is not in the tree")]
     HardlinkTargetMissing { target: String },
 

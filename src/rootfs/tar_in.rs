@@ -55,6 +55,9 @@ const MAX_EXTENDED: u64 = 16 * 1024 * 1024;
 const MAX_NAME: usize = 64 * 1024;
 /// The most entries a sparse map may have.
 const MAX_SPARSE_ENTRIES: usize = 1 << 22;
+/// The most members an archive may hold: over 100 times a full Amazon
+/// Linux 2023 root filesystem, and the tree's memory stays under a few GiB.
+pub(crate) const MAX_MEMBERS: u64 = 1 << 22;
 
 /// What the first bytes of an input say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +209,15 @@ impl Tree {
     /// Add every member of the tar archive at `archive` to this tree (see
     /// this module's doc for the rules).
     pub fn import_tar(&mut self, archive: &Path) -> Result<(), ImportError> {
+        self.import_tar_limited(archive, MAX_MEMBERS)
+    }
+
+    /// [`Tree::import_tar`] with another member limit (tests lower it).
+    pub(crate) fn import_tar_limited(
+        &mut self,
+        archive: &Path,
+        max_members: u64,
+    ) -> Result<(), ImportError> {
         let read_err = |source| ImportError::Read {
             input: archive.to_path_buf(),
             source,
@@ -247,6 +259,7 @@ impl Tree {
             tree: self,
             st: TarStream { s, pos: 0 },
             input: archive,
+            max_members,
         }
         .run()
     }
@@ -267,6 +280,7 @@ struct TarImport<'a> {
     tree: &'a mut Tree,
     st: TarStream,
     input: &'a Path,
+    max_members: u64,
 }
 
 impl TarImport<'_> {
@@ -280,6 +294,9 @@ impl TarImport<'_> {
 
     fn run(mut self) -> Result<(), ImportError> {
         let mut pending = Pending::default();
+        // Bytes of extended headers waiting for their member.
+        let mut pending_bytes = 0u64;
+        let mut members = 0u64;
         loop {
             let at = self.st.pos;
             let mut block = [0u8; BLOCK as usize];
@@ -298,6 +315,20 @@ impl TarImport<'_> {
             }
             let header = Header::from_byte_slice(&block);
             let size = check_header(header).map_err(|e| self.archive_err(at, e))?;
+            if matches!(block[156], b'x' | b'L' | b'K') {
+                // One member's extended headers together stay under the
+                // limit one of them has.
+                pending_bytes = pending_bytes.saturating_add(size);
+                if pending_bytes > MAX_EXTENDED {
+                    return Err(self.archive_err(
+                        at,
+                        MemberError::TooLarge {
+                            size: pending_bytes,
+                            limit: MAX_EXTENDED,
+                        },
+                    ));
+                }
+            }
             let ext = match block[156] {
                 b'x' => {
                     let data = self
@@ -334,6 +365,16 @@ impl TarImport<'_> {
             if ext {
                 continue;
             }
+            members += 1;
+            if members > self.max_members {
+                return Err(self.archive_err(
+                    at,
+                    MemberError::TooMany {
+                        limit: self.max_members,
+                    },
+                ));
+            }
+            pending_bytes = 0;
             let ext = std::mem::take(&mut pending);
             let name = member_name(header, &ext);
             self.member(header, &ext, &name, size)
@@ -898,5 +939,74 @@ mod tests {
         assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]), Compression::Zstd);
         assert_eq!(detect(b"BZh91A"), Compression::Bzip2);
         assert_eq!(detect(b"./\0\0\0\0"), Compression::None);
+    }
+
+    fn tar_of(path: &Path, members: &[(&str, tar::EntryType, &[u8])], pax: &[(&str, Vec<u8>)]) {
+        let mut b = tar::Builder::new(File::create(path).unwrap());
+        for (name, ty, data) in members {
+            if !pax.is_empty() {
+                b.append_pax_extensions(pax.iter().map(|(k, v)| (*k, v.as_slice())))
+                    .unwrap();
+            }
+            let mut h = Header::new_ustar();
+            h.set_entry_type(*ty);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap();
+    }
+
+    fn import_err(path: &Path, max_members: u64) -> String {
+        let mut t = Tree::new();
+        match t.import_tar_limited(path, max_members) {
+            Ok(()) => String::new(),
+            Err(e) => {
+                let mut s = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(c) = src {
+                    s.push_str(": ");
+                    s.push_str(&c.to_string());
+                    src = c.source();
+                }
+                s
+            }
+        }
+    }
+
+    #[test]
+    fn more_members_than_the_limit_are_refused_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.tar");
+        let names: Vec<String> = (0..11).map(|i| format!("f{i}")).collect();
+        let members: Vec<(&str, tar::EntryType, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), tar::EntryType::Regular, &b"x"[..]))
+            .collect();
+        tar_of(&p, &members, &[]);
+        assert_eq!(import_err(&p, 11), "");
+        let e = import_err(&p, 10);
+        assert!(e.contains("more than 10 members, the limit"), "{e}");
+    }
+
+    #[test]
+    fn extended_headers_of_one_member_together_stay_under_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.tar");
+        // Each PAX header alone is under 16 MiB; the tar crate writes one
+        // extension header per call, so repeat the call for one member.
+        let mut b = tar::Builder::new(File::create(&p).unwrap());
+        let value = vec![b'v'; 5 << 20];
+        for _ in 0..4 {
+            b.append_pax_extensions([("SCHILY.xattr.user.big", value.as_slice())])
+                .unwrap();
+        }
+        let mut h = Header::new_ustar();
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b""[..]).unwrap();
+        b.into_inner().unwrap();
+        let e = import_err(&p, MAX_MEMBERS);
+        assert!(e.contains("over the 16777216-byte limit"), "{e}");
     }
 }

@@ -13,16 +13,58 @@
 //! `dl` bytes of data. Every count and offset is checked against the data
 //! before it is used: a hostile header is an error, never a panic or an
 //! out-of-bounds read.
+//!
+//! Limits, as rpm 4.18 checks them (`hdrblobVerifyLengths`,
+//! `hdrblobVerifyRegion`, `hdrblobVerifyInfo` in rpm's `lib/header.c`, the
+//! `hdrchk*` macros of `lib/header_internal.h`), each named in its error:
+//! at most [`MAX_ENTRIES`] entries and [`MAX_DATA`] bytes of data (a
+//! signature header: [`MAX_SIGNATURE_ENTRIES`] and
+//! [`MAX_SIGNATURE_DATA`]), the whole blob under [`MAX_BLOB`]; a region tag
+//! first, if any, whose trailer lies inside the data and covers at most
+//! the whole header; then every other entry with a tag of 100 or more, a
+//! known type, a count from 1 to `dl` (and at most [`MAX_ARRAY`] for all
+//! but BIN), naturally aligned data inside the data area, after the end of
+//! the entry before it (entries never overlap, so reading them all is one
+//! pass over the data) and clear of the region trailer.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 
 pub const MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
-/// rpm refuses headers with more entries or data than this (`hdrchkTags`,
-/// `hdrchkData` in rpm's header.c).
+/// rpm refuses headers with more entries or data than this
+/// (`HEADER_TAGS_MAX`, `HEADER_DATA_MAX` in rpm's header_internal.h).
 pub const MAX_ENTRIES: u32 = 0xffff;
-pub const MAX_DATA: u32 = 256 * 1024 * 1024;
+pub const MAX_DATA: u32 = 0x0fff_ffff;
+/// A signature header's limits (`hdrblobVerifyLengths`).
+pub const MAX_SIGNATURE_ENTRIES: u32 = 32;
+pub const MAX_SIGNATURE_DATA: u32 = 64 * 1024 * 1024;
+/// The whole blob, `8 + 16 * il + dl`, stays under this (`headerMaxbytes`).
+pub const MAX_BLOB: usize = 256 * 1024 * 1024;
+/// Elements of an array entry other than BIN (`HEADER_ARRAY_MAX`).
+pub const MAX_ARRAY: u32 = 0x000f_ffff;
+/// Tags below this are rpm's own bookkeeping (`hdrchkTag`).
+const MIN_TAG: u32 = 100;
+
+/// Which limits a header is read under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub entries: u32,
+    pub data: u32,
+}
+
+impl Limits {
+    /// A package's main header, or an rpm database record.
+    pub const HEADER: Limits = Limits {
+        entries: MAX_ENTRIES,
+        data: MAX_DATA,
+    };
+    /// A package's signature header.
+    pub const SIGNATURE: Limits = Limits {
+        entries: MAX_SIGNATURE_ENTRIES,
+        data: MAX_SIGNATURE_DATA,
+    };
+}
 
 /// Tag numbers used by ingot, named as in rpm's `rpmtag.h`.
 pub mod tag {
@@ -267,6 +309,16 @@ impl fmt::Debug for Header {
 impl Header {
     /// Read a header that starts with the 8-byte magic from a stream.
     pub fn read_with_magic(r: &mut impl Read) -> Result<Header, HeaderError> {
+        Header::read_with_magic_limited(r, Limits::HEADER)
+    }
+
+    /// [`Header::read_with_magic`] under other limits (a signature
+    /// header's are [`Limits::SIGNATURE`]). The sizes are checked before
+    /// anything is allocated.
+    pub fn read_with_magic_limited(
+        r: &mut impl Read,
+        limits: Limits,
+    ) -> Result<Header, HeaderError> {
         let mut head = [0u8; 16];
         r.read_exact(&mut head)
             .map_err(|e| bad(format!("truncated header: {e}")))?;
@@ -274,23 +326,28 @@ impl Header {
             return Err(bad("not an rpm header (bad magic)"));
         }
         let (il, dl) = (be32(&head, 8), be32(&head, 12));
-        check_sizes(il, dl)?;
+        check_limits(il, dl, limits)?;
         let rest = il as usize * 16 + dl as usize;
         let mut blob = Vec::with_capacity(8 + rest);
         blob.extend_from_slice(&head[8..16]);
         blob.resize(8 + rest, 0);
         r.read_exact(&mut blob[8..])
             .map_err(|e| bad(format!("truncated header: {e}")))?;
-        Header::from_blob(blob)
+        Header::from_blob_limited(blob, limits)
     }
 
     /// Parse a header without magic (an rpm database blob).
     pub fn from_blob(blob: Vec<u8>) -> Result<Header, HeaderError> {
+        Header::from_blob_limited(blob, Limits::HEADER)
+    }
+
+    /// [`Header::from_blob`] under other limits.
+    pub fn from_blob_limited(blob: Vec<u8>, limits: Limits) -> Result<Header, HeaderError> {
         if blob.len() < 8 {
             return Err(bad("header shorter than 8 bytes"));
         }
         let (il, dl) = (be32(&blob, 0), be32(&blob, 4));
-        check_sizes(il, dl)?;
+        check_limits(il, dl, limits)?;
         let data_start = 8 + il as usize * 16;
         if blob.len() != data_start + dl as usize {
             return Err(bad(format!(
@@ -319,15 +376,123 @@ impl Header {
             entries,
             by_tag,
         };
-        // Decode every entry once so later reads cannot fail on bounds.
-        for (i, e) in h.entries.iter().enumerate() {
-            if i == 0 && e.tag == tag::HEADERIMMUTABLE {
-                h.region_len()?;
-                continue;
-            }
-            h.decode(e)?;
-        }
+        h.verify_entries()?;
         Ok(h)
+    }
+
+    /// rpm's checks of every entry (see the module doc), and one decode of
+    /// each so later reads cannot fail on bounds.
+    fn verify_entries(&self) -> Result<(), HeaderError> {
+        let dl = self.data().len() as u64;
+        // The region: its tag first, its trailer inside the data.
+        let region_end = match self.entries.first() {
+            Some(first) if (61..=63).contains(&first.tag) => {
+                if first.ty != Type::Bin || first.count != 16 {
+                    return Err(bad(format!("region tag {} is malformed", first.tag)));
+                }
+                let end = u64::from(first.offset) + 16;
+                if end > dl {
+                    return Err(bad(format!(
+                        "region trailer at offset {} lies outside the {dl} bytes of data",
+                        first.offset
+                    )));
+                }
+                let trailer = &self.data()[first.offset as usize..end as usize];
+                let back = (be32(trailer, 8) as i32).unsigned_abs() as usize;
+                if !back.is_multiple_of(16) || back / 16 > self.entries.len() {
+                    return Err(bad(format!(
+                        "region trailer covers {back} bytes of index, more than the header's {} \
+                         entries",
+                        self.entries.len()
+                    )));
+                }
+                Some(end)
+            }
+            _ => None,
+        };
+        let mut end = 0u64;
+        let skip = usize::from(region_end.is_some());
+        for (i, e) in self.entries.iter().enumerate().skip(skip) {
+            let at = u64::from(e.offset);
+            let name = || format!("entry {i} (tag {})", e.tag);
+            if e.tag < MIN_TAG {
+                return Err(bad(format!(
+                    "{}: tags below {MIN_TAG} are reserved (rpm refuses them)",
+                    name()
+                )));
+            }
+            if e.count < 1 || u64::from(e.count) > dl {
+                return Err(bad(format!(
+                    "{} has count {}, outside 1 to the {dl} bytes of data",
+                    name(),
+                    e.count
+                )));
+            }
+            if e.ty != Type::Bin && e.count > MAX_ARRAY {
+                return Err(bad(format!(
+                    "{} has {} elements, over rpm's limit of {MAX_ARRAY}",
+                    name(),
+                    e.count
+                )));
+            }
+            if at < end {
+                return Err(bad(format!(
+                    "{} overlaps the data of the entry before it",
+                    name()
+                )));
+            }
+            if !at.is_multiple_of(e.ty.align() as u64) {
+                return Err(bad(format!("{} is not aligned for its type", name())));
+            }
+            if at > dl {
+                return Err(bad(format!("{} data out of bounds", name())));
+            }
+            let len = self.data_len(e)?;
+            if len == 0 {
+                return Err(bad(format!("{} has no data", name())));
+            }
+            end = at + len;
+            if let Some(rdl) = region_end
+                && end > rdl - 16
+                && at < rdl
+            {
+                return Err(bad(format!("{} overlaps the region trailer", name())));
+            }
+        }
+        if region_end.is_some() && self.entries[0].tag == tag::HEADERIMMUTABLE {
+            self.region_len()?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of data entry `e` takes (decoding it, which checks bounds and
+    /// string terminators).
+    fn data_len(&self, e: &Entry) -> Result<u64, HeaderError> {
+        let n = u64::from(e.count);
+        Ok(match self.decode(e)? {
+            Value::Null => 0,
+            Value::Char(_) | Value::Int8(_) | Value::Bin(_) => n,
+            Value::Int16(_) => 2 * n,
+            Value::Int32(_) => 4 * n,
+            Value::Int64(_) => 8 * n,
+            Value::String(_) | Value::StringArray(_) | Value::I18nString(_) => {
+                // Strings are read lossily; their extent is where the
+                // count-th NUL falls.
+                let data = &self.data()[e.offset as usize..];
+                let mut seen = 0u64;
+                let mut len = 0u64;
+                for &b in data {
+                    len += 1;
+                    if b == 0 {
+                        seen += 1;
+                        if seen == n {
+                            break;
+                        }
+                    }
+                }
+                len
+            }
+        })
     }
 
     /// `il`, `dl`, index and data (no magic).
@@ -502,11 +667,30 @@ impl Header {
 }
 
 fn check_sizes(il: u32, dl: u32) -> Result<(), HeaderError> {
-    if il == 0 || il > MAX_ENTRIES {
-        return Err(bad(format!("header has {il} entries")));
+    check_limits(il, dl, Limits::HEADER)
+}
+
+fn check_limits(il: u32, dl: u32, limits: Limits) -> Result<(), HeaderError> {
+    if il == 0 {
+        return Err(bad("header has no entries"));
     }
-    if dl > MAX_DATA {
-        return Err(bad(format!("header has {dl} bytes of data")));
+    if il > limits.entries {
+        return Err(bad(format!(
+            "header has {il} index entries, over rpm's limit of {}",
+            limits.entries
+        )));
+    }
+    if dl > limits.data {
+        return Err(bad(format!(
+            "header has {dl} bytes of data, over rpm's limit of {}",
+            limits.data
+        )));
+    }
+    let blob = 8 + il as usize * 16 + dl as usize;
+    if blob >= MAX_BLOB {
+        return Err(bad(format!(
+            "header is {blob} bytes, over rpm's limit of {MAX_BLOB}"
+        )));
     }
     Ok(())
 }
@@ -846,5 +1030,134 @@ mod tests {
         b3[4..8].copy_from_slice(&4000u32.to_be_bytes());
         assert!(Header::from_blob(b3).is_err());
         assert!(Header::from_blob(vec![0xff; 8]).is_err());
+    }
+
+    /// A blob from raw index entries `(tag, type, offset, count)` and data.
+    fn raw_blob(entries: &[(u32, u32, u32, u32)], data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        for &(t, ty, off, n) in entries {
+            for v in [t, ty, off, n] {
+                b.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn refused(blob: Vec<u8>) -> String {
+        Header::from_blob(blob)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.0)
+    }
+
+    #[test]
+    fn each_of_rpms_header_limits_is_named_when_hit() {
+        // A sane one first: two strings and an INT32, in order.
+        let ok = raw_blob(
+            &[(1000, 6, 0, 1), (1001, 6, 2, 1), (1009, 4, 4, 1)],
+            b"a\0b\0\0\0\0\x07",
+        );
+        assert_eq!(Header::from_blob(ok).unwrap().int(1009), Some(7));
+        for (blob, said) in [
+            (
+                raw_blob(&[(50, 6, 0, 1)], b"a\0"),
+                "tags below 100 are reserved",
+            ),
+            (
+                raw_blob(&[(1000, 7, 0, 0)], b"a\0"),
+                "has count 0, outside 1 to the 2 bytes",
+            ),
+            (
+                raw_blob(&[(1000, 7, 0, 3)], b"a\0"),
+                "has count 3, outside 1 to the 2 bytes",
+            ),
+            (
+                raw_blob(&[(1000, 4, 2, 1)], &[0; 8]),
+                "is not aligned for its type",
+            ),
+            (
+                raw_blob(&[(1000, 6, 0, 1), (1001, 6, 0, 1)], b"a\0"),
+                "entry 1 (tag 1001) overlaps",
+            ),
+            (raw_blob(&[(1000, 6, 9, 1)], b"a\0"), "data out of bounds"),
+            (raw_blob(&[(1000, 0, 0, 1)], b"a\0"), "has no data"),
+            (raw_blob(&[(1000, 12, 0, 1)], b"a\0"), "unknown type 12"),
+        ] {
+            let e = refused(blob);
+            assert!(e.contains(said), "{e} (wanted {said})");
+        }
+        // More elements than rpm's array limit (data of that size is real).
+        let big = vec![0u8; MAX_ARRAY as usize + 1];
+        let e = refused(raw_blob(&[(1000, 2, 0, MAX_ARRAY + 1)], &big));
+        assert!(
+            e.contains("has 1048576 elements, over rpm's limit of 1048575"),
+            "{e}"
+        );
+        // Sizes in the intro, checked before anything is allocated.
+        let mut intro = MAGIC.to_vec();
+        intro.extend_from_slice(&(MAX_ENTRIES + 1).to_be_bytes());
+        intro.extend_from_slice(&0u32.to_be_bytes());
+        let e = Header::read_with_magic(&mut &intro[..]).unwrap_err().0;
+        assert!(
+            e.contains("65536 index entries, over rpm's limit of 65535"),
+            "{e}"
+        );
+        let mut intro = MAGIC.to_vec();
+        intro.extend_from_slice(&1u32.to_be_bytes());
+        intro.extend_from_slice(&(MAX_DATA + 1).to_be_bytes());
+        let e = Header::read_with_magic(&mut &intro[..]).unwrap_err().0;
+        assert!(
+            e.contains("268435456 bytes of data, over rpm's limit of 268435455"),
+            "{e}"
+        );
+        let mut intro = MAGIC.to_vec();
+        intro.extend_from_slice(&33u32.to_be_bytes());
+        intro.extend_from_slice(&0u32.to_be_bytes());
+        let e = Header::read_with_magic_limited(&mut &intro[..], Limits::SIGNATURE)
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("33 index entries, over rpm's limit of 32"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_region_trailer_out_of_bounds_or_overlapped_is_refused() {
+        // Region tag 63 pointing past the data.
+        let e = refused(raw_blob(&[(63, 7, 100, 16)], &[0; 16]));
+        assert!(
+            e.contains("region trailer at offset 100 lies outside"),
+            "{e}"
+        );
+        // A trailer claiming more index than the header has.
+        let mut trailer = Vec::new();
+        for v in [63u32, 7, (-(16 * 5i32)) as u32, 16] {
+            trailer.extend_from_slice(&v.to_be_bytes());
+        }
+        let e = refused(raw_blob(&[(63, 7, 0, 16)], &trailer));
+        assert!(e.contains("more than the header's 1 entries"), "{e}");
+        // An entry whose data runs over the trailer.
+        let mut data = b"abc\0".to_vec();
+        let mut t = Vec::new();
+        for v in [63u32, 7, (-32i32) as u32, 16] {
+            t.extend_from_slice(&v.to_be_bytes());
+        }
+        data.extend_from_slice(&t);
+        let e = refused(raw_blob(&[(63, 7, 4, 16), (1000, 7, 2, 4)], &data));
+        assert!(e.contains("overlaps the region trailer"), "{e}");
+    }
+
+    #[test]
+    fn many_entries_over_one_big_datum_are_refused_in_one_pass() {
+        // 60,000 entries all pointing at the same 16 MiB: decoding each
+        // would copy 960 GB; rpm's no-overlap rule refuses it at entry 1.
+        let data = vec![0u8; 16 << 20];
+        let entries: Vec<(u32, u32, u32, u32)> =
+            (0..60_000).map(|i| (1000 + i, 7, 0, 16 << 20)).collect();
+        let e = refused(raw_blob(&entries, &data));
+        assert!(e.contains("entry 1 (tag 1001) overlaps"), "{e}");
     }
 }

@@ -33,7 +33,7 @@ impl PackageHeaders {
         if lead[..4] != LEAD_MAGIC {
             return Err(HeaderError("not an rpm package (bad lead magic)".into()));
         }
-        let signature = Header::read_with_magic(r)?;
+        let signature = Header::read_with_magic_limited(r, super::header::Limits::SIGNATURE)?;
         let sig_len = 8 + signature.blob().len();
         let pad = (8 - sig_len % 8) % 8;
         let mut skip = [0u8; 8];

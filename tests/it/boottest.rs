@@ -352,6 +352,14 @@ struct Fake {
     dir: tempfile::TempDir,
 }
 
+/// 4 KiB of zeros with an MBR boot signature: a disk image by its magic
+/// (boot-test refuses a file without one before it looks for QEMU).
+fn blank_disk() -> Vec<u8> {
+    let mut d = vec![0u8; 4096];
+    d[510..512].copy_from_slice(&[0x55, 0xAA]);
+    d
+}
+
 impl Fake {
     fn new(console: &str, then: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -369,7 +377,7 @@ impl Fake {
         std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(dir.path().join("CODE.fd"), b"code").unwrap();
         std::fs::write(dir.path().join("VARS.fd"), b"vars").unwrap();
-        std::fs::write(dir.path().join("disk.raw"), vec![0u8; 4096]).unwrap();
+        std::fs::write(dir.path().join("disk.raw"), blank_disk()).unwrap();
         Fake { dir }
     }
 
@@ -710,7 +718,7 @@ fn http_probe_tells_answers_from_resets() {
 fn missing_qemu_or_ovmf_is_exit_2_naming_the_debian_packages() {
     let t = tempfile::tempdir().unwrap();
     let image = t.path().join("disk.raw");
-    std::fs::write(&image, vec![0u8; 4096]).unwrap();
+    std::fs::write(&image, blank_disk()).unwrap();
     let run = |var: &str| {
         let o = ingot()
             .env(var, "/nonexistent")

@@ -5,13 +5,21 @@
 //! database inside it) and every path with its type, mode, owner, size and
 //! content digest; a manifest's summary. Used by `ingot inspect` and
 //! `ingot diff`. Reads only; contents are streamed to hash them.
+//!
+//! Inputs are opened only when they are regular files
+//! ([`crate::input::open_regular`]); disks through
+//! [`crate::disk::view`] (raw, fixed VHD, stream-optimized VMDK), their
+//! root filesystem through [`ext4`].
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
+pub mod ext4;
+
+use crate::disk::view::DiskFormat;
 use crate::error::{Error, Result};
 use crate::install::ImagePackage;
 use crate::manifest::Manifest;
@@ -27,8 +35,22 @@ pub enum Artifact {
     Manifest,
     /// A tarball, compressed or not: an image written with `formats = ["tar"]`.
     Tar,
-    /// A GPT disk image.
-    Disk,
+    /// A disk image: raw (GPT), stream-optimized VMDK or fixed VHD.
+    Disk(DiskFormat),
+}
+
+impl Artifact {
+    /// What the kind is, in words, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Artifact::Rpm => "an rpm package",
+            Artifact::Manifest => "a manifest",
+            Artifact::Tar => "an image tarball",
+            Artifact::Disk(DiskFormat::Raw) => "a raw disk image",
+            Artifact::Disk(DiskFormat::Vmdk) => "a VMDK disk image",
+            Artifact::Disk(DiskFormat::Vhd) => "a VHD disk image",
+        }
+    }
 }
 
 fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -38,12 +60,14 @@ fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Tell what `path` is from its magic. Only a regular file is opened (a
+/// FIFO or a device is refused before a byte is read).
 pub fn detect(path: &Path) -> Result<Artifact> {
-    let mut f = std::fs::File::open(path).map_err(read_err(path))?;
+    let f = crate::input::open_regular(path)?;
     let mut head = vec![0u8; 1024];
     let mut n = 0;
     while n < head.len() {
-        let k = f.read(&mut head[n..]).map_err(read_err(path))?;
+        let k = (&f).read(&mut head[n..]).map_err(read_err(path))?;
         if k == 0 {
             break;
         }
@@ -53,15 +77,15 @@ pub fn detect(path: &Path) -> Result<Artifact> {
     if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
         return Ok(Artifact::Rpm);
     }
-    if head.len() >= 520 && &head[512..520] == b"EFI PART" {
-        return Ok(Artifact::Disk);
-    }
     let compressed = head.starts_with(&[0x1f, 0x8b])
         || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
         || head.starts_with(b"BZh");
     if compressed || (head.len() >= 262 && &head[257..262] == b"ustar") {
         return Ok(Artifact::Tar);
+    }
+    if let Some(format) = crate::disk::view::detect(&f).map_err(read_err(path))? {
+        return Ok(Artifact::Disk(format));
     }
     if head.first() == Some(&b'{') {
         return Ok(Artifact::Manifest);
@@ -183,114 +207,92 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// Reads of the root partition of a disk image, for ext4-view.
-struct PartitionReader {
-    file: std::fs::File,
-    offset: u64,
-}
-
-impl ext4_view::Ext4Read for PartitionReader {
-    fn read(
-        &mut self,
-        start_byte: u64,
-        dst: &mut [u8],
-    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        use std::os::unix::fs::FileExt;
-        self.file.read_exact_at(dst, self.offset + start_byte)?;
-        Ok(())
-    }
-}
-
-/// Read an image written as a GPT disk (raw): its root partition's ext4
-/// filesystem, through the `ext4-view` crate (an independent reader).
-pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
+/// Read an image written as a GPT disk (raw, VMDK or fixed VHD): its root
+/// partition's ext4 filesystem, walked by inode ([`ext4`]), so paths of
+/// any depth read back.
+pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> Result<ImageView> {
     use sha2::Digest;
-    let file = std::fs::File::open(path).map_err(read_err(path))?;
-    let table = crate::disk::gpt::read(&file)
-        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
+    let file = crate::input::open_regular(path)?;
+    let bad_disk = |e: crate::disk::DiskError| Error::Usage(format!("`{}`: {e}", path.display()));
+    let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
+    let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
     let root = table
         .partitions
         .iter()
         .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
         .ok_or_else(|| Error::Usage(format!("`{}` has no Linux root partition", path.display())))?;
-    let reader = PartitionReader {
-        file: file.try_clone().map_err(read_err(path))?,
-        offset: root.offset(),
-    };
-    let bad = |e: ext4_view::Ext4Error| {
-        Error::Usage(format!("`{}`: root filesystem: {e}", path.display()))
-    };
-    let fs = ext4_view::Ext4::load(Box::new(reader)).map_err(bad)?;
-    let mut files = BTreeMap::new();
-    let mut stack = vec![ext4_view::PathBuf::new("/")];
-    while let Some(dir) = stack.pop() {
-        for entry in fs.read_dir(&dir).map_err(bad)? {
-            let entry = entry.map_err(bad)?;
-            let name = entry.file_name();
-            if name.as_ref() == b"." || name.as_ref() == b".." {
-                continue;
-            }
-            let p = entry.path();
-            let md = fs.symlink_metadata(&p).map_err(bad)?;
-            let ft = md.file_type();
-            let (kind, size, content) = if ft.is_dir() {
-                stack.push(p.clone());
-                ("dir", 0, String::new())
-            } else if ft.is_symlink() {
-                let t = fs.read_link(&p).map_err(bad)?;
-                let t = String::from_utf8_lossy(t.as_ref()).into_owned();
-                ("symlink", t.len() as u64, t)
-            } else if ft.is_regular_file() {
-                let c = if with_digests {
-                    let mut f = fs.open(&p).map_err(bad)?;
-                    let mut h = sha2::Sha256::new();
-                    std::io::copy(&mut f, &mut h).map_err(read_err(path))?;
-                    hex::encode(h.finalize())
-                } else {
-                    String::new()
-                };
-                ("file", md.len(), c)
-            } else if ft.is_char_dev() {
-                ("char", 0, String::new())
-            } else if ft.is_block_dev() {
-                ("block", 0, String::new())
-            } else if ft.is_fifo() {
-                ("fifo", 0, String::new())
-            } else {
-                ("socket", 0, String::new())
-            };
-            files.insert(
-                String::from_utf8_lossy(p.as_ref()).into_owned(),
-                FileInfo {
-                    kind,
-                    mode: format!("{:04o}", md.mode()),
-                    uid: md.uid(),
-                    gid: md.gid(),
-                    size,
-                    content,
-                },
-            );
+    let bad = |e: ext4::Ext4ReadError| {
+        let mut m = e.to_string();
+        if let Some(s) = std::error::Error::source(&e) {
+            m = format!("{m}: {s}");
         }
+        Error::Usage(format!("`{}`: root filesystem: {m}", path.display()))
+    };
+    let mut fs = ext4::Fs::open(disk, root.offset(), root.size()).map_err(bad)?;
+    let found = ext4::walk(&mut fs).map_err(bad)?;
+    let mut files = BTreeMap::new();
+    for (p, f) in &found {
+        let i = &f.inode;
+        let (kind, size, content) = if i.is_dir() {
+            ("dir", 0, String::new())
+        } else if i.is_symlink() {
+            let t = String::from_utf8_lossy(&f.target).into_owned();
+            ("symlink", t.len() as u64, t)
+        } else if i.is_file() {
+            let c = if with_digests {
+                let mut h = sha2::Sha256::new();
+                fs.read_data(i, |b| {
+                    h.update(b);
+                    Ok(())
+                })
+                .map_err(bad)?;
+                hex::encode(h.finalize())
+            } else {
+                String::new()
+            };
+            ("file", i.size, c)
+        } else {
+            let (major, minor) = i.device();
+            match i.file_type() {
+                0o020000 => ("char", 0, format!("{major},{minor}")),
+                0o060000 => ("block", 0, format!("{major},{minor}")),
+                0o010000 => ("fifo", 0, String::new()),
+                _ => ("socket", 0, String::new()),
+            }
+        };
+        files.insert(
+            String::from_utf8_lossy(p).into_owned(),
+            FileInfo {
+                kind,
+                mode: format!("{:04o}", i.mode & 0o7777),
+                uid: i.uid,
+                gid: i.gid,
+                size,
+                content,
+            },
+        );
     }
-    let root_md = fs.metadata("/").map_err(bad)?;
-    files.insert(
-        "/".into(),
-        FileInfo {
-            kind: "dir",
-            mode: format!("{:04o}", root_md.mode()),
-            uid: root_md.uid(),
-            gid: root_md.gid(),
-            size: 0,
-            content: String::new(),
-        },
-    );
+    // One file, by path (symlinks followed), streamed to `sink`.
+    let mut read_file =
+        |name: &str, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| -> Result<bool> {
+            let Some(f) = ext4::resolve(&found, name.as_bytes()) else {
+                return Ok(false);
+            };
+            if !f.inode.is_file() {
+                return Ok(false);
+            }
+            fs.read_data(&f.inode, |b| {
+                sink(b).map_err(|source| ext4::Ext4ReadError::Io { offset: 0, source })
+            })
+            .map_err(bad)?;
+            Ok(true)
+        };
     // Packages: the rpm database, copied out to read it with SQLite.
     let work = tempfile::tempdir().map_err(read_err(path))?;
+    let db_file = work.path().join("rpmdb.sqlite");
+    let mut out = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
     let mut packages = Vec::new();
-    if let Ok(mut f) = fs.open(crate::install::RPMDB_FILE) {
-        let db_file = work.path().join("rpmdb.sqlite");
-        let mut out = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
-        std::io::copy(&mut f, &mut out).map_err(read_err(&db_file))?;
+    if read_file(crate::install::RPMDB_FILE, &mut |b| out.write_all(b))? {
         drop(out);
         let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
         packages = db
@@ -301,15 +303,18 @@ pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     }
-    let os_release = fs
-        .read_to_string("/etc/os-release")
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // os-release: its first 64 KiB (it is a few lines).
+    let mut text = Vec::new();
+    read_file("/etc/os-release", &mut |b| {
+        let room = (64 * 1024usize).saturating_sub(text.len());
+        text.extend_from_slice(&b[..b.len().min(room)]);
+        Ok(())
+    })?;
+    let os_release = String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect();
     Ok(ImageView {
         packages,
         files,
@@ -317,16 +322,44 @@ pub fn image_from_disk(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// An RPM's metadata, dependencies and (optionally) files.
+/// The name of an OpenPGP hash algorithm as rpm numbers them
+/// (`FILEDIGESTALGO`, RFC 4880 §9.4 and rpm's `pgpHashAlgo`).
+pub fn digest_algo_name(algo: u64) -> String {
+    match algo {
+        1 => "md5".into(),
+        2 => "sha1".into(),
+        3 => "ripemd160".into(),
+        8 => "sha256".into(),
+        9 => "sha384".into(),
+        10 => "sha512".into(),
+        11 => "sha224".into(),
+        12 => "sha3-256".into(),
+        14 => "sha3-512".into(),
+        n => format!("hash-algorithm-{n}"),
+    }
+}
+
+/// An RPM's metadata, dependencies and (optionally) files. Sizes are
+/// `LONGFILESIZES` when the package has them (large files, and every file
+/// of a v6 package), else `FILESIZES`; each file's digest is given under
+/// the name of the package's `FILEDIGESTALGO`, MD5 when the tag is absent
+/// (rpm's rule for packages older than 4.6), as `rpm -qp` reads them.
 pub fn rpm(path: &Path) -> Result<serde_json::Value> {
-    let (h, _) = PackageHeaders::open(path).map_err(read_err(path))?;
+    let f = crate::input::open_regular(path)?;
+    let h = PackageHeaders::read(&mut std::io::BufReader::new(f))
+        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
     let m = &h.header;
     let pkg = ImagePackage::from_header(m);
     let deps = crate::install::deps::Package::from_header(m);
+    let algo = digest_algo_name(m.int(tag::FILEDIGESTALGO).unwrap_or(1));
     let files: Vec<serde_json::Value> = {
         let names = deps.files.clone();
         let modes = m.ints(tag::FILEMODES);
-        let sizes = m.ints(tag::FILESIZES);
+        let sizes = if m.has(tag::LONGFILESIZES) {
+            m.ints(tag::LONGFILESIZES)
+        } else {
+            m.ints(tag::FILESIZES)
+        };
         let users = m.strings(tag::FILEUSERNAME);
         let groups = m.strings(tag::FILEGROUPNAME);
         let digests = m.strings(tag::FILEDIGESTS);
@@ -336,16 +369,17 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
             .iter()
             .enumerate()
             .map(|(i, n)| {
-                serde_json::json!({
+                let mut f = serde_json::json!({
                     "path": n,
                     "mode": format!("{:o}", modes.get(i).copied().unwrap_or(0)),
                     "user": users.get(i),
                     "group": groups.get(i),
                     "size": sizes.get(i),
-                    "sha256": digests.get(i),
                     "link": links.get(i).filter(|l| !l.is_empty()),
                     "flags": flags.get(i),
-                })
+                });
+                f[algo.as_str()] = serde_json::json!(digests.get(i).filter(|d| !d.is_empty()));
+                f
             })
             .collect()
     };
@@ -363,6 +397,7 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
         "url": pkg.url,
         "buildtime": m.int(tag::BUILDTIME),
         "payload_compressor": m.string(tag::PAYLOADCOMPRESSOR),
+        "file_digest_algo": algo,
         "signed": h.signature.has(tag::SIG_RSA) || h.signature.has(tag::SIG_PGP) || h.signature.has(tag::SIG_GPG) || h.signature.has(tag::SIG_DSA),
         "requires": deps.requires.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "provides": deps.provides.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
@@ -372,12 +407,7 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
     }))
 }
 
+/// A manifest, as `verify` reads it (size, JSON, `manifest_version`).
 pub fn manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path).map_err(read_err(path))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "`{}` is not an ingot manifest: {e}",
-            path.display()
-        ))
-    })
+    Ok(crate::manifest::load(path)?)
 }

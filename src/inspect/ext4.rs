@@ -1,0 +1,599 @@
+//! A read-only ext4 reader for `inspect` and `diff`: walks a root
+//! filesystem by inode, so paths of any depth read back (a reader that
+//! resolves every path from `/`, as `ext4-view` does, stops at 4096 bytes,
+//! and `bake` writes deeper trees than that).
+//!
+//! In: a [`DiskRead`] and the byte range of the partition. Out: every path
+//! with its type, mode, owner, size, and content digest (or link target,
+//! or device numbers), plus reads of single files by path (symlinks
+//! followed inside the filesystem).
+//!
+//! What it reads, from the kernel's ext4 documentation
+//! (Documentation/filesystems/ext4/: "Super Block", "Block Group
+//! Descriptors", "Index Nodes", "The Contents of inode.i_block",
+//! "Directory Entries"): the superblock at byte 1024, 32- or 64-byte group
+//! descriptors after it, inodes of `s_inode_size` bytes, extent trees,
+//! fast symlinks (in `i_block`), old and new device number encodings, and
+//! linear directory blocks (an htree directory's index blocks read as
+//! empty records, so a linear read lists every entry). It refuses, by
+//! name, what it does not read: block-mapped (ext2/3) files, inline data,
+//! `meta_bg`, encryption, case folding, and a journal that needs recovery.
+//! Checksums are not verified: this is a viewer, and `e2fsck` judges the
+//! writer.
+//!
+//! Why our own: the `ext4-view` crate resolves every path from the root
+//! and refuses paths over 4096 bytes; no crate reads by inode. This reader
+//! shares nothing with ingot's ext4 writer (`src/ext4/`); the tests
+//! compare what it reads with the tarball of the same tree and with
+//! `debugfs`.
+//!
+//! Limits, each named in its error: block sizes of 1 to 64 KiB; at most
+//! [`MAX_ENTRIES`] paths and [`MAX_DEPTH`] directories deep; a directory
+//! reached twice is a cycle; extent trees at most 5 deep (the format's
+//! own limit) with entry counts inside their block; every block number
+//! inside the filesystem; at most [`MAX_HOPS`] symlinks in one lookup.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+
+use crate::disk::view::DiskRead;
+
+/// The most paths a walk lists.
+pub const MAX_ENTRIES: usize = 1 << 24;
+/// The deepest directory a walk enters (a 64 KiB path of one-letter names).
+pub const MAX_DEPTH: usize = 32 * 1024;
+/// Symlinks followed in one lookup (Linux's `MAXSYMLINKS`).
+pub const MAX_HOPS: usize = 40;
+/// The format's own limit on extent tree depth.
+const MAX_EXTENT_DEPTH: u16 = 5;
+const ROOT_INO: u32 = 2;
+
+const INCOMPAT_RECOVER: u32 = 0x4;
+const INCOMPAT_META_BG: u32 = 0x10;
+const INCOMPAT_EXTENTS: u32 = 0x40;
+const INCOMPAT_64BIT: u32 = 0x80;
+const INCOMPAT_ENCRYPT: u32 = 0x10000;
+const INCOMPAT_CASEFOLD: u32 = 0x20000;
+const INCOMPAT_INLINE_DATA: u32 = 0x8000;
+const EXTENTS_FL: u32 = 0x80000;
+const INLINE_DATA_FL: u32 = 0x1000_0000;
+
+/// What went wrong, with where.
+#[derive(Debug, thiserror::Error)]
+pub enum Ext4ReadError {
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0} is not supported by this reader")]
+    Unsupported(String),
+    #[error("cannot read the filesystem at byte {offset}")]
+    Io {
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, Ext4ReadError>;
+
+fn corrupt(m: impl Into<String>) -> Ext4ReadError {
+    Ext4ReadError::Corrupt(m.into())
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// An inode, as far as a listing needs it.
+#[derive(Debug, Clone)]
+pub struct Inode {
+    pub ino: u32,
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    flags: u32,
+    block: [u8; 60],
+}
+
+impl Inode {
+    pub fn file_type(&self) -> u16 {
+        self.mode & 0o170000
+    }
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == 0o040000
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == 0o120000
+    }
+    pub fn is_file(&self) -> bool {
+        self.file_type() == 0o100000
+    }
+    /// Major and minor of a device (old encoding in `i_block[0]`, new in
+    /// `i_block[1]`).
+    pub fn device(&self) -> (u32, u32) {
+        let old = le32(&self.block, 0);
+        if old != 0 {
+            return ((old >> 8) & 0xff, old & 0xff);
+        }
+        let new = le32(&self.block, 4);
+        ((new & 0xfff00) >> 8, (new & 0xff) | ((new >> 12) & 0xfff00))
+    }
+}
+
+/// One extent: `len` blocks from logical `logical` at physical `start`
+/// (`uninit`: reads as zeros).
+#[derive(Debug, Clone, Copy)]
+struct Extent {
+    logical: u64,
+    len: u64,
+    start: u64,
+    uninit: bool,
+}
+
+/// An ext4 filesystem inside a disk.
+pub struct Fs {
+    disk: Box<dyn DiskRead>,
+    offset: u64,
+    size: u64,
+    block_size: u64,
+    blocks: u64,
+    inodes: u32,
+    inodes_per_group: u32,
+    inode_size: u64,
+    /// Inode table block of each group.
+    tables: Vec<u64>,
+    incompat: u32,
+}
+
+impl Fs {
+    /// Open the filesystem at `offset` of `disk`, `size` bytes long.
+    pub fn open(disk: Box<dyn DiskRead>, offset: u64, size: u64) -> Result<Fs> {
+        let mut fs = Fs {
+            disk,
+            offset,
+            size,
+            block_size: 1024,
+            blocks: 0,
+            inodes: 0,
+            inodes_per_group: 0,
+            inode_size: 128,
+            tables: Vec::new(),
+            incompat: 0,
+        };
+        let mut sb = [0u8; 1024];
+        fs.read(1024, &mut sb)?;
+        if le16(&sb, 0x38) != 0xEF53 {
+            return Err(corrupt(
+                "no ext4 superblock (magic 0xEF53) in the root partition",
+            ));
+        }
+        let log = le32(&sb, 0x18);
+        if log > 6 {
+            return Err(corrupt(format!(
+                "a block size of 1024 << {log}: the limit is 64 KiB"
+            )));
+        }
+        fs.block_size = 1024 << log;
+        fs.incompat = le32(&sb, 0x60);
+        for (bit, what) in [
+            (INCOMPAT_META_BG, "meta_bg"),
+            (INCOMPAT_ENCRYPT, "encryption"),
+            (INCOMPAT_CASEFOLD, "case folding"),
+            (INCOMPAT_INLINE_DATA, "inline data"),
+        ] {
+            if fs.incompat & bit != 0 {
+                return Err(Ext4ReadError::Unsupported(format!("an ext4 with {what}")));
+            }
+        }
+        if fs.incompat & INCOMPAT_RECOVER != 0 {
+            return Err(Ext4ReadError::Unsupported(
+                "a filesystem whose journal needs recovery".into(),
+            ));
+        }
+        let is64 = fs.incompat & INCOMPAT_64BIT != 0;
+        fs.blocks = u64::from(le32(&sb, 0x4))
+            | if is64 {
+                u64::from(le32(&sb, 0x150)) << 32
+            } else {
+                0
+            };
+        if fs.blocks.saturating_mul(fs.block_size) > size {
+            return Err(corrupt(format!(
+                "the superblock says {} blocks of {} bytes, more than the {size}-byte partition",
+                fs.blocks, fs.block_size
+            )));
+        }
+        fs.inodes = le32(&sb, 0x0);
+        fs.inodes_per_group = le32(&sb, 0x28);
+        let blocks_per_group = u64::from(le32(&sb, 0x20));
+        if fs.inodes_per_group == 0 || blocks_per_group == 0 {
+            return Err(corrupt("a superblock with empty block groups"));
+        }
+        if le32(&sb, 0x4C) >= 1 {
+            fs.inode_size = u64::from(le16(&sb, 0x58));
+        }
+        if fs.inode_size < 128 || fs.inode_size > fs.block_size || !fs.inode_size.is_power_of_two()
+        {
+            return Err(corrupt(format!("an inode size of {}", fs.inode_size)));
+        }
+        let first_data = u64::from(le32(&sb, 0x14));
+        let groups = (fs.blocks - first_data.min(fs.blocks)).div_ceil(blocks_per_group);
+        let needed = u64::from(fs.inodes).div_ceil(u64::from(fs.inodes_per_group));
+        if groups == 0 || needed > groups {
+            return Err(corrupt(format!(
+                "{} inodes in {groups} groups of {}",
+                fs.inodes, fs.inodes_per_group
+            )));
+        }
+        let desc_size = if is64 { u64::from(le16(&sb, 0xFE)) } else { 32 };
+        if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
+            return Err(corrupt(format!("a group descriptor size of {desc_size}")));
+        }
+        let mut gdt = vec![0u8; (groups * desc_size) as usize];
+        fs.read((first_data + 1) * fs.block_size, &mut gdt)?;
+        for g in 0..groups as usize {
+            let d = &gdt[g * desc_size as usize..];
+            let mut t = u64::from(le32(d, 0x8));
+            if desc_size >= 64 {
+                t |= u64::from(le32(d, 0x28)) << 32;
+            }
+            fs.tables.push(t);
+        }
+        Ok(fs)
+    }
+
+    fn read(&mut self, at: u64, buf: &mut [u8]) -> Result<()> {
+        if at
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.size)
+        {
+            return Err(corrupt(format!(
+                "a read at byte {at} runs past the {}-byte partition",
+                self.size
+            )));
+        }
+        self.disk
+            .read_at(buf, self.offset + at)
+            .map_err(|source| Ext4ReadError::Io { offset: at, source })
+    }
+
+    fn block_in_range(&self, block: u64, len: u64, what: &str) -> Result<()> {
+        if block.checked_add(len).is_none_or(|end| end > self.blocks) {
+            return Err(corrupt(format!(
+                "{what} at block {block} ({len} blocks) lies outside the {} blocks of the \
+                 filesystem",
+                self.blocks
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn inode(&mut self, ino: u32) -> Result<Inode> {
+        if ino == 0 || ino > self.inodes {
+            return Err(corrupt(format!(
+                "inode {ino} is outside the filesystem's {} inodes",
+                self.inodes
+            )));
+        }
+        let g = ((ino - 1) / self.inodes_per_group) as usize;
+        let i = u64::from((ino - 1) % self.inodes_per_group);
+        let table = self.tables[g];
+        let at = table
+            .checked_mul(self.block_size)
+            .and_then(|t| t.checked_add(i * self.inode_size))
+            .ok_or_else(|| corrupt(format!("inode {ino}'s table is out of range")))?;
+        let mut b = [0u8; 128];
+        self.read(at, &mut b)?;
+        let mut block = [0u8; 60];
+        block.copy_from_slice(&b[0x28..0x28 + 60]);
+        Ok(Inode {
+            ino,
+            mode: le16(&b, 0x0),
+            uid: u32::from(le16(&b, 0x2)) | u32::from(le16(&b, 0x78)) << 16,
+            gid: u32::from(le16(&b, 0x18)) | u32::from(le16(&b, 0x7A)) << 16,
+            size: u64::from(le32(&b, 0x4)) | u64::from(le32(&b, 0x6C)) << 32,
+            flags: le32(&b, 0x20),
+            block,
+        })
+    }
+
+    /// The extents of `inode`, in logical order.
+    fn extents(&mut self, inode: &Inode) -> Result<Vec<Extent>> {
+        if inode.flags & INLINE_DATA_FL != 0 {
+            return Err(Ext4ReadError::Unsupported(format!(
+                "inode {}'s inline data",
+                inode.ino
+            )));
+        }
+        if inode.flags & EXTENTS_FL == 0 || self.incompat & INCOMPAT_EXTENTS == 0 {
+            return Err(Ext4ReadError::Unsupported(format!(
+                "inode {}'s block map (an ext2/3-style file)",
+                inode.ino
+            )));
+        }
+        let mut out = Vec::new();
+        // (node bytes, depth expected), root first.
+        let mut stack: Vec<(Vec<u8>, Option<u16>)> = vec![(inode.block.to_vec(), None)];
+        let max_extents = (inode.size.div_ceil(self.block_size) + 1) as usize;
+        while let Some((node, want_depth)) = stack.pop() {
+            if le16(&node, 0) != 0xF30A {
+                return Err(corrupt(format!("inode {}: bad extent header", inode.ino)));
+            }
+            let (entries, max, depth) = (le16(&node, 2), le16(&node, 4), le16(&node, 6));
+            if depth > MAX_EXTENT_DEPTH || want_depth.is_some_and(|d| d != depth) {
+                return Err(corrupt(format!(
+                    "inode {}: an extent tree node of depth {depth} (the limit is \
+                     {MAX_EXTENT_DEPTH}, one less than its parent)",
+                    inode.ino
+                )));
+            }
+            if entries > max || 12 + usize::from(max) * 12 > node.len() {
+                return Err(corrupt(format!(
+                    "inode {}: an extent node claims {entries} of {max} entries in {} bytes",
+                    inode.ino,
+                    node.len()
+                )));
+            }
+            // Children pushed in reverse so they pop in order.
+            let mut children = Vec::new();
+            for k in 0..usize::from(entries) {
+                let e = &node[12 + k * 12..24 + k * 12];
+                if depth == 0 {
+                    let raw_len = le16(e, 4);
+                    let (len, uninit) = if raw_len > 32768 {
+                        (raw_len - 32768, true)
+                    } else {
+                        (raw_len, false)
+                    };
+                    let start = u64::from(le16(e, 6)) << 32 | u64::from(le32(e, 8));
+                    let ext = Extent {
+                        logical: u64::from(le32(e, 0)),
+                        len: u64::from(len),
+                        start,
+                        uninit,
+                    };
+                    self.block_in_range(start, ext.len, "an extent")?;
+                    out.push(ext);
+                    if out.len() > max_extents {
+                        return Err(corrupt(format!(
+                            "inode {} has more extents than its {} bytes need",
+                            inode.ino, inode.size
+                        )));
+                    }
+                } else {
+                    let leaf = u64::from(le16(e, 8)) << 32 | u64::from(le32(e, 4));
+                    self.block_in_range(leaf, 1, "an extent index block")?;
+                    children.push(leaf);
+                }
+            }
+            for leaf in children.into_iter().rev() {
+                let mut b = vec![0u8; self.block_size as usize];
+                self.read(leaf * self.block_size, &mut b)?;
+                stack.push((b, Some(depth - 1)));
+            }
+        }
+        out.sort_by_key(|e| e.logical);
+        Ok(out)
+    }
+
+    /// Stream the first `size` bytes of `inode`'s data to `sink`.
+    pub fn read_data(
+        &mut self,
+        inode: &Inode,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let extents = self.extents(inode)?;
+        let bs = self.block_size;
+        let mut pos = 0u64;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 1 << 20];
+        let emit_zeros = |n: u64, sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(zeros.len() as u64) as usize;
+                sink(&zeros[..k])?;
+                left -= k as u64;
+            }
+            Ok(())
+        };
+        for e in extents {
+            let from = e.logical * bs;
+            if from >= inode.size {
+                break;
+            }
+            if from < pos {
+                return Err(corrupt(format!(
+                    "inode {}: extents overlap at block {}",
+                    inode.ino, e.logical
+                )));
+            }
+            emit_zeros(from - pos, &mut sink)?;
+            let len = (e.len * bs).min(inode.size - from);
+            if e.uninit {
+                emit_zeros(len, &mut sink)?;
+            } else {
+                let mut done = 0;
+                while done < len {
+                    let k = (len - done).min(buf.len() as u64) as usize;
+                    self.read(e.start * bs + done, &mut buf[..k])?;
+                    sink(&buf[..k])?;
+                    done += k as u64;
+                }
+            }
+            pos = from + len;
+        }
+        emit_zeros(inode.size.saturating_sub(pos), &mut sink)
+    }
+
+    /// A symlink's target.
+    pub fn link_target(&mut self, inode: &Inode) -> Result<Vec<u8>> {
+        if inode.size > 4096 {
+            return Err(corrupt(format!(
+                "inode {}: a symlink of {} bytes (the limit is 4096)",
+                inode.ino, inode.size
+            )));
+        }
+        if inode.size < 60 && inode.flags & (EXTENTS_FL | INLINE_DATA_FL) == 0 {
+            return Ok(inode.block[..inode.size as usize].to_vec());
+        }
+        let mut out = Vec::new();
+        self.read_data(inode, |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The entries of a directory: (name, inode), `.` and `..` left out.
+    pub fn read_dir(&mut self, dir: &Inode) -> Result<Vec<(Vec<u8>, u32)>> {
+        let mut data = Vec::new();
+        if dir.size > 1 << 30 {
+            return Err(corrupt(format!(
+                "directory inode {} claims {} bytes (the limit is 1 GiB)",
+                dir.ino, dir.size
+            )));
+        }
+        self.read_data(dir, |b| {
+            data.extend_from_slice(b);
+            Ok(())
+        })?;
+        let bs = self.block_size as usize;
+        let mut out = Vec::new();
+        for block in data.chunks(bs) {
+            let mut at = 0usize;
+            while at + 8 <= block.len() {
+                let ino = le32(block, at);
+                let rec_len = usize::from(le16(block, at + 4));
+                let name_len = usize::from(block[at + 6]);
+                if rec_len < 8 || at + rec_len > block.len() || 8 + name_len > rec_len {
+                    return Err(corrupt(format!(
+                        "directory inode {}: a bad entry at byte {at} of a block",
+                        dir.ino
+                    )));
+                }
+                let name = &block[at + 8..at + 8 + name_len];
+                if ino != 0 && name != b"." && name != b".." {
+                    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+                        return Err(corrupt(format!(
+                            "directory inode {}: an entry named {:?}",
+                            dir.ino,
+                            String::from_utf8_lossy(name)
+                        )));
+                    }
+                    out.push((name.to_vec(), ino));
+                }
+                at += rec_len;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One path found by [`walk`].
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub inode: Inode,
+    /// A symlink's target; empty otherwise.
+    pub target: Vec<u8>,
+}
+
+/// Every path of the filesystem, by name, `/` included.
+pub fn walk(fs: &mut Fs) -> Result<BTreeMap<Vec<u8>, Found>> {
+    let root = fs.inode(ROOT_INO)?;
+    if !root.is_dir() {
+        return Err(corrupt("the root inode is not a directory"));
+    }
+    let mut out = BTreeMap::new();
+    let mut seen_dirs = HashSet::from([ROOT_INO]);
+    out.insert(
+        b"/".to_vec(),
+        Found {
+            inode: root.clone(),
+            target: Vec::new(),
+        },
+    );
+    let mut stack = vec![(root, b"/".to_vec(), 0usize)];
+    while let Some((dir, path, depth)) = stack.pop() {
+        for (name, ino) in fs.read_dir(&dir)? {
+            let inode = fs.inode(ino)?;
+            let mut p = path.clone();
+            if p.len() > 1 {
+                p.push(b'/');
+            }
+            p.extend_from_slice(&name);
+            let target = if inode.is_symlink() {
+                fs.link_target(&inode)?
+            } else {
+                Vec::new()
+            };
+            if inode.is_dir() {
+                if !seen_dirs.insert(ino) {
+                    return Err(corrupt(format!(
+                        "directory inode {ino} is reached twice (at `{}`): a directory cycle",
+                        String::from_utf8_lossy(&p)
+                    )));
+                }
+                if depth + 1 > MAX_DEPTH {
+                    return Err(corrupt(format!(
+                        "directories nested more than {MAX_DEPTH} deep"
+                    )));
+                }
+                stack.push((inode.clone(), p.clone(), depth + 1));
+            }
+            out.insert(p, Found { inode, target });
+            if out.len() > MAX_ENTRIES {
+                return Err(corrupt(format!("more than {MAX_ENTRIES} paths")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The inode `path` names, symlinks followed (inside the filesystem: `..`
+/// stops at `/`), from a [`walk`]'s listing.
+pub fn resolve<'a>(found: &'a BTreeMap<Vec<u8>, Found>, path: &[u8]) -> Option<&'a Found> {
+    let mut todo: Vec<Vec<u8>> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut cur: Vec<Vec<u8>> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match &c[..] {
+            b"." => continue,
+            b".." => {
+                cur.pop();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+        let key = [b"/".to_vec(), cur.join(&b'/')].concat();
+        let f = found.get(&key)?;
+        if f.inode.is_symlink() {
+            hops += 1;
+            if hops > MAX_HOPS {
+                return None;
+            }
+            cur.pop();
+            if f.target.first() == Some(&b'/') {
+                cur.clear();
+            }
+            todo.extend(
+                f.target
+                    .split(|&b| b == b'/')
+                    .filter(|c| !c.is_empty())
+                    .rev()
+                    .map(<[u8]>::to_vec),
+            );
+        }
+    }
+    let key = [b"/".to_vec(), cur.join(&b'/')].concat();
+    found.get(&key)
+}
