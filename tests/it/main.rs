@@ -20,4 +20,5 @@ mod reproducible;
 mod rootfs;
 mod rpmdb;
 mod signing;
+mod source_date_future;
 mod verify;
