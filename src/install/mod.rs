@@ -45,6 +45,14 @@ pub enum InstallError {
         source: std::io::Error,
     },
 
+    /// A rich dependency in a package's header cannot be parsed.
+    #[error("package `{shown}`: {source}")]
+    Dependency {
+        shown: String,
+        #[source]
+        source: deps::BadDependency,
+    },
+
     #[error("{message}")]
     Refused { message: String },
 
@@ -299,6 +307,10 @@ pub fn install(
                 ),
             });
         }
+        deps::check_header(&headers.header).map_err(|source| InstallError::Dependency {
+            shown: p.display().to_string(),
+            source,
+        })?;
         let deps = deps::Package::from_header(&headers.header);
         if let Some(other) = new.iter().find(|n| n.deps.name == deps.name) {
             return Err(InstallError::Refused {
