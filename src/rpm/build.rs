@@ -567,7 +567,7 @@ pub fn write_from_plan(
     target: Target,
 ) -> Result<WrittenPackage> {
     let err = rpm_err(spec);
-    let mut warnings = Vec::new();
+    let mut warnings = spec.warnings.clone();
     let newest_change = spec.changelog.first().map(|c| c.time);
     let date = source_date::resolve(opts.source_date_epoch, newest_change);
     if date.origin == source_date::Origin::Epoch {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diag::SpecError;
-use super::package::{Cx, Loc};
+use super::package::{Cx, Loc, SrcKind};
 
 /// What the base root filesystem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +231,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     };
     let mut packages = Vec::new();
     for p in &im.packages {
-        let path = cx.src(p)?;
+        let path = cx.src(p, SrcKind::File)?;
         let at = cx.loc(p);
         let s = p.get_ref();
         packages.push(if s.ends_with(".toml") {
@@ -308,7 +308,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     for f in &im.files {
         let dest = cx.dest(&f.dest)?;
         let content = match (&f.src, &f.content) {
-            (Some(s), None) => OverlayContent::File(cx.src(s)?),
+            (Some(s), None) => OverlayContent::File(cx.src(s, SrcKind::File)?),
             (None, Some(c)) => OverlayContent::Text(c.get_ref().clone()),
             (Some(s), Some(_)) => return Err(cx.err(s, "give either `src` or `content`, not both")),
             (None, None) => {

@@ -21,4 +21,5 @@ mod rootfs;
 mod rpmdb;
 mod signing;
 mod source_date_future;
+mod spec_hostile;
 mod verify;
