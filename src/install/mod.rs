@@ -38,8 +38,10 @@ pub const RPMDB_FILE: &str = "/var/lib/rpm/rpmdb.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("package `{}` cannot be used", path.display())]
+    #[error("package `{shown}` cannot be used")]
     Package {
+        /// The package as the user knows it (see [`install_named`]).
+        shown: String,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -75,6 +77,15 @@ pub enum InstallError {
         package: String,
         #[source]
         source: std::io::Error,
+    },
+
+    /// An `enable`, `disable` or `mask` of the image spec that cannot be
+    /// done (the caller knows where the spec asks for it).
+    #[error("cannot {verb} {unit}: {message}")]
+    Override {
+        verb: &'static str,
+        unit: String,
+        message: String,
     },
 
     #[error(transparent)]
@@ -182,6 +193,8 @@ pub struct InstallReport {
 
 struct NewPackage {
     path: PathBuf,
+    /// How messages name the package.
+    shown: String,
     headers: PackageHeaders,
     deps: deps::Package,
 }
@@ -284,46 +297,60 @@ fn read_text(tree: &Tree, path: &str) -> Option<String> {
     Some(s)
 }
 
-/// Install `rpms` into `tree`.
+/// Install `rpms` into `tree`; messages name each package by its path.
 pub fn install(
     tree: &mut Tree,
     rpms: &[PathBuf],
+    opts: &InstallOptions,
+) -> Result<InstallReport, InstallError> {
+    let named: Vec<(PathBuf, String)> = rpms
+        .iter()
+        .map(|p| (p.clone(), p.display().to_string()))
+        .collect();
+    install_named(tree, &named, opts)
+}
+
+/// [`install`], given how messages name each package: a package built
+/// from a spec goes by its spec, not by the scratch file it was built into.
+pub fn install_named(
+    tree: &mut Tree,
+    rpms: &[(PathBuf, String)],
     opts: &InstallOptions,
 ) -> Result<InstallReport, InstallError> {
     let mut report = InstallReport::default();
 
     // 1. Read and check every package before anything changes.
     let mut new: Vec<NewPackage> = Vec::new();
-    for p in rpms {
+    for (p, shown) in rpms {
         let headers = verify_digests(p).map_err(|source| InstallError::Package {
+            shown: shown.clone(),
             path: p.clone(),
             source,
         })?;
         if !headers.header.has(tag::SOURCERPM) {
             return Err(InstallError::Refused {
                 message: format!(
-                    "`{}` is a source package; only binary packages can be installed",
-                    p.display()
+                    "`{shown}` is a source package; only binary packages can be installed"
                 ),
             });
         }
         deps::check_header(&headers.header).map_err(|source| InstallError::Dependency {
-            shown: p.display().to_string(),
+            shown: shown.clone(),
             source,
         })?;
         let deps = deps::Package::from_header(&headers.header);
         if let Some(other) = new.iter().find(|n| n.deps.name == deps.name) {
             return Err(InstallError::Refused {
                 message: format!(
-                    "`{}` and `{}` are both package `{}`",
-                    other.path.display(),
-                    p.display(),
-                    deps.name
+                    "`{}` and `{shown}` are both package `{}`",
+                    other.shown,
+                    crate::spec::diag::escape(&deps.name)
                 ),
             });
         }
         new.push(NewPackage {
             path: p.clone(),
+            shown: shown.clone(),
             headers,
             deps,
         });
@@ -511,7 +538,7 @@ pub fn install(
         let rec =
             record::installed_record(&n.headers.signature, &n.headers.header, opts.install_time)
                 .map_err(|e| InstallError::Refused {
-                    message: format!("`{}`: {e}", n.path.display()),
+                    message: format!("`{}`: {e}", n.shown),
                 })?;
         db.add(&rec)?;
         let h = &n.headers.header;

@@ -13,6 +13,7 @@ mod compare_rpmbuild;
 mod disk;
 mod ext4;
 mod image;
+mod image_errors;
 mod inspect_diff;
 mod install;
 mod jobs;
