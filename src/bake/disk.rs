@@ -283,6 +283,7 @@ pub fn lay_out_raw(
     seed: &[u8],
     time: u32,
     file: &File,
+    bad_size: &dyn Fn(String) -> Error,
 ) -> Result<Written> {
     let ext4_opts = crate::ext4::Options {
         uuid: p.root_uuid,
@@ -300,7 +301,12 @@ pub fn lay_out_raw(
         source_date: u64::from(time),
     };
     let esp_min = fat::min_size(&p.esp, &fat_opts).map_err(disk_err)?;
-    let layout = gpt::plan(root_min, esp_min, size, seed).map_err(disk_err)?;
+    let layout = gpt::plan(root_min, esp_min, size, seed).map_err(|e| match e {
+        disk::DiskError::TooSmall { .. } | disk::DiskError::NotMibAligned(_) => {
+            bad_size(e.to_string())
+        }
+        e => disk_err(e),
+    })?;
     file.set_len(layout.disk_size)
         .map_err(|source| Error::Write {
             path: "raw image".into(),

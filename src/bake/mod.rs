@@ -28,7 +28,9 @@ use crate::manifest::{self, Manifest};
 use crate::output::Staging;
 use crate::rootfs::{self, Meta, Node, Tree};
 use crate::rpm::{BuildOptions, Compression};
+use crate::spec::SpecError;
 use crate::spec::image::{BaseKind, Format, ImageSpec, OverlayContent, PackageRef};
+use crate::spec::package::Loc;
 
 #[derive(Debug, Clone)]
 pub struct BakeOptions {
@@ -130,7 +132,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
 
     // The base archive's digest is taken beside the rest of the work.
     let mut base_digest = match base_kind {
-        BaseKind::Tar => Some(BaseDigest::start(&base, pin)),
+        BaseKind::Tar => {
+            let pin_at = spec.at_base_sha256.map(|at| (spec.file.clone(), at));
+            Some(BaseDigest::start(&base, pin, pin_at))
+        }
         BaseKind::Dir => None,
     };
     let r = bake_from(
@@ -158,16 +163,19 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
 struct BaseDigest {
     path: PathBuf,
     pin: Option<String>,
+    /// Where the spec writes the pin, for the error when it does not hold.
+    pin_at: Option<(PathBuf, Loc)>,
     running: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     done: Option<String>,
 }
 
 impl BaseDigest {
-    fn start(path: &Path, pin: Option<String>) -> Self {
+    fn start(path: &Path, pin: Option<String>, pin_at: Option<(PathBuf, Loc)>) -> Self {
         let p = path.to_path_buf();
         BaseDigest {
             path: path.to_path_buf(),
             pin,
+            pin_at,
             running: Some(std::thread::spawn(move || sha256_path(&p))),
             done: None,
         }
@@ -202,10 +210,19 @@ impl BaseDigest {
         if let Some(want) = &self.pin
             && *want != d
         {
-            return Err(Error::Usage(format!(
+            let message = format!(
                 "base `{}` has sha256 {d}, but the spec pins {want}",
                 self.path.display()
-            )));
+            );
+            return Err(match &self.pin_at {
+                Some((file, at)) => Error::Spec(SpecError {
+                    file: file.clone(),
+                    location: Some((at.line, at.column)),
+                    message,
+                    hint: Some("pin the archive you mean to use, or remove `base_sha256`".into()),
+                }),
+                None => Error::Usage(message),
+            });
         }
         Ok(d)
     }
@@ -229,15 +246,20 @@ fn bake_from(
         })?;
 
     // Packages: build specs, collect rpms.
-    let mut rpms: Vec<PathBuf> = Vec::new();
+    // Each with the name messages give it: a built package goes by its
+    // spec, never by its scratch file.
+    let mut rpms: Vec<(PathBuf, String)> = Vec::new();
     let mut built_inputs = Vec::new();
     let mut rpm_inputs = Vec::new();
     let mut spec_dates: Vec<u64> = Vec::new();
+    // Located warnings about the specs themselves (modes) come first.
+    let mut spec_warnings = spec.warnings.clone();
     for p in &spec.packages {
         match p {
             PackageRef::Spec { path, .. } => {
                 progress.step(&format!("building {}", path.display()));
                 let ps = crate::spec::load_package(path)?;
+                spec_warnings.extend(ps.warnings.iter().cloned());
                 let file = work.path().join(crate::rpm::build::file_name(&ps));
                 let mut out = std::fs::OpenOptions::new()
                     .read(true)
@@ -273,7 +295,7 @@ fn bake_from(
                     rpm: built.file_name.clone(),
                     rpm_sha256: built.sha256.clone(),
                 });
-                rpms.push(file);
+                rpms.push((file, path.display().to_string()));
             }
             PackageRef::Rpm { path, .. } => {
                 let d = sha256_path(path).map_err(|source| Error::Read {
@@ -285,7 +307,7 @@ fn bake_from(
                     sha256: d,
                     kind: "file".into(),
                 });
-                rpms.push(path.clone());
+                rpms.push((path.clone(), path.display().to_string()));
             }
         }
     }
@@ -293,7 +315,7 @@ fn bake_from(
         Some(s) => s,
         None => {
             let mut newest = spec_dates.iter().copied().max().unwrap_or(0);
-            for r in &rpms {
+            for (r, _) in &rpms {
                 if let Ok((h, _)) = crate::rpm::read::PackageHeaders::open(r)
                     && let Some(t) = h.header.int(crate::rpm::header::tag::BUILDTIME)
                 {
@@ -330,7 +352,7 @@ fn bake_from(
     };
 
     progress.step("installing packages");
-    let report = install::install(
+    let report = install::install_named(
         &mut tree,
         &rpms,
         &InstallOptions {
@@ -339,7 +361,8 @@ fn bake_from(
             work_dir: work.path().to_path_buf(),
         },
     )?;
-    let mut warnings = report.warnings.clone();
+    let mut warnings = spec_warnings;
+    warnings.extend(report.warnings.iter().cloned());
 
     progress.step("creating accounts and enabling units");
     warnings.extend(install::activate::accounts(&mut tree, time)?);
@@ -348,9 +371,19 @@ fn bake_from(
     // before units are enabled (they may add unit files).
     progress.step("placing files");
     for o in &spec.files {
-        place_overlay(&mut tree, o, time)?;
+        place_overlay(&mut tree, spec, o, time)?;
     }
-    let systemd = install::activate::systemd(&mut tree, &report, &spec.systemd, time)?;
+    let systemd = install::activate::systemd(&mut tree, &report, &spec.systemd, time).map_err(
+        |e| match &e {
+            install::InstallError::Override { verb, unit, .. } => {
+                match spec.systemd.find(verb, unit) {
+                    Some(at) => Error::Spec(spec.error_at(at, e.to_string())),
+                    None => Error::Install(e),
+                }
+            }
+            _ => Error::Install(e),
+        },
+    )?;
     warnings.extend(systemd.warnings.iter().cloned());
 
     // Outputs. Every name carries the main output's digest: the raw
@@ -399,7 +432,7 @@ fn bake_from(
             let mut h = Sha256::new();
             h.update(sha256_path(&spec.file).unwrap_or_default().as_bytes());
             h.update(base_sha(base_digest)?.as_bytes());
-            for r in &rpms {
+            for (r, _) in &rpms {
                 h.update(sha256_path(r).unwrap_or_default().as_bytes());
             }
             h.update(date.to_le_bytes());
@@ -425,7 +458,11 @@ fn bake_from(
             .create(&raw_tmp)?
             .try_clone()
             .map_err(clone_err(&raw_tmp))?;
-        let written = disk::lay_out_raw(&tree, &prepared, size, &seed, time, &raw_file)?;
+        let bad_size = |m: String| match spec.at_size {
+            Some(at) => Error::Spec(spec.error_at(at, m)),
+            None => Error::Usage(m),
+        };
+        let written = disk::lay_out_raw(&tree, &prepared, size, &seed, time, &raw_file, &bad_size)?;
         let raw_path = staging
             .path_of(&raw_tmp)
             .map(Path::to_path_buf)
@@ -711,11 +748,32 @@ fn bake_from(
     })
 }
 
-fn place_overlay(tree: &mut Tree, o: &crate::spec::image::Overlay, time: u32) -> Result<()> {
+fn place_overlay(
+    tree: &mut Tree,
+    spec: &ImageSpec,
+    o: &crate::spec::image::Overlay,
+    time: u32,
+) -> Result<()> {
     let users = read_ids(tree, "/etc/passwd");
     let groups = read_ids(tree, "/etc/group");
-    let uid = lookup(&users, &o.user, "user", &o.dest)?;
-    let gid = lookup(&groups, &o.group, "group", &o.dest)?;
+    let at = |loc: Loc, m: String| Error::Spec(spec.error_at(loc, m));
+    let uid = lookup(&users, &o.user)
+        .ok_or_else(|| at(o.at_user, not_in_image("user", &o.user, &o.dest)))?;
+    let gid = lookup(&groups, &o.group)
+        .ok_or_else(|| at(o.at_group, not_in_image("group", &o.group, &o.dest)))?;
+    // Only files are placed: a folder (or a link to one) stays as it is.
+    if tree
+        .resolve(&o.dest, true)
+        .is_ok_and(|id| tree.node(id).is_dir())
+    {
+        return Err(at(
+            o.at,
+            format!(
+                "`{}` is a folder in the image; [[image.files]] places files",
+                o.dest
+            ),
+        ));
+    }
     let data = match &o.content {
         OverlayContent::Text(t) => tree.spill(&mut t.as_bytes()),
         OverlayContent::File(p) => {
@@ -735,7 +793,7 @@ fn place_overlay(tree: &mut Tree, o: &crate::spec::image::Overlay, time: u32) ->
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "/".into());
     tree.mkdir_p(&parent, &Meta::new(0o755, 0, 0, i64::from(time)))
-        .map_err(|e| Error::Usage(format!("cannot place `{}`: {e}", o.dest)))?;
+        .map_err(|e| at(o.at, format!("cannot place `{}`: {e}", o.dest)))?;
     tree.insert_path(
         &o.dest,
         Node::file(
@@ -743,8 +801,12 @@ fn place_overlay(tree: &mut Tree, o: &crate::spec::image::Overlay, time: u32) ->
             data,
         ),
     )
-    .map_err(|e| Error::Usage(format!("cannot place `{}`: {e}", o.dest)))?;
+    .map_err(|e| at(o.at, format!("cannot place `{}`: {e}", o.dest)))?;
     Ok(())
+}
+
+fn not_in_image(what: &str, name: &str, dest: &str) -> String {
+    format!("{what} `{name}` for `{dest}` does not exist in the image")
 }
 
 fn read_ids(tree: &Tree, path: &str) -> Vec<(String, u32)> {
@@ -769,16 +831,9 @@ fn read_ids(tree: &Tree, path: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-fn lookup(ids: &[(String, u32)], name: &str, what: &str, dest: &str) -> Result<u32> {
+fn lookup(ids: &[(String, u32)], name: &str) -> Option<u32> {
     if name == "root" {
-        return Ok(0);
+        return Some(0);
     }
-    ids.iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, id)| *id)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "{what} `{name}` for `{dest}` does not exist in the image"
-            ))
-        })
+    ids.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
 }

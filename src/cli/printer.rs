@@ -1,10 +1,13 @@
 //! The one place that prints: results on stdout, messages on stderr,
-//! errors as `error:` / `Caused by:` / `hint:`.
+//! errors as `error:` / `Caused by:` / `hint:`. Messages echo what users
+//! and packages wrote, so their control characters are printed as escapes
+//! (line breaks aside): a name cannot drive the terminal.
 
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 
 use ingot::Error;
+use ingot::spec::diag::escape_keep_newlines as shown;
 
 pub struct Printer {
     pub json: bool,
@@ -55,7 +58,7 @@ impl Printer {
 
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("warning: {message}");
+            eprintln!("warning: {}", shown(message));
         }
     }
 
@@ -73,12 +76,12 @@ impl Printer {
             source = s.source();
         }
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "error: {e}");
+        let _ = writeln!(err, "error: {}", shown(&e.to_string()));
         for c in &causes {
-            let _ = writeln!(err, "  Caused by: {c}");
+            let _ = writeln!(err, "  Caused by: {}", shown(c));
         }
         if let Some(h) = e.hint() {
-            let _ = writeln!(err, "hint: {h}");
+            let _ = writeln!(err, "hint: {}", shown(h));
         }
         if self.json && !self.printed.get() {
             let doc = serde_json::json!({

@@ -59,14 +59,30 @@ pub const SECTOR: u64 = 512;
 pub const MIB: u64 = 1024 * 1024;
 pub const GIB: u64 = 1024 * MIB;
 
+/// A size in the largest binary unit that divides it exactly ("38 MiB",
+/// "2 GiB", "1536 KiB", "1000 bytes"): what a spec's `size` may say.
+pub fn human_size(bytes: u64) -> String {
+    for (unit, name) in [
+        (GIB * 1024, "TiB"),
+        (GIB, "GiB"),
+        (MIB, "MiB"),
+        (1024, "KiB"),
+    ] {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// What can go wrong while laying out or writing a disk. Input problems
 /// (names, sizes) are found before the first byte is written.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     #[error(
-        "the disk is too small: {given} bytes were asked for, but the partitions need at least \
-         {needed} bytes ({} GiB)",
-        needed.div_ceil(GIB)
+        "the disk is too small: {} was asked for, but the partitions need at least {}",
+        human_size(*given),
+        human_size(needed.div_ceil(MIB) * MIB)
     )]
     TooSmall { needed: u64, given: u64 },
 
@@ -234,6 +250,15 @@ fn derive_digest(seed: &[u8], purpose: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_print_in_the_largest_unit_that_divides_them() {
+        assert_eq!(human_size(39_845_888), "38 MiB");
+        assert_eq!(human_size(2 * GIB), "2 GiB");
+        assert_eq!(human_size(3 * MIB / 2), "1536 KiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+        assert_eq!(human_size(0), "0 bytes");
+    }
 
     #[test]
     fn guid_text_round_trips_and_uefi_layout_swaps_the_first_three_fields() {

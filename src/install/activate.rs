@@ -249,10 +249,25 @@ pub fn systemd(
     if !shipped.is_empty() {
         ops.push(enable::Operation::preset(shipped.clone()));
     }
-    ops.push(enable::Operation::enable(overrides.enable.clone()));
-    ops.push(enable::Operation::disable(overrides.disable.clone()));
-    ops.push(enable::Operation::mask(overrides.mask.clone()));
-    let out = enable::apply(&units, &rules, &ops).map_err(|e| refused(format!("systemd: {e}")))?;
+    // The image's own units one by one, so that a failure names the entry
+    // of the spec that caused it.
+    for u in &overrides.enable {
+        ops.push(enable::Operation::enable([u.name.clone()]));
+    }
+    for u in &overrides.disable {
+        ops.push(enable::Operation::disable([u.name.clone()]));
+    }
+    for u in &overrides.mask {
+        ops.push(enable::Operation::mask([u.name.clone()]));
+    }
+    let out = enable::apply(&units, &rules, &ops).map_err(|e| match e.verb {
+        enable::Verb::Preset => refused(format!("systemd: {e}")),
+        verb => InstallError::Override {
+            verb: verb.as_str(),
+            unit: e.units.first().cloned().unwrap_or_default(),
+            message: e.message,
+        },
+    })?;
     warnings.extend(out.warnings.iter().cloned());
 
     let dir_meta = Meta::new(0o755, 0, 0, i64::from(time));
@@ -304,7 +319,8 @@ pub fn systemd(
         }
     }
     // An enabled unit whose program is missing would fail at boot.
-    for name in shipped.iter().chain(&overrides.enable) {
+    let asked: Vec<String> = overrides.enable.iter().map(|u| u.name.clone()).collect();
+    for name in shipped.iter().chain(&asked) {
         if !enabled.contains(name) {
             continue;
         }
@@ -316,9 +332,15 @@ pub fn systemd(
         if let Some(f) = file {
             for exe in parsed[&f].exec_start() {
                 if exe.starts_with('/') && tree.resolve(&exe, true).is_err() {
-                    return Err(refused(format!(
-                        "unit {name} starts `{exe}`, which does not exist in the image"
-                    )));
+                    let message = format!("it starts `{exe}`, which does not exist in the image");
+                    if asked.contains(name) && !shipped.contains(name) {
+                        return Err(InstallError::Override {
+                            verb: "enable",
+                            unit: name.clone(),
+                            message,
+                        });
+                    }
+                    return Err(refused(format!("unit {name}: {message}")));
                 }
             }
         }
@@ -368,7 +390,7 @@ pub fn systemd(
     Ok(Activation {
         summary: Systemd {
             enabled: enabled.into_iter().collect(),
-            disabled: overrides.disable.clone(),
+            disabled: overrides.disable.iter().map(|u| u.name.clone()).collect(),
             masked: masked.into_iter().collect(),
         },
         not_run,

@@ -50,6 +50,62 @@ pub const RPMLIB_FEATURES: &[(&str, &str)] = &[
     ("VersionedDependencies", "3.0.3-1"),
 ];
 
+/// The header tags whose entries may be rich dependencies, with what a
+/// message calls one entry.
+pub const RICH_TAGS: &[(u32, &str)] = &[
+    (tag::REQUIRENAME, "requirement"),
+    (tag::CONFLICTNAME, "conflict"),
+    (tag::RECOMMENDNAME, "recommendation"),
+    (tag::SUGGESTNAME, "suggestion"),
+    (tag::SUPPLEMENTNAME, "supplement"),
+    (tag::ENHANCENAME, "enhancement"),
+];
+
+/// A rich dependency in a package's header that the parser refuses
+/// (malformed, or past one of its limits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("its {what} `{shown}` cannot be read")]
+pub struct BadDependency {
+    pub what: &'static str,
+    /// The dependency as written, cut short when long.
+    pub shown: String,
+    #[source]
+    pub source: dep::DepError,
+}
+
+/// Check that every rich dependency in `h` parses, so that nothing later
+/// reads a dependency it cannot understand as merely unmet. Names that do
+/// not start with `(` are names, whatever they hold.
+pub fn check_header(h: &Header) -> Result<(), BadDependency> {
+    for &(t, what) in RICH_TAGS {
+        for text in h.strings(t) {
+            if !text.starts_with('(') {
+                continue;
+            }
+            if let Err(source) = dep::parse(&text) {
+                return Err(BadDependency {
+                    what,
+                    shown: shorten(&text),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// At most 60 characters of `text`, control characters escaped, and its
+/// length when it was cut.
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 60;
+    let escaped = crate::spec::diag::escape(text);
+    if escaped.chars().count() <= KEEP {
+        return escaped.into_owned();
+    }
+    let head: String = escaped.chars().take(KEEP).collect();
+    format!("{head}… ({} bytes)", text.len())
+}
+
 /// A name with an optional versioned comparison, as stored in a header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capability {

@@ -43,11 +43,21 @@ pub const RPMDB_FILE: &str = "/var/lib/rpm/rpmdb.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("package `{}` cannot be used", path.display())]
+    #[error("package `{shown}` cannot be used")]
     Package {
+        /// The package as the user knows it (see [`install_named`]).
+        shown: String,
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+
+    /// A rich dependency in a package's header cannot be parsed.
+    #[error("package `{shown}`: {source}")]
+    Dependency {
+        shown: String,
+        #[source]
+        source: deps::BadDependency,
     },
 
     #[error("{message}")]
@@ -72,6 +82,15 @@ pub enum InstallError {
         package: String,
         #[source]
         source: std::io::Error,
+    },
+
+    /// An `enable`, `disable` or `mask` of the image spec that cannot be
+    /// done (the caller knows where the spec asks for it).
+    #[error("cannot {verb} {unit}: {message}")]
+    Override {
+        verb: &'static str,
+        unit: String,
+        message: String,
     },
 
     #[error(transparent)]
@@ -179,6 +198,8 @@ pub struct InstallReport {
 
 struct NewPackage {
     path: PathBuf,
+    /// How messages name the package.
+    shown: String,
     headers: PackageHeaders,
     deps: deps::Package,
     files: Vec<FileInfo>,
@@ -213,37 +234,41 @@ struct Old {
 
 /// Read and check every package before anything changes: digests, binary
 /// package, one package per name, a file list rpm would accept.
-fn read_packages(rpms: &[PathBuf]) -> Result<Vec<NewPackage>, InstallError> {
+fn read_packages(rpms: &[(PathBuf, String)]) -> Result<Vec<NewPackage>, InstallError> {
     let mut new: Vec<NewPackage> = Vec::new();
-    for p in rpms {
+    for (p, shown) in rpms {
         let headers = verify_digests(p).map_err(|source| InstallError::Package {
+            shown: shown.clone(),
             path: p.clone(),
             source,
         })?;
         if !headers.header.has(tag::SOURCERPM) {
             return Err(InstallError::Refused {
                 message: format!(
-                    "`{}` is a source package; only binary packages can be installed",
-                    p.display()
+                    "`{shown}` is a source package; only binary packages can be installed"
                 ),
             });
         }
+        deps::check_header(&headers.header).map_err(|source| InstallError::Dependency {
+            shown: shown.clone(),
+            source,
+        })?;
         let deps = deps::Package::from_header(&headers.header);
         if let Some(other) = new.iter().find(|n| n.deps.name == deps.name) {
             return Err(InstallError::Refused {
                 message: format!(
-                    "`{}` and `{}` are both package `{}`",
-                    other.path.display(),
-                    p.display(),
-                    deps.name
+                    "`{}` and `{shown}` are both package `{}`",
+                    other.shown,
+                    crate::spec::diag::escape(&deps.name)
                 ),
             });
         }
         let files = files_of(&headers.header).map_err(|e| InstallError::Refused {
-            message: format!("{}: {e}", deps.nevra),
+            message: format!("`{shown}`: {e}"),
         })?;
         new.push(NewPackage {
             path: p.clone(),
+            shown: shown.clone(),
             headers,
             deps,
             files,
@@ -383,10 +408,24 @@ fn check_dependencies(
     Ok(())
 }
 
-/// Install `rpms` into `tree`.
+/// Install `rpms` into `tree`; messages name each package by its path.
 pub fn install(
     tree: &mut Tree,
     rpms: &[PathBuf],
+    opts: &InstallOptions,
+) -> Result<InstallReport, InstallError> {
+    let named: Vec<(PathBuf, String)> = rpms
+        .iter()
+        .map(|p| (p.clone(), p.display().to_string()))
+        .collect();
+    install_named(tree, &named, opts)
+}
+
+/// [`install`], given how messages name each package: a package built
+/// from a spec goes by its spec, not by the scratch file it was built into.
+pub fn install_named(
+    tree: &mut Tree,
+    rpms: &[(PathBuf, String)],
     opts: &InstallOptions,
 ) -> Result<InstallReport, InstallError> {
     let mut report = InstallReport::default();
@@ -455,7 +494,7 @@ pub fn install(
         let rec =
             record::installed_record(&n.headers.signature, &n.headers.header, opts.install_time)
                 .map_err(|e| InstallError::Refused {
-                    message: format!("`{}`: {e}", n.path.display()),
+                    message: format!("`{}`: {e}", n.shown),
                 })?;
         db.add(&rec)?;
         report

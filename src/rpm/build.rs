@@ -567,7 +567,7 @@ pub fn write_from_plan(
     target: Target,
 ) -> Result<WrittenPackage> {
     let err = rpm_err(spec);
-    let mut warnings = Vec::new();
+    let mut warnings = spec.warnings.clone();
     let newest_change = spec.changelog.first().map(|c| c.time);
     let date = source_date::resolve(opts.source_date_epoch, newest_change);
     if date.origin == source_date::Origin::Epoch {
@@ -582,11 +582,9 @@ pub fn write_from_plan(
             date.seconds
         ))
     })?;
-    // The build and signature times are the source date, unless it is in
-    // the future (as the `rpm` crate did: a signature from the future does
-    // not verify).
-    let now = ::rpm::Timestamp::now().0;
-    let stamp = if ts < now { ts } else { now };
+    // The build and signature times are the source date, whatever it is:
+    // time enters only through `source_date`, never from the clock.
+    let stamp = ts;
 
     // The signing key first: a bad key fails before any work.
     let signer = match &opts.sign_key {

@@ -6,6 +6,14 @@
 //! follows rpm's documentation of boolean dependencies (`and`, `or`, `if`,
 //! `if … else`, `unless`, `unless … else`, `with`, `without`; one kind of
 //! operator per parenthesised level). Never touches the filesystem.
+//!
+//! Dependencies also come from RPM headers nobody here wrote, so the
+//! parser has limits and says which one a text went past: [`MAX_LEN`]
+//! bytes, [`MAX_DEPTH`] nested parentheses and [`MAX_TERMS`] dependencies
+//! inside one rich dependency. The parser and everything that walks a
+//! [`Rich`] tree recurse once per level, so the depth limit is what keeps
+//! them off the end of the stack. Real rich dependencies nest three or four
+//! levels and name a handful of packages.
 
 use std::fmt;
 
@@ -146,6 +154,13 @@ impl fmt::Display for DepError {
 
 impl std::error::Error for DepError {}
 
+/// The longest dependency text accepted, in bytes.
+pub const MAX_LEN: usize = 64 * 1024;
+/// The deepest nesting of parentheses in a rich dependency.
+pub const MAX_DEPTH: usize = 32;
+/// The most dependencies (operands) one rich dependency may name.
+pub const MAX_TERMS: usize = 1024;
+
 fn err(offset: usize, message: impl Into<String>) -> DepError {
     DepError {
         offset,
@@ -155,6 +170,23 @@ fn err(offset: usize, message: impl Into<String>) -> DepError {
 
 /// Parse one dependency string.
 pub fn parse(text: &str) -> Result<Dependency, DepError> {
+    if text.len() > MAX_LEN {
+        return Err(err(
+            0,
+            format!(
+                "the dependency is {} bytes long, more than the limit of {MAX_LEN} bytes",
+                text.len()
+            ),
+        ));
+    }
+    // Spaces separate words; a control character (a tab, a line break, a
+    // NUL, an escape) has no place in a dependency.
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(err(
+            i,
+            format!("the dependency contains the control character {c:?}"),
+        ));
+    }
     let trimmed_start = text.len() - text.trim_start().len();
     let t = text.trim();
     if t.is_empty() {
@@ -164,6 +196,8 @@ pub fn parse(text: &str) -> Result<Dependency, DepError> {
         let mut p = Parser {
             s: text,
             pos: trimmed_start,
+            depth: 0,
+            terms: 0,
         };
         let expr = p.group()?;
         p.skip_ws();
@@ -288,7 +322,13 @@ pub fn check_version_chars(what: &str, v: &str) -> Result<(), String> {
             String::new()
         };
         return Err(format!(
-            "{what} `{v}` contains `{c}`; allowed are letters, digits and . _ + ~ ^{why}"
+            "{what} `{}` contains {}; allowed are letters, digits and . _ + ~ ^{why}",
+            crate::spec::diag::escape(v),
+            if c.is_control() {
+                format!("the control character {c:?}")
+            } else {
+                format!("`{c}`")
+            }
         ));
     }
     Ok(())
@@ -297,6 +337,10 @@ pub fn check_version_chars(what: &str, v: &str) -> Result<(), String> {
 struct Parser<'a> {
     s: &'a str,
     pos: usize,
+    /// Parentheses open around `pos`.
+    depth: usize,
+    /// Simple dependencies read so far.
+    terms: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -331,8 +375,18 @@ impl<'a> Parser<'a> {
         if self.peek() != Some('(') {
             return Err(err(self.pos, "expected `(`"));
         }
+        if self.depth == MAX_DEPTH {
+            return Err(err(
+                open,
+                format!(
+                    "the rich dependency nests deeper than the limit of {MAX_DEPTH} levels of parentheses"
+                ),
+            ));
+        }
+        self.depth += 1;
         self.pos += 1;
         let expr = self.expr()?;
+        self.depth -= 1;
         self.skip_ws();
         if self.peek() != Some(')') {
             return Err(match self.peek() {
@@ -349,7 +403,18 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some('(') => self.group(),
             None | Some(')') => Err(err(self.pos, "expected a dependency")),
-            Some(_) => self.simple().map(Rich::Dep),
+            Some(_) => {
+                if self.terms == MAX_TERMS {
+                    return Err(err(
+                        self.pos,
+                        format!(
+                            "the rich dependency names more than the limit of {MAX_TERMS} dependencies"
+                        ),
+                    ));
+                }
+                self.terms += 1;
+                self.simple().map(Rich::Dep)
+            }
         }
     }
 
@@ -427,7 +492,12 @@ impl<'a> Parser<'a> {
     }
 
     fn keyword_at_pos(&self, pos: usize) -> Option<Kw> {
-        let p = Parser { s: self.s, pos };
+        let p = Parser {
+            s: self.s,
+            pos,
+            depth: self.depth,
+            terms: self.terms,
+        };
         p.keyword_at().map(|(k, _)| k)
     }
 
@@ -688,6 +758,57 @@ mod tests {
             "()",
         ] {
             assert!(parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}a{}", "(".repeat(depth), ")".repeat(depth))
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_at_the_parenthesis_that_goes_too_deep() {
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        let e = parse(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.offset, MAX_DEPTH);
+        assert!(e.message.contains("levels of parentheses"), "{}", e.message);
+        // What overflowed the stack before: 20,000 levels.
+        let e = parse(&nested(20_000)).unwrap_err();
+        assert!(e.message.contains("limit of 32 levels"), "{}", e.message);
+    }
+
+    #[test]
+    fn too_many_operands_and_too_long_a_text_are_refused_naming_the_limit() {
+        let names: Vec<String> = (0..MAX_TERMS).map(|i| format!("p{i}")).collect();
+        assert!(parse(&format!("({})", names.join(" or "))).is_ok());
+        let one_more = format!("({} or extra)", names.join(" or "));
+        let e = parse(&one_more).unwrap_err();
+        assert!(e.message.contains("1024 dependencies"), "{}", e.message);
+        assert_eq!(&one_more[e.offset..], "extra)");
+        let long = format!("({} or b)", "a".repeat(MAX_LEN));
+        let e = parse(&long).unwrap_err();
+        assert!(e.message.contains("65536 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn realistic_nesting_still_parses() {
+        let text = "((kernel-core >= 6.1 and (kmod-nvidia or (akmod-nvidia with nvidia-driver))) if nvidia-driver else (kernel-core unless kernel-rt))";
+        let Dependency::Rich { expr, .. } = parse(text).unwrap() else {
+            panic!("not rich")
+        };
+        assert_eq!(expr.simples().len(), 7);
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_they_are() {
+        for (text, at) in [
+            ("(a or\nb)", 5),
+            ("bash\t>= 5", 4),
+            ("pkg\u{0}", 3),
+            ("(a or \u{1b}[31mb)", 6),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.offset, at, "{text:?}: {}", e.message);
+            assert!(e.message.contains("control character"), "{}", e.message);
         }
     }
 

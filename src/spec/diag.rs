@@ -5,6 +5,7 @@
 //! `` `file`:line:column: message `` plus an optional hint such as
 //! "did you mean `version`?". Never reads files itself.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,43 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// User text for a message: control characters (and the invisible
+/// direction overrides) written as escapes such as `\u{1b}` or `\n`, so
+/// that what a message echoes can neither drive the terminal nor fake a
+/// line of its own.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    escape_but(s, None)
+}
+
+/// [`escape`], keeping line breaks: for a whole message that spans lines.
+pub fn escape_keep_newlines(s: &str) -> Cow<'_, str> {
+    escape_but(s, Some('\n'))
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_but(s: &str, keep: Option<char>) -> Cow<'_, str> {
+    if !s.chars().any(|c| needs_escape(c) && Some(c) != keep) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) && Some(c) != keep {
+            if c.is_control() {
+                out.extend(c.escape_debug());
+            } else {
+                out.extend(c.escape_unicode());
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// 1-based line and column (in characters) of byte offset `offset`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -139,6 +177,14 @@ mod tests {
         // "é" is two bytes but one column.
         assert_eq!(line_col(text, 9), (2, 3));
         assert_eq!(line_col(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn escape_writes_control_characters_as_escapes() {
+        assert_eq!(escape("plain é"), "plain é");
+        assert_eq!(escape("a\u{1b}[31mb\0c\nd\te"), "a\\u{1b}[31mb\\0c\\nd\\te");
+        assert_eq!(escape("\u{9b}x\u{202e}y"), "\\u{9b}x\\u{202e}y");
+        assert_eq!(escape_keep_newlines("a\nb\u{7f}"), "a\nb\\u{7f}");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diag::SpecError;
-use super::package::{Cx, Loc};
+use super::diag::{SpecError, escape};
+use super::package::{Cx, Loc, SrcKind, warn_mode};
 
 /// What the base root filesystem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +27,32 @@ pub enum PackageRef {
 }
 
 impl ImageSpec {
-    /// The spec's base must exist when it is used.
+    /// The spec's base must exist when it is used, and be a folder or a
+    /// regular file (an archive): anything else would block or never end.
     pub fn check_base(&self) -> Result<(), SpecError> {
-        if std::fs::symlink_metadata(&self.base).is_ok() {
-            return Ok(());
+        match std::fs::metadata(&self.base) {
+            Ok(m) if m.is_dir() || m.is_file() => Ok(()),
+            Ok(_) => Err(self.error_at(
+                self.at_base,
+                format!(
+                    "base `{}` is neither a folder nor a regular file (an archive)",
+                    self.base.display()
+                ),
+            )),
+            Err(_) => Err(self
+                .error_at(self.at_base, format!("base `{}` does not exist", self.base.display()))
+                .with_hint("paths in a spec are relative to the spec's folder; `--base PATH` replaces the spec's base")),
         }
-        Err(SpecError {
+    }
+
+    /// An error at `at` in this spec.
+    pub fn error_at(&self, at: Loc, message: impl Into<String>) -> SpecError {
+        SpecError {
             file: self.file.clone(),
-            location: Some((self.at_base.line, self.at_base.column)),
-            message: format!("base `{}` does not exist", self.base.display()),
-            hint: Some("paths in a spec are relative to the spec's folder; `--base PATH` replaces the spec's base".into()),
-        })
+            location: Some((at.line, at.column)),
+            message: message.into(),
+            hint: None,
+        }
     }
 }
 
@@ -82,7 +97,11 @@ pub struct Overlay {
     pub mode: u16,
     pub user: String,
     pub group: String,
+    /// Where `dest` is written.
     pub at: Loc,
+    /// Where `user` and `group` are written (`at` when they are not).
+    pub at_user: Loc,
+    pub at_group: Loc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +110,32 @@ pub enum OverlayContent {
     File(PathBuf),
 }
 
+/// A unit named in `[image.systemd]`, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRef {
+    pub name: String,
+    pub at: Loc,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SystemdOverrides {
-    pub enable: Vec<String>,
-    pub disable: Vec<String>,
-    pub mask: Vec<String>,
+    pub enable: Vec<UnitRef>,
+    pub disable: Vec<UnitRef>,
+    pub mask: Vec<UnitRef>,
+}
+
+impl SystemdOverrides {
+    /// Where the spec names `unit` in the list of `verb` (`enable`,
+    /// `disable` or `mask`).
+    pub fn find(&self, verb: &str, unit: &str) -> Option<Loc> {
+        let list = match verb {
+            "enable" => &self.enable,
+            "disable" => &self.disable,
+            "mask" => &self.mask,
+            _ => return None,
+        };
+        list.iter().find(|u| u.name == unit).map(|u| u.at)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +151,12 @@ pub struct ImageSpec {
     pub systemd: SystemdOverrides,
     pub files: Vec<Overlay>,
     pub at_base: Loc,
+    /// Where `base_sha256`, `size` and `formats` are written, when they are.
+    pub at_base_sha256: Option<Loc>,
+    pub at_size: Option<Loc>,
+    pub at_formats: Option<Loc>,
+    /// Allowed but worth a second look (modes), each located.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +174,7 @@ struct RawImage {
     #[serde(default)]
     packages: Vec<Spanned<String>>,
     size: Option<Spanned<String>>,
-    formats: Option<Vec<Spanned<String>>>,
+    formats: Option<Spanned<Vec<Spanned<String>>>>,
     filesystem: Option<Spanned<String>>,
     #[serde(default)]
     systemd: RawSystemd,
@@ -166,7 +212,10 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
     let unit = s[digits.len()..].trim();
     let n: u64 = digits.parse().map_err(|_| {
-        format!("size `{s}` is neither \"auto\" nor a number with a unit such as \"8GiB\"")
+        format!(
+            "size `{}` is neither \"auto\" nor a number with a unit such as \"8GiB\"",
+            escape(s)
+        )
     })?;
     let mult: u64 = match unit {
         "" | "B" => 1,
@@ -176,13 +225,14 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
         "T" | "TiB" => 1 << 40,
         _ => {
             return Err(format!(
-                "unknown size unit `{unit}`; use KiB, MiB, GiB or TiB"
+                "unknown size unit `{}`; use KiB, MiB, GiB or TiB",
+                escape(unit)
             ));
         }
     };
     n.checked_mul(mult)
         .map(Size::Bytes)
-        .ok_or_else(|| format!("size `{s}` is too large"))
+        .ok_or_else(|| format!("size `{}` is too large", escape(s)))
 }
 
 pub fn load_image(file: &Path) -> Result<ImageSpec, SpecError> {
@@ -210,6 +260,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         ));
     }
     // The base is checked when it is used (`--base` may replace it).
+    cx.line_field(&im.base, "base")?;
     let base = cx.dir.join(im.base.get_ref());
     let base_kind = if base.is_dir() {
         BaseKind::Dir
@@ -231,7 +282,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     };
     let mut packages = Vec::new();
     for p in &im.packages {
-        let path = cx.src(p)?;
+        let path = cx.src(p, SrcKind::File)?;
         let at = cx.loc(p);
         let s = p.get_ref();
         packages.push(if s.ends_with(".toml") {
@@ -243,59 +294,44 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         });
     }
     let size = match &im.size {
-        Some(v) => parse_size(v.get_ref()).map_err(|m| cx.err(v, m))?,
-        None => Size::Auto,
-    };
-    let mut formats = Vec::new();
-    match &im.formats {
-        None => formats.push(Format::Raw),
-        Some(list) => {
-            if list.is_empty() {
-                return Err(SpecError::whole(
-                    file,
-                    "formats is empty; name at least one output",
+        Some(v) => {
+            let size = parse_size(v.get_ref()).map_err(|m| cx.err(v, m))?;
+            if let Size::Bytes(b) = size
+                && b % (1 << 20) != 0
+            {
+                return Err(cx.err(
+                    v,
+                    format!(
+                        "size `{}` is not a whole number of MiB",
+                        escape(v.get_ref())
+                    ),
                 ));
             }
-            for f in list {
-                let all = [Format::Raw, Format::Vmdk, Format::Vhd, Format::Tar];
-                let fmt = all
-                    .into_iter()
-                    .find(|x| x.name() == f.get_ref())
-                    .ok_or_else(|| {
-                        let mut e = cx.err(
-                            f,
-                            format!(
-                                "unknown format `{}`; use raw, vmdk, vhd or tar",
-                                f.get_ref()
-                            ),
-                        );
-                        if let Some(m) =
-                            super::diag::did_you_mean(f.get_ref(), all.iter().map(|x| x.name()))
-                        {
-                            e = e.with_hint(format!("did you mean `{m}`?"));
-                        }
-                        e
-                    })?;
-                if !formats.contains(&fmt) {
-                    formats.push(fmt);
-                }
-            }
+            size
         }
-    }
-    formats.sort();
+        None => Size::Auto,
+    };
+    let formats = parse_formats(&cx, im.formats.as_ref())?;
     if let Some(fs) = &im.filesystem
         && fs.get_ref() != "ext4"
     {
         return Err(cx.err(
             fs,
-            format!("filesystem `{}` is not supported; use ext4", fs.get_ref()),
+            format!(
+                "filesystem `{}` is not supported; use ext4",
+                escape(fs.get_ref())
+            ),
         ));
     }
-    let units = |list: &[Spanned<String>]| -> Result<Vec<String>, SpecError> {
+    let units = |list: &[Spanned<String>]| -> Result<Vec<UnitRef>, SpecError> {
         list.iter()
             .map(|u| {
+                cx.line_field(u, "unit name")?;
                 crate::systemd::unit::check_unit_name(u.get_ref()).map_err(|m| cx.err(u, m))?;
-                Ok(u.get_ref().clone())
+                Ok(UnitRef {
+                    name: u.get_ref().clone(),
+                    at: cx.loc(u),
+                })
             })
             .collect()
     };
@@ -304,45 +340,15 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         disable: units(&im.systemd.disable)?,
         mask: units(&im.systemd.mask)?,
     };
-    let mut files = Vec::new();
-    for f in &im.files {
-        let dest = cx.dest(&f.dest)?;
-        let content = match (&f.src, &f.content) {
-            (Some(s), None) => OverlayContent::File(cx.src(s)?),
-            (None, Some(c)) => OverlayContent::Text(c.get_ref().clone()),
-            (Some(s), Some(_)) => return Err(cx.err(s, "give either `src` or `content`, not both")),
-            (None, None) => {
-                return Err(cx.err(&f.dest, format!("`{dest}` needs `src` or `content`")));
-            }
-        };
-        files.push(Overlay {
-            dest,
-            content,
-            mode: f
-                .mode
-                .as_ref()
-                .map(|m| cx.mode(m))
-                .transpose()?
-                .unwrap_or(0o644),
-            user: f
-                .user
-                .as_ref()
-                .map(|u| cx.account(u, "user"))
-                .transpose()?
-                .unwrap_or_else(|| "root".into()),
-            group: f
-                .group
-                .as_ref()
-                .map(|g| cx.account(g, "group"))
-                .transpose()?
-                .unwrap_or_else(|| "root".into()),
-            at: cx.loc(&f.dest),
-        });
-    }
+    let mut warnings = Vec::new();
+    let files = parse_overlays(&cx, &im.files, &mut warnings)?;
     Ok(ImageSpec {
         file: file.to_path_buf(),
         name,
         at_base: cx.loc(&im.base),
+        at_base_sha256: im.base_sha256.as_ref().map(|v| cx.loc(v)),
+        at_size: im.size.as_ref().map(|v| cx.loc(v)),
+        at_formats: im.formats.as_ref().map(|v| cx.loc(v)),
         base,
         base_kind,
         base_sha256,
@@ -351,7 +357,118 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         formats,
         systemd,
         files,
+        warnings,
     })
+}
+
+/// `formats`, sorted, each once; `raw` when the key is absent.
+fn parse_formats(
+    cx: &Cx,
+    list: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<Format>, SpecError> {
+    let Some(list) = list else {
+        return Ok(vec![Format::Raw]);
+    };
+    if list.get_ref().is_empty() {
+        return Err(cx.err(list, "formats is empty; name at least one output"));
+    }
+    let all = [Format::Raw, Format::Vmdk, Format::Vhd, Format::Tar];
+    let mut formats = Vec::new();
+    for f in list.get_ref() {
+        let fmt = all
+            .into_iter()
+            .find(|x| x.name() == f.get_ref())
+            .ok_or_else(|| {
+                let mut e = cx.err(
+                    f,
+                    format!(
+                        "unknown format `{}`; use raw, vmdk, vhd or tar",
+                        escape(f.get_ref())
+                    ),
+                );
+                if let Some(m) =
+                    super::diag::did_you_mean(f.get_ref(), all.iter().map(|x| x.name()))
+                {
+                    e = e.with_hint(format!("did you mean `{m}`?"));
+                }
+                e
+            })?;
+        if !formats.contains(&fmt) {
+            formats.push(fmt);
+        }
+    }
+    formats.sort();
+    Ok(formats)
+}
+
+/// The `[[image.files]]` entries: each `dest` once, each `src` a regular
+/// file, `content` free of control characters but line breaks and tabs.
+fn parse_overlays(
+    cx: &Cx,
+    raw: &[RawOverlay],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Overlay>, SpecError> {
+    let mut files = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, Loc> = Default::default();
+    for f in raw {
+        let dest = cx.dest(&f.dest)?;
+        let at = cx.loc(&f.dest);
+        if let Some(first) = seen.get(&dest) {
+            return Err(cx
+                .err(
+                    &f.dest,
+                    format!(
+                        "`{dest}` is placed twice: here and at line {}, column {}",
+                        first.line, first.column
+                    ),
+                )
+                .with_hint("keep one `[[image.files]]` entry per destination"));
+        }
+        seen.insert(dest.clone(), at);
+        let content = match (&f.src, &f.content) {
+            (Some(s), None) => OverlayContent::File(cx.src(s, SrcKind::File)?),
+            (None, Some(c)) => {
+                if let Some(ch) = c
+                    .get_ref()
+                    .chars()
+                    .find(|ch| ch.is_control() && *ch != '\n' && *ch != '\t')
+                {
+                    return Err(cx
+                        .err(c, format!("content contains the control character {ch:?}"))
+                        .with_hint("put a file with other bytes in place with `src`"));
+                }
+                OverlayContent::Text(c.get_ref().clone())
+            }
+            (Some(s), Some(_)) => return Err(cx.err(s, "give either `src` or `content`, not both")),
+            (None, None) => {
+                return Err(cx.err(&f.dest, format!("`{dest}` needs `src` or `content`")));
+            }
+        };
+        let mode = f.mode.as_ref().map(|m| cx.mode(m)).transpose()?;
+        if let (Some(m), Some(v)) = (mode, &f.mode) {
+            warn_mode(cx, v, (m, false), &dest, warnings);
+        }
+        let account =
+            |v: &Option<Spanned<String>>, what: &str| -> Result<(String, Loc), SpecError> {
+                match v {
+                    Some(v) => Ok((cx.account(v, what)?, cx.loc(v))),
+                    None => Ok(("root".into(), at)),
+                }
+            };
+        let (user, at_user) = account(&f.user, "user")?;
+        let (group, at_group) = account(&f.group, "group")?;
+        files.push(Overlay {
+            dest,
+            content,
+            mode: mode.unwrap_or(0o644),
+            user,
+            group,
+            at,
+            at_user,
+            at_group,
+        });
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -393,7 +510,13 @@ content = "web\n"
         assert_eq!(im.formats, [Format::Raw, Format::Tar]);
         assert_eq!(im.size, Size::Bytes(2 << 30));
         assert_eq!(im.base_kind, BaseKind::Dir);
-        assert_eq!(im.systemd.mask, ["systemd-firstboot.service"]);
+        assert_eq!(im.systemd.mask[0].name, "systemd-firstboot.service");
+        assert_eq!(
+            im.systemd
+                .find("mask", "systemd-firstboot.service")
+                .map(|l| l.line),
+            Some(11)
+        );
         assert_eq!(im.files[0].content, OverlayContent::Text("web\n".into()));
         let bad = text.replace("\"tar\", \"raw\"", "\"tarr\", \"raw\"");
         let e = parse_image(&spec, &bad).unwrap_err();

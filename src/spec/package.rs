@@ -147,6 +147,9 @@ pub struct PackageSpec {
     pub scripts: Scripts,
     /// Newest first.
     pub changelog: Vec<ChangelogEntry>,
+    /// Things that are allowed but worth a second look (setuid modes,
+    /// modes anyone may write), each naming file, line and column.
+    pub warnings: Vec<String>,
 }
 
 impl PackageSpec {
@@ -309,12 +312,12 @@ struct RawUnit {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawScripts {
-    pre: Option<String>,
-    post: Option<String>,
-    preun: Option<String>,
-    postun: Option<String>,
-    pretrans: Option<String>,
-    posttrans: Option<String>,
+    pre: Option<Spanned<String>>,
+    post: Option<Spanned<String>>,
+    preun: Option<Spanned<String>>,
+    postun: Option<Spanned<String>>,
+    pretrans: Option<Spanned<String>>,
+    posttrans: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +329,53 @@ struct RawChangelog {
 }
 
 // ---------------------------------------------------------------------------
+
+/// What a `src` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SrcKind {
+    File,
+    FileOrDir,
+}
+
+/// "a FIFO", "a character device", ... for messages.
+fn file_type_name(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a folder"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Why a mode is worth a warning ("setuid and writable by every user"):
+/// setuid or setgid, or writable by the group or by everyone. `None` when
+/// the mode is unremarkable. A folder everyone may write to with the
+/// sticky bit (`/tmp`'s 1777) is deliberate and fine: only the owner of an
+/// entry may remove it.
+pub fn mode_concern(mode: u16, is_dir: bool) -> Option<String> {
+    let mut what = Vec::new();
+    if mode & 0o4000 != 0 {
+        what.push("setuid");
+    }
+    if mode & 0o2000 != 0 {
+        what.push("setgid");
+    }
+    let sticky_dir = is_dir && mode & 0o1000 != 0;
+    if mode & 0o002 != 0 && !sticky_dir {
+        what.push("writable by every user");
+    } else if mode & 0o020 != 0 && !sticky_dir {
+        what.push("writable by its group");
+    }
+    (!what.is_empty()).then(|| what.join(" and "))
+}
 
 pub(super) struct Cx<'a> {
     pub(super) file: &'a Path,
@@ -343,37 +393,109 @@ impl Cx<'_> {
         Loc { line, column }
     }
 
-    /// A path in the spec, relative to the spec's folder.
-    pub(super) fn src(&self, v: &Spanned<String>) -> Result<PathBuf, SpecError> {
-        let p = self.dir.join(v.get_ref());
-        if std::fs::symlink_metadata(&p).is_err() {
+    /// A path in the spec, relative to the spec's folder, naming what
+    /// `kind` allows. Anything else (a FIFO, a device, a socket) is
+    /// refused here: reading one would block or never end.
+    pub(super) fn src(&self, v: &Spanned<String>, kind: SrcKind) -> Result<PathBuf, SpecError> {
+        let raw = v.get_ref();
+        if let Some(c) = raw.chars().find(|c| c.is_control()) {
+            return Err(self.err(
+                v,
+                format!("source path contains the control character {c:?}"),
+            ));
+        }
+        let p = self.dir.join(raw);
+        // `./x` when the spec is in the current folder reads as `x`.
+        let p = p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p);
+        let Ok(link) = std::fs::symlink_metadata(&p) else {
             return Err(self
                 .err(v, format!("source `{}` does not exist", p.display()))
                 .with_hint("paths in a spec are relative to the spec's folder"));
+        };
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) if link.is_symlink() => {
+                return Err(self.err(
+                    v,
+                    format!(
+                        "source `{}` is a symlink that leads nowhere: {e}",
+                        p.display()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(self.err(v, format!("cannot read source `{}`: {e}", p.display())));
+            }
+        };
+        let ft = meta.file_type();
+        if ft.is_file() || (ft.is_dir() && kind == SrcKind::FileOrDir) {
+            return Ok(p);
         }
-        Ok(p)
+        let what = file_type_name(&ft);
+        let via = if link.is_symlink() {
+            " (through a symlink)"
+        } else {
+            ""
+        };
+        let allowed = match kind {
+            SrcKind::File => "a regular file",
+            SrcKind::FileOrDir => "a regular file or a folder",
+        };
+        Err(self.err(
+            v,
+            format!(
+                "source `{}` is {what}{via}; a source must be {allowed}, or a symlink to one",
+                p.display()
+            ),
+        ))
     }
 
+    /// A text value in which only the control characters in `allowed`
+    /// may appear.
+    fn clean(&self, v: &Spanned<String>, what: &str, allowed: &[char]) -> Result<(), SpecError> {
+        let s = v.get_ref();
+        if let Some(c) = s.chars().find(|c| c.is_control() && !allowed.contains(c)) {
+            let mut e = self.err(v, format!("{what} contains the control character {c:?}"));
+            if c == '\t' {
+                e = e.with_hint("use spaces instead of tabs");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Text that may span lines (a description, a changelog text).
     pub(super) fn text_field(&self, v: &Spanned<String>, what: &str) -> Result<String, SpecError> {
         let s = v.get_ref();
         if s.trim().is_empty() {
             return Err(self.err(v, format!("{what} is empty")));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| c.is_control() && *c != '\n' && *c != '\t')
-        {
-            return Err(self.err(v, format!("{what} contains the control character {c:?}")));
-        }
+        self.clean(v, what, &['\n'])?;
         Ok(s.clone())
     }
 
+    /// Text on one line: no control character at all.
     pub(super) fn line_field(&self, v: &Spanned<String>, what: &str) -> Result<String, SpecError> {
-        let s = self.text_field(v, what)?;
+        let s = v.get_ref();
+        if s.trim().is_empty() {
+            return Err(self.err(v, format!("{what} is empty")));
+        }
         if s.contains('\n') {
             return Err(self.err(v, format!("{what} must be a single line")));
         }
-        Ok(s)
+        self.clean(v, what, &[])?;
+        Ok(s.clone())
+    }
+
+    /// A scriptlet body: a shell script, where line breaks and tabs are
+    /// ordinary; any other control character would reach rpm's header.
+    pub(super) fn script_field(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+    ) -> Result<String, SpecError> {
+        self.clean(v, what, &['\n', '\t'])?;
+        Ok(v.get_ref().clone())
     }
 
     /// Modes are octal: `"0755"` or `0o755`. A bare decimal such as `755`
@@ -386,7 +508,10 @@ impl Cx<'_> {
                 u32::from_str_radix(digits, 8).map_err(|_| {
                     self.err(
                         v,
-                        format!("mode `{s}` is not an octal number such as \"0755\""),
+                        format!(
+                            "mode `{}` is not an octal number such as \"0755\"",
+                            super::diag::escape(s)
+                        ),
                     )
                 })?
             }
@@ -412,7 +537,8 @@ impl Cx<'_> {
             return Err(self.err(
                 v,
                 format!(
-                    "{what} `{s}` is not a valid name (lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters)"
+                    "{what} `{}` is not a valid name (lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters)",
+                    super::diag::escape(s)
                 ),
             ));
         }
@@ -448,11 +574,14 @@ pub fn valid_account_name(s: &str) -> bool {
 
 /// An absolute, normalised destination path (no `.`, `..`, `//`, trailing `/`).
 pub fn normalize_dest(p: &str) -> Result<String, String> {
+    if let Some(c) = p.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "`{}` contains the control character {c:?}",
+            super::diag::escape(p)
+        ));
+    }
     if !p.starts_with('/') {
         return Err(format!("`{p}` is not an absolute path"));
-    }
-    if p.chars().any(|c| c.is_control()) {
-        return Err(format!("`{p:?}` contains a control character"));
     }
     let mut parts = Vec::new();
     for c in Path::new(p).components() {
@@ -573,7 +702,11 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
     if !ARCHES.contains(&arch.as_str()) {
         let mut e = cx.err(
             &p.arch,
-            format!("arch `{arch}` is not one of {}", ARCHES.join(", ")),
+            format!(
+                "arch `{}` is not one of {}",
+                super::diag::escape(&arch),
+                ARCHES.join(", ")
+            ),
         );
         if let Some(m) = super::diag::did_you_mean(&arch, ARCHES.iter().copied()) {
             e = e.with_hint(format!("did you mean `{m}`?"));
@@ -631,78 +764,9 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
         }
     }
 
-    let mut files = Vec::new();
-    for f in &raw.files {
-        let dest = cx.dest(&f.dest)?;
-        let src = match (&f.src, f.ghost) {
-            (Some(s), false) => Some(cx.src(s)?),
-            (None, true) => None,
-            (Some(s), true) => {
-                return Err(cx.err(s, "a ghost file has no `src` (it is created at run time)"));
-            }
-            (None, false) => {
-                return Err(cx.err(&f.dest, format!("`{dest}` has no `src`")).with_hint(
-                    "add `src = \"...\"`, or `ghost = true` for a file created at run time",
-                ));
-            }
-        };
-        let config = match &f.config {
-            None => Config::No,
-            Some(v) => match v.get_ref() {
-                toml::Value::Boolean(true) => Config::Yes,
-                toml::Value::Boolean(false) => Config::No,
-                toml::Value::String(s) if s == "noreplace" => Config::NoReplace,
-                _ => return Err(cx.err(v, "config must be true, false or \"noreplace\"")),
-            },
-        };
-        let is_dir = src.as_ref().is_some_and(|s| s.is_dir());
-        if let Some(v) = &f.dir_mode
-            && !is_dir
-        {
-            return Err(cx.err(v, "dir_mode only applies when `src` is a directory"));
-        }
-        let caps = match &f.caps {
-            Some(c) => {
-                ::rpm::FileOptions::new("/x")
-                    .caps(c.get_ref().as_str())
-                    .map_err(|e| cx.err(c, format!("capabilities `{}`: {e}", c.get_ref())))?;
-                Some(c.get_ref().clone())
-            }
-            None => None,
-        };
-        files.push(FileSpec {
-            src,
-            dest,
-            mode: f.mode.as_ref().map(|m| cx.mode(m)).transpose()?,
-            dir_mode: f.dir_mode.as_ref().map(|m| cx.mode(m)).transpose()?,
-            user: f.user.as_ref().map(|u| cx.account(u, "user")).transpose()?,
-            group: f
-                .group
-                .as_ref()
-                .map(|g| cx.account(g, "group"))
-                .transpose()?,
-            config,
-            doc: f.doc,
-            ghost: f.ghost,
-            caps,
-            at: cx.loc(&f.dest),
-        });
-    }
-
-    let mut dirs = Vec::new();
-    for d in &raw.dirs {
-        dirs.push(DirSpec {
-            path: cx.dest(&d.path)?,
-            mode: d.mode.as_ref().map(|m| cx.mode(m)).transpose()?,
-            user: d.user.as_ref().map(|u| cx.account(u, "user")).transpose()?,
-            group: d
-                .group
-                .as_ref()
-                .map(|g| cx.account(g, "group"))
-                .transpose()?,
-            at: cx.loc(&d.path),
-        });
-    }
+    let mut warnings = Vec::new();
+    let files = parse_files(&cx, &raw.files, &mut warnings)?;
+    let dirs = parse_dirs(&cx, &raw.dirs, &mut warnings)?;
 
     let mut symlinks = Vec::new();
     for s in &raw.symlinks {
@@ -762,7 +826,7 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
 
     let mut units = Vec::new();
     for u in &raw.systemd {
-        let src = cx.src(&u.unit)?;
+        let src = cx.src(&u.unit, SrcKind::File)?;
         let name = src
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -802,26 +866,8 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
     }
     check_unique(&cx, raw.systemd.iter().map(|u| &u.unit), "systemd unit")?;
 
-    let s = &raw.scripts;
-    let scripts = Scripts {
-        pre: s.pre.clone(),
-        post: s.post.clone(),
-        preun: s.preun.clone(),
-        postun: s.postun.clone(),
-        pretrans: s.pretrans.clone(),
-        posttrans: s.posttrans.clone(),
-    };
-
-    let mut changelog = Vec::new();
-    for c in &raw.changelog {
-        changelog.push(ChangelogEntry {
-            time: changelog_time(&cx, &c.date)?,
-            author: cx.line_field(&c.author, "changelog author")?,
-            text: cx.text_field(&c.text, "changelog text")?,
-        });
-    }
-    // rpm wants the newest entry first.
-    changelog.sort_by_key(|c| std::cmp::Reverse(c.time));
+    let scripts = parse_scripts(&cx, &raw.scripts)?;
+    let changelog = parse_changelog(&cx, &raw.changelog)?;
 
     Ok(PackageSpec {
         file: file.to_path_buf(),
@@ -846,7 +892,171 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
         units,
         scripts,
         changelog,
+        warnings,
     })
+}
+
+/// The `[[files]]` entries, checked.
+fn parse_files(
+    cx: &Cx,
+    raw: &[RawFile],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<FileSpec>, SpecError> {
+    let mut files = Vec::new();
+    for f in raw {
+        let dest = cx.dest(&f.dest)?;
+        let src = match (&f.src, f.ghost) {
+            (Some(s), false) => Some(cx.src(s, SrcKind::FileOrDir)?),
+            (None, true) => None,
+            (Some(s), true) => {
+                return Err(cx.err(s, "a ghost file has no `src` (it is created at run time)"));
+            }
+            (None, false) => {
+                return Err(cx.err(&f.dest, format!("`{dest}` has no `src`")).with_hint(
+                    "add `src = \"...\"`, or `ghost = true` for a file created at run time",
+                ));
+            }
+        };
+        let config = match &f.config {
+            None => Config::No,
+            Some(v) => match v.get_ref() {
+                toml::Value::Boolean(true) => Config::Yes,
+                toml::Value::Boolean(false) => Config::No,
+                toml::Value::String(s) if s == "noreplace" => Config::NoReplace,
+                _ => return Err(cx.err(v, "config must be true, false or \"noreplace\"")),
+            },
+        };
+        let is_dir = src.as_ref().is_some_and(|s| s.is_dir());
+        if let Some(v) = &f.dir_mode
+            && !is_dir
+        {
+            return Err(cx.err(v, "dir_mode only applies when `src` is a directory"));
+        }
+        let caps = match &f.caps {
+            Some(c) => {
+                cx.line_field(c, "caps")?;
+                ::rpm::FileOptions::new("/x")
+                    .caps(c.get_ref().as_str())
+                    .map_err(|e| cx.err(c, format!("capabilities `{}`: {e}", c.get_ref())))?;
+                Some(c.get_ref().clone())
+            }
+            None => None,
+        };
+        let mode = f.mode.as_ref().map(|m| cx.mode(m)).transpose()?;
+        let dir_mode = f.dir_mode.as_ref().map(|m| cx.mode(m)).transpose()?;
+        for (m, v, is_dir) in [(mode, &f.mode, false), (dir_mode, &f.dir_mode, true)] {
+            if let (Some(m), Some(v)) = (m, v) {
+                warn_mode(cx, v, (m, is_dir), &dest, warnings);
+            }
+        }
+        files.push(FileSpec {
+            src,
+            dest,
+            mode,
+            dir_mode,
+            user: f.user.as_ref().map(|u| cx.account(u, "user")).transpose()?,
+            group: f
+                .group
+                .as_ref()
+                .map(|g| cx.account(g, "group"))
+                .transpose()?,
+            config,
+            doc: f.doc,
+            ghost: f.ghost,
+            caps,
+            at: cx.loc(&f.dest),
+        });
+    }
+    Ok(files)
+}
+
+/// The `[[dirs]]` entries, checked.
+fn parse_dirs(
+    cx: &Cx,
+    raw: &[RawDir],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<DirSpec>, SpecError> {
+    let mut dirs = Vec::new();
+    for d in raw {
+        let path = cx.dest(&d.path)?;
+        let mode = d.mode.as_ref().map(|m| cx.mode(m)).transpose()?;
+        if let (Some(m), Some(v)) = (mode, &d.mode) {
+            warn_mode(cx, v, (m, true), &path, warnings);
+        }
+        dirs.push(DirSpec {
+            path,
+            mode,
+            user: d.user.as_ref().map(|u| cx.account(u, "user")).transpose()?,
+            group: d
+                .group
+                .as_ref()
+                .map(|g| cx.account(g, "group"))
+                .transpose()?,
+            at: cx.loc(&d.path),
+        });
+    }
+    Ok(dirs)
+}
+
+/// A warning, located at `v`, when `mode` (of a folder when `is_dir`)
+/// deserves a second look.
+pub(super) fn warn_mode(
+    cx: &Cx,
+    v: &Spanned<toml::Value>,
+    (mode, is_dir): (u16, bool),
+    path: &str,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(concern) = mode_concern(mode, is_dir) {
+        let message = format!("`{path}` gets mode {mode:04o}, which is {concern}");
+        warnings.push(cx.err(v, message).to_string());
+    }
+}
+
+/// The `[scripts]` bodies.
+fn parse_scripts(cx: &Cx, s: &RawScripts) -> Result<Scripts, SpecError> {
+    let body = |v: &Option<Spanned<String>>, what: &str| {
+        v.as_ref()
+            .map(|v| cx.script_field(v, &format!("script `{what}`")))
+            .transpose()
+    };
+    Ok(Scripts {
+        pre: body(&s.pre, "pre")?,
+        post: body(&s.post, "post")?,
+        preun: body(&s.preun, "preun")?,
+        postun: body(&s.postun, "postun")?,
+        pretrans: body(&s.pretrans, "pretrans")?,
+        posttrans: body(&s.posttrans, "posttrans")?,
+    })
+}
+
+/// The `[[changelog]]` entries, newest first (as rpm wants them).
+fn parse_changelog(cx: &Cx, raw: &[RawChangelog]) -> Result<Vec<ChangelogEntry>, SpecError> {
+    let mut changelog = Vec::new();
+    for c in raw {
+        let text = cx.text_field(&c.text, "changelog text")?;
+        // `rpm -q --changelog` starts each entry with a line "* DATE
+        // AUTHOR"; a text line that starts with `*` would read as another
+        // entry (rpmbuild's own %changelog cannot hold one either).
+        if let Some(n) = text.lines().position(|l| l.starts_with('*')) {
+            return Err(cx
+                .err(
+                    &c.text,
+                    format!(
+                        "line {} of the changelog text starts with `*`, which `rpm -q --changelog` would show as the start of another entry",
+                        n + 1
+                    ),
+                )
+                .with_hint("start the line with `-` or a space"));
+        }
+        changelog.push(ChangelogEntry {
+            time: changelog_time(cx, &c.date)?,
+            author: cx.line_field(&c.author, "changelog author")?,
+            text,
+        });
+    }
+    changelog.sort_by_key(|c| std::cmp::Reverse(c.time));
+    Ok(changelog)
 }
 
 fn check_unique<'a>(
@@ -869,4 +1079,29 @@ fn check_unique<'a>(
         seen.insert(n.get_ref(), cx.loc(n));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_worth_a_warning_are_setuid_setgid_and_writable_by_others() {
+        assert_eq!(mode_concern(0o755, false), None);
+        assert_eq!(mode_concern(0o4755, false).as_deref(), Some("setuid"));
+        assert_eq!(
+            mode_concern(0o6777, false).as_deref(),
+            Some("setuid and setgid and writable by every user")
+        );
+        assert_eq!(
+            mode_concern(0o775, true).as_deref(),
+            Some("writable by its group")
+        );
+        // /tmp: world-writable with the sticky bit is what a folder means.
+        assert_eq!(mode_concern(0o1777, true), None);
+        assert_eq!(
+            mode_concern(0o1777, false).as_deref(),
+            Some("writable by every user")
+        );
+    }
 }
