@@ -291,9 +291,8 @@ pub fn lay_out_raw(
         timestamp: time,
         size: 0,
     };
-    let disk_err = |e: disk::DiskError| Error::Usage(format!("disk: {e}"));
-    let root_min =
-        crate::ext4::auto_size(tree, &ext4_opts).map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+    let disk_err = Error::Disk;
+    let root_min = crate::ext4::auto_size(tree, &ext4_opts).map_err(Error::Ext4)?;
     let fat_opts = fat::Options {
         volume_id: p.esp_volume_id,
         label: None,
@@ -301,11 +300,13 @@ pub fn lay_out_raw(
     };
     let esp_min = fat::min_size(&p.esp, &fat_opts).map_err(disk_err)?;
     let layout = gpt::plan(root_min, esp_min, size, seed).map_err(disk_err)?;
-    file.set_len(layout.disk_size)
-        .map_err(|source| Error::Write {
-            path: "raw image".into(),
+    file.set_len(layout.disk_size).map_err(|source| {
+        Error::Disk(disk::DiskError::Io {
+            action: "set the image's length",
+            offset: layout.disk_size,
             source,
-        })?;
+        })
+    })?;
     gpt::write(&layout, file).map_err(disk_err)?;
     fat::write(
         &p.esp,
@@ -347,7 +348,7 @@ pub fn write_root(
     let start = w.layout.root.start;
     written.raise(start);
     crate::ext4::write_following(tree, &w.ext4, file, start, &|at| written.raise(start + at))
-        .map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+        .map_err(Error::Ext4)?;
     written.finish();
     Ok(())
 }

@@ -338,7 +338,15 @@ fn bake_from(
             deps_check: opts.deps_check,
             work_dir: work.path().to_path_buf(),
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // The work folder is scratch inside --out: name --out.
+        install::InstallError::Work { source, .. } => Error::Write {
+            path: opts.out.clone(),
+            source,
+        },
+        e => e.into(),
+    })?;
     let mut warnings = report.warnings.clone();
 
     progress.step("creating accounts and enabling units");
@@ -434,7 +442,7 @@ fn bake_from(
             path: raw_path.clone(),
             source,
         })?;
-        let disk_err = |e: crate::disk::DiskError| Error::Usage(format!("disk: {e}"));
+        let disk_err = Error::Disk;
         let vmdk_tmp = format!("{}.vmdk", spec.name);
         let vmdk_out = if disk_formats.contains(&Format::Vmdk) {
             Some(

@@ -16,6 +16,7 @@ mod image;
 mod inspect_diff;
 mod install;
 mod jobs;
+mod outputs;
 mod reproducible;
 mod rootfs;
 mod rpmdb;
