@@ -5,7 +5,8 @@
 //! asks for, named `NAME-DIGEST.EXT`, and `NAME-DIGEST.manifest.json`,
 //! all renamed into the output folder at the very end. Works in a hidden
 //! folder inside the output folder (the spill store, the database being
-//! written, the packages built from specs) that is removed in all cases.
+//! written, the packages built from specs) that is removed in all cases,
+//! a signal included (`output::Staging::work_dir`).
 //!
 //! Order of work: check the base pin; build package specs; import the
 //! base; install the packages (digests, dependencies, conflicts, files,
@@ -220,13 +221,7 @@ fn bake_from(
     base_digest: &mut Option<BaseDigest>,
 ) -> Result<BakeResult> {
     let mut staging = Staging::new(&opts.out)?;
-    let work = tempfile::Builder::new()
-        .prefix(".ingot-work-")
-        .tempdir_in(staging.dir())
-        .map_err(|source| Error::Write {
-            path: opts.out.clone(),
-            source,
-        })?;
+    let work = staging.work_dir()?;
 
     // Packages: build specs, collect rpms.
     let mut rpms: Vec<PathBuf> = Vec::new();

@@ -15,6 +15,7 @@ mod ext4;
 mod image;
 mod inspect_diff;
 mod install;
+mod interrupt;
 mod jobs;
 mod outputs;
 mod reproducible;

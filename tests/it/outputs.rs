@@ -1,4 +1,6 @@
-//! What ingot writes, when writing goes wrong:
+//! What ingot writes, when writing goes wrong or would loop:
+//! - all outputs appear together or none do (a folder where the manifest
+//!   must go fails the bake with nothing else written);
 //! - a full disk or a read-only output folder is the environment's failure:
 //!   exit 3 with the operating system's error in the `Caused by:` chain,
 //!   nothing left, at whatever step the space runs out (a small tmpfs as
@@ -21,6 +23,66 @@ pub fn listing(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// `len` bytes of random lower-case letters (deflate shrinks them by about
+/// a third): data every compressor has to work on.
+pub fn letters(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend(x.to_le_bytes().map(|b| b'a' + b % 26));
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn letters_file(path: &Path, seed: u64, len: usize) {
+    std::fs::write(path, letters(seed, len)).unwrap();
+}
+
+/// An uncompressed base tarball of `files` files of `mib` MiB of letters.
+pub fn data_tar(path: &Path, files: u64, mib: usize) {
+    let mut tb = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for i in 0..files {
+        let data = letters(i, mib << 20);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        tb.append_data(&mut h, format!("data/f{i:02}"), &data[..])
+            .unwrap();
+    }
+    tb.into_inner().unwrap();
+}
+
+/// A package spec without automatic dependencies, `body` appended.
+pub fn package_spec(name: &str, body: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "1"
+release = "1"
+arch = "noarch"
+summary = "Test package {name}"
+description = "A package made by the output tests."
+license = "MIT"
+
+[dependencies]
+auto = false
+
+{body}
+
+[[changelog]]
+date = 2024-01-01
+author = "tests <tests@example.invalid> - 1-1"
+text = "- test"
+"#
+    )
 }
 
 /// A private copy of the repository's `specs/` and `fixtures/`.
@@ -83,6 +145,44 @@ fn bake_every_format(spec: &Path, out: &Path) -> Command {
         c.args(["--format", f]);
     }
     c
+}
+
+// ------------------------------------------------- all or nothing
+
+#[test]
+fn a_folder_where_the_manifest_goes_fails_the_bake_and_nothing_else_appears() {
+    let (_t, dir) = workspace();
+    let spec = dir.join("specs/hello-image.toml");
+    let out = dir.join("out");
+    run_ok(ingot().arg("bake").arg(&spec).arg("--out").arg(&out));
+    let names = listing(&out);
+    let manifest = names
+        .iter()
+        .find(|n| n.ends_with(".manifest.json"))
+        .expect("a manifest")
+        .clone();
+    assert_eq!(names.len(), 3, "tar, SBOM and manifest: {names:?}");
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::create_dir_all(out.join(&manifest)).unwrap();
+    let o = ingot()
+        .arg("bake")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("cannot write `{}`", out.join(&manifest).display()))
+            && err.contains("Caused by: Is a directory"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(&out),
+        [manifest],
+        "outputs appeared without a manifest"
+    );
 }
 
 // ------------------------------------------------- environment failures
