@@ -129,6 +129,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         }
     };
 
+    if base_kind == BaseKind::Dir {
+        refuse_out_inside(&base, &opts.out)?;
+    }
+
     // The base archive's digest is taken beside the rest of the work.
     let mut base_digest = match base_kind {
         BaseKind::Tar => Some(BaseDigest::start(&base, pin)),
@@ -149,6 +153,45 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         (Err(e), Some(mut d)) if d.pin.is_some() => Err(d.digest().err().unwrap_or(e)),
         (Err(e), _) => Err(e),
     }
+}
+
+/// A folder base must not hold `--out` (see `rootfs::dir_in`, which also
+/// refuses it by identity): checked on the paths, symlinks resolved,
+/// before anything is written.
+fn refuse_out_inside(base: &Path, out: &Path) -> Result<()> {
+    let Ok(base) = std::fs::canonicalize(base) else {
+        return Ok(()); // the import says what is wrong with it
+    };
+    // The nearest existing folder of --out, and the rest of the path.
+    let mut existing = out.to_path_buf();
+    let mut rest = Vec::new();
+    let real = loop {
+        if let Ok(p) = std::fs::canonicalize(&existing) {
+            break p;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n.to_os_string());
+                existing = if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                };
+            }
+            _ => return Ok(()),
+        }
+    };
+    let real = rest.iter().rev().fold(real, |p, n| p.join(n));
+    if real.starts_with(&base) {
+        return Err(Error::Usage(format!(
+            "`--out {}` is inside the base folder `{}`: the bake would write into the root \
+             filesystem it reads, and the image would change with where its outputs go; \
+             choose an --out outside it",
+            out.display(),
+            base.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The SHA-256 of the base archive, computed on a thread of its own from

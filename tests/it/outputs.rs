@@ -4,12 +4,15 @@
 //! - a full disk or a read-only output folder is the environment's failure:
 //!   exit 3 with the operating system's error in the `Caused by:` chain,
 //!   nothing left, at whatever step the space runs out (a small tmpfs as
-//!   `--out`, mounted here and always unmounted).
+//!   `--out`, mounted here and always unmounted);
+//! - `--out` inside a package's source folder or inside a folder base never
+//!   feeds back into the next package or image.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{copy_dir, in_ci, ingot, is_root, repo_root, run_ok, stderr, stdout};
+use crate::need;
 
 // ------------------------------------------------------------- helpers
 
@@ -288,4 +291,137 @@ fn a_read_only_output_folder_exits_3_naming_it_and_the_os_error() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(doc["exit_code"], 3);
     assert_eq!(doc["causes"][0], "Read-only file system (os error 30)");
+}
+
+// ------------------------------------------------- no feedback loops
+
+#[test]
+fn an_out_folder_inside_the_package_source_is_never_packaged() {
+    let rpm = need!("rpm");
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    std::fs::create_dir_all(dir.join("tree/sub")).unwrap();
+    std::fs::write(dir.join("tree/sub/a.txt"), "a\n").unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        package_spec(
+            "loop",
+            "[[files]]\nsrc = \"tree\"\ndest = \"/usr/share/loop\"\n",
+        ),
+    )
+    .unwrap();
+    let build = |out: &Path| -> Vec<u8> {
+        let o = run_ok(
+            ingot()
+                .arg("build")
+                .arg(dir.join("p.toml"))
+                .arg("--out")
+                .arg(out),
+        );
+        std::fs::read(stdout(&o).trim()).unwrap()
+    };
+    let elsewhere = build(&dir.join("elsewhere"));
+    let inside = dir.join("tree/dist");
+    let first = build(&inside);
+    // The second build finds the first one's RPM in --out.
+    let second = build(&inside);
+    assert!(
+        first == second,
+        "the second build packaged the first one's output"
+    );
+    assert!(
+        first == elsewhere,
+        "--out inside the source changed the package"
+    );
+    let rpm_file = inside.join(listing(&inside).first().unwrap());
+    let files = stdout(&run_ok(Command::new(rpm).arg("-qlp").arg(&rpm_file)));
+    assert!(
+        files.contains("/usr/share/loop/sub/a.txt") && !files.contains("dist"),
+        "{files}"
+    );
+    // A folder made for --out (and holding nothing else) is left out too,
+    // the first time (ingot makes it) and the next.
+    std::fs::remove_dir_all(&inside).unwrap();
+    let nested = dir.join("tree/new/dist");
+    assert!(
+        build(&nested) == elsewhere,
+        "ingot's new folder was packaged"
+    );
+    assert!(
+        build(&nested) == elsewhere,
+        "the folder holding --out was packaged"
+    );
+    // --out the source folder itself: refused, naming the spec's line.
+    let o = ingot()
+        .arg("build")
+        .arg(dir.join("p.toml"))
+        .arg("--out")
+        .arg(dir.join("tree"))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("p.toml`:") && err.contains("is the output folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_out_folder_inside_a_folder_base_is_refused_before_anything_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+    std::fs::write(dir.join("rootfs/etc/os-release"), "ID=test\n").unwrap();
+    std::fs::write(
+        dir.join("image.toml"),
+        "[image]\nname = \"fb\"\nbase = \"rootfs\"\nformats = [\"tar\"]\n",
+    )
+    .unwrap();
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    std::fs::create_dir(dir.join("rootfs/existing")).unwrap();
+    let before = (
+        mtime(&dir.join("rootfs")),
+        mtime(&dir.join("rootfs/existing")),
+    );
+    for out in [
+        "rootfs",
+        "rootfs/out",
+        "rootfs/new/out",
+        "rootfs/existing",
+        "rootfs/etc/../existing/x",
+    ] {
+        let o = ingot()
+            .arg("bake")
+            .arg(dir.join("image.toml"))
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--out {out}: {err}");
+        assert!(
+            err.contains("is inside the base folder"),
+            "--out {out}: {err}"
+        );
+        assert_eq!(
+            listing(&dir.join("rootfs")),
+            ["etc", "existing"],
+            "--out {out}"
+        );
+        assert_eq!(listing(&dir.join("rootfs/existing")), Vec::<String>::new());
+    }
+    let after = (
+        mtime(&dir.join("rootfs")),
+        mtime(&dir.join("rootfs/existing")),
+    );
+    assert_eq!(before, after, "the refused bakes touched the base");
+    // The same base bakes with --out beside it.
+    run_ok(
+        ingot()
+            .arg("bake")
+            .arg(dir.join("image.toml"))
+            .arg("--out")
+            .arg(dir.join("out")),
+    );
 }
