@@ -22,4 +22,5 @@ mod reproducible;
 mod rootfs;
 mod rpmdb;
 mod signing;
+mod sparse_tar;
 mod verify;
