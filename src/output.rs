@@ -224,6 +224,19 @@ impl Drop for WorkDir {
     }
 }
 
+/// A new hidden work folder (`.ingot-work-XXXXXX`) in `parent`, known to
+/// the cleanup from the moment it exists: for any command that needs
+/// scratch space (in the temporary folder, say) and must leave nothing.
+pub fn work_dir_in(parent: &Path) -> io::Result<WorkDir> {
+    let mut reg = registry();
+    let path = tempfile::Builder::new()
+        .prefix(".ingot-work-")
+        .tempdir_in(parent)?
+        .keep();
+    reg.work.insert(path.clone());
+    Ok(WorkDir { path })
+}
+
 /// Outputs being written; nothing is visible under a final name until
 /// [`Staging::commit`].
 pub struct Staging {
@@ -295,17 +308,10 @@ impl Staging {
 
     /// A new hidden work folder in the output folder.
     pub fn work_dir(&self) -> Result<WorkDir> {
-        let mut reg = registry();
-        let path = tempfile::Builder::new()
-            .prefix(".ingot-work-")
-            .tempdir_in(&self.dir)
-            .map_err(|source| Error::Write {
-                path: self.dir.clone(),
-                source,
-            })?
-            .keep();
-        reg.work.insert(path.clone());
-        Ok(WorkDir { path })
+        work_dir_in(&self.dir).map_err(|source| Error::Write {
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     /// A new temporary file that becomes `name` on commit.
