@@ -292,9 +292,8 @@ pub fn lay_out_raw(
         timestamp: time,
         size: 0,
     };
-    let disk_err = |e: disk::DiskError| Error::Usage(format!("disk: {e}"));
-    let root_min =
-        crate::ext4::auto_size(tree, &ext4_opts).map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+    let disk_err = Error::Disk;
+    let root_min = crate::ext4::auto_size(tree, &ext4_opts).map_err(Error::Ext4)?;
     let fat_opts = fat::Options {
         volume_id: p.esp_volume_id,
         label: None,
@@ -307,11 +306,13 @@ pub fn lay_out_raw(
         }
         e => disk_err(e),
     })?;
-    file.set_len(layout.disk_size)
-        .map_err(|source| Error::Write {
-            path: "raw image".into(),
+    file.set_len(layout.disk_size).map_err(|source| {
+        Error::Disk(disk::DiskError::Io {
+            action: "set the image's length",
+            offset: layout.disk_size,
             source,
-        })?;
+        })
+    })?;
     gpt::write(&layout, file).map_err(disk_err)?;
     fat::write(
         &p.esp,
@@ -353,7 +354,7 @@ pub fn write_root(
     let start = w.layout.root.start;
     written.raise(start);
     crate::ext4::write_following(tree, &w.ext4, file, start, &|at| written.raise(start + at))
-        .map_err(|e| Error::Usage(format!("ext4: {e}")))?;
+        .map_err(Error::Ext4)?;
     written.finish();
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! asks for, named `NAME-DIGEST.EXT`, and `NAME-DIGEST.manifest.json`,
 //! all renamed into the output folder at the very end. Works in a hidden
 //! folder inside the output folder (the spill store, the database being
-//! written, the packages built from specs) that is removed in all cases.
+//! written, the packages built from specs) that is removed in all cases,
+//! a signal included (`output::Staging::work_dir`).
 //!
 //! Order of work: check the base pin; build package specs; import the
 //! base; install the packages (digests, dependencies, conflicts, files,
@@ -130,6 +131,10 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         }
     };
 
+    if base_kind == BaseKind::Dir {
+        refuse_out_inside(&base, &opts.out)?;
+    }
+
     // The base archive's digest is taken beside the rest of the work.
     let mut base_digest = match base_kind {
         BaseKind::Tar => {
@@ -153,6 +158,45 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         (Err(e), Some(mut d)) if d.pin.is_some() => Err(d.digest().err().unwrap_or(e)),
         (Err(e), _) => Err(e),
     }
+}
+
+/// A folder base must not hold `--out` (see `rootfs::dir_in`, which also
+/// refuses it by identity): checked on the paths, symlinks resolved,
+/// before anything is written.
+fn refuse_out_inside(base: &Path, out: &Path) -> Result<()> {
+    let Ok(base) = std::fs::canonicalize(base) else {
+        return Ok(()); // the import says what is wrong with it
+    };
+    // The nearest existing folder of --out, and the rest of the path.
+    let mut existing = out.to_path_buf();
+    let mut rest = Vec::new();
+    let real = loop {
+        if let Ok(p) = std::fs::canonicalize(&existing) {
+            break p;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n.to_os_string());
+                existing = if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                };
+            }
+            _ => return Ok(()),
+        }
+    };
+    let real = rest.iter().rev().fold(real, |p, n| p.join(n));
+    if real.starts_with(&base) {
+        return Err(Error::Usage(format!(
+            "`--out {}` is inside the base folder `{}`: the bake would write into the root \
+             filesystem it reads, and the image would change with where its outputs go; \
+             choose an --out outside it",
+            out.display(),
+            base.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The SHA-256 of the base archive, computed on a thread of its own from
@@ -237,13 +281,7 @@ fn bake_from(
     base_digest: &mut Option<BaseDigest>,
 ) -> Result<BakeResult> {
     let mut staging = Staging::new(&opts.out)?;
-    let work = tempfile::Builder::new()
-        .prefix(".ingot-work-")
-        .tempdir_in(staging.dir())
-        .map_err(|source| Error::Write {
-            path: opts.out.clone(),
-            source,
-        })?;
+    let work = staging.work_dir()?;
 
     // Packages: build specs, collect rpms.
     // Each with the name messages give it: a built package goes by its
@@ -360,7 +398,15 @@ fn bake_from(
             deps_check: opts.deps_check,
             work_dir: work.path().to_path_buf(),
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // The work folder is scratch inside --out: name --out.
+        install::InstallError::Work { source, .. } => Error::Write {
+            path: opts.out.clone(),
+            source,
+        },
+        e => e.into(),
+    })?;
     let mut warnings = spec_warnings;
     warnings.extend(report.warnings.iter().cloned());
 
@@ -471,7 +517,7 @@ fn bake_from(
             path: raw_path.clone(),
             source,
         })?;
-        let disk_err = |e: crate::disk::DiskError| Error::Usage(format!("disk: {e}"));
+        let disk_err = Error::Disk;
         let vmdk_tmp = format!("{}.vmdk", spec.name);
         let vmdk_out = if disk_formats.contains(&Format::Vmdk) {
             Some(

@@ -38,9 +38,11 @@ pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
     let jobs = args.jobs.unwrap_or_else(ingot::rpm::default_jobs);
     let name = ingot::rpm::build::file_name(&spec);
     let mut staging = Staging::new(&args.out)?;
-    // The payload waits in an unnamed temporary file next to the RPM.
-    let dir = staging.dir().to_path_buf();
-    let path = dir.join(&name);
+    // The payload waits in an unnamed temporary file in a work folder
+    // beside the RPM (named while the system makes it, where it has no
+    // unnamed files: the work folder keeps that name known to the cleanup).
+    let work = staging.work_dir()?;
+    let path = staging.dir().join(&name);
     let file = staging.create(&name)?;
     let built = ingot::rpm::write_package(
         &spec,
@@ -49,9 +51,10 @@ pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
         Target {
             file,
             path: &path,
-            work_dir: &dir,
+            work_dir: work.path(),
         },
     )?;
+    drop(work);
     for w in &built.warnings {
         p.warn(w);
     }

@@ -54,8 +54,13 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    ingot::output::install_interrupt_cleanup();
     let printer = Printer::new(cli.json, cli.quiet, cli.verbose);
+    // Before any other thread exists (see its doc).
+    if let Err(e) = ingot::output::install_interrupt_cleanup(printer.interruption_reporter()) {
+        printer.warn(&format!(
+            "cannot take SIGINT, SIGTERM and SIGHUP ({e}); an interrupted run may leave temporary files"
+        ));
+    }
     let result = match cli.command {
         Command::Build(args) => build::run(args, &printer),
         Command::Bake(args) => bake::run(args, &printer),

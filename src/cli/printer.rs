@@ -3,18 +3,21 @@
 //! and packages wrote, so their control characters are printed as escapes
 //! (line breaks aside): a name cannot drive the terminal.
 
-use std::cell::Cell;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ingot::Error;
+use ingot::output::Interruption;
 use ingot::spec::diag::escape_keep_newlines as shown;
 
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,
     pub verbose: u8,
-    /// Whether the one document stdout may hold has been written.
-    printed: Cell<bool>,
+    /// Whether the one document stdout may hold has been written; set and
+    /// read with stdout locked (the signal thread may write it too).
+    printed: Arc<AtomicBool>,
 }
 
 impl Printer {
@@ -23,7 +26,58 @@ impl Printer {
             json,
             quiet,
             verbose,
-            printed: Cell::new(false),
+            printed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// What the signal thread calls once it has removed every temporary
+    /// name: says what happened, on stderr and, with `--json`, as the one
+    /// document on stdout unless the result is already there.
+    pub fn interruption_reporter(&self) -> impl Fn(&Interruption) + Send + 'static {
+        let json = self.json;
+        let printed = Arc::clone(&self.printed);
+        move |i| {
+            let message = if !i.left.is_empty() {
+                format!(
+                    "interrupted by {}; these temporary files could not be removed",
+                    i.signal_name()
+                )
+            } else if i.committed {
+                format!(
+                    "interrupted by {} after every output was written",
+                    i.signal_name()
+                )
+            } else {
+                format!("interrupted by {}; nothing was written", i.signal_name())
+            };
+            let causes: Vec<String> = i
+                .left
+                .iter()
+                .map(|(p, e)| format!("`{}`: {e}", p.display()))
+                .collect();
+            {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "error: {message}");
+                for c in &causes {
+                    let _ = writeln!(err, "  {c}");
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            if json && !printed.swap(true, Ordering::SeqCst) {
+                let doc = serde_json::json!({
+                    "ok": false,
+                    "error": message,
+                    "causes": causes,
+                    "hint": null,
+                    "exit_code": i.exit_code(),
+                });
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
+            }
+            let _ = out.flush();
         }
     }
 
@@ -35,8 +89,10 @@ impl Printer {
 
     /// The command's result: plain text, or the JSON document.
     pub fn result(&self, text: &str, json: &serde_json::Value) {
-        self.printed.set(true);
         let mut out = std::io::stdout().lock();
+        if self.printed.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let _ = if self.json {
             writeln!(
                 out,
@@ -83,7 +139,9 @@ impl Printer {
         if let Some(h) = e.hint() {
             let _ = writeln!(err, "hint: {}", shown(h));
         }
-        if self.json && !self.printed.get() {
+        drop(err);
+        let mut out = std::io::stdout().lock();
+        if self.json && !self.printed.swap(true, Ordering::SeqCst) {
             let doc = serde_json::json!({
                 "ok": false,
                 "error": e.to_string(),
@@ -91,7 +149,11 @@ impl Printer {
                 "hint": e.hint(),
                 "exit_code": e.exit_code(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
         }
     }
 }

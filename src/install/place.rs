@@ -64,6 +64,14 @@ pub(super) fn place_payload(
     let stream = crate::rpm::payload::decoder(compressor.as_deref(), std::io::BufReader::new(file))
         .map_err(payload_err)?;
     let mut cpio = CpioReader::new(stream);
+    // The archive is no longer than the package says it is.
+    let sig = &n.headers.signature;
+    if let Some(max) = sig
+        .int(tag::SIG_LONGARCHIVESIZE)
+        .or_else(|| sig.int(tag::SIG_PAYLOADSIZE))
+    {
+        cpio.set_max_bytes(max);
+    }
     let files = &n.files;
     let mut p = Placer {
         tree,
@@ -209,6 +217,12 @@ impl Placer<'_> {
                 None => set.1.push(f.path.clone()),
             }
             return Ok(());
+        }
+        if size != f.size {
+            return Err(self.refused(format!(
+                "`{}` has {size} bytes in the payload, {} in the header",
+                f.path, f.size
+            )));
         }
         let mut hashing = HashingReader::new(data, f.algo);
         let stored = self

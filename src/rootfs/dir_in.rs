@@ -15,6 +15,15 @@
 //! the tree lives (a file that shrank is a read error later, never a short
 //! file).
 //!
+//! A directory that is, or holds, the output folder of this run
+//! ([`crate::output::is_output_folder`]) is refused: creating that folder
+//! changed the directory's own time, and the bake's scratch (packages just
+//! built) and earlier images would sit inside the base, so the image would
+//! change with where its outputs go. A root filesystem is not where outputs
+//! are expected; saying so beats a quietly different image. (`bake` checks
+//! the paths before it writes anything; this catches the same folder
+//! reached another way, such as a bind mount.)
+//!
 //! Never: a symlink is followed on the host (the walk does not follow them,
 //! xattrs are read with `l*xattr`, files are opened `O_NOFOLLOW`); a FIFO
 //! or device is opened; anything is written to the host.
@@ -57,11 +66,29 @@ impl Tree {
         self.set_meta(NodeId::ROOT, root_meta);
 
         let mut inodes: HashMap<(u64, u64), NodeId> = HashMap::new();
+        let holds_output = || ImportError::Read {
+            input: dir.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the output folder (`--out`) is this folder or inside it: what ingot \
+                     writes would become part of the image; write the outputs somewhere else",
+            ),
+        };
+        if crate::output::is_output_folder(&root_md) {
+            return Err(holds_output());
+        }
         let walk = walkdir::WalkDir::new(&root)
             .follow_links(false)
             .sort_by_file_name()
             .min_depth(1);
         for entry in walk {
+            if let Ok(e) = &entry
+                && e.file_type().is_dir()
+                && e.metadata()
+                    .is_ok_and(|m| crate::output::is_output_folder(&m))
+            {
+                return Err(holds_output());
+            }
             let entry = entry.map_err(|e| {
                 let path = e
                     .path()

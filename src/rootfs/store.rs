@@ -427,6 +427,14 @@ pub struct FileReader<'a> {
     open: Option<(SourceId, SourceFile<'a>)>,
 }
 
+impl FileReader<'_> {
+    /// Go on reading from byte `pos` of the file (the end, at most).
+    pub fn seek_to(&mut self, pos: u64) {
+        self.pos = pos.min(self.data.size);
+        self.next = self.data.extents.partition_point(|e| e.end() <= self.pos);
+    }
+}
+
 impl Read for FileReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.data.size || buf.is_empty() {

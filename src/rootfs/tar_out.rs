@@ -20,9 +20,21 @@
 //!   in names escaped as `%25` and `%3D`, as GNU tar does);
 //! - a hard-linked file is stored once, at its first path in walk order;
 //!   its other paths are link entries to that one (size 0, no xattrs);
-//! - sparse files are written as plain data (holes as zeros), which every
-//!   reader understands; importing the result finds the holes again only
-//!   through the spill store's hole rule;
+//! - a file whose holes add up to at least [`SPARSE_MIN_HOLES`] is written
+//!   in GNU tar's PAX sparse format 1.0, the one GNU tar itself writes with
+//!   `--sparse --format=pax` (and libarchive, Python's tarfile and Go's
+//!   archive/tar read): its PAX header starts with `GNU.sparse.major=1`,
+//!   `GNU.sparse.minor=0`, `GNU.sparse.name` (the real name) and
+//!   `GNU.sparse.realsize`, before the other records; its ustar name is
+//!   `DIR/GNUSparseFile.0/BASE` (GNU tar puts its process id where we put
+//!   0), cut to 100 bytes; its data is the map (decimal numbers, one per
+//!   line: the count, then offset and length of each data region, and a
+//!   last empty region at the file's size when the file ends in a hole, as
+//!   GNU tar writes it) padded to a block, then the regions' bytes. Files
+//!   with fewer holes are written whole (holes as zeros), so an archive of
+//!   an ordinary tree stays plain ustar that any reader understands: the
+//!   tree's holes there are mostly the spill store's zero blocks, not
+//!   sparse files;
 //! - sockets are left out (tar has no type for them; GNU tar skips them
 //!   too);
 //! - the end: two zero blocks, no padding to a record size.
@@ -33,9 +45,12 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 
+use super::store::{FileData, FileReader};
 use super::tree::{Kind, Meta, NodeId, Tree};
 
 const BLOCK: usize = 512;
+/// A file is written sparse when its holes add up to this much or more.
+pub const SPARSE_MIN_HOLES: u64 = 1 << 20;
 /// Largest value in an 8-byte octal field (7 digits).
 const MAX_OCTAL_7: u64 = 0o7777777;
 /// Largest value in a 12-byte octal field (11 digits).
@@ -65,6 +80,7 @@ impl Tree {
                 dev: None,
                 meta: &node.meta,
                 with_xattrs: true,
+                sparse: None,
             };
             match &node.kind {
                 Kind::Dir(_) => {
@@ -85,6 +101,7 @@ impl Tree {
                     }
                     if entry.typeflag == b'0' {
                         entry.size = data.size;
+                        entry.sparse = Sparse::of(data);
                     }
                 }
                 Kind::Symlink(target) => {
@@ -103,25 +120,20 @@ impl Tree {
                 Kind::Socket => continue,
             }
             entry.write_headers(&mut out)?;
-            if entry.size > 0 {
+            let stored = entry.stored_size();
+            if stored > 0 {
                 let mut r = self.open(id)?;
-                let mut left = entry.size;
-                while left > 0 {
-                    let want = (buf.len() as u64).min(left) as usize;
-                    let n = r.read(&mut buf[..want])?;
-                    if n == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "`{}` gave fewer bytes than its size",
-                                String::from_utf8_lossy(&path)
-                            ),
-                        ));
+                match &entry.sparse {
+                    None => copy(&mut r, &mut out, entry.size, &mut buf, &path)?,
+                    Some(sp) => {
+                        out.write_all(&sp.map_text)?;
+                        for &(off, len) in &sp.regions {
+                            r.seek_to(off);
+                            copy(&mut r, &mut out, len, &mut buf, &path)?;
+                        }
                     }
-                    out.write_all(&buf[..n])?;
-                    left -= n as u64;
                 }
-                write_padding(&mut out, entry.size)?;
+                write_padding(&mut out, stored)?;
             }
         }
         out.write_all(&[0u8; 2 * BLOCK])?;
@@ -129,28 +141,126 @@ impl Tree {
     }
 }
 
+/// Copy `len` bytes of a file from `r` to `out`.
+fn copy(
+    r: &mut FileReader<'_>,
+    out: &mut impl Write,
+    len: u64,
+    buf: &mut [u8],
+    path: &[u8],
+) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let want = (buf.len() as u64).min(left) as usize;
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "`{}` gave fewer bytes than its size",
+                    String::from_utf8_lossy(path)
+                ),
+            ));
+        }
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// How a sparse file is stored (PAX sparse format 1.0).
+struct Sparse {
+    /// Data regions (file offset, length), in order, neighbours merged;
+    /// a last empty one at the file's size when it ends in a hole.
+    regions: Vec<(u64, u64)>,
+    /// The map as it starts the member's data, padded to a block.
+    map_text: Vec<u8>,
+}
+
+impl Sparse {
+    /// The sparse form of `data`, when its holes are worth it.
+    fn of(data: &FileData) -> Option<Sparse> {
+        if data.size - data.stored_len().min(data.size) < SPARSE_MIN_HOLES {
+            return None;
+        }
+        let mut regions: Vec<(u64, u64)> = Vec::new();
+        for e in &data.extents {
+            match regions.last_mut() {
+                Some((off, len)) if *off + *len == e.file_offset => *len += e.len,
+                _ => regions.push((e.file_offset, e.len)),
+            }
+        }
+        if regions
+            .last()
+            .is_none_or(|(off, len)| off + len < data.size)
+        {
+            regions.push((data.size, 0));
+        }
+        let mut map_text = format!("{}\n", regions.len()).into_bytes();
+        for (off, len) in &regions {
+            map_text.extend_from_slice(format!("{off}\n{len}\n").as_bytes());
+        }
+        let padded = map_text.len().div_ceil(BLOCK) * BLOCK;
+        map_text.resize(padded, 0);
+        Some(Sparse { regions, map_text })
+    }
+}
+
 struct Entry<'a> {
     name: Vec<u8>,
     link: Vec<u8>,
+    /// The file's size (its real size when sparse).
     size: u64,
     typeflag: u8,
     dev: Option<(u32, u32)>,
     meta: &'a Meta,
     with_xattrs: bool,
+    sparse: Option<Sparse>,
 }
 
 impl Entry<'_> {
+    /// The bytes the member stores: the map and the data regions when
+    /// sparse.
+    fn stored_size(&self) -> u64 {
+        match &self.sparse {
+            None => self.size,
+            Some(sp) => sp.map_text.len() as u64 + sp.regions.iter().map(|r| r.1).sum::<u64>(),
+        }
+    }
+
+    /// The ustar name: `DIR/GNUSparseFile.0/BASE` for a sparse file.
+    fn header_name(&self) -> Vec<u8> {
+        if self.sparse.is_none() {
+            return self.name.clone();
+        }
+        let cut = self.name.iter().rposition(|b| *b == b'/').unwrap_or(0);
+        let mut n = self.name[..cut].to_vec();
+        n.extend_from_slice(b"/GNUSparseFile.0");
+        n.extend_from_slice(&self.name[cut..]);
+        n
+    }
+
     fn write_headers(&self, out: &mut impl Write) -> io::Result<()> {
         let m = self.meta;
         let mut pax: Vec<u8> = Vec::new();
-        if self.name.len() > 100 {
+        let stored = self.stored_size();
+        if self.sparse.is_some() {
+            record(&mut pax, b"GNU.sparse.major", b"1");
+            record(&mut pax, b"GNU.sparse.minor", b"0");
+            record(&mut pax, b"GNU.sparse.name", &self.name);
+            record(
+                &mut pax,
+                b"GNU.sparse.realsize",
+                self.size.to_string().as_bytes(),
+            );
+        } else if self.name.len() > 100 {
             record(&mut pax, b"path", &self.name);
         }
         if self.link.len() > 100 {
             record(&mut pax, b"linkpath", &self.link);
         }
-        if self.size > MAX_OCTAL_11 {
-            record(&mut pax, b"size", self.size.to_string().as_bytes());
+        if stored > MAX_OCTAL_11 {
+            record(&mut pax, b"size", stored.to_string().as_bytes());
         }
         if u64::from(m.uid) > MAX_OCTAL_7 {
             record(&mut pax, b"uid", m.uid.to_string().as_bytes());
@@ -193,12 +303,13 @@ impl Entry<'_> {
             out.write_all(&pax)?;
             write_padding(out, pax.len() as u64)?;
         }
+        let name = self.header_name();
         let h = ustar_header(
-            &self.name[..self.name.len().min(100)],
+            &name[..name.len().min(100)],
             u64::from(m.mode & 0o7777),
             clamp(u64::from(m.uid), MAX_OCTAL_7),
             clamp(u64::from(m.gid), MAX_OCTAL_7),
-            clamp(self.size, MAX_OCTAL_11),
+            clamp(stored, MAX_OCTAL_11),
             header_mtime,
             self.typeflag,
             &self.link[..self.link.len().min(100)],
@@ -330,6 +441,69 @@ mod tests {
         }
         assert_eq!(format_time(1, 500_000_000), "1.5");
         assert_eq!(format_time(-2, 500_000_000), "-1.5");
+    }
+
+    /// A tree with `/big` (3 MiB: data, a 2 MiB hole, data, ending in a
+    /// hole) and `/small` (one zero block between data).
+    fn holey_tree() -> Tree {
+        let mut t = Tree::new();
+        let mut big = vec![0u8; 3 << 20];
+        big[..4096].fill(b'a');
+        big[(2 << 20) + 4096..(2 << 20) + 8192].fill(b'b');
+        let mut small = vec![b'c'; 12288];
+        small[4096..8192].fill(0);
+        for (name, bytes) in [("/big", big), ("/small", small)] {
+            let data = t.spill(&mut &bytes[..]).unwrap();
+            t.insert_path(
+                name,
+                crate::rootfs::Node::file(Meta::new(0o644, 0, 0, 1), data),
+            )
+            .unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn a_file_with_big_holes_is_a_pax_1_0_sparse_member_and_others_stay_plain() {
+        let t = holey_tree();
+        let mut out = Vec::new();
+        t.write_tar(&mut out).unwrap();
+        // `./` first, then the PAX header of `./big`.
+        let pax_at = BLOCK;
+        assert_eq!(out[pax_at + 156], b'x');
+        let expected: &[u8] = b"22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n\
+                                25 GNU.sparse.name=./big\n31 GNU.sparse.realsize=3145728\n";
+        assert_eq!(&out[pax_at + 124..pax_at + 136], b"00000000144\0");
+        assert_eq!(&out[pax_at + BLOCK..pax_at + BLOCK + 100], expected);
+        let h = pax_at + 2 * BLOCK;
+        assert_eq!(&out[h..h + 22], b"./GNUSparseFile.0/big\0");
+        assert_eq!(out[h + 156], b'0');
+        // Stored: the map block, then 4 KiB and 4 KiB of data.
+        assert_eq!(&out[h + 124..h + 136], b"00000021000\0");
+        let map = &out[h + BLOCK..h + 2 * BLOCK];
+        let text = b"3\n0\n4096\n2101248\n4096\n3145728\n0\n";
+        assert_eq!(&map[..text.len()], text);
+        assert!(map[text.len()..].iter().all(|b| *b == 0));
+        assert!(
+            out[h + 2 * BLOCK..h + 2 * BLOCK + 4096]
+                .iter()
+                .all(|b| *b == b'a')
+        );
+        let small = h + 2 * BLOCK + 8192;
+        assert_eq!(&out[small..small + 8], b"./small\0");
+        assert_eq!(&out[small + 124..small + 136], b"00000030000\0");
+
+        // Read back, the files are the same.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.tar");
+        std::fs::write(&path, &out).unwrap();
+        let mut back = Tree::new();
+        back.import_tar(&path).unwrap();
+        for name in ["/big", "/small"] {
+            let a = t.file_sha256(t.resolve(name, true).unwrap()).unwrap();
+            let b = back.file_sha256(back.resolve(name, true).unwrap()).unwrap();
+            assert_eq!(a, b, "{name}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What goes into the package: the spec expanded into one entry per path.
 //!
 //! In: a validated [`PackageSpec`]. Out: a [`Plan`], sorted by path, where
-//! directory sources are walked (sorted, symlinks kept as symlinks),
+//! directory sources are walked (sorted, symlinks kept as symlinks, the
+//! output folder of this run left out: see [`crate::output`]),
 //! generated files are added (unit files, the preset, the sysusers.d file),
 //! and every directory the package creates is owned by it. Directories an
 //! Amazon Linux system already has (`system_dirs.txt`) are left to their
@@ -151,10 +152,45 @@ impl Builder<'_> {
     fn walk(&mut self, f: &crate::spec::package::FileSpec, root: &Path) -> Result<(), SpecError> {
         let user = f.user.clone().unwrap_or_else(|| "root".into());
         let group = f.group.clone().unwrap_or_else(|| "root".into());
-        let walker = walkdir::WalkDir::new(root)
+        if std::fs::metadata(root).is_ok_and(|m| crate::output::is_output_folder(&m)) {
+            return Err(self.spec.error_at(
+                f.at,
+                format!(
+                    "`{}` is the output folder (`--out`): what ingot writes would be packaged; \
+                     write the outputs somewhere else",
+                    root.display()
+                ),
+            ));
+        }
+        // The output folder is left out when it lies inside the source
+        // folder (`--out dist` beside `src = "."`), and so is a folder it
+        // leaves empty (`--out new/dist` made `new`): its contents are this
+        // run's scratch and earlier runs' outputs, never something the
+        // user meant to ship, and packaging them would make each build
+        // depend on the one before. Leaving it out rather than refusing
+        // keeps that usual layout working, and the package is the one an
+        // `--out` elsewhere gives (no time is read from the folders).
+        let mut walker = walkdir::WalkDir::new(root)
             .follow_links(false)
-            .sort_by_file_name();
-        for item in walker {
+            .sort_by_file_name()
+            .into_iter();
+        let mut emptied: Vec<String> = Vec::new();
+        while let Some(item) = walker.next() {
+            if let Ok(e) = &item
+                && e.depth() > 0
+                && e.file_type().is_dir()
+                && e.metadata()
+                    .is_ok_and(|m| crate::output::is_output_folder(&m))
+            {
+                walker.skip_current_dir();
+                if let Some(parent) = e.path().parent().and_then(|p| p.strip_prefix(root).ok()) {
+                    emptied.push(match parent.to_str() {
+                        Some("") | None => f.dest.clone(),
+                        Some(rel) => format!("{}/{rel}", f.dest),
+                    });
+                }
+                continue;
+            }
             let item = item.map_err(|e| {
                 let p = e.path().unwrap_or(root).to_path_buf();
                 self.io_error(f.at, &p, e.into())
@@ -217,7 +253,34 @@ impl Builder<'_> {
                 at: Some(f.at),
             })?;
         }
+        self.prune_emptied(f, emptied);
         Ok(())
+    }
+
+    /// Drop the folders of a walk that held nothing but the output folder
+    /// (and folders like them), up to the walked folder itself.
+    fn prune_emptied(&mut self, f: &crate::spec::package::FileSpec, emptied: Vec<String>) {
+        for mut dir in emptied {
+            while dir != f.dest {
+                let entries = &self.plan.entries;
+                let ours = entries
+                    .get(&dir)
+                    .is_some_and(|e| e.kind == Kind::Dir && e.at == Some(f.at));
+                let prefix = format!("{dir}/");
+                let has_children = entries
+                    .range(prefix.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&prefix));
+                if !ours || has_children {
+                    break;
+                }
+                self.plan.entries.remove(&dir);
+                match dir.rsplit_once('/') {
+                    Some((parent, _)) => dir = parent.to_string(),
+                    None => break,
+                }
+            }
+        }
     }
 }
 

@@ -119,7 +119,23 @@ dest = "/usr/share/big/big.bin"
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Interrupted once the RPM is being written: its staged file is there.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let staged = || {
+        std::fs::read_dir(&out).is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(".big-") && n.ends_with(".tmp")
+            })
+        })
+    };
+    while !staged() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the staged RPM never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let pid = child.id().to_string();
     run_ok(std::process::Command::new("kill").args(["-INT", &pid]));
     let o = child.wait_with_output().unwrap();
