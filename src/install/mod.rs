@@ -40,6 +40,10 @@ use files::{FileInfo, files_of};
 /// Where rpm keeps its database in an Amazon Linux 2023 root.
 pub const RPMDB_DIR: &str = "/var/lib/rpm";
 pub const RPMDB_FILE: &str = "/var/lib/rpm/rpmdb.sqlite";
+/// The database's write-ahead log and its index, which a live system may
+/// leave beside it; the image's database is whole without them.
+const RPMDB_WAL: &str = "/var/lib/rpm/rpmdb.sqlite-wal";
+const RPMDB_SHM: &str = "/var/lib/rpm/rpmdb.sqlite-shm";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -290,6 +294,16 @@ fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>),
             let mut r = tree.open(id).map_err(work_err)?;
             let mut f = std::fs::File::create(&db_file).map_err(work_err)?;
             std::io::copy(&mut r, &mut f).map_err(work_err)?;
+            // A base taken from a live system may hold changes in the
+            // write-ahead log still: SQLite reads them from beside the file.
+            if let Some(wal) = tree.resolve(RPMDB_WAL, false).ok()
+                && matches!(tree.node(wal).kind, Kind::File(_))
+            {
+                let wal_file = work.join("rpmdb.sqlite-wal");
+                let mut r = tree.open(wal).map_err(work_err)?;
+                let mut f = std::fs::File::create(&wal_file).map_err(work_err)?;
+                std::io::copy(&mut r, &mut f).map_err(work_err)?;
+            }
             Rpmdb::open(&db_file)?
         }
         _ => Rpmdb::create(&db_file)?,
@@ -679,5 +693,11 @@ fn store_db(
             path: RPMDB_FILE.into(),
             source,
         })?;
+    // A log left from the base would be replayed over the new file.
+    for stale in [RPMDB_WAL, RPMDB_SHM] {
+        if tree.resolve(stale, false).is_ok() {
+            let _ = tree.remove(stale);
+        }
+    }
     Ok(())
 }
