@@ -236,8 +236,7 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
 }
 
 pub fn load_image(file: &Path) -> Result<ImageSpec, SpecError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| SpecError::whole(file, format!("cannot read the spec: {e}")))?;
+    let text = super::diag::read_spec_text(file)?;
     parse_image(file, &text)
 }
 

@@ -651,8 +651,7 @@ fn changelog_time(cx: &Cx, v: &Spanned<toml::Value>) -> Result<u64, SpecError> {
 
 /// Read, parse and validate a package spec.
 pub fn load_package(file: &Path) -> Result<PackageSpec, SpecError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| SpecError::whole(file, format!("cannot read the spec: {e}")))?;
+    let text = super::diag::read_spec_text(file)?;
     parse_package(file, &text)
 }
 
