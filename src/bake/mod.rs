@@ -109,12 +109,32 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// `--base` must be a folder or a regular file (an archive): anything
+/// else (a FIFO, a device) could block or never end.
+fn check_base_arg(b: &Path) -> Result<()> {
+    let md = std::fs::metadata(b).map_err(|source| Error::Read {
+        path: b.to_path_buf(),
+        source,
+    })?;
+    if md.is_dir() || md.is_file() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--base `{}` is {}: give a root filesystem archive or folder",
+        b.display(),
+        crate::input::describe(md.file_type())
+    )))
+}
+
 pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Result<BakeResult> {
     let formats: Vec<Format> = if opts.formats.is_empty() {
         spec.formats.clone()
     } else {
         opts.formats.clone()
     };
+    if let Some(b) = &opts.base {
+        check_base_arg(b)?;
+    }
     let (base, base_kind, pin) = match &opts.base {
         Some(b) => (
             b.clone(),

@@ -397,3 +397,40 @@ fn a_fifo_dev_zero_or_huge_file_as_the_spec_itself_is_refused_without_hanging() 
         }
     }
 }
+
+#[test]
+fn a_fifo_or_device_as_base_on_the_command_line_is_refused_without_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("base.tar");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let spec = crate::common::repo_root().join("specs/hello-image.toml");
+    for (base, says) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        let out = t.path().join("out");
+        let o = run_bounded(
+            ingot()
+                .arg("bake")
+                .arg(&spec)
+                .arg("--base")
+                .arg(base)
+                .arg("--out")
+                .arg(&out),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            base.display(),
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(says),
+            "{}: {}",
+            base.display(),
+            stderr(&o)
+        );
+        assert!(!out.exists());
+    }
+}
