@@ -337,24 +337,6 @@ pub(super) enum SrcKind {
     FileOrDir,
 }
 
-/// "a FIFO", "a character device", ... for messages.
-fn file_type_name(ft: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        "a folder"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// Why a mode is worth a warning ("setuid and writable by every user"):
 /// setuid or setgid, or writable by the group or by everyone. `None` when
 /// the mode is unremarkable. A folder everyone may write to with the
@@ -431,7 +413,7 @@ impl Cx<'_> {
         if ft.is_file() || (ft.is_dir() && kind == SrcKind::FileOrDir) {
             return Ok(p);
         }
-        let what = file_type_name(&ft);
+        let what = crate::input::describe(ft);
         let via = if link.is_symlink() {
             " (through a symlink)"
         } else {

@@ -138,33 +138,42 @@ fn copy_tree(from: &Path, to: &Path) {
     );
 }
 
-/// `ingot bake` of `rpm_file` into the folder `base`; the extracted tree,
-/// or ingot's failed output.
-fn bake_into(dir: &Path, base: &Path, rpm_file: &Path) -> Result<PathBuf, std::process::Output> {
+/// `ingot bake` of the packages `pkgs` into the folder `base` (tar
+/// output in `dir/out`, dependencies not checked).
+fn bake_output(dir: &Path, base: &Path, pkgs: &[&Path]) -> std::process::Output {
+    let list: Vec<String> = pkgs
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
     let spec = dir.join("image.toml");
     std::fs::write(
         &spec,
         format!(
-            "[image]\nname = \"real\"\nbase = {:?}\npackages = [{:?}]\nformats = [\"tar\"]\n",
+            "[image]\nname = \"real\"\nbase = {:?}\npackages = [{}]\nformats = [\"tar\"]\n",
             base.display().to_string(),
-            rpm_file.display().to_string()
+            list.join(", ")
         ),
     )
     .unwrap();
-    let out = dir.join("out");
-    let o = ingot()
+    ingot()
         .env("SOURCE_DATE_EPOCH", SDE)
         .arg("bake")
         .arg(&spec)
         .arg("--out")
-        .arg(&out)
+        .arg(dir.join("out"))
         .arg("--no-deps-check")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `ingot bake` of `rpm_file` into the folder `base`; the extracted tree,
+/// or ingot's failed output.
+fn bake_into(dir: &Path, base: &Path, rpm_file: &Path) -> Result<PathBuf, std::process::Output> {
+    let o = bake_output(dir, base, &[rpm_file]);
     if !o.status.success() {
         return Err(o);
     }
-    let tar = std::fs::read_dir(&out)
+    let tar = std::fs::read_dir(dir.join("out"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "tar"))
@@ -810,28 +819,8 @@ fn crafted(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
 fn bake_crafted(rpm: &Path, dir: &Path, pkgs: &[PathBuf]) -> std::process::Output {
     let base = dir.join("base");
     make_base(rpm, Base::Standin, &base);
-    let list: Vec<String> = pkgs
-        .iter()
-        .map(|p| format!("{:?}", p.display().to_string()))
-        .collect();
-    let spec = dir.join("image.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "[image]\nname = \"hostile\"\nbase = {:?}\npackages = [{}]\nformats = [\"tar\"]\n",
-            base.display().to_string(),
-            list.join(", ")
-        ),
-    )
-    .unwrap();
-    ingot()
-        .arg("bake")
-        .arg(&spec)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg("--no-deps-check")
-        .output()
-        .unwrap()
+    let pkgs: Vec<&Path> = pkgs.iter().map(PathBuf::as_path).collect();
+    bake_output(dir, &base, &pkgs)
 }
 
 #[test]
