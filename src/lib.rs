@@ -14,12 +14,14 @@
 //! The command line lives in `cli` (binary side) and only draws what the
 //! library reports.
 
+pub mod arch;
 pub mod bake;
 pub mod boottest;
 pub mod diff;
 pub mod disk;
 pub mod error;
 pub mod ext4;
+pub mod filesystem;
 pub mod input;
 pub mod inspect;
 pub mod install;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ingot::bake::{BakeOptions, Reporter};
+use ingot::disk::OutputFormat;
 use ingot::rpm::Compression;
-use ingot::spec::image::Format;
 use ingot::{Error, Result};
 
 use super::Printer;
@@ -24,9 +24,9 @@ pub struct BakeArgs {
     /// Install even when requirements are unmet or packages conflict (they become warnings)
     #[arg(long)]
     no_deps_check: bool,
-    /// Write only these formats (repeatable): raw, vmdk, vhd, tar
-    #[arg(long = "format", value_name = "FORMAT")]
-    formats: Vec<String>,
+    /// Write only these formats (repeatable)
+    #[arg(long = "format", value_name = "FORMAT", value_enum)]
+    formats: Vec<OutputFormat>,
     /// Payload compression of packages built from specs
     #[arg(long, default_value = "zstd:3")]
     compression: Compression,
@@ -48,23 +48,9 @@ impl Reporter for Steps<'_> {
 
 pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
     let spec = ingot::spec::image::load_image(&args.spec)?;
-    let mut formats = Vec::new();
-    for f in &args.formats {
-        let fmt = match f.as_str() {
-            "raw" => Format::Raw,
-            "vmdk" => Format::Vmdk,
-            "vhd" => Format::Vhd,
-            "tar" => Format::Tar,
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unknown format `{f}`; use raw, vmdk, vhd or tar"
-                )));
-            }
-        };
-        if !formats.contains(&fmt) {
-            formats.push(fmt);
-        }
-    }
+    let mut formats = args.formats.clone();
+    formats.sort();
+    formats.dedup();
     let opts = BakeOptions {
         out: args.out,
         base: args.base,

@@ -41,6 +41,7 @@
 mod digest;
 pub mod ebs;
 pub mod fat;
+pub mod format;
 pub mod gpt;
 pub mod raw;
 pub mod vhd;
@@ -50,6 +51,7 @@ pub mod vmdk;
 use std::fmt;
 
 pub use digest::{RawDigests, digest_raw, digest_raw_following};
+pub use format::OutputFormat;
 
 use sha2::{Digest, Sha256};
 

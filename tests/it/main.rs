@@ -4,6 +4,7 @@
 //! mount) skips with a `SKIPPED:` line, except under `CI=true` or `CI=1`,
 //! where it fails: `common`'s rule, shared with the unit tests.
 
+mod arch;
 mod bake;
 mod bake_jobs;
 mod boot;
