@@ -11,6 +11,7 @@ mod boottest;
 mod boottest_input;
 mod build_cli;
 mod build_errors;
+mod build_hardlinks;
 mod build_judged;
 mod common;
 mod compare_rpmbuild;
