@@ -1,11 +1,12 @@
 //! Step 3 of a build: the package's entries and the header's file tags.
 //!
-//! In: the [`Plan`]'s entries ([`entries`]), then what the [`scan`](super::scan)
-//! learnt about the source files ([`collect`]). Out: [`Files`]: one
-//! [`Entry`] per path in path order (the order of the header's file arrays;
-//! the archive's members follow it), with sizes and SHA-256 digests, the
-//! hard link sets, the installed size and whether it needs rpm's 64-bit
-//! sizes; and from it the header's file tags ([`Files::tags`]).
+//! In: the [`Plan`]'s entries ([`entries`]; [`sources`] names the ones
+//! the [`scan`](super::scan) reads), then what the scan learnt about them
+//! ([`collect`]). Out: [`Files`]: one [`Entry`] per path in path order
+//! (the order of the header's file arrays; the archive's members follow
+//! it), with sizes and SHA-256 digests, the hard link sets, the installed
+//! size and whether it needs rpm's 64-bit sizes; and from it the header's
+//! file tags ([`Files::tags`]).
 //!
 //! It never reads the bytes of a file (the scan does), and never takes a
 //! mode, an owner or a time from disk: modes and owners come from the plan,
@@ -21,7 +22,7 @@ use ::rpm::{FileFlags, FileVerifyFlags};
 use sha2::{Digest, Sha256};
 
 use super::rpm_err;
-use super::scan::Scan;
+use super::scan::{Scan, Source};
 use crate::error::{Error, Result};
 use crate::rpm::header::{NewEntry, Value, tag};
 use crate::rpm::plan::{self, Content, Kind, Plan};
@@ -178,6 +179,24 @@ fn caps(spec: &PackageSpec, c: &Option<String>) -> Result<Option<String>> {
                 })
         })
         .transpose()
+}
+
+/// The entries the scan reads: regular files whose bytes come from a file
+/// on disk.
+pub(super) fn sources<'a>(entries: &'a [Entry]) -> Vec<Source<'a>> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, f)| match f.body {
+            Body::Source(path) if f.regular => Some(Source {
+                index,
+                path,
+                mode: f.mode & 0o7777,
+                dest: &f.cpio[1..],
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Complete the entries: sizes and digests (from `scans` for source files,

@@ -227,7 +227,7 @@ pub fn write_from_plan(
     let meta = meta::Meta::new(spec, stamp.secs);
     let entries = files::entries(spec, plan)?;
     meta.check(spec, &entries)?;
-    let scanned = scan::scan(&entries, spec.deps.auto, jobs)?;
+    let scanned = scan::scan(&files::sources(&entries), spec.deps.auto, jobs)?;
     let files = files::collect(spec, entries, scanned.scans)?;
     let scripts = scripts::gather(spec)?;
     let deps = deps::gather(spec, opts.compression, &files, &scanned.auto, &scripts)?;

@@ -1,9 +1,9 @@
 //! Step 3 of a build, the slow part: every source file read once, on up to
 //! `jobs` threads.
 //!
-//! In: the package's [`Entry`]s (the regular files whose bytes come from a
-//! source on disk are scanned), whether automatic dependencies are wanted,
-//! and the thread count. Out: [`Scanned`]: per source file its size,
+//! In: the [`Source`]s (the package's regular files whose bytes come from
+//! a file on disk), whether automatic dependencies are wanted, and the
+//! thread count. Out: [`Scanned`]: per source file its size,
 //! SHA-256, identity on disk (device, inode, mtime, so the archive step can
 //! tell the file changed since) and [`autodeps`] findings; and the
 //! automatic dependencies of the whole payload.
@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::files::{Body, Entry};
 use crate::error::{Error, Result};
 use crate::rpm::autodeps;
 
@@ -56,24 +55,28 @@ pub(super) fn changed(path: &Path, what: &str) -> Error {
     }
 }
 
-/// Scan the regular files of `entries` that come from a source on disk;
-/// with `auto`, find their automatic dependencies too.
-pub(super) fn scan(entries: &[Entry], auto: bool, jobs: NonZeroUsize) -> Result<Scanned> {
-    let todo: Vec<(usize, &Path, u16, &str)> = entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| match f.body {
-            Body::Source(src) if f.regular => Some((i, src, f.mode & 0o7777, &f.cpio[1..])),
-            _ => None,
-        })
-        .collect();
-    let scans = scan_sources(&todo, auto, jobs)?;
+/// A regular file of the package whose bytes come from a file on disk.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source<'a> {
+    /// Index into the package's entries.
+    pub(super) index: usize,
+    /// Path on disk.
+    pub(super) path: &'a Path,
+    /// Permission bits in the package.
+    pub(super) mode: u16,
+    /// Path in the package (`/usr/bin/x`).
+    pub(super) dest: &'a str,
+}
+
+/// Scan `todo`; with `auto`, find the automatic dependencies too.
+pub(super) fn scan(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Scanned> {
+    let scans = scan_sources(todo, auto, jobs)?;
     let mut all = autodeps::FileDeps::default();
     let mut by_entry = BTreeMap::new();
-    for ((i, ..), s) in todo.into_iter().zip(scans) {
+    for (src, s) in todo.iter().zip(scans) {
         all.requires.extend(s.deps.requires.iter().cloned());
         all.provides.extend(s.deps.provides.iter().cloned());
-        by_entry.insert(i, s);
+        by_entry.insert(src.index, s);
     }
     Ok(Scanned {
         scans: by_entry,
@@ -119,14 +122,9 @@ fn scan_one(src: &Path, mode: u16, dest: &str, auto: bool, buf: &mut [u8]) -> Re
     })
 }
 
-/// Scan the source files `todo` (index into the package's entries, path on
-/// disk, permission bits, path in the package) on up to `jobs` threads.
-/// The result is in `todo`'s order; the error is the first in that order.
-fn scan_sources(
-    todo: &[(usize, &Path, u16, &str)],
-    auto: bool,
-    jobs: NonZeroUsize,
-) -> Result<Vec<Scan>> {
+/// Scan the source files `todo` on up to `jobs` threads. The result is in
+/// `todo`'s order; the error is the first in that order.
+fn scan_sources(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Vec<Scan>> {
     const BUF: usize = 1 << 20;
     let threads = jobs.get().min(todo.len()).max(1);
     let next = AtomicUsize::new(0);
@@ -142,8 +140,8 @@ fn scan_sources(
             if i >= todo.len() || i > failed.load(Ordering::Relaxed) {
                 break;
             }
-            let (_, src, mode, dest) = todo[i];
-            let r = scan_one(src, mode, dest, auto, &mut buf);
+            let src = todo[i];
+            let r = scan_one(src.path, src.mode, src.dest, auto, &mut buf);
             if r.is_err() {
                 failed.fetch_min(i, Ordering::Relaxed);
             }
