@@ -12,6 +12,7 @@ mod boottest;
 mod boottest_input;
 mod build_cli;
 mod build_errors;
+mod build_hardlinks;
 mod build_judged;
 mod common;
 mod compare_rpmbuild;
