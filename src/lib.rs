@@ -31,6 +31,7 @@ pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;
 pub mod source_date;
+pub mod sparse;
 pub mod spec;
 pub mod systemd;
 #[cfg(test)]

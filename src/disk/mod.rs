@@ -54,6 +54,7 @@ pub use digest::{RawDigests, digest_raw, digest_raw_following};
 pub use format::OutputFormat;
 
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 /// Bytes in a logical block: GPT, FAT, VMDK and VHD all count in 512-byte
 /// sectors here (AWS EBS volumes expose 512-byte logical blocks).
@@ -147,7 +148,8 @@ pub(crate) fn io_at(action: &'static str, offset: u64) -> impl FnOnce(std::io::E
 
 /// A GUID in RFC 9562 byte order (the order its text form is written in).
 /// On disk, UEFI stores the first three fields little-endian
-/// ([`Guid::to_uefi_bytes`], UEFI 2.10 Appendix A).
+/// ([`Guid::to_uefi_bytes`], UEFI 2.10 Appendix A). The `uuid` crate
+/// parses, prints and swaps; this type only adds the derivation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Guid(pub [u8; 16]);
 
@@ -155,22 +157,22 @@ impl Guid {
     /// Parse `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case) at compile
     /// time; for the constants of the specifications. Panics on bad text.
     pub const fn parse(text: &str) -> Guid {
-        let s = text.as_bytes();
-        assert!(s.len() == 36, "a GUID has 36 characters");
-        let mut out = [0u8; 16];
-        let mut i = 0;
-        let mut n = 0;
-        while i < 36 {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                assert!(s[i] == b'-', "GUID groups are separated by '-'");
-                i += 1;
-                continue;
-            }
-            out[n / 2] |= hex_value(s[i]) << if n % 2 == 0 { 4 } else { 0 };
-            n += 1;
-            i += 1;
+        match Guid::from_text(text) {
+            Some(g) => g,
+            None => panic!("not a GUID written XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"),
         }
-        Guid(out)
+    }
+
+    /// `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case), the only form
+    /// fstab and kernel command lines use; `None` for anything else.
+    pub const fn from_text(text: &str) -> Option<Guid> {
+        if text.len() != 36 {
+            return None;
+        }
+        match Uuid::try_parse(text) {
+            Ok(u) => Some(Guid(u.into_bytes())),
+            Err(_) => None,
+        }
     }
 
     /// A GUID derived from `seed` for one `purpose`: the first 16 bytes of
@@ -181,48 +183,24 @@ impl Guid {
         let digest = derive_digest(seed, purpose);
         let mut b = [0u8; 16];
         b.copy_from_slice(&digest[..16]);
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        Guid(b)
+        Guid(uuid::Builder::from_random_bytes(b).into_uuid().into_bytes())
     }
 
     /// The mixed-endian layout UEFI uses on disk: Data1 (u32), Data2 (u16),
     /// Data3 (u16) little-endian, Data4 (8 bytes) as is.
     pub fn to_uefi_bytes(&self) -> [u8; 16] {
-        let g = self.0;
-        let mut b = g;
-        b[0..4].copy_from_slice(&[g[3], g[2], g[1], g[0]]);
-        b[4..6].copy_from_slice(&[g[5], g[4]]);
-        b[6..8].copy_from_slice(&[g[7], g[6]]);
-        b
+        Uuid::from_bytes(self.0).to_bytes_le()
     }
 
     /// The inverse of [`Guid::to_uefi_bytes`].
     pub fn from_uefi_bytes(b: [u8; 16]) -> Guid {
-        // The swap is its own inverse.
-        Guid(Guid(b).to_uefi_bytes())
-    }
-}
-
-const fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => panic!("not a hex digit"),
+        Guid(Uuid::from_bytes_le(b).into_bytes())
     }
 }
 
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        for (i, byte) in b.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
-            }
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        fmt::Display::fmt(&Uuid::from_bytes(self.0).hyphenated(), f)
     }
 }
 
@@ -275,6 +253,20 @@ mod tests {
             ]
         );
         assert_eq!(Guid::from_uefi_bytes(g.to_uefi_bytes()), g);
+        assert_eq!(
+            Guid::from_text("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"),
+            Some(g)
+        );
+        for bad in [
+            "c12a7328f81f11d2ba4b00a0c93ec93b",
+            "{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}",
+            "c12a7328-f81f-11d2-ba4b-00a0c93ec93",
+            "c12a732-8f81f-11d2-ba4b-00a0c93ec93b",
+            "c12a7328-f81f-11d2-ba4b-00a0c93ec93g",
+            "+12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+        ] {
+            assert_eq!(Guid::from_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

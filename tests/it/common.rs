@@ -17,6 +17,11 @@ pub fn ingot() -> Command {
 #[path = "../../src/testutil/rule.rs"]
 mod rule;
 
+// How `cargo xtask bench` reads a command's CPU time and peak memory
+// (`wait4`), shared so `peak_rss` below measures the same way.
+#[path = "../../xtask/src/rusage.rs"]
+mod rusage;
+
 pub use rule::{cannot_run, is_root, judge, need_root, shared};
 // Kept for tests that still ask; new ones go through the rule instead.
 #[allow(unused_imports)]
@@ -210,19 +215,7 @@ fn rss_reaper() {
     if let Some(d) = job["dir"].as_str() {
         c.current_dir(d);
     }
-    let child = c.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; rusage is plain data.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4 failed");
-    std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    println!("reaper exit: {code}");
-    println!("reaper peak rss kib: {}", ru.ru_maxrss);
+    let usage = rusage::wait(c.spawn().unwrap()).expect("wait4");
+    println!("reaper exit: {}", usage.status.code().unwrap_or(-1));
+    println!("reaper peak rss kib: {}", usage.peak_rss_kib);
 }

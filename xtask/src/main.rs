@@ -22,6 +22,7 @@ mod bench;
 mod boot_base;
 mod corpus;
 mod fixtures;
+mod rusage;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
