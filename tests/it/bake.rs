@@ -45,7 +45,7 @@ impl Workspace {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("repo");
-        copy_dir(&repo_root().join("specs"), &dir.join("specs"));
+        crate::common::copy_specs_tar_only(&dir.join("specs"));
         copy_dir(&repo_root().join("fixtures"), &dir.join("fixtures"));
         Workspace { _tmp: tmp, dir }
     }

@@ -219,3 +219,20 @@ fn rss_reaper() {
     println!("reaper exit: {}", usage.status.code().unwrap_or(-1));
     println!("reaper peak rss kib: {}", usage.peak_rss_kib);
 }
+
+/// Copy the repository's `specs/` to `dest`, with the committed example
+/// image (`hello-image.toml`, which bakes a raw disk, its VMDK and a
+/// tarball) set to bake the tarball only: the tests built on it judge the
+/// tree, and a disk would only slow them. The example as committed has a
+/// test of its own (`image::the_committed_example_bakes_the_disk_and_verifies`).
+pub fn copy_specs_tar_only(dest: &Path) {
+    copy_dir(&repo_root().join("specs"), dest);
+    let spec = dest.join("hello-image.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("formats = "))
+        .expect("the example image spec has a formats line")
+        .to_string();
+    std::fs::write(&spec, text.replace(&line, "formats = [\"tar\"]")).unwrap();
+}
