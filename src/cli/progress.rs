@@ -87,7 +87,8 @@ impl Reporter for Drawn<'_> {
         if total.is_none() || unit == Unit::Phase {
             pb.enable_steady_tick(TICK);
         }
-        pb.tick();
+        // Drawn at once, past the rate limit: a short task shows too.
+        pb.force_draw();
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
