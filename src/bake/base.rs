@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Hashing, Reporter, sha256_path};
 use crate::error::{Error, Result};
+use crate::progress::{Task, Unit};
 use crate::rootfs::{self, Tree};
 use crate::spec::SpecError;
 use crate::spec::package::Loc;
@@ -172,7 +173,16 @@ pub(super) fn read(
     progress: &dyn Reporter,
 ) -> Result<Base> {
     progress.step("importing the base");
-    let tree = rootfs::import(path, Some(work)).map_err(|e| Error::Base(Box::new(e)))?;
+    let task = match digest {
+        Some(_) => {
+            let size = std::fs::metadata(path).map(|m| m.len()).ok();
+            Task::start(progress, "reading the base", Unit::Bytes, size)
+        }
+        None => Task::start(progress, "reading the base", Unit::Items, None),
+    };
+    let tree =
+        rootfs::import_reporting(path, Some(work), &task).map_err(|e| Error::Base(Box::new(e)))?;
+    task.finish();
     let dir_sha = match digest {
         Some(_) => None,
         None => {

@@ -19,6 +19,7 @@ use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
 use crate::error::{Error, Result};
 use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
+use crate::progress::Task;
 use crate::rootfs::{Kind, Meta, PutError, Tree};
 
 /// What `prepare` decided.
@@ -348,6 +349,7 @@ pub fn write_root(
     w: &Written,
     file: &File,
     written: &disk::raw::Watermark,
+    progress: &Task,
 ) -> Result<()> {
     /// Readers must not wait for a writer that is gone, even by a panic.
     struct FailUnlessFinished<'a>(&'a disk::raw::Watermark);
@@ -362,10 +364,12 @@ pub fn write_root(
     let start = w.layout.root.start;
     written.raise(start);
     w.fs.write_following(tree, w.layout.root.end - start, file, start, &|at| {
-        written.raise(start + at)
+        written.raise(start + at);
+        progress.reach(at);
     })
     .map_err(Error::Filesystem)?;
     written.finish();
+    progress.reach(w.layout.root.end - start);
     Ok(())
 }
 

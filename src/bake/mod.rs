@@ -20,6 +20,12 @@
 //!
 //! Time: `SOURCE_DATE_EPOCH` when set, else the newest source date among
 //! the packages the image installs (their build times), else 0.
+//!
+//! Progress: the caller's [`Reporter`] hears each step, and as tasks with
+//! their totals the long ones: sources hashed and compressed (packages
+//! built from specs), the base read, payloads installed, the root
+//! filesystem written (from the writer's watermark), the disk image
+//! digested and each output written. Reporting changes no output.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +44,7 @@ use crate::disk::OutputFormat;
 use crate::error::Result;
 use crate::manifest::Manifest;
 use crate::output::Staging;
+pub use crate::progress::Reporter;
 use crate::rpm::Compression;
 use crate::spec::image::{BaseKind, ImageSpec};
 
@@ -63,14 +70,6 @@ pub struct BakeResult {
     pub outputs: Vec<PathBuf>,
     pub manifest: Manifest,
 }
-
-/// Progress the CLI may draw.
-pub trait Reporter {
-    fn step(&self, _what: &str) {}
-}
-
-pub struct Quiet;
-impl Reporter for Quiet {}
 
 fn sha256_reader(mut r: impl Read) -> std::io::Result<String> {
     let mut h = Sha256::new();

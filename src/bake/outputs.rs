@@ -8,7 +8,8 @@
 //! date, the staging area. Out: [`Outputs`]: each output under its
 //! temporary name with its digest (the main one first: the raw image when
 //! a disk is asked for, else the tarball), and the disk's facts for the
-//! manifest.
+//! manifest. Progress: the root filesystem as its watermark rises, the
+//! pass over the image, and each output until it is finished.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -22,6 +23,7 @@ use crate::disk::{OutputFormat, raw::Watermark};
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::output::Staging;
+use crate::progress::{Counted, Task, Unit};
 use crate::rootfs::Tree;
 use crate::spec::image::ImageSpec;
 
@@ -88,8 +90,12 @@ fn write_tar(
     progress.step("writing the tarball");
     let tmp = temporary(spec, OutputFormat::Tar);
     let f = staging.create(&tmp)?;
+    let task = Task::start(progress, &format!("writing {tmp}"), Unit::Bytes, None);
     let mut w = Hashing {
-        inner: BufWriter::new(f),
+        inner: BufWriter::new(Counted {
+            inner: f,
+            task: &task,
+        }),
         hash: Sha256::new(),
         len: 0,
     };
@@ -99,11 +105,14 @@ fn write_tar(
             path: opts.out.join(&tmp),
             source,
         })?;
+    let sha256 = hex::encode(w.hash.clone().finalize());
+    drop(w);
+    task.finish();
     Ok(manifest::Output {
         file: tmp,
         format: OutputFormat::Tar.name().into(),
         size: 0,
-        sha256: hex::encode(w.hash.clone().finalize()),
+        sha256,
     })
 }
 
@@ -190,9 +199,39 @@ fn write_disk(
     });
     let keep_raw = formats.contains(&OutputFormat::Raw);
     let final_mark = Watermark::new();
+    let root_size = written.layout.root.end - written.layout.root.start;
+    let writing_root = Task::start(
+        progress,
+        "writing the root filesystem",
+        Unit::Bytes,
+        Some(root_size),
+    );
+    let disk_size = written.layout.disk_size;
+    let reading = Task::start(
+        progress,
+        "digesting the disk image",
+        Unit::Bytes,
+        Some(disk_size),
+    );
+    let writing: Vec<Task> = made
+        .iter()
+        .map(|(_, tmp, _)| {
+            Task::start(
+                progress,
+                &format!("writing {tmp}"),
+                Unit::Bytes,
+                Some(disk_size),
+            )
+        })
+        .collect();
+    let passed = |at: u64| {
+        reading.reach(at);
+        writing.iter().for_each(|t| t.reach(at));
+    };
     let digests = std::thread::scope(|s| {
         let root = s.spawn(|| {
-            layout::write_root(tree, &written, &raw_file, &final_mark)?;
+            layout::write_root(tree, &written, &raw_file, &final_mark, &writing_root)?;
+            writing_root.finish();
             // The raw image goes to disk while the rest of it is digested
             // (the commit's own sync then finds nothing left to write),
             // when it is kept.
@@ -206,12 +245,14 @@ fn write_disk(
         });
         let mut streams: Vec<&mut dyn RawStream> =
             made.iter_mut().map(|(_, _, w)| w.stream()).collect();
-        let d = crate::disk::digest_raw_following(&raw, &mut streams, opts.jobs, &final_mark);
+        let d =
+            crate::disk::digest_raw_reporting(&raw, &mut streams, opts.jobs, &final_mark, &passed);
         // The writer's error first: the reader only stops because of it.
         root.join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
         d.map_err(Error::Disk)
     })?;
+    reading.finish();
     let done = RawDone {
         file: &raw,
         sha256: digests.sha256,
@@ -226,8 +267,9 @@ fn write_disk(
             sha256: hex::encode(digests.sha256),
         });
     }
-    for (f, tmp, w) in made {
+    for ((f, tmp, w), task) in made.into_iter().zip(&writing) {
         let m = w.finish(&done).map_err(Error::Disk)?;
+        task.finish();
         outputs.push(manifest::Output {
             file: tmp,
             format: f.name().into(),

@@ -49,7 +49,8 @@ pub(super) fn build(
         match r {
             PackageRef::Spec { path, .. } => {
                 progress.step(&format!("building {}", path.display()));
-                let (file, input, date) = build_one(spec, opts, path, work, &mut p.warnings)?;
+                let (file, input, date) =
+                    build_one(spec, opts, path, work, (&mut p.warnings, progress))?;
                 spec_dates.push(date);
                 p.built_inputs.push(input);
                 p.rpms.push((file, path.display().to_string()));
@@ -103,7 +104,7 @@ fn build_one(
     opts: &BakeOptions,
     path: &Path,
     work: &Path,
-    warnings: &mut Vec<String>,
+    (warnings, progress): (&mut Vec<String>, &dyn Reporter),
 ) -> Result<(PathBuf, manifest::BuiltInput, u64)> {
     let ps = crate::spec::load_package(path)?;
     warnings.extend(ps.warnings.iter().cloned());
@@ -130,6 +131,7 @@ fn build_one(
             path: &file,
             work_dir: work,
         },
+        progress,
     )?;
     let spec_sha = sha256_path(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),

@@ -29,6 +29,7 @@ pub(super) fn install(
             deps_check: opts.deps_check,
             work_dir: work.to_path_buf(),
         },
+        progress,
     )
     .map_err(|e| match e {
         // The work folder is scratch inside --out: name --out.

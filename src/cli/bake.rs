@@ -4,12 +4,14 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
-use ingot::bake::{BakeOptions, Reporter};
+use ingot::bake::BakeOptions;
 use ingot::disk::OutputFormat;
+use ingot::progress::Reporter;
 use ingot::rpm::Compression;
 use ingot::{Error, Result};
 
 use super::Printer;
+use super::progress::Drawn;
 
 #[derive(Args)]
 pub struct BakeArgs {
@@ -35,17 +37,6 @@ pub struct BakeArgs {
     jobs: Option<NonZeroUsize>,
 }
 
-/// Each step on its own line with `-v`, after the seconds since the bake
-/// began, so a slow step shows itself.
-struct Steps<'a>(&'a Printer, std::time::Instant);
-
-impl Reporter for Steps<'_> {
-    fn step(&self, what: &str) {
-        self.0
-            .info(&format!("[{:6.2}s] {what}", self.1.elapsed().as_secs_f64()));
-    }
-}
-
 pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
     let spec = ingot::spec::image::load_image(&args.spec)?;
     let mut formats = args.formats.clone();
@@ -60,9 +51,14 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
         formats,
     };
-    let steps = Steps(p, std::time::Instant::now());
-    let result = ingot::bake::bake(&spec, &opts, &steps)?;
-    steps.step("done");
+    // Each step on its own line with `-v`, after the seconds since the
+    // bake began, so a slow step shows itself; bars on a terminal.
+    let began = std::time::Instant::now();
+    let drawn = Drawn::new(p, move |what| {
+        p.info(&format!("[{:6.2}s] {what}", began.elapsed().as_secs_f64()));
+    });
+    let result = ingot::bake::bake(&spec, &opts, &drawn)?;
+    drawn.step("done");
     for w in &result.manifest.warnings {
         p.warn(w);
     }

@@ -8,6 +8,7 @@ use ingot::boottest::{AccelChoice, BootOptions, BootReport, Expectation};
 use ingot::{Error, Result};
 
 use super::Printer;
+use super::progress::Drawn;
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -71,7 +72,7 @@ pub fn run(args: BootTestArgs, p: &Printer) -> Result<()> {
         AccelArg::Tcg => AccelChoice::Tcg,
     };
 
-    let progress = |what: &str| p.progress_line(&format!("boot-test: {what}"));
+    let progress = Drawn::new(p, |what| p.progress_line(&format!("boot-test: {what}")));
     match ingot::boottest::boot_test(&opts, &progress) {
         Ok(report) => {
             p.result(&summary(&report), &json(&report));

@@ -28,6 +28,8 @@
 //! The image may still be being written ([`digest_raw_following`]): both
 //! readers then wait, piece by piece, until the writer says the piece is
 //! final, so reading, hashing and compressing run beside the writing.
+//! [`digest_raw_reporting`] also tells a callback how far the pass has
+//! got, once per part (for progress; it names no task and prints nothing).
 //!
 //! Never: holds more than [`BUFFERS`] pieces of the image at once in the
 //! pool (a read waits for a buffer to come back from the workers), nor more
@@ -104,6 +106,8 @@ struct Part {
     /// for a hole of `hole` bytes.
     encoded: Option<Vec<Encoded>>,
     hole: u64,
+    /// Bytes of the image it covers.
+    len: u64,
     /// Digests of its EBS blocks that are sent (all-zero blocks are not).
     blocks: Vec<[u8; 32]>,
 }
@@ -128,6 +132,19 @@ pub fn digest_raw_following(
     streams: &mut [&mut dyn RawStream],
     threads: NonZeroUsize,
     written: &raw::Watermark,
+) -> Result<RawDigests> {
+    digest_raw_reporting(raw, streams, threads, written, &|_| {})
+}
+
+/// [`digest_raw_following`], telling `done` how far every stream and the
+/// EBS checksum have taken the image (once per part, in image order; the
+/// SHA-256 runs ahead).
+pub fn digest_raw_reporting(
+    raw: &File,
+    streams: &mut [&mut dyn RawStream],
+    threads: NonZeroUsize,
+    written: &raw::Watermark,
+    done: &dyn Fn(u64),
 ) -> Result<RawDigests> {
     let mut chunks = Follow::new(raw, written)?;
     let workers = threads.get().min(64);
@@ -178,6 +195,7 @@ pub fn digest_raw_following(
             out: 0,
             ebs: ebs::Aggregate::new(),
             streams,
+            done,
         };
         let mut seq = 0u64;
         let mut spare: Option<Vec<u8>> = None;
@@ -210,6 +228,7 @@ pub fn digest_raw_following(
                                 offset,
                                 encoded: None,
                                 hole: len,
+                                len,
                                 blocks: Vec::new(),
                             },
                         );
@@ -333,6 +352,7 @@ fn work(
                 offset: job.offset,
                 encoded: Some(encoded),
                 hole: 0,
+                len: bytes.len() as u64,
                 blocks: bytes
                     .chunks(ebs::BLOCK_SIZE)
                     .filter_map(ebs::block_digest)
@@ -362,6 +382,8 @@ struct Order<'s, 'r> {
     out: usize,
     ebs: ebs::Aggregate,
     streams: &'s mut [&'r mut dyn RawStream],
+    /// Told the end of each part consumed.
+    done: &'s dyn Fn(u64),
 }
 
 impl Order<'_, '_> {
@@ -410,6 +432,7 @@ impl Order<'_, '_> {
                     }
                 }
             }
+            (self.done)(p.offset + p.len);
             self.next += 1;
         }
         Ok(())

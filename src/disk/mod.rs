@@ -50,7 +50,7 @@ pub mod vmdk;
 
 use std::fmt;
 
-pub use digest::{RawDigests, digest_raw, digest_raw_following};
+pub use digest::{RawDigests, digest_raw, digest_raw_following, digest_raw_reporting};
 pub use format::OutputFormat;
 
 use sha2::{Digest, Sha256};

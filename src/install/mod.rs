@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::progress::{Quiet, Reporter, Task, Unit};
 use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::header::{Header, tag};
 use crate::rpm::read::{PackageHeaders, verify_digests};
@@ -432,15 +433,18 @@ pub fn install(
         .iter()
         .map(|p| (p.clone(), p.display().to_string()))
         .collect();
-    install_named(tree, &named, opts)
+    install_named(tree, &named, opts, &Quiet)
 }
 
 /// [`install`], given how messages name each package: a package built
 /// from a spec goes by its spec, not by the scratch file it was built into.
+/// `progress` hears the payloads' bytes as they are placed, with each
+/// package's name.
 pub fn install_named(
     tree: &mut Tree,
     rpms: &[(PathBuf, String)],
     opts: &InstallOptions,
+    progress: &dyn Reporter,
 ) -> Result<InstallReport, InstallError> {
     let mut report = InstallReport::default();
     let new = read_packages(rpms)?;
@@ -483,16 +487,24 @@ pub fn install_named(
     };
     let order = install_order(&new);
     let mut owned_by_name: Vec<(NodeId, String, String)> = Vec::new();
+    let placing = Task::start(
+        progress,
+        "installing payloads",
+        Unit::Bytes,
+        Some(new.iter().map(|n| place::payload_bytes(&n.files)).sum()),
+    );
     for &k in &order {
+        placing.note(&new[k].deps.nevra);
         place::place_payload(
             tree,
             &new[k],
             &files_plan.actions[k],
-            &mut owned_by_name,
-            &mut report,
+            (&mut owned_by_name, &mut report),
             opts.install_time,
+            &placing,
         )?;
     }
+    placing.finish();
     place::erase(tree, &files_plan.erase, &mut report.warnings);
     report.pending_owners = owned_by_name;
     report

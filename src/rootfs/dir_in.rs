@@ -39,11 +39,17 @@ use super::error::{ImportError, MemberError};
 use super::path::display;
 use super::store::{Extent, FileData, SourceId, open_host};
 use super::tree::{Kind, Meta, Node, NodeId, Tree};
+use crate::progress::Task;
 
 impl Tree {
     /// Add everything under the host directory `dir` to this tree, `dir`
     /// itself becoming `/` (see this module's doc).
     pub fn import_dir(&mut self, dir: &Path) -> Result<(), ImportError> {
+        self.import_dir_reporting(dir, &Task::none())
+    }
+
+    /// [`Tree::import_dir`], telling `progress` each entry taken.
+    pub fn import_dir_reporting(&mut self, dir: &Path, progress: &Task) -> Result<(), ImportError> {
         let read_err = |source| ImportError::Read {
             input: dir.to_path_buf(),
             source,
@@ -106,6 +112,7 @@ impl Tree {
                 .unwrap_or_default();
             self.import_entry(entry.path(), &rel, &mut inodes)
                 .map_err(|e| member_err(&rel, e))?;
+            progress.advance(1);
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ mod install;
 mod interrupt;
 mod jobs;
 mod outputs;
+mod progress;
 mod readers;
 mod real_rpms;
 mod reproducible;

@@ -23,6 +23,7 @@ use std::path::Path;
 use super::files::{Body, Files};
 use super::scan::changed;
 use crate::error::{Error, Result};
+use crate::progress::{Counted, Task};
 use crate::rpm::compression::Compression;
 use crate::rpm::header::{NewEntry, tag};
 use crate::rpm::writer::{ArchiveWriter, CpioHeader, EntryError, Payload};
@@ -60,12 +61,14 @@ pub(super) fn digest_tags(payload: &Payload) -> Vec<NewEntry> {
 
 /// Write the archive of `files` through the compressor into an unnamed
 /// temporary file in `work_dir`; every member's mtime is `mtime`.
+/// `progress` hears the bytes of the files as they go into the
+/// compressor ([`content_size`] in all).
 pub(super) fn write(
     files: &Files,
-    compression: Compression,
-    jobs: NonZeroUsize,
+    (compression, jobs): (Compression, NonZeroUsize),
     mtime: u32,
     work_dir: &Path,
+    progress: &Task,
 ) -> Result<Payload> {
     let work_err = |source| Error::Write {
         path: work_dir.to_path_buf(),
@@ -80,9 +83,31 @@ pub(super) fn write(
         .filter(|(i, _)| !linked(i))
         .chain(members.filter(|(i, _)| linked(i)));
     for (i, _) in order {
-        member(&mut archive, files, i, mtime, work_dir)?;
+        member(&mut archive, files, i, (mtime, work_dir), progress)?;
     }
     archive.finish().map_err(work_err)
+}
+
+/// The bytes of entry `i` in the archive: a hard link set's data goes
+/// with one of its members only.
+fn stored_size(files: &Files, i: usize) -> u64 {
+    let f = &files.entries[i];
+    match files.links.get(&i) {
+        Some(l) if !l.has_content => 0,
+        _ => f.size,
+    }
+}
+
+/// The bytes of every file's data in the archive.
+pub(super) fn content_size(files: &Files) -> u64 {
+    (0..files.entries.len())
+        .filter(|&i| !files.entries[i].ghost)
+        .map(|i| stored_size(files, i))
+        .sum()
+}
+
+fn counted<'t, 'r, R>(inner: R, task: &'t Task<'r>) -> Counted<'t, 'r, R> {
+    Counted { inner, task }
 }
 
 /// Write entry `i` of `files` as one member.
@@ -90,16 +115,12 @@ fn member(
     archive: &mut ArchiveWriter,
     files: &Files,
     i: usize,
-    mtime: u32,
-    work_dir: &Path,
+    (mtime, work_dir): (u32, &Path),
+    progress: &Task,
 ) -> Result<()> {
     let f = &files.entries[i];
     let link = files.links.get(&i);
-    let size = if link.is_none_or(|l| l.has_content) {
-        f.size
-    } else {
-        0
-    };
+    let size = stored_size(files, i);
     let head = CpioHeader {
         name: &f.cpio,
         ino: files.inode(i),
@@ -111,7 +132,7 @@ fn member(
     };
     let (r, src) = match (f.body, size) {
         (_, 0) | (Body::None, _) => (archive.entry(&head, io::empty()), None),
-        (Body::Bytes(b), _) => (archive.entry(&head, b), None),
+        (Body::Bytes(b), _) => (archive.entry(&head, counted(b, progress)), None),
         (Body::Source(src), _) => {
             let read_err = |source| Error::Read {
                 path: src.to_path_buf(),
@@ -125,7 +146,7 @@ fn member(
             {
                 return Err(changed(src, "it changed"));
             }
-            (archive.entry(&head, file), Some(src))
+            (archive.entry(&head, counted(file, progress)), Some(src))
         }
     };
     r.map_err(|e| match (e, src) {

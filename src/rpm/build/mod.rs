@@ -60,6 +60,7 @@ use std::path::{Path, PathBuf};
 use super::compression::Compression;
 use super::plan::{self, Plan};
 use crate::error::{Error, Result};
+use crate::progress::{Quiet, Reporter, Task, Unit};
 use crate::source_date::SourceDate;
 use crate::spec::package::PackageSpec;
 
@@ -181,6 +182,7 @@ pub fn build_from_plan(
             path: &path,
             work_dir: &dir,
         },
+        &Quiet,
     )?;
     let mut bytes = Vec::with_capacity(usize::try_from(w.size).unwrap_or(0));
     file.seek(SeekFrom::Start(0)).map_err(write_err)?;
@@ -207,27 +209,38 @@ pub fn write_package(
     opts: &BuildOptions,
     jobs: NonZeroUsize,
     target: Target,
+    progress: &dyn Reporter,
 ) -> Result<WrittenPackage> {
     let plan = plan::plan(spec)?;
-    write_from_plan(spec, &plan, opts, jobs, target)
+    write_from_plan(spec, &plan, opts, jobs, target, progress)
 }
 
 /// [`write_package`] for a plan already made: the steps of the module
 /// docs, in order. Errors come in that order too (a bad key before any
-/// source is read, a bad value before the slow scan).
+/// source is read, a bad value before the slow scan). `progress` hears
+/// the sources hashed and compressed, in bytes.
 pub fn write_from_plan(
     spec: &PackageSpec,
     plan: &Plan,
     opts: &BuildOptions,
     jobs: NonZeroUsize,
     target: Target,
+    progress: &dyn Reporter,
 ) -> Result<WrittenPackage> {
     let stamp = meta::stamp(spec, opts.source_date_epoch)?;
     let key = sign::load_key(opts.sign_key.as_deref())?;
     let meta = meta::Meta::new(spec, stamp.secs);
     let entries = files::entries(spec, plan)?;
     meta.check(spec, &entries)?;
-    let scanned = scan::scan(&files::sources(&entries), spec.deps.auto, jobs)?;
+    let sources = files::sources(&entries);
+    let hashing = Task::start(
+        progress,
+        &format!("hashing the sources of {}", spec.name),
+        Unit::Bytes,
+        progress.watching().then(|| scan::total_size(&sources)),
+    );
+    let scanned = scan::scan(&sources, spec.deps.auto, jobs, &hashing)?;
+    hashing.finish();
     let files = files::collect(spec, entries, scanned.scans)?;
     let scripts = scripts::gather(spec)?;
     let deps = deps::gather(spec, opts.compression, &files, &scanned.auto, &scripts)?;
@@ -237,7 +250,20 @@ pub fn write_from_plan(
     header.extend(deps.tags());
     header.extend(scripts.tags());
     header.extend(archive::tags(opts.compression));
-    let payload = archive::write(&files, opts.compression, jobs, stamp.secs, target.work_dir)?;
+    let compressing = Task::start(
+        progress,
+        &format!("compressing {}", file_name(spec)),
+        Unit::Bytes,
+        Some(archive::content_size(&files)),
+    );
+    let payload = archive::write(
+        &files,
+        (opts.compression, jobs),
+        stamp.secs,
+        target.work_dir,
+        &compressing,
+    )?;
+    compressing.finish();
     header.extend(archive::digest_tags(&payload));
     let written = sign::assemble(spec, header, payload, key.as_ref(), stamp.secs, target)?;
 

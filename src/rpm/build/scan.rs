@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::progress::Task;
 use crate::rpm::autodeps;
 
 /// What the scan learnt about a source file.
@@ -68,9 +69,24 @@ pub(super) struct Source<'a> {
     pub(super) dest: &'a str,
 }
 
+/// Bytes in the source files `todo` as they are now (for progress: the
+/// scan itself checks the size it reads).
+pub(super) fn total_size(todo: &[Source]) -> u64 {
+    todo.iter()
+        .filter_map(|s| std::fs::metadata(s.path).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// Scan `todo`; with `auto`, find the automatic dependencies too.
-pub(super) fn scan(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Scanned> {
-    let scans = scan_sources(todo, auto, jobs)?;
+/// `progress` hears the bytes hashed.
+pub(super) fn scan(
+    todo: &[Source],
+    auto: bool,
+    jobs: NonZeroUsize,
+    progress: &Task,
+) -> Result<Scanned> {
+    let scans = scan_sources(todo, auto, jobs, progress)?;
     let mut all = autodeps::FileDeps::default();
     let mut by_entry = BTreeMap::new();
     for (src, s) in todo.iter().zip(scans) {
@@ -85,7 +101,13 @@ pub(super) fn scan(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Sc
 }
 
 /// Hash one source file and find its automatic dependencies.
-fn scan_one(src: &Path, mode: u16, dest: &str, auto: bool, buf: &mut [u8]) -> Result<Scan> {
+fn scan_one(
+    src: &Path,
+    (mode, dest): (u16, &str),
+    auto: bool,
+    buf: &mut [u8],
+    progress: &Task,
+) -> Result<Scan> {
     let read_err = |source| Error::Read {
         path: src.to_path_buf(),
         source,
@@ -103,6 +125,7 @@ fn scan_one(src: &Path, mode: u16, dest: &str, auto: bool, buf: &mut [u8]) -> Re
         };
         sha.update(&buf[..n]);
         size += n as u64;
+        progress.advance(n as u64);
     }
     if size != md.len() {
         return Err(changed(src, "it changed size"));
@@ -124,7 +147,12 @@ fn scan_one(src: &Path, mode: u16, dest: &str, auto: bool, buf: &mut [u8]) -> Re
 
 /// Scan the source files `todo` on up to `jobs` threads. The result is in
 /// `todo`'s order; the error is the first in that order.
-fn scan_sources(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Vec<Scan>> {
+fn scan_sources(
+    todo: &[Source],
+    auto: bool,
+    jobs: NonZeroUsize,
+    progress: &Task,
+) -> Result<Vec<Scan>> {
     const BUF: usize = 1 << 20;
     let threads = jobs.get().min(todo.len()).max(1);
     let next = AtomicUsize::new(0);
@@ -141,7 +169,7 @@ fn scan_sources(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Vec<S
                 break;
             }
             let src = todo[i];
-            let r = scan_one(src.path, src.mode, src.dest, auto, &mut buf);
+            let r = scan_one(src.path, (src.mode, src.dest), auto, &mut buf, progress);
             if r.is_err() {
                 failed.fetch_min(i, Ordering::Relaxed);
             }
