@@ -47,6 +47,12 @@ pub enum OutputFormat {
     Vmdk,
     /// Fixed VHD (`vhd`).
     Vhd,
+    /// qcow2 version 3 (`qcow2`), what OpenStack, DigitalOcean and KVM
+    /// hosts import.
+    Qcow2,
+    /// Google Compute Engine's import format (`gce`): `disk.raw` in a
+    /// gzip-compressed GNU tar, named `NAME-DIGEST.gce.tar.gz`.
+    Gce,
     /// The finished root filesystem as a reproducible tarball (`tar`): not
     /// a disk; written from the tree, not from the raw image.
     Tar,
@@ -58,6 +64,8 @@ impl OutputFormat {
         OutputFormat::Raw,
         OutputFormat::Vmdk,
         OutputFormat::Vhd,
+        OutputFormat::Qcow2,
+        OutputFormat::Gce,
         OutputFormat::Tar,
     ];
 
@@ -67,13 +75,18 @@ impl OutputFormat {
             OutputFormat::Raw => "raw",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::Vhd => "vhd",
+            OutputFormat::Qcow2 => "qcow2",
+            OutputFormat::Gce => "gce",
             OutputFormat::Tar => "tar",
         }
     }
 
     /// The file name extension after `NAME-DIGEST.`.
     pub fn extension(self) -> &'static str {
-        self.name()
+        match self {
+            OutputFormat::Gce => "gce.tar.gz",
+            f => f.name(),
+        }
     }
 
     /// The format with this name.
@@ -94,6 +107,8 @@ impl OutputFormat {
             OutputFormat::Raw | OutputFormat::Tar => None,
             OutputFormat::Vmdk => Some(Box::new(super::vmdk::Format::new(out, cx)?)),
             OutputFormat::Vhd => Some(Box::new(super::vhd::Format::new(out, cx)?)),
+            OutputFormat::Qcow2 => Some(Box::new(super::qcow2::Format::new(out, cx)?)),
+            OutputFormat::Gce => Some(Box::new(super::gce::Format::new(out, cx)?)),
         })
     }
 }
@@ -213,5 +228,7 @@ mod tests {
                 Ok(*f)
             );
         }
+        assert_eq!(OutputFormat::Gce.extension(), "gce.tar.gz");
+        assert_eq!(OutputFormat::Qcow2.extension(), "qcow2");
     }
 }
