@@ -174,11 +174,14 @@ fn write_disk(
         source,
     })?;
 
-    // Every other disk format, made from the raw image as one pass reads it.
+    // Every other disk format, made from the raw image as one pass reads it,
+    // with a folder for its scratch files that goes when this stage ends.
+    let scratch = staging.work_dir()?;
     let cx = Context {
         raw_len: written.layout.disk_size,
         seed: *seed,
         source_date: u64::from(time),
+        scratch: scratch.path().to_path_buf(),
     };
     let mut made: Vec<(OutputFormat, String, Box<dyn ImageFormat>)> = Vec::new();
     for &f in formats {
@@ -278,6 +281,7 @@ fn write_disk(
         });
     }
     drop(raw);
+    drop(scratch);
     if !keep_raw {
         staging.discard(&raw_tmp);
     }

@@ -1,6 +1,6 @@
 //! `ingot boot-test`: boot the very image that ships and check it works.
 //!
-//! In: an image file (raw, stream-optimized VMDK or fixed VHD, told apart
+//! In: an image file (raw, stream-optimized VMDK, fixed VHD or qcow2, told apart
 //! by their magic) and expectations: an HTTP GET on a guest port answers
 //! 2xx ([`Expectation::Http`]), or the serial console shows a pattern
 //! ([`Expectation::Console`]). Out: a [`BootReport`] (which expectation
@@ -300,8 +300,9 @@ fn failure_message(r: &BootReport) -> String {
 
 /// Refuse, before QEMU is looked for, an image that is not a regular file
 /// or carries none of the magics of a disk image (a raw disk's GPT or MBR,
-/// a VMDK's header, a VHD's footer): QEMU would boot it as a blank disk
-/// and the test would fail for the wrong reason.
+/// a VMDK's or qcow2's header, a VHD's footer), or is a Compute Engine
+/// tarball: QEMU would boot it as a blank disk and the test would fail for
+/// the wrong reason.
 fn check_image(image: &Path) -> Result<(), BootError> {
     let f = crate::input::open_regular(image).map_err(|e| BootError::Setup {
         message: e.to_string(),
@@ -312,6 +313,14 @@ fn check_image(image: &Path) -> Result<(), BootError> {
         },
     })?;
     match crate::disk::view::detect(&f) {
+        Ok(Some(crate::disk::view::DiskFormat::Gce)) => Err(BootError::Setup {
+            message: format!(
+                "`{}` is a Compute Engine tarball, not a disk QEMU can boot",
+                image.display()
+            ),
+            hint: Some("extract its disk.raw (tar -xSzf) and boot that".into()),
+            source: None,
+        }),
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(BootError::Setup {
             message: format!(
@@ -319,7 +328,9 @@ fn check_image(image: &Path) -> Result<(), BootError> {
                  header and no VHD footer",
                 image.display()
             ),
-            hint: Some("boot-test boots the raw, VMDK or VHD image `ingot bake` wrote".into()),
+            hint: Some(
+                "boot-test boots the raw, VMDK, VHD or qcow2 image `ingot bake` wrote".into(),
+            ),
             source: None,
         }),
         Err(e) => Err(BootError::Setup {

@@ -150,6 +150,7 @@ pub enum ImageFormat {
     Raw,
     Vmdk,
     Vhd,
+    Qcow2,
 }
 
 impl ImageFormat {
@@ -158,6 +159,7 @@ impl ImageFormat {
             ImageFormat::Raw => "raw",
             ImageFormat::Vmdk => "vmdk",
             ImageFormat::Vhd => "vhd",
+            ImageFormat::Qcow2 => "qcow2",
         }
     }
 
@@ -167,13 +169,15 @@ impl ImageFormat {
             ImageFormat::Raw => "raw",
             ImageFormat::Vmdk => "vmdk",
             ImageFormat::Vhd => "vpc",
+            ImageFormat::Qcow2 => "qcow2",
         }
     }
 }
 
 /// VMDK by its magic `KDMV` at the start (a sparse extent, as in the
-/// stream-optimized VMDK ingot writes), VHD by the `conectix` cookie of
-/// the footer in the last 512 bytes, else raw.
+/// stream-optimized VMDK ingot writes), qcow2 by its magic `QFI\xfb` at
+/// the start, VHD by the `conectix` cookie of the footer in the last 512
+/// bytes, else raw.
 pub fn detect_format(path: &Path) -> io::Result<ImageFormat> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
@@ -182,6 +186,9 @@ pub fn detect_format(path: &Path) -> io::Result<ImageFormat> {
         f.read_exact(&mut magic)?;
         if &magic == b"KDMV" {
             return Ok(ImageFormat::Vmdk);
+        }
+        if &magic == b"QFI\xfb" {
+            return Ok(ImageFormat::Qcow2);
         }
     }
     if len >= 512 {
@@ -672,6 +679,11 @@ mod tests {
         vmdk.resize(4096, 0);
         std::fs::write(&raw, &vmdk).unwrap();
         assert_eq!(detect_format(&raw).unwrap(), ImageFormat::Vmdk);
+        let mut qcow2 = b"QFI\xfb".to_vec();
+        qcow2.resize(4096, 0);
+        std::fs::write(&raw, &qcow2).unwrap();
+        assert_eq!(detect_format(&raw).unwrap(), ImageFormat::Qcow2);
+        assert_eq!(ImageFormat::Qcow2.driver(), "qcow2");
         let mut vhd = vec![0u8; 4096];
         vhd[4096 - 512..4096 - 504].copy_from_slice(b"conectix");
         std::fs::write(&raw, &vhd).unwrap();

@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use sha2::{Digest, Sha256};
 
-use super::format::{Encoded, Part as StreamPart, PartEncoder, RawStream};
+use super::format::{Encoded, PART_ALIGN, Part as StreamPart, PartEncoder, RawStream};
 use super::{DiskError, Result, ebs, io_at, raw};
 
 /// Bytes read at a time: 64 grains, 8 EBS blocks.
@@ -56,6 +56,9 @@ const READ: usize = 4 << 20;
 const JOB: usize = 1 << 20;
 /// Read buffers: the most image bytes in memory is `BUFFERS * READ`.
 const BUFFERS: usize = 8;
+// Pieces are cut at multiples of READ from the image's start and parts at
+// multiples of JOB inside them: every part starts where the seam promises.
+const _: () = assert!(READ.is_multiple_of(JOB) && (JOB as u64).is_multiple_of(PART_ALIGN));
 
 /// What one read of a finished raw image gives: its SHA-256 (and the hash
 /// state it came from), and the EBS checksum.

@@ -3,8 +3,10 @@
 //!
 //! In: the raw disk image, once, as [`super::digest_raw`]'s single pass
 //! reads it (parts in any order on worker threads, then every part and hole
-//! in image order), and at the end the raw image's digest. Out: the
-//! format's file, its size and its SHA-256.
+//! in image order, each starting on a [`PART_ALIGN`] boundary), a scratch
+//! folder for what a format must hold until it can write its file front
+//! to back ([`Context::scratch`]), and at the end the raw image's digest.
+//! Out: the format's file, its size and its SHA-256.
 //!
 //! Adding a disk format is one module under `disk/` implementing
 //! [`ImageFormat`] (its share of the pass is a [`RawStream`]) and one
@@ -16,6 +18,7 @@
 
 use std::any::Any;
 use std::fs::File;
+use std::path::PathBuf;
 
 use sha2::Sha256;
 
@@ -44,6 +47,12 @@ pub enum OutputFormat {
     Vmdk,
     /// Fixed VHD (`vhd`).
     Vhd,
+    /// qcow2 version 3 (`qcow2`), what OpenStack, DigitalOcean and KVM
+    /// hosts import.
+    Qcow2,
+    /// Google Compute Engine's import format (`gce`): `disk.raw` in a
+    /// gzip-compressed GNU tar, named `NAME-DIGEST.gce.tar.gz`.
+    Gce,
     /// The finished root filesystem as a reproducible tarball (`tar`): not
     /// a disk; written from the tree, not from the raw image.
     Tar,
@@ -55,6 +64,8 @@ impl OutputFormat {
         OutputFormat::Raw,
         OutputFormat::Vmdk,
         OutputFormat::Vhd,
+        OutputFormat::Qcow2,
+        OutputFormat::Gce,
         OutputFormat::Tar,
     ];
 
@@ -64,13 +75,18 @@ impl OutputFormat {
             OutputFormat::Raw => "raw",
             OutputFormat::Vmdk => "vmdk",
             OutputFormat::Vhd => "vhd",
+            OutputFormat::Qcow2 => "qcow2",
+            OutputFormat::Gce => "gce",
             OutputFormat::Tar => "tar",
         }
     }
 
     /// The file name extension after `NAME-DIGEST.`.
     pub fn extension(self) -> &'static str {
-        self.name()
+        match self {
+            OutputFormat::Gce => "gce.tar.gz",
+            f => f.name(),
+        }
     }
 
     /// The format with this name.
@@ -83,13 +99,16 @@ impl OutputFormat {
         !matches!(self, OutputFormat::Tar)
     }
 
-    /// The writer of a disk format made from the raw image into `out`;
-    /// `None` for the raw image itself and for the tarball.
+    /// The writer of a disk format made from the raw image into `out`
+    /// (empty, open for reading and writing: a format may read back what
+    /// it wrote); `None` for the raw image itself and for the tarball.
     pub fn image_format(self, out: File, cx: &Context) -> Result<Option<Box<dyn ImageFormat>>> {
         Ok(match self {
             OutputFormat::Raw | OutputFormat::Tar => None,
             OutputFormat::Vmdk => Some(Box::new(super::vmdk::Format::new(out, cx)?)),
             OutputFormat::Vhd => Some(Box::new(super::vhd::Format::new(out, cx)?)),
+            OutputFormat::Qcow2 => Some(Box::new(super::qcow2::Format::new(out, cx)?)),
+            OutputFormat::Gce => Some(Box::new(super::gce::Format::new(out, cx)?)),
         })
     }
 }
@@ -110,6 +129,11 @@ pub struct Context {
     pub seed: [u8; 32],
     /// The bake's source date (a VHD's time stamp).
     pub source_date: u64,
+    /// A folder on the outputs' filesystem for a format's scratch files
+    /// (what it must hold until it can write its file front to back),
+    /// removed with everything in it when the bake ends, also on an error
+    /// or a signal.
+    pub scratch: PathBuf,
 }
 
 /// The raw image once the pass is over.
@@ -142,6 +166,13 @@ pub trait ImageFormat: Send {
 /// What a worker made of a part of the image for one stream (the stream's
 /// own type: [`RawStream::consume`] takes back what its encoder made).
 pub type Encoded = Box<dyn Any + Send>;
+
+/// Every part the pass hands out ([`PartEncoder::encode`],
+/// [`RawStream::consume`]) starts at a multiple of this many bytes (1 MiB)
+/// and is a multiple of it long, but the image's last part, which ends
+/// where the image does: a format's clusters or grains of up to 1 MiB
+/// never straddle two parts.
+pub const PART_ALIGN: u64 = 1 << 20;
 
 /// A format's share of the pass.
 pub trait RawStream: Send {
@@ -190,5 +221,14 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", f.name()));
         }
         assert_eq!(OutputFormat::from_name("iso"), None);
+        // `--format` takes the same names.
+        for f in OutputFormat::ALL {
+            assert_eq!(
+                <OutputFormat as clap::ValueEnum>::from_str(f.name(), false),
+                Ok(*f)
+            );
+        }
+        assert_eq!(OutputFormat::Gce.extension(), "gce.tar.gz");
+        assert_eq!(OutputFormat::Qcow2.extension(), "qcow2");
     }
 }

@@ -6,7 +6,7 @@
 //! Out: a raw disk image laid out like Amazon Linux 2023's (GPT, partition 1
 //! root, 127 BIOS boot, 128 ESP), and from that raw file a stream-optimized
 //! VMDK, a fixed VHD, the EBS direct-API checksum and the SHA-256 that names
-//! the outputs.
+//! the outputs; for other clouds a qcow2 and a Compute Engine tarball.
 //!
 //! Never: runs another program (sgdisk, mkfs, qemu-img, dd), mounts, needs
 //! root, reads the clock or a random source, or holds a whole disk in
@@ -25,8 +25,10 @@
 //! | [`fat`] | FAT16 with long file names | Microsoft "FAT: General Overview of On-Disk Format" 1.03 (fatgen103) |
 //! | [`vmdk`] | stream-optimized sparse extent | VMware "Virtual Disk Format 1.1", §"Stream-Optimized Compressed Sparse Extents" |
 //! | [`vhd`] | fixed hard disk footer | Microsoft "Virtual Hard Disk Image Format Specification" 1.0, §"Hard Disk Footer Format" |
+//! | [`qcow2`] | qcow2 version 3 | QEMU `docs/interop/qcow2.txt` |
+//! | [`gce`] | `disk.raw` in a gzipped old GNU sparse tar | GNU tar manual, "Standard" and "Sparse Formats"; RFC 1951 and 1952; Compute Engine's import guide |
 //! | [`ebs`] | EBS direct APIs' LINEAR SHA-256 aggregate | AWS EBS direct APIs `CompleteSnapshot`, as awslabs/coldsnap `src/upload.rs` computes it |
-//! | [`view`] | reading raw, fixed VHD and stream-optimized VMDK images back as their virtual disk | the VHD and VMDK specifications above |
+//! | [`view`] | reading raw, fixed VHD, stream-optimized VMDK, qcow2 and Compute Engine images back as their virtual disk | the specifications above |
 //! | [`raw`] | sparse raw files, positioned writes, hole-aware reads | Linux `lseek(2)` `SEEK_DATA`/`SEEK_HOLE` |
 //!
 //! The order of work: [`gpt::plan`] sizes the disk, [`raw::create`] makes the
@@ -42,7 +44,9 @@ mod digest;
 pub mod ebs;
 pub mod fat;
 pub mod format;
+pub mod gce;
 pub mod gpt;
+pub mod qcow2;
 pub mod raw;
 pub mod vhd;
 pub mod view;

@@ -122,6 +122,7 @@ pub fn write(raw: &File, out: &File, source_date: u64) -> Result<u64> {
         raw_len,
         seed: [0; 32],
         source_date,
+        scratch: std::env::temp_dir(),
     };
     let mut f = Box::new(Format::new(out, &cx)?);
     let d = super::digest_raw(raw, &mut [&mut *f], NonZeroUsize::MIN)?;

@@ -14,6 +14,7 @@ mod build_cli;
 mod build_errors;
 mod build_hardlinks;
 mod build_judged;
+mod cloud_formats;
 mod common;
 mod compare_rpmbuild;
 mod compression;
