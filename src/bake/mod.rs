@@ -125,6 +125,7 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     if let Some(b) = &opts.base {
         base::check_base_arg(b)?;
     }
+    refuse_repositories(spec)?;
     let (base, base_kind, pin) = match &opts.base {
         Some(b) => (
             b.clone(),
@@ -167,6 +168,33 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         // else went wrong with it.
         (Err(e), Some(mut d)) if d.pin.is_some() => Err(d.digest().err().unwrap_or(e)),
         (Err(e), _) => Err(e),
+    }
+}
+
+/// Packages from repositories are read by the spec but not yet resolved
+/// by `bake`: refuse them where the spec names them rather than bake an
+/// image without them.
+fn refuse_repositories(spec: &ImageSpec) -> Result<()> {
+    let r = &spec.repositories;
+    let at = r
+        .install
+        .first()
+        .map(|q| q.at)
+        .or_else(|| r.repos.first().map(|q| q.at));
+    match at {
+        Some(at) if r.wanted() => Err(spec
+            .error_at(
+                at,
+                "installing packages from repositories is not supported by this ingot yet",
+            )
+            .into()),
+        _ if r.use_base_repos => Err(spec
+            .error_at(
+                spec.at_base,
+                "use_base_repos is not supported by this ingot yet",
+            )
+            .into()),
+        _ => Ok(()),
     }
 }
 

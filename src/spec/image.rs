@@ -139,6 +139,9 @@ pub struct ImageSpec {
     pub filesystem: FilesystemKind,
     pub systemd: SystemdOverrides,
     pub files: Vec<Overlay>,
+    /// `install`, `weak_deps`, `use_base_repos`, `releasever`,
+    /// `[[image.repos]]`: packages from repositories.
+    pub repositories: super::repos::Repositories,
     pub at_base: Loc,
     /// Where `base_sha256`, `size` and `formats` are written, when they are.
     pub at_base_sha256: Option<Loc>,
@@ -171,6 +174,13 @@ struct RawImage {
     systemd: RawSystemd,
     #[serde(default)]
     files: Vec<RawOverlay>,
+    #[serde(default)]
+    install: Vec<Spanned<String>>,
+    weak_deps: Option<Spanned<bool>>,
+    use_base_repos: Option<Spanned<bool>>,
+    releasever: Option<Spanned<String>>,
+    #[serde(default)]
+    repos: Vec<Spanned<super::repos::RawRepo>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,6 +346,16 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     };
     let mut warnings = Vec::new();
     let files = parse_overlays(&cx, &im.files, &mut warnings)?;
+    let repositories = super::repos::parse(
+        &cx,
+        &super::repos::RawRepositories {
+            install: &im.install,
+            weak_deps: im.weak_deps.as_ref(),
+            use_base_repos: im.use_base_repos.as_ref(),
+            releasever: im.releasever.as_ref(),
+            repos: &im.repos,
+        },
+    )?;
     Ok(ImageSpec {
         file: file.to_path_buf(),
         name,
@@ -354,6 +374,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         filesystem,
         systemd,
         files,
+        repositories,
         warnings,
     })
 }

@@ -10,6 +10,7 @@
 pub mod diag;
 pub mod image;
 pub mod package;
+pub mod repos;
 
 pub use diag::SpecError;
 pub use package::{PackageSpec, load_package};
