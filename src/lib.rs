@@ -25,6 +25,7 @@ pub mod filesystem;
 pub mod input;
 pub mod inspect;
 pub mod install;
+pub mod lock;
 pub mod manifest;
 pub mod output;
 pub mod progress;

@@ -343,7 +343,12 @@ gpgkey = "https://example.invalid/key.asc"
         let texts: Vec<&str> = r.install.iter().map(|q| q.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["nginx", "python3-requests >= 2.25", "/usr/bin/jq", "(a or b)"]
+            [
+                "nginx",
+                "python3-requests >= 2.25",
+                "/usr/bin/jq",
+                "(a or b)"
+            ]
         );
         assert_eq!(r.install[1].at.line, 4);
         assert_eq!((r.weak_deps, r.use_base_repos), (Some(true), false));
@@ -354,7 +359,9 @@ gpgkey = "https://example.invalid/key.asc"
             r.repos.iter().map(|q| q.priority).collect::<Vec<_>>(),
             [DEFAULT_PRIORITY, 10, DEFAULT_PRIORITY]
         );
-        assert!(matches!(&r.repos[0].gpgkey, Some(KeyRef::File(p)) if p.ends_with("keys/k.asc") && p.is_absolute()));
+        assert!(
+            matches!(&r.repos[0].gpgkey, Some(KeyRef::File(p)) if p.ends_with("keys/k.asc") && p.is_absolute())
+        );
         assert_eq!(
             r.repos[1].source,
             RepoSource::BaseUrl(vec![
@@ -375,7 +382,11 @@ gpgkey = "https://example.invalid/key.asc"
         let none = parse("").unwrap();
         assert_eq!(none, Repositories::default());
         assert!(!none.wanted());
-        assert!(parse("install = [\"jq\"]\nuse_base_repos = true\n").unwrap().wanted());
+        assert!(
+            parse("install = [\"jq\"]\nuse_base_repos = true\n")
+                .unwrap()
+                .wanted()
+        );
     }
 
     #[test]
@@ -384,12 +395,18 @@ gpgkey = "https://example.invalid/key.asc"
         let cases: Vec<(String, &str, usize)> = vec![
             ("install = [\"jq\"]\n".into(), "no repository", 4),
             (
-                format!("install = [\"jq >= \"]\n{}", repo("baseurl = \"file:///r/\"")),
+                format!(
+                    "install = [\"jq >= \"]\n{}",
+                    repo("baseurl = \"file:///r/\"")
+                ),
                 "install entry",
                 4,
             ),
             (
-                format!("install = [\"j\\u0000q\"]\n{}", repo("baseurl = \"file:///r/\"")),
+                format!(
+                    "install = [\"j\\u0000q\"]\n{}",
+                    repo("baseurl = \"file:///r/\"")
+                ),
                 "control character",
                 4,
             ),
@@ -399,14 +416,38 @@ gpgkey = "https://example.invalid/key.asc"
                 "not both",
                 7,
             ),
-            (repo("baseurl = \"ftp://host/r/\""), "not an http, https or file URL", 6),
-            (repo("baseurl = \"/srv/repo\""), "not an http, https or file URL", 6),
-            (repo("baseurl = []"), "empty list", 6),
-            (repo("baseurl = \"file:///r/\"\npriority = 0"), "priority", 7),
-            (repo("baseurl = \"file:///r/\"\ngpgkey = \"keys/none.asc\""), "does not exist", 7),
-            (repo("baseurl = \"file:///r/\"\nsslverify = false"), "sslverify", 7),
             (
-                format!("{}{}", repo("baseurl = \"file:///r/\""), repo("baseurl = \"file:///s/\"")),
+                repo("baseurl = \"ftp://host/r/\""),
+                "not an http, https or file URL",
+                6,
+            ),
+            (
+                repo("baseurl = \"/srv/repo\""),
+                "not an http, https or file URL",
+                6,
+            ),
+            (repo("baseurl = []"), "empty list", 6),
+            (
+                repo("baseurl = \"file:///r/\"\npriority = 0"),
+                "priority",
+                7,
+            ),
+            (
+                repo("baseurl = \"file:///r/\"\ngpgkey = \"keys/none.asc\""),
+                "does not exist",
+                7,
+            ),
+            (
+                repo("baseurl = \"file:///r/\"\nsslverify = false"),
+                "sslverify",
+                7,
+            ),
+            (
+                format!(
+                    "{}{}",
+                    repo("baseurl = \"file:///r/\""),
+                    repo("baseurl = \"file:///s/\"")
+                ),
                 "a second repository named `r`",
                 8,
             ),
