@@ -23,6 +23,7 @@ mod boot_base;
 mod corpus;
 mod fixtures;
 mod rusage;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Some("fixtures") => {
             fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
         }
+        Some("tidy") => tidy::run(&repo_root()),
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
         Some("corpus") => corpus::run(&repo_root()).map(|_| ()),
         Some("bench") => {
@@ -73,7 +75,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
             );
             return ExitCode::from(2);
         }
