@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod install;
 pub mod manifest;
 pub mod output;
+pub mod package;
 pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;

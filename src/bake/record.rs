@@ -139,30 +139,19 @@ fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
         packages: report
             .installed
             .iter()
-            .map(|p| manifest::Package {
-                nevra: p.nevra.clone(),
-                name: p.name.clone(),
-                epoch: p.epoch,
-                version: p.version.clone(),
-                release: p.release.clone(),
-                arch: p.arch.clone(),
-                license: p.license.clone(),
-                sigmd5: p.sigmd5.clone(),
+            .map(|p| manifest::Installed {
+                package: p.package.clone(),
                 replaced: p.replaced.clone(),
             })
             .collect(),
-        image_packages: report
-            .image_packages
-            .iter()
-            .map(|p| manifest::ImagePackage {
-                nevra: p.nevra.clone(),
-                sigmd5: p.sigmd5.clone(),
-                license: p.license.clone(),
-            })
-            .collect(),
+        image_packages: report.image_packages.clone(),
         removed: report.removed.clone(),
         scriptlets_not_run: f.systemd.not_run.clone(),
-        systemd: f.systemd.summary.clone(),
+        systemd: manifest::Systemd {
+            enabled: f.systemd.enabled.clone(),
+            disabled: f.systemd.disabled.clone(),
+            masked: f.systemd.masked.clone(),
+        },
         disk: outputs.disk.as_ref().map(|d| d.disk.clone()),
         ebs: outputs.disk.as_ref().map(|d| d.ebs.clone()),
         register_image: outputs.disk.as_ref().map(|d| d.register.clone()),

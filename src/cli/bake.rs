@@ -83,7 +83,7 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         "image": main,
         "outputs": result.outputs,
         "manifest": result.outputs.last(),
-        "packages": result.manifest.packages.iter().map(|p| &p.nevra).collect::<Vec<_>>(),
+        "packages": result.manifest.packages.iter().map(|p| &p.package.nevra).collect::<Vec<_>>(),
         "warnings": result.manifest.warnings,
     });
     p.result(&main.display().to_string(), &json);

@@ -21,8 +21,9 @@ pub mod ext4;
 
 use crate::disk::view::DiskFormat;
 use crate::error::{Error, Result};
-use crate::install::ImagePackage;
+use crate::install::package_of;
 use crate::manifest::Manifest;
+use crate::package::Package;
 use crate::rootfs::{Kind, Tree};
 use crate::rpm::header::tag;
 use crate::rpm::read::PackageHeaders;
@@ -112,7 +113,7 @@ pub struct FileInfo {
 /// An image read back.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImageView {
-    pub packages: Vec<ImagePackage>,
+    pub packages: Vec<Package>,
     pub files: BTreeMap<String, FileInfo>,
     pub os_release: BTreeMap<String, String>,
 }
@@ -167,7 +168,7 @@ fn read_text(tree: &Tree, path: &str) -> Option<String> {
 }
 
 /// The packages an image's rpm database lists, by name.
-pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
+pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<Package>> {
     let Ok(id) = tree.resolve(crate::install::RPMDB_FILE, true) else {
         return Ok(Vec::new());
     };
@@ -177,11 +178,11 @@ pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
     std::io::copy(&mut r, &mut f).map_err(read_err(&db_file))?;
     drop(f);
     let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
-    let mut v: Vec<ImagePackage> = db
+    let mut v: Vec<Package> = db
         .packages()
         .map_err(|e| Error::Usage(e.to_string()))?
         .iter()
-        .map(|(_, h)| ImagePackage::from_header(h))
+        .map(|(_, h)| package_of(h))
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     Ok(v)
@@ -299,7 +300,7 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
             .packages()
             .map_err(|e| Error::Usage(e.to_string()))?
             .iter()
-            .map(|(_, h)| ImagePackage::from_header(h))
+            .map(|(_, h)| package_of(h))
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     }
@@ -349,7 +350,7 @@ pub fn rpm(path: &Path) -> Result<serde_json::Value> {
     let h = PackageHeaders::read(&mut std::io::BufReader::new(f))
         .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
     let m = &h.header;
-    let pkg = ImagePackage::from_header(m);
+    let pkg = package_of(m);
     let deps = crate::install::deps::Package::from_header(m);
     let algo = digest_algo_name(m.int(tag::FILEDIGESTALGO).unwrap_or(1));
     let files: Vec<serde_json::Value> = {

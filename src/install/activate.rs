@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use crate::manifest::{NotRun, Systemd};
+use crate::package::NotRun;
 use crate::rootfs::{Kind, Meta, Node, PutError, Tree};
 use crate::spec::image::SystemdOverrides;
 use crate::systemd::{accounts, enable, preset, scriptlets, unit};
@@ -20,7 +20,10 @@ use crate::systemd::{accounts, enable, preset, scriptlets, unit};
 use super::{InstallError, InstallReport};
 
 pub struct Activation {
-    pub summary: Systemd,
+    /// Units enabled (by presets and the spec), disabled and masked.
+    pub enabled: Vec<String>,
+    pub disabled: Vec<String>,
+    pub masked: Vec<String>,
     pub not_run: Vec<NotRun>,
     pub warnings: Vec<String>,
 }
@@ -378,21 +381,19 @@ pub fn systemd(
         if !left.is_empty() {
             warnings.push(format!(
                 "{}: scriptlets not run: {} (ingot never runs scriptlets)",
-                p.nevra,
+                p.package.nevra,
                 left.join(", ")
             ));
             not_run.push(NotRun {
-                package: p.nevra.clone(),
+                package: p.package.nevra.clone(),
                 scriptlets: left,
             });
         }
     }
     Ok(Activation {
-        summary: Systemd {
-            enabled: enabled.into_iter().collect(),
-            disabled: overrides.disable.iter().map(|u| u.name.clone()).collect(),
-            masked: masked.into_iter().collect(),
-        },
+        enabled: enabled.into_iter().collect(),
+        disabled: overrides.disable.iter().map(|u| u.name.clone()).collect(),
+        masked: masked.into_iter().collect(),
         not_run,
         warnings,
     })

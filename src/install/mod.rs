@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::package::Package;
 use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::header::{Header, tag};
 use crate::rpm::read::{PackageHeaders, verify_digests};
@@ -128,19 +129,11 @@ pub struct InstallOptions {
     pub work_dir: PathBuf,
 }
 
-/// What was installed, for the manifest.
+/// What the transaction did with one package it installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
-    pub name: String,
-    pub epoch: Option<u32>,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub nevra: String,
-    pub license: String,
-    /// The package's SIGMD5 (header+payload MD5), hex: what rpm identifies
-    /// an installed package by.
-    pub sigmd5: String,
+    /// Its SIGMD5 from its signature header, as rpm records it.
+    pub package: Package,
     /// The package it replaced, if it was an upgrade.
     pub replaced: Option<String>,
     /// Scriptlets in the package: (`%post`, body). None is ever run.
@@ -149,40 +142,21 @@ pub struct Installed {
     pub files: Vec<String>,
 }
 
-/// One package of the finished image (base or new), for manifests and SBOMs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ImagePackage {
-    pub name: String,
-    pub epoch: Option<u32>,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub nevra: String,
-    pub license: String,
-    pub vendor: String,
-    pub url: String,
-    pub source_rpm: String,
-    pub sigmd5: String,
-    pub summary: String,
-}
-
-impl ImagePackage {
-    pub fn from_header(h: &Header) -> ImagePackage {
-        let d = deps::Package::from_header(h);
-        ImagePackage {
-            name: d.name,
-            epoch: h.int(tag::EPOCH).map(|e| e as u32),
-            version: h.string(tag::VERSION).unwrap_or_default(),
-            release: h.string(tag::RELEASE).unwrap_or_default(),
-            arch: h.string(tag::ARCH).unwrap_or_default(),
-            nevra: d.nevra,
-            license: h.string(tag::LICENSE).unwrap_or_default(),
-            vendor: h.string(tag::VENDOR).unwrap_or_default(),
-            url: h.string(tag::URL).unwrap_or_default(),
-            source_rpm: h.string(tag::SOURCERPM).unwrap_or_default(),
-            sigmd5: h.bin(tag::SIGMD5).map(hex::encode).unwrap_or_default(),
-            summary: h.string(tag::SUMMARY).unwrap_or_default(),
-        }
+/// The record of the package whose (installed) header is `h`.
+pub fn package_of(h: &Header) -> Package {
+    Package {
+        name: h.string(tag::NAME).unwrap_or_default(),
+        epoch: h.int(tag::EPOCH).map(|e| e as u32),
+        version: h.string(tag::VERSION).unwrap_or_default(),
+        release: h.string(tag::RELEASE).unwrap_or_default(),
+        arch: h.string(tag::ARCH).unwrap_or_default(),
+        nevra: deps::nevra(h),
+        license: h.string(tag::LICENSE).unwrap_or_default(),
+        vendor: h.string(tag::VENDOR).unwrap_or_default(),
+        url: h.string(tag::URL).unwrap_or_default(),
+        source_rpm: h.string(tag::SOURCERPM).unwrap_or_default(),
+        sigmd5: h.bin(tag::SIGMD5).map(hex::encode).unwrap_or_default(),
+        summary: h.string(tag::SUMMARY).unwrap_or_default(),
     }
 }
 
@@ -194,7 +168,7 @@ pub struct InstallReport {
     pub removed: Vec<String>,
     pub warnings: Vec<String>,
     /// Every package the image's database lists afterwards, by name.
-    pub image_packages: Vec<ImagePackage>,
+    pub image_packages: Vec<Package>,
     /// Nodes placed whose owner and group are still names: resolve them
     /// with [`resolve_owners`] once accounts exist.
     pub pending_owners: Vec<(NodeId, String, String)>,
@@ -515,11 +489,7 @@ pub fn install_named(
             .installed
             .push(installed_entry(n, &removing, &installed));
     }
-    let mut all: Vec<ImagePackage> = db
-        .packages()?
-        .iter()
-        .map(|(_, h)| ImagePackage::from_header(h))
-        .collect();
+    let mut all: Vec<Package> = db.packages()?.iter().map(|(_, h)| package_of(h)).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     report.image_packages = all;
     db.close()?;
@@ -534,19 +504,16 @@ fn installed_entry(
 ) -> Installed {
     let h = &n.headers.header;
     Installed {
-        name: n.deps.name.clone(),
-        epoch: h.int(tag::EPOCH).map(|e| e as u32),
-        version: h.string(tag::VERSION).unwrap_or_default(),
-        release: h.string(tag::RELEASE).unwrap_or_default(),
-        arch: h.string(tag::ARCH).unwrap_or_default(),
-        nevra: n.deps.nevra.clone(),
-        license: h.string(tag::LICENSE).unwrap_or_default(),
-        sigmd5: n
-            .headers
-            .signature
-            .bin(tag::SIG_MD5)
-            .map(hex::encode)
-            .unwrap_or_default(),
+        package: Package {
+            // The signature header's: the header alone has no SIGMD5 yet.
+            sigmd5: n
+                .headers
+                .signature
+                .bin(tag::SIG_MD5)
+                .map(hex::encode)
+                .unwrap_or_default(),
+            ..package_of(h)
+        },
         replaced: removing
             .iter()
             .find(|(_, by)| **by == n.deps.nevra)
