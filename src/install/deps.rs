@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use rpm_version::Evr;
 
-use crate::rpm::dep::{self, Dependency, Op, Rich, Simple};
 use crate::rpm::header::{Header, tag};
+use crate::spec::dep::{self, Dependency, Op, Rich, Simple};
 
 const SENSE_LESS: u64 = 1 << 1;
 const SENSE_GREATER: u64 = 1 << 2;

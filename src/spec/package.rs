@@ -6,8 +6,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dep::{self, Dependency};
 use super::diag::SpecError;
-use crate::rpm::dep::{self, Dependency};
 use crate::systemd::unit;
 
 /// A place in the spec file (1-based).

@@ -32,8 +32,8 @@ use super::scripts::Scripts;
 use crate::error::{Error, Result};
 use crate::rpm::autodeps::FileDeps;
 use crate::rpm::compression::Compression;
-use crate::rpm::dep::{Dependency, Op};
 use crate::rpm::header::{NewEntry, Value, tag};
+use crate::spec::dep::{Dependency, Op};
 use crate::spec::package::PackageSpec;
 
 /// Every dependency of the package, each list in rpm's order.
