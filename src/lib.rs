@@ -19,7 +19,6 @@ pub mod bake;
 pub mod boottest;
 pub mod diff;
 pub mod disk;
-pub mod error;
 pub mod ext4;
 pub mod filesystem;
 pub mod input;
@@ -37,5 +36,3 @@ pub mod spec;
 pub mod systemd;
 #[cfg(test)]
 pub(crate) mod testutil;
-
-pub use error::{Error, Result};

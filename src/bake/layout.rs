@@ -17,7 +17,7 @@ use std::io::Read;
 
 use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
-use crate::error::{Error, Result};
+use super::{BakeError, Result};
 use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
 use crate::rootfs::{Kind, Meta, PutError, Tree};
 
@@ -101,11 +101,11 @@ fn fat_serial_text(v: u32) -> String {
 
 fn put_text(tree: &mut Tree, path: &str, text: &str, time: u32) -> Result<()> {
     tree.put_text(path, text, 0o644, time).map_err(|e| match e {
-        PutError::Spill(source) => Error::Write {
+        PutError::Spill(source) => BakeError::Write {
             path: path.into(),
             source,
         },
-        PutError::Path(e) => Error::Usage(format!("cannot write `{path}` in the image: {e}")),
+        PutError::Path(e) => BakeError::Usage(format!("cannot write `{path}` in the image: {e}")),
     })
 }
 
@@ -168,7 +168,7 @@ pub fn prepare(
         Ok(id) if tree.node(id).is_dir() => id,
         _ => tree
             .mkdir_p("/boot/efi", &Meta::new(0o700, 0, 0, i64::from(time)))
-            .map_err(|e| Error::Usage(format!("cannot make /boot/efi: {e}")))?,
+            .map_err(|e| BakeError::Usage(format!("cannot make /boot/efi: {e}")))?,
     };
     let _ = efi;
     let under: Vec<(Vec<u8>, crate::rootfs::NodeId)> = tree
@@ -180,21 +180,21 @@ pub fn prepare(
         match &tree.node(*id).kind {
             Kind::Dir(_) => esp
                 .add_dir(&rel)
-                .map_err(|e| Error::Usage(format!("ESP: {e}")))?,
+                .map_err(|e| BakeError::Usage(format!("ESP: {e}")))?,
             Kind::File(_) => {
                 let mut bytes = Vec::new();
                 tree.open(*id)
                     .and_then(|mut r| r.read_to_end(&mut bytes))
-                    .map_err(|source| Error::Read {
+                    .map_err(|source| BakeError::Read {
                         path: String::from_utf8_lossy(p).into_owned().into(),
                         source,
                     })?;
                 esp.add_file(&rel, bytes)
-                    .map_err(|e| Error::Usage(format!("ESP: {e}")))?;
+                    .map_err(|e| BakeError::Usage(format!("ESP: {e}")))?;
                 esp_files.push(rel.to_ascii_uppercase());
             }
             _ => {
-                return Err(Error::Usage(format!(
+                return Err(BakeError::Usage(format!(
                     "`{}` cannot go on the FAT ESP: only files and folders can",
                     String::from_utf8_lossy(p)
                 )));
@@ -226,7 +226,7 @@ pub fn prepare(
     );
     if tree.resolve("/etc", true).is_err() {
         tree.mkdir_p("/etc", &dir_meta)
-            .map_err(|e| Error::Usage(format!("cannot make /etc: {e}")))?;
+            .map_err(|e| BakeError::Usage(format!("cannot make /etc: {e}")))?;
     }
     put_text(tree, "/etc/fstab", &new, time)?;
 
@@ -243,7 +243,7 @@ pub fn prepare(
             _ => {
                 let _ = tree.remove(p);
                 tree.mkdir_p(p, &Meta::new(mode, 0, 0, i64::from(time)))
-                    .map_err(|e| Error::Usage(format!("cannot make {p}: {e}")))?;
+                    .map_err(|e| BakeError::Usage(format!("cannot make {p}: {e}")))?;
             }
         }
     }
@@ -294,10 +294,10 @@ pub fn lay_out_raw(
     seed: &[u8],
     time: u32,
     file: &File,
-    bad_size: &dyn Fn(String) -> Error,
+    bad_size: &dyn Fn(String) -> BakeError,
 ) -> Result<Written> {
     if !arch.bios_boot() {
-        return Err(Error::Usage(format!(
+        return Err(BakeError::Usage(format!(
             "disks for {arch} (without a BIOS boot partition) are not made yet"
         )));
     }
@@ -307,8 +307,8 @@ pub fn lay_out_raw(
         label: "/".into(),
         timestamp: time,
     });
-    let disk_err = Error::Disk;
-    let root_min = fs.auto_size(tree).map_err(Error::Filesystem)?;
+    let disk_err = BakeError::Disk;
+    let root_min = fs.auto_size(tree).map_err(BakeError::Filesystem)?;
     let fat_opts = fat::Options {
         volume_id: p.esp_volume_id,
         label: None,
@@ -322,7 +322,7 @@ pub fn lay_out_raw(
         e => disk_err(e),
     })?;
     file.set_len(layout.disk_size).map_err(|source| {
-        Error::Disk(disk::DiskError::Io {
+        BakeError::Disk(disk::DiskError::Io {
             action: "set the image's length",
             offset: layout.disk_size,
             source,
@@ -364,7 +364,7 @@ pub fn write_root(
     w.fs.write_following(tree, w.layout.root.end - start, file, start, &|at| {
         written.raise(start + at)
     })
-    .map_err(Error::Filesystem)?;
+    .map_err(BakeError::Filesystem)?;
     written.finish();
     Ok(())
 }

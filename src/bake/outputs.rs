@@ -19,7 +19,7 @@ use super::layout;
 use super::{BakeOptions, Hashing, Reporter};
 use crate::disk::format::{Context, ImageFormat, RawDone, RawStream};
 use crate::disk::{OutputFormat, raw::Watermark};
-use crate::error::{Error, Result};
+use super::{BakeError, Result};
 use crate::manifest;
 use crate::output::Staging;
 use crate::rootfs::Tree;
@@ -95,7 +95,7 @@ fn write_tar(
     };
     tree.write_tar(&mut w)
         .and_then(|_| w.flush())
-        .map_err(|source| Error::Write {
+        .map_err(|source| BakeError::Write {
             path: opts.out.join(&tmp),
             source,
         })?;
@@ -134,7 +134,7 @@ fn write_disk(
     };
     let clone_err = |name: &str| {
         let path = opts.out.join(name);
-        move |source| Error::Write { path, source }
+        move |source| BakeError::Write { path, source }
     };
     let raw_tmp = temporary(spec, OutputFormat::Raw);
     let raw_file = staging
@@ -142,8 +142,8 @@ fn write_disk(
         .try_clone()
         .map_err(clone_err(&raw_tmp))?;
     let bad_size = |m: String| match spec.at_size {
-        Some(at) => Error::Spec(spec.error_at(at, m)),
-        None => Error::Usage(m),
+        Some(at) => BakeError::Spec(spec.error_at(at, m)),
+        None => BakeError::Usage(m),
     };
     let written = layout::lay_out_raw(
         tree,
@@ -160,7 +160,7 @@ fn write_disk(
         .path_of(&raw_tmp)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let raw = std::fs::File::open(&raw_path).map_err(|source| Error::Read {
+    let raw = std::fs::File::open(&raw_path).map_err(|source| BakeError::Read {
         path: raw_path.clone(),
         source,
     })?;
@@ -178,7 +178,7 @@ fn write_disk(
             continue;
         }
         let file = staging.create(&tmp)?.try_clone().map_err(clone_err(&tmp))?;
-        if let Some(w) = f.image_format(file, &cx).map_err(Error::Disk)? {
+        if let Some(w) = f.image_format(file, &cx).map_err(BakeError::Disk)? {
             made.push((f, tmp, w));
         }
     }
@@ -197,12 +197,12 @@ fn write_disk(
             // (the commit's own sync then finds nothing left to write),
             // when it is kept.
             if keep_raw {
-                raw_file.sync_data().map_err(|source| Error::Write {
+                raw_file.sync_data().map_err(|source| BakeError::Write {
                     path: raw_path.clone(),
                     source,
                 })?;
             }
-            Ok::<(), Error>(())
+            Ok::<(), BakeError>(())
         });
         let mut streams: Vec<&mut dyn RawStream> =
             made.iter_mut().map(|(_, _, w)| w.stream()).collect();
@@ -210,7 +210,7 @@ fn write_disk(
         // The writer's error first: the reader only stops because of it.
         root.join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
-        d.map_err(Error::Disk)
+        d.map_err(BakeError::Disk)
     })?;
     let done = RawDone {
         file: &raw,
@@ -227,7 +227,7 @@ fn write_disk(
         });
     }
     for (f, tmp, w) in made {
-        let m = w.finish(&done).map_err(Error::Disk)?;
+        let m = w.finish(&done).map_err(BakeError::Disk)?;
         outputs.push(manifest::Output {
             file: tmp,
             format: f.name().into(),

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{BakeOptions, Reporter, sha256_path, spec_relative};
-use crate::error::{Error, Result};
+use super::{BakeError, Result};
 use crate::manifest;
 use crate::rpm::BuildOptions;
 use crate::rpm::header::tag;
@@ -55,7 +55,7 @@ pub(super) fn build(
                 p.rpms.push((file, path.display().to_string()));
             }
             PackageRef::Rpm { path, .. } => {
-                let d = sha256_path(path).map_err(|source| Error::Read {
+                let d = sha256_path(path).map_err(|source| BakeError::Read {
                     path: path.clone(),
                     source,
                 })?;
@@ -78,7 +78,7 @@ pub(super) fn build(
             let at = match r {
                 PackageRef::Spec { at, .. } | PackageRef::Rpm { at, .. } => *at,
             };
-            return Err(Error::Spec(spec.error_at(
+            return Err(BakeError::Spec(spec.error_at(
                 at,
                 format!(
                     "package `{shown}` is for {}, but the image is for {} (`arch`, {} when not given)",
@@ -113,7 +113,7 @@ fn build_one(
         .write(true)
         .create_new(true)
         .open(&file)
-        .map_err(|source| Error::Write {
+        .map_err(|source| BakeError::Write {
             path: file.clone(),
             source,
         })?;
@@ -131,7 +131,7 @@ fn build_one(
             work_dir: work,
         },
     )?;
-    let spec_sha = sha256_path(path).map_err(|source| Error::Read {
+    let spec_sha = sha256_path(path).map_err(|source| BakeError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::outputs::Outputs;
 use super::packages::Packages;
 use super::{BakeOptions, sha256_path, spec_relative};
-use crate::error::{Error, Result};
+use super::{BakeError, Result};
 use crate::install::InstallReport;
 use crate::install::activate::Activation;
 use crate::manifest::{self, Manifest};
@@ -98,7 +98,7 @@ fn sbom(
 
 fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
     let spec = f.spec;
-    let image_spec_sha = sha256_path(&spec.file).map_err(|source| Error::Read {
+    let image_spec_sha = sha256_path(&spec.file).map_err(|source| BakeError::Read {
         path: spec.file.clone(),
         source,
     })?;

@@ -7,7 +7,7 @@ use clap::Args;
 use ingot::bake::{BakeOptions, Reporter};
 use ingot::disk::OutputFormat;
 use ingot::rpm::Compression;
-use ingot::{Error, Result};
+use super::error::{Error, Result};
 
 use super::Printer;
 

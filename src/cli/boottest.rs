@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use ingot::boottest::{AccelChoice, BootOptions, BootReport, Expectation};
-use ingot::{Error, Result};
+use super::error::{Error, Result};
 
 use super::Printer;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ingot::output::Staging;
 use ingot::rpm::{BuildOptions, Compression, Target};
-use ingot::{Error, Result};
+use super::error::{Error, Result};
 
 use super::Printer;
 

@@ -6,7 +6,7 @@ use clap::Args;
 use ingot::diff::{self, Diff};
 use ingot::inspect::{self, Artifact};
 use ingot::package::Package;
-use ingot::{Error, Result};
+use super::error::{Error, Result};
 
 use super::Printer;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ingot::Result;
+use super::error::Result;
 use ingot::inspect::{self, Artifact};
 
 use super::Printer;

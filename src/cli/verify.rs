@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ingot::{Error, Result};
+use super::error::{Error, Result};
 
 use super::Printer;
 

@@ -109,15 +109,6 @@ pub enum InstallError {
     },
 }
 
-impl InstallError {
-    /// 1 when a check failed (unmet dependencies, conflicts), 2 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            InstallError::Unmet { .. } | InstallError::Conflicts { .. } => 1,
-            _ => 2,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct InstallOptions {

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::rpm::autodeps;
 
 /// What the scan learnt about a source file.
@@ -46,8 +46,8 @@ pub(super) struct Scanned {
 }
 
 /// The error for a source that changed while the package was being built.
-pub(super) fn changed(path: &Path, what: &str) -> Error {
-    Error::Read {
+pub(super) fn changed(path: &Path, what: &str) -> BuildError {
+    BuildError::Read {
         path: path.to_path_buf(),
         source: io::Error::other(format!(
             "{what} while the package was being built; build again"
@@ -86,7 +86,7 @@ pub(super) fn scan(todo: &[Source], auto: bool, jobs: NonZeroUsize) -> Result<Sc
 
 /// Hash one source file and find its automatic dependencies.
 fn scan_one(src: &Path, mode: u16, dest: &str, auto: bool, buf: &mut [u8]) -> Result<Scan> {
-    let read_err = |source| Error::Read {
+    let read_err = |source| BuildError::Read {
         path: src.to_path_buf(),
         source,
     };
