@@ -108,7 +108,6 @@ impl Interruption {
             _ => "a signal",
         }
     }
-
 }
 
 /// The signals that end ingot cleanly.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Hashing, Reporter, sha256_path};
 use super::{BakeError, Result};
+use super::{Hashing, Reporter, sha256_path};
 use crate::rootfs::{self, Tree};
 use crate::spec::SpecError;
 use crate::spec::package::Loc;

@@ -15,9 +15,9 @@
 use std::fs::File;
 use std::io::Read;
 
+use super::{BakeError, Result};
 use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
-use super::{BakeError, Result};
 use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
 use crate::rootfs::{Kind, Meta, PutError, Tree};
 

@@ -16,10 +16,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::layout;
+use super::{BakeError, Result};
 use super::{BakeOptions, Hashing, Reporter};
 use crate::disk::format::{Context, ImageFormat, RawDone, RawStream};
 use crate::disk::{OutputFormat, raw::Watermark};
-use super::{BakeError, Result};
 use crate::manifest;
 use crate::output::Staging;
 use crate::rootfs::Tree;

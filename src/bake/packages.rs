@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BakeOptions, Reporter, sha256_path, spec_relative};
 use super::{BakeError, Result};
+use super::{BakeOptions, Reporter, sha256_path, spec_relative};
 use crate::manifest;
 use crate::rpm::BuildOptions;
 use crate::rpm::header::tag;

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::outputs::Outputs;
 use super::packages::Packages;
-use super::{BakeOptions, sha256_path, spec_relative};
 use super::{BakeError, Result};
+use super::{BakeOptions, sha256_path, spec_relative};
 use crate::install::InstallReport;
 use crate::install::activate::Activation;
 use crate::manifest::{self, Manifest};

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use super::{BakeOptions, Reporter};
 use super::{BakeError, Result};
+use super::{BakeOptions, Reporter};
 use crate::install::{self, InstallOptions, InstallReport};
 use crate::rootfs::Tree;
 

@@ -3,11 +3,11 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::error::{Error, Result};
 use clap::Args;
 use ingot::bake::{BakeOptions, Reporter};
 use ingot::disk::OutputFormat;
 use ingot::rpm::Compression;
-use super::error::{Error, Result};
 
 use super::Printer;
 

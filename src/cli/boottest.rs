@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::error::{Error, Result};
 use clap::{Args, ValueEnum};
 use ingot::boottest::{AccelChoice, BootOptions, BootReport, Expectation};
-use super::error::{Error, Result};
 
 use super::Printer;
 

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::{Error, Result};
 use clap::Args;
 use ingot::diff::{self, Diff};
 use ingot::inspect::{self, Artifact};
 use ingot::package::Package;
-use super::error::{Error, Result};
 
 use super::Printer;
 

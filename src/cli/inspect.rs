@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
 use super::error::Result;
+use clap::Args;
 use ingot::inspect::{self, Artifact};
 
 use super::Printer;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
 use super::error::{Error, Result};
+use clap::Args;
 
 use super::Printer;
 

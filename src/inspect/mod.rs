@@ -221,8 +221,8 @@ pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<Package>> {
 /// Read an image written as a tarball.
 pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     let work = tempfile::tempdir().map_err(read_err(path))?;
-    let tree =
-        crate::rootfs::import(path, Some(work.path())).map_err(|e| InspectError::Base(Box::new(e)))?;
+    let tree = crate::rootfs::import(path, Some(work.path()))
+        .map_err(|e| InspectError::Base(Box::new(e)))?;
     let os_release = read_text(&tree, "/etc/os-release")
         .map(|t| {
             t.lines()
@@ -244,14 +244,17 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
 pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> Result<ImageView> {
     use sha2::Digest;
     let file = crate::input::open_regular(path)?;
-    let bad_disk = |e: crate::disk::DiskError| InspectError::Usage(format!("`{}`: {e}", path.display()));
+    let bad_disk =
+        |e: crate::disk::DiskError| InspectError::Usage(format!("`{}`: {e}", path.display()));
     let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
     let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
     let root = table
         .partitions
         .iter()
         .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
-        .ok_or_else(|| InspectError::Usage(format!("`{}` has no Linux root partition", path.display())))?;
+        .ok_or_else(|| {
+            InspectError::Usage(format!("`{}` has no Linux root partition", path.display()))
+        })?;
     let bad = |e: ext4::Ext4ReadError| {
         let mut m = e.to_string();
         if let Some(s) = std::error::Error::source(&e) {

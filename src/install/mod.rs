@@ -109,7 +109,6 @@ pub enum InstallError {
     },
 }
 
-
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
     /// INSTALLTIME/INSTALLTID and the mtime of files ingot writes.

@@ -59,8 +59,8 @@ use std::path::{Path, PathBuf};
 
 use super::compression::Compression;
 use super::plan::{self, Plan};
-use crate::spec::SpecError;
 use crate::source_date::SourceDate;
+use crate::spec::SpecError;
 use crate::spec::package::PackageSpec;
 
 pub use deps::dep_text;
