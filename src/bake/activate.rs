@@ -7,7 +7,6 @@
 //! In: the tree, the install report, the spec. Out: [`Activated`]: the
 //! warnings, what was not run and the systemd summary for the manifest.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Reporter;
@@ -113,17 +112,9 @@ fn not_in_image(what: &str, name: &str, dest: &str) -> String {
 }
 
 fn read_ids(tree: &Tree, path: &str) -> Vec<(String, u32)> {
-    let Ok(id) = tree.resolve(path, true) else {
+    let Some(s) = tree.read_text(path) else {
         return Vec::new();
     };
-    let mut s = String::new();
-    if tree
-        .open(id)
-        .and_then(|mut r| r.read_to_string(&mut s))
-        .is_err()
-    {
-        return Vec::new();
-    }
     s.lines()
         .filter_map(|l| {
             let mut f = l.split(':');

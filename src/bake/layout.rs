@@ -43,19 +43,9 @@ pub fn uuid_text(u: &[u8; 16]) -> String {
     Guid(*u).to_string()
 }
 
-fn read(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    if !matches!(tree.node(id).kind, Kind::File(_)) {
-        return None;
-    }
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
-}
-
 /// The root filesystem UUID the base's own configuration names.
 fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
-    if let Some(fstab) = read(tree, "/etc/fstab") {
+    if let Some(fstab) = tree.read_text("/etc/fstab") {
         for l in fstab.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();
             if f.len() >= 2
@@ -71,7 +61,7 @@ fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
     let names: Vec<Vec<u8>> = tree.node(dir).as_dir()?.entries().keys().cloned().collect();
     for n in names {
         let path = format!("/boot/loader/entries/{}", String::from_utf8_lossy(&n));
-        if let Some(text) = read(tree, &path) {
+        if let Some(text) = tree.read_text(&path) {
             for word in text.split_whitespace() {
                 if let Some(u) = word.strip_prefix("root=UUID=").and_then(parse_uuid) {
                     return Some((u, "boot entries"));
@@ -84,7 +74,7 @@ fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
 
 /// The ESP serial the base's fstab names for /boot/efi (`UUID=XXXX-XXXX`).
 fn base_esp_serial(tree: &Tree) -> Option<u32> {
-    let fstab = read(tree, "/etc/fstab")?;
+    let fstab = tree.read_text("/etc/fstab")?;
     for l in fstab.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() >= 2 && f[1] == "/boot/efi" {
@@ -217,7 +207,7 @@ pub fn prepare(
     }
 
     // fstab.
-    let old = read(tree, "/etc/fstab");
+    let old = tree.read_text("/etc/fstab");
     let new = fstab(
         old.as_deref(),
         &uuid_text(&root_uuid),

@@ -190,13 +190,6 @@ fn tree_files(tree: &Tree, with_digests: bool) -> Result<BTreeMap<String, FileIn
     Ok(out)
 }
 
-fn read_text(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
-}
-
 /// The packages an image's rpm database lists, by name.
 pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<Package>> {
     let Ok(id) = tree.resolve(crate::install::RPMDB_FILE, true) else {
@@ -223,7 +216,8 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     let work = tempfile::tempdir().map_err(read_err(path))?;
     let tree = crate::rootfs::import(path, Some(work.path()))
         .map_err(|e| InspectError::Base(Box::new(e)))?;
-    let os_release = read_text(&tree, "/etc/os-release")
+    let os_release = tree
+        .read_text("/etc/os-release")
         .map(|t| {
             t.lines()
                 .filter_map(|l| l.split_once('='))

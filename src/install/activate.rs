@@ -10,7 +10,6 @@
 //! (listed, and warned about). Never runs a program.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 
 use crate::package::NotRun;
 use crate::rootfs::{Kind, Meta, Node, PutError, Tree};
@@ -34,16 +33,6 @@ fn refused(message: impl Into<String>) -> InstallError {
     }
 }
 
-fn read(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    if !matches!(tree.node(id).kind, Kind::File(_)) {
-        return None;
-    }
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
-}
-
 /// Names and texts of the regular files (and /dev/null symlinks) in a
 /// directory of the tree.
 fn list_dir(tree: &Tree, dir: &str) -> Vec<(String, Option<String>)> {
@@ -63,7 +52,7 @@ fn list_dir(tree: &Tree, dir: &str) -> Vec<(String, Option<String>)> {
         match &tree.node(node).kind {
             Kind::Symlink(t) if t == b"/dev/null" => out.push((name, None)),
             _ => {
-                if let Some(text) = read(tree, &path) {
+                if let Some(text) = tree.read_text(&path) {
                     out.push((name, Some(text)));
                 }
             }
@@ -106,20 +95,20 @@ pub fn accounts(tree: &mut Tree, time: u32) -> Result<Vec<String>, InstallError>
     let config =
         accounts::order_config_files(found).map_err(|e| refused(format!("sysusers.d: {e}")))?;
     let files = accounts::AccountFiles {
-        passwd: read(tree, "/etc/passwd"),
-        group: read(tree, "/etc/group"),
-        shadow: read(tree, "/etc/shadow"),
-        gshadow: read(tree, "/etc/gshadow"),
+        passwd: tree.read_text("/etc/passwd"),
+        group: tree.read_text("/etc/group"),
+        shadow: tree.read_text("/etc/shadow"),
+        gshadow: tree.read_text("/etc/gshadow"),
     };
     let mut req = accounts::Request::new(files, config, accounts::day_from_epoch(u64::from(time)));
-    let os = read(tree, "/etc/os-release").unwrap_or_default();
+    let os = tree.read_text("/etc/os-release").unwrap_or_default();
     if os
         .lines()
         .any(|l| l.trim() == "ID=debian" || l.trim() == "ID=\"debian\"")
     {
         req.build = accounts::SysusersBuild::DEBIAN_12;
     }
-    req.login_defs = read(tree, "/etc/login.defs");
+    req.login_defs = tree.read_text("/etc/login.defs");
     req.bin_bash_exists = tree.resolve("/bin/bash", true).is_ok();
     let out = accounts::apply(&req).map_err(|e| refused(format!("creating accounts: {e}")))?;
     for f in &out.written {
@@ -203,7 +192,7 @@ pub fn systemd(
                         match link {
                             Some(t) => units.add_symlink(&p, &t),
                             None => {
-                                if let Some(text) = read(tree, &p)
+                                if let Some(text) = tree.read_text(&p)
                                     && let Ok(u) = unit::parse(&text)
                                 {
                                     units.add_file(&p, u);
@@ -213,7 +202,7 @@ pub fn systemd(
                     }
                 }
                 Kind::File(f) if f.size == 0 => units.add_empty_file(&path),
-                Kind::File(_) => match read(tree, &path).map(|t| unit::parse(&t)) {
+                Kind::File(_) => match tree.read_text(&path).map(|t| unit::parse(&t)) {
                     Some(Ok(u)) => {
                         parsed.insert(path.clone(), u.clone());
                         units.add_file(&path, u);
@@ -358,7 +347,7 @@ pub fn systemd(
             .iter()
             .filter_map(|f| {
                 let name = f.strip_prefix("/usr/lib/sysusers.d/")?;
-                Some((name.to_string(), read(tree, f)?))
+                Some((name.to_string(), tree.read_text(f)?))
             })
             .collect();
         let mut left = Vec::new();

@@ -28,7 +28,6 @@ mod place;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::package::Package;
@@ -183,13 +182,6 @@ fn id_map(text: &str) -> BTreeMap<String, u32> {
             Some((name.to_string(), id))
         })
         .collect()
-}
-
-fn read_text(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
 }
 
 /// An installed package, as the database holds it.
@@ -517,10 +509,12 @@ fn installed_entry(
 /// `/etc/passwd` and `/etc/group` (as rpm does with `--root`). Unknown
 /// names become root, with a warning, as rpm does.
 pub fn resolve_owners(tree: &mut Tree, pending: &[(NodeId, String, String)]) -> Vec<String> {
-    let users = read_text(tree, "/etc/passwd")
+    let users = tree
+        .read_text("/etc/passwd")
         .map(|t| id_map(&t))
         .unwrap_or_default();
-    let groups = read_text(tree, "/etc/group")
+    let groups = tree
+        .read_text("/etc/group")
         .map(|t| id_map(&t))
         .unwrap_or_default();
     let mut unknown: BTreeSet<String> = BTreeSet::new();

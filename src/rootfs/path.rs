@@ -1,6 +1,7 @@
 //! Path resolution inside the tree, never on the host, and every change
 //! made by path ([`Tree::insert_path`], [`Tree::mkdir_p`], [`Tree::remove`],
-//! [`Tree::hardlink`], [`Tree::put_text`], the importers' `place`).
+//! [`Tree::hardlink`], [`Tree::put_text`], the importers' `place`), and
+//! [`Tree::read_text`], a file's text by path.
 //!
 //! In: a path as bytes. Out: the node it names ([`Tree::resolve`]) or the
 //! directory that would hold it and its last name ([`Tree::resolve_parent`]),
@@ -22,7 +23,7 @@
 //!
 //! Never: a host path, `stat` or `readlink` is involved.
 
-use std::io;
+use std::io::{self, Read};
 
 use super::name::{PathError, check_name, components, display, split_last};
 use super::tree::{Kind, Meta, Node, NodeId, Tree};
@@ -262,6 +263,15 @@ impl Tree {
         })?;
         let parent = self.mkdir_p_at(NodeId::ROOT, &dirs, implied, path)?;
         self.link_entry(parent, last, id)
+    }
+
+    /// The text of the regular file `path` names (symlinks followed), or
+    /// `None` when there is none, it cannot be read or is not UTF-8.
+    pub fn read_text(&self, path: &str) -> Option<String> {
+        let id = self.resolve(path, true).ok()?;
+        let mut s = String::new();
+        self.open(id).ok()?.read_to_string(&mut s).ok()?;
+        Some(s)
     }
 
     /// Write `text` as the file at `path`. A file already there keeps its
