@@ -132,7 +132,11 @@ pub fn run(root: &Path) -> Result<(), String> {
         return Ok(());
     }
     eprint!("{}", report(&problems));
-    Err(format!("tidy found {} problems", problems.len()))
+    let n = problems.len();
+    Err(format!(
+        "tidy found {n} problem{}",
+        if n == 1 { "" } else { "s" }
+    ))
 }
 
 /// The problems, grouped by check, each group followed by what to do.
