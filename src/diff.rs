@@ -13,32 +13,7 @@ use serde::Serialize;
 
 use crate::inspect::FileInfo;
 use crate::install::deps::compare_evr;
-
-/// A package as both sides know it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pkg {
-    pub name: String,
-    pub evr: String,
-    pub arch: String,
-    pub nevra: String,
-    pub sigmd5: String,
-}
-
-impl Pkg {
-    /// From `name-[epoch:]version-release.arch`.
-    pub fn from_nevra(nevra: &str, sigmd5: &str) -> Option<Pkg> {
-        let (nvr, arch) = nevra.rsplit_once('.')?;
-        let (nv, release) = nvr.rsplit_once('-')?;
-        let (name, version) = nv.rsplit_once('-')?;
-        Some(Pkg {
-            name: name.to_string(),
-            evr: format!("{version}-{release}"),
-            arch: arch.to_string(),
-            nevra: nevra.to_string(),
-            sigmd5: sigmd5.to_string(),
-        })
-    }
-}
+use crate::package::{Package, split_nevra};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,10 +54,11 @@ impl Diff {
     }
 }
 
-pub fn packages(a: &[Pkg], b: &[Pkg]) -> Vec<PackageChange> {
-    let key = |p: &Pkg| (p.name.clone(), p.arch.clone());
-    let am: BTreeMap<(String, String), &Pkg> = a.iter().map(|p| (key(p), p)).collect();
-    let bm: BTreeMap<(String, String), &Pkg> = b.iter().map(|p| (key(p), p)).collect();
+/// What changed from packages `a` to `b`: packages are told apart by name
+/// and arch, and compared by version, then by SIGMD5, all as their NEVRA
+/// says (a package whose NEVRA does not split is left out).
+pub fn packages(a: &[Package], b: &[Package]) -> Vec<PackageChange> {
+    let (am, bm) = (by_name_and_arch(a), by_name_and_arch(b));
     let mut keys: Vec<&(String, String)> = am.keys().chain(bm.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -92,7 +68,7 @@ pub fn packages(a: &[Pkg], b: &[Pkg]) -> Vec<PackageChange> {
         let change = match (x, y) {
             (None, Some(_)) => PackageChangeKind::Added,
             (Some(_), None) => PackageChangeKind::Removed,
-            (Some(x), Some(y)) => match compare_evr(&y.evr, &x.evr) {
+            (Some((xv, x)), Some((yv, y))) => match compare_evr(yv, xv) {
                 Ordering::Greater => PackageChangeKind::Upgraded,
                 Ordering::Less => PackageChangeKind::Downgraded,
                 Ordering::Equal if x.sigmd5 != y.sigmd5 => PackageChangeKind::Rebuilt,
@@ -103,11 +79,21 @@ pub fn packages(a: &[Pkg], b: &[Pkg]) -> Vec<PackageChange> {
         out.push(PackageChange {
             name: k.0.clone(),
             change,
-            from: x.map(|p| p.nevra.clone()),
-            to: y.map(|p| p.nevra.clone()),
+            from: x.map(|(_, p)| p.nevra.clone()),
+            to: y.map(|(_, p)| p.nevra.clone()),
         });
     }
     out
+}
+
+/// (name, arch) -> (`[epoch:]version-release`, the package).
+fn by_name_and_arch(v: &[Package]) -> BTreeMap<(String, String), (String, &Package)> {
+    v.iter()
+        .filter_map(|p| {
+            let n = split_nevra(&p.nevra)?;
+            Some(((n.name.to_string(), n.arch.to_string()), (n.evr(), p)))
+        })
+        .collect()
 }
 
 pub fn files(a: &BTreeMap<String, FileInfo>, b: &BTreeMap<String, FileInfo>) -> Vec<FileChange> {
@@ -150,17 +136,12 @@ pub fn files(a: &BTreeMap<String, FileInfo>, b: &BTreeMap<String, FileInfo>) -> 
 mod tests {
     use super::*;
 
-    fn p(nevra: &str, md5: &str) -> Pkg {
-        Pkg::from_nevra(nevra, md5).unwrap()
-    }
-
-    #[test]
-    fn nevra_splits_at_the_last_dashes_and_dot() {
-        let x = p("python3-libs-1:3.9.16-1.amzn2023.x86_64", "");
-        assert_eq!(
-            (x.name.as_str(), x.evr.as_str(), x.arch.as_str()),
-            ("python3-libs", "1:3.9.16-1.amzn2023", "x86_64")
-        );
+    fn p(nevra: &str, md5: &str) -> Package {
+        Package {
+            nevra: nevra.into(),
+            sigmd5: md5.into(),
+            ..Package::default()
+        }
     }
 
     #[test]
@@ -177,6 +158,7 @@ mod tests {
             p("d-4-1.noarch", "w"),
             p("e-1-1.noarch", "v"),
             p("c-1-1.noarch", "zz"),
+            p("unsplittable", "u"),
         ];
         let d = packages(&a, &b);
         let got: Vec<(&str, PackageChangeKind)> = d

@@ -19,7 +19,6 @@ pub mod bake;
 pub mod boottest;
 pub mod diff;
 pub mod disk;
-pub mod error;
 pub mod ext4;
 pub mod filesystem;
 pub mod input;
@@ -28,6 +27,7 @@ pub mod install;
 pub mod lock;
 pub mod manifest;
 pub mod output;
+pub mod package;
 pub mod progress;
 pub mod rootfs;
 pub mod rpm;
@@ -38,5 +38,3 @@ pub mod spec;
 pub mod systemd;
 #[cfg(test)]
 pub(crate) mod testutil;
-
-pub use error::{Error, Result};

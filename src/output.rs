@@ -37,7 +37,24 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::error::{Error, Result};
+/// Why an output could not be staged or committed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// An output, the output folder or a work file cannot be written:
+    /// the machine failed, not the input.
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// [`Staging::rename`] of a name nothing was staged under.
+    #[error("no staged output named `{0}`")]
+    NotStaged(String),
+}
+
+type Result<T, E = OutputError> = std::result::Result<T, E>;
 
 /// Every temporary name ingot has on disk, and the output folders.
 struct Registry {
@@ -91,12 +108,6 @@ impl Interruption {
             _ => "a signal",
         }
     }
-
-    /// 128 plus the signal's number, as a shell reports a process the
-    /// signal killed: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
-    pub fn exit_code(&self) -> u8 {
-        u8::try_from(128 + self.signal).unwrap_or(128)
-    }
 }
 
 /// The signals that end ingot cleanly.
@@ -104,7 +115,7 @@ const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Take SIGINT, SIGTERM and SIGHUP on a thread of their own: remove every
 /// temporary name (see the module doc), hand `report` what was done, and
-/// exit with [`Interruption::exit_code`].
+/// end the process with the exit code `report` gives.
 ///
 /// Call it first thing, before any other thread exists: the signals are
 /// blocked in the calling thread, every thread started later inherits
@@ -112,7 +123,7 @@ const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// signal handler. (Programs ingot starts get an empty mask back: the
 /// standard library resets it in the child.)
 pub fn install_interrupt_cleanup(
-    report: impl Fn(&Interruption) + Send + 'static,
+    report: impl Fn(&Interruption) -> u8 + Send + 'static,
 ) -> io::Result<()> {
     // SAFETY: sigemptyset/sigaddset initialise a local set; pthread_sigmask
     // reads it and changes only this thread's mask.
@@ -147,8 +158,8 @@ pub fn install_interrupt_cleanup(
                     committed: reg.committed,
                     left,
                 };
-                report(&i);
-                std::process::exit(i32::from(i.exit_code()));
+                let code = report(&i);
+                std::process::exit(i32::from(code));
             }
         })?;
     Ok(())
@@ -270,7 +281,7 @@ impl Staging {
         for m in missing.into_iter().rev() {
             if let Err(source) = std::fs::create_dir(&m) {
                 undo(&mut reg, &created);
-                return Err(Error::Write { path: m, source });
+                return Err(OutputError::Write { path: m, source });
             }
             reg.created.insert(m.clone());
             created.push(m);
@@ -279,14 +290,14 @@ impl Staging {
             Ok(md) if md.is_dir() => md,
             Ok(_) => {
                 undo(&mut reg, &created);
-                return Err(Error::Write {
+                return Err(OutputError::Write {
                     path: dir.to_path_buf(),
                     source: io::Error::from_raw_os_error(libc::ENOTDIR),
                 });
             }
             Err(source) => {
                 undo(&mut reg, &created);
-                return Err(Error::Write {
+                return Err(OutputError::Write {
                     path: dir.to_path_buf(),
                     source,
                 });
@@ -308,7 +319,7 @@ impl Staging {
 
     /// A new hidden work folder in the output folder.
     pub fn work_dir(&self) -> Result<WorkDir> {
-        work_dir_in(&self.dir).map_err(|source| Error::Write {
+        work_dir_in(&self.dir).map_err(|source| OutputError::Write {
             path: self.dir.clone(),
             source,
         })
@@ -321,7 +332,7 @@ impl Staging {
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
             .tempfile_in(&self.dir)
-            .map_err(|source| Error::Write {
+            .map_err(|source| OutputError::Write {
                 path: self.dir.join(name),
                 source,
             })?;
@@ -337,7 +348,7 @@ impl Staging {
         let path = self.dir.join(name);
         let f = self.create(name)?;
         f.write_all(bytes)
-            .map_err(|source| Error::Write { path, source })
+            .map_err(|source| OutputError::Write { path, source })
     }
 
     /// Give a staged file another final name (for names that depend on
@@ -348,7 +359,7 @@ impl Staging {
                 *n = to.to_string();
                 Ok(())
             }
-            None => Err(Error::Usage(format!("no staged output named `{from}`"))),
+            None => Err(OutputError::NotStaged(from.to_string())),
         }
     }
 
@@ -384,7 +395,7 @@ impl Staging {
     ) -> Result<Vec<PathBuf>> {
         // Complete on disk before any of them gets its final name.
         for (tmp, name) in &self.files {
-            finish(tmp.as_file()).map_err(|source| Error::Write {
+            finish(tmp.as_file()).map_err(|source| OutputError::Write {
                 path: self.dir.join(name),
                 source,
             })?;
@@ -397,7 +408,7 @@ impl Staging {
             .collect();
         for (_, to) in &moves {
             if std::fs::symlink_metadata(to).is_ok_and(|m| m.is_dir()) {
-                return Err(Error::Write {
+                return Err(OutputError::Write {
                     path: to.clone(),
                     source: io::Error::from_raw_os_error(libc::EISDIR),
                 });
@@ -416,7 +427,7 @@ impl Staging {
         for (i, (from, to)) in moves.iter().enumerate() {
             if let Err(source) = rename(from, to) {
                 restore(&moves, &backups, i);
-                return Err(Error::Write {
+                return Err(OutputError::Write {
                     path: to.clone(),
                     source,
                 });
@@ -474,7 +485,7 @@ fn backup(dir: &Path, to: &Path) -> Result<Option<Backup>> {
                 moved,
             })
         })
-        .map_err(|source| Error::Write {
+        .map_err(|source| OutputError::Write {
             path: to.to_path_buf(),
             source,
         })
@@ -597,7 +608,7 @@ mod tests {
         std::fs::create_dir(out.join("c.manifest.json")).unwrap();
         let e = s.commit().unwrap_err();
         match &e {
-            Error::Write { path, source } => {
+            OutputError::Write { path, source } => {
                 assert_eq!(path, &out.join("c.manifest.json"));
                 assert_eq!(source.raw_os_error(), Some(libc::EISDIR));
             }
@@ -626,7 +637,7 @@ mod tests {
                 }
             })
             .unwrap_err();
-        assert!(matches!(e, Error::Write { .. }), "{e:?}");
+        assert!(matches!(e, OutputError::Write { .. }), "{e:?}");
         assert_eq!(calls, 3);
         assert_eq!(names(out), ["a.rpm"]);
         assert_eq!(std::fs::read(out.join("a.rpm")).unwrap(), b"old a");

@@ -7,11 +7,10 @@
 //! In: the tree, the install report, the spec. Out: [`Activated`]: the
 //! warnings, what was not run and the systemd summary for the manifest.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Reporter;
-use crate::error::{Error, Result};
+use super::{BakeError, Result};
 use crate::install::{self, InstallReport};
 use crate::rootfs::{Meta, Node, Tree};
 use crate::spec::image::{ImageSpec, OverlayContent};
@@ -41,11 +40,11 @@ pub(super) fn activate(
         install::activate::systemd(tree, report, &spec.systemd, time).map_err(|e| match &e {
             install::InstallError::Override { verb, unit, .. } => {
                 match spec.systemd.find(verb, unit) {
-                    Some(at) => Error::Spec(spec.error_at(at, e.to_string())),
-                    None => Error::Install(e),
+                    Some(at) => BakeError::Spec(spec.error_at(at, e.to_string())),
+                    None => BakeError::Install(e),
                 }
             }
-            _ => Error::Install(e),
+            _ => BakeError::Install(e),
         })?;
     warnings.extend(systemd.warnings.iter().cloned());
     Ok(Activated { warnings, systemd })
@@ -59,7 +58,7 @@ fn place_overlay(
 ) -> Result<()> {
     let users = read_ids(tree, "/etc/passwd");
     let groups = read_ids(tree, "/etc/group");
-    let at = |loc: Loc, m: String| Error::Spec(spec.error_at(loc, m));
+    let at = |loc: Loc, m: String| BakeError::Spec(spec.error_at(loc, m));
     let uid = lookup(&users, &o.user)
         .ok_or_else(|| at(o.at_user, not_in_image("user", &o.user, &o.dest)))?;
     let gid = lookup(&groups, &o.group)
@@ -80,14 +79,14 @@ fn place_overlay(
     let data = match &o.content {
         OverlayContent::Text(t) => tree.spill(&mut t.as_bytes()),
         OverlayContent::File(p) => {
-            let mut f = std::fs::File::open(p).map_err(|source| Error::Read {
+            let mut f = std::fs::File::open(p).map_err(|source| BakeError::Read {
                 path: p.clone(),
                 source,
             })?;
             tree.spill(&mut f)
         }
     }
-    .map_err(|source| Error::Write {
+    .map_err(|source| BakeError::Write {
         path: PathBuf::from(&o.dest),
         source,
     })?;
@@ -113,17 +112,9 @@ fn not_in_image(what: &str, name: &str, dest: &str) -> String {
 }
 
 fn read_ids(tree: &Tree, path: &str) -> Vec<(String, u32)> {
-    let Ok(id) = tree.resolve(path, true) else {
+    let Some(s) = tree.read_text(path) else {
         return Vec::new();
     };
-    let mut s = String::new();
-    if tree
-        .open(id)
-        .and_then(|mut r| r.read_to_string(&mut s))
-        .is_err()
-    {
-        return Vec::new();
-    }
     s.lines()
         .filter_map(|l| {
             let mut f = l.split(':');

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::{BakeError, Result};
 use super::{Hashing, Reporter, sha256_path};
-use crate::error::{Error, Result};
 use crate::progress::{Task, Unit};
 use crate::rootfs::{self, Tree};
 use crate::spec::SpecError;
@@ -22,14 +22,14 @@ use crate::spec::package::Loc;
 /// `--base` must be a folder or a regular file (an archive): anything
 /// else (a FIFO, a device) could block or never end.
 pub(super) fn check_base_arg(b: &Path) -> Result<()> {
-    let md = std::fs::metadata(b).map_err(|source| Error::Read {
+    let md = std::fs::metadata(b).map_err(|source| BakeError::Read {
         path: b.to_path_buf(),
         source,
     })?;
     if md.is_dir() || md.is_file() {
         return Ok(());
     }
-    Err(Error::Usage(format!(
+    Err(BakeError::Usage(format!(
         "--base `{}` is {}: give a root filesystem archive or folder",
         b.display(),
         crate::input::describe(md.file_type())
@@ -64,7 +64,7 @@ pub(super) fn refuse_out_inside(base: &Path, out: &Path) -> Result<()> {
     };
     let real = rest.iter().rev().fold(real, |p, n| p.join(n));
     if real.starts_with(&base) {
-        return Err(Error::Usage(format!(
+        return Err(BakeError::Usage(format!(
             "`--out {}` is inside the base folder `{}`: the bake would write into the root \
              filesystem it reads, and the image would change with where its outputs go; \
              choose an --out outside it",
@@ -120,7 +120,7 @@ impl BaseDigest {
             let d = h
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
-                .map_err(|source| Error::Read {
+                .map_err(|source| BakeError::Read {
                     path: self.path.clone(),
                     source,
                 })?;
@@ -135,13 +135,13 @@ impl BaseDigest {
                 self.path.display()
             );
             return Err(match &self.pin_at {
-                Some((file, at)) => Error::Spec(SpecError {
+                Some((file, at)) => BakeError::Spec(SpecError {
                     file: file.clone(),
                     location: Some((at.line, at.column)),
                     message,
                     hint: Some("pin the archive you mean to use, or remove `base_sha256`".into()),
                 }),
-                None => Error::Usage(message),
+                None => BakeError::Usage(message),
             });
         }
         Ok(d)
@@ -180,8 +180,8 @@ pub(super) fn read(
         }
         None => Task::start(progress, "reading the base", Unit::Items, None),
     };
-    let tree =
-        rootfs::import_reporting(path, Some(work), &task).map_err(|e| Error::Base(Box::new(e)))?;
+    let tree = rootfs::import_reporting(path, Some(work), &task)
+        .map_err(|e| BakeError::Base(Box::new(e)))?;
     task.finish();
     let dir_sha = match digest {
         Some(_) => None,
@@ -193,7 +193,7 @@ pub(super) fn read(
             };
             tree.write_tar(&mut h)
                 .and_then(|()| h.flush())
-                .map_err(|source| Error::Read {
+                .map_err(|source| BakeError::Read {
                     path: path.to_path_buf(),
                     source,
                 })?;

@@ -15,9 +15,9 @@
 use std::fs::File;
 use std::io::Read;
 
+use super::{BakeError, Result};
 use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
-use crate::error::{Error, Result};
 use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
 use crate::progress::Task;
 use crate::rootfs::{Kind, Meta, PutError, Tree};
@@ -44,19 +44,9 @@ pub fn uuid_text(u: &[u8; 16]) -> String {
     Guid(*u).to_string()
 }
 
-fn read(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    if !matches!(tree.node(id).kind, Kind::File(_)) {
-        return None;
-    }
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
-}
-
 /// The root filesystem UUID the base's own configuration names.
 fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
-    if let Some(fstab) = read(tree, "/etc/fstab") {
+    if let Some(fstab) = tree.read_text("/etc/fstab") {
         for l in fstab.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();
             if f.len() >= 2
@@ -72,7 +62,7 @@ fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
     let names: Vec<Vec<u8>> = tree.node(dir).as_dir()?.entries().keys().cloned().collect();
     for n in names {
         let path = format!("/boot/loader/entries/{}", String::from_utf8_lossy(&n));
-        if let Some(text) = read(tree, &path) {
+        if let Some(text) = tree.read_text(&path) {
             for word in text.split_whitespace() {
                 if let Some(u) = word.strip_prefix("root=UUID=").and_then(parse_uuid) {
                     return Some((u, "boot entries"));
@@ -85,7 +75,7 @@ fn base_root_uuid(tree: &Tree) -> Option<([u8; 16], &'static str)> {
 
 /// The ESP serial the base's fstab names for /boot/efi (`UUID=XXXX-XXXX`).
 fn base_esp_serial(tree: &Tree) -> Option<u32> {
-    let fstab = read(tree, "/etc/fstab")?;
+    let fstab = tree.read_text("/etc/fstab")?;
     for l in fstab.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() >= 2 && f[1] == "/boot/efi" {
@@ -102,11 +92,11 @@ fn fat_serial_text(v: u32) -> String {
 
 fn put_text(tree: &mut Tree, path: &str, text: &str, time: u32) -> Result<()> {
     tree.put_text(path, text, 0o644, time).map_err(|e| match e {
-        PutError::Spill(source) => Error::Write {
+        PutError::Spill(source) => BakeError::Write {
             path: path.into(),
             source,
         },
-        PutError::Path(e) => Error::Usage(format!("cannot write `{path}` in the image: {e}")),
+        PutError::Path(e) => BakeError::Usage(format!("cannot write `{path}` in the image: {e}")),
     })
 }
 
@@ -169,7 +159,7 @@ pub fn prepare(
         Ok(id) if tree.node(id).is_dir() => id,
         _ => tree
             .mkdir_p("/boot/efi", &Meta::new(0o700, 0, 0, i64::from(time)))
-            .map_err(|e| Error::Usage(format!("cannot make /boot/efi: {e}")))?,
+            .map_err(|e| BakeError::Usage(format!("cannot make /boot/efi: {e}")))?,
     };
     let _ = efi;
     let under: Vec<(Vec<u8>, crate::rootfs::NodeId)> = tree
@@ -181,21 +171,21 @@ pub fn prepare(
         match &tree.node(*id).kind {
             Kind::Dir(_) => esp
                 .add_dir(&rel)
-                .map_err(|e| Error::Usage(format!("ESP: {e}")))?,
+                .map_err(|e| BakeError::Usage(format!("ESP: {e}")))?,
             Kind::File(_) => {
                 let mut bytes = Vec::new();
                 tree.open(*id)
                     .and_then(|mut r| r.read_to_end(&mut bytes))
-                    .map_err(|source| Error::Read {
+                    .map_err(|source| BakeError::Read {
                         path: String::from_utf8_lossy(p).into_owned().into(),
                         source,
                     })?;
                 esp.add_file(&rel, bytes)
-                    .map_err(|e| Error::Usage(format!("ESP: {e}")))?;
+                    .map_err(|e| BakeError::Usage(format!("ESP: {e}")))?;
                 esp_files.push(rel.to_ascii_uppercase());
             }
             _ => {
-                return Err(Error::Usage(format!(
+                return Err(BakeError::Usage(format!(
                     "`{}` cannot go on the FAT ESP: only files and folders can",
                     String::from_utf8_lossy(p)
                 )));
@@ -218,7 +208,7 @@ pub fn prepare(
     }
 
     // fstab.
-    let old = read(tree, "/etc/fstab");
+    let old = tree.read_text("/etc/fstab");
     let new = fstab(
         old.as_deref(),
         &uuid_text(&root_uuid),
@@ -227,7 +217,7 @@ pub fn prepare(
     );
     if tree.resolve("/etc", true).is_err() {
         tree.mkdir_p("/etc", &dir_meta)
-            .map_err(|e| Error::Usage(format!("cannot make /etc: {e}")))?;
+            .map_err(|e| BakeError::Usage(format!("cannot make /etc: {e}")))?;
     }
     put_text(tree, "/etc/fstab", &new, time)?;
 
@@ -244,7 +234,7 @@ pub fn prepare(
             _ => {
                 let _ = tree.remove(p);
                 tree.mkdir_p(p, &Meta::new(mode, 0, 0, i64::from(time)))
-                    .map_err(|e| Error::Usage(format!("cannot make {p}: {e}")))?;
+                    .map_err(|e| BakeError::Usage(format!("cannot make {p}: {e}")))?;
             }
         }
     }
@@ -295,10 +285,10 @@ pub fn lay_out_raw(
     seed: &[u8],
     time: u32,
     file: &File,
-    bad_size: &dyn Fn(String) -> Error,
+    bad_size: &dyn Fn(String) -> BakeError,
 ) -> Result<Written> {
     if !arch.bios_boot() {
-        return Err(Error::Usage(format!(
+        return Err(BakeError::Usage(format!(
             "disks for {arch} (without a BIOS boot partition) are not made yet"
         )));
     }
@@ -308,8 +298,8 @@ pub fn lay_out_raw(
         label: "/".into(),
         timestamp: time,
     });
-    let disk_err = Error::Disk;
-    let root_min = fs.auto_size(tree).map_err(Error::Filesystem)?;
+    let disk_err = BakeError::Disk;
+    let root_min = fs.auto_size(tree).map_err(BakeError::Filesystem)?;
     let fat_opts = fat::Options {
         volume_id: p.esp_volume_id,
         label: None,
@@ -323,7 +313,7 @@ pub fn lay_out_raw(
         e => disk_err(e),
     })?;
     file.set_len(layout.disk_size).map_err(|source| {
-        Error::Disk(disk::DiskError::Io {
+        BakeError::Disk(disk::DiskError::Io {
             action: "set the image's length",
             offset: layout.disk_size,
             source,
@@ -367,7 +357,7 @@ pub fn write_root(
         written.raise(start + at);
         progress.reach(at);
     })
-    .map_err(Error::Filesystem)?;
+    .map_err(BakeError::Filesystem)?;
     written.finish();
     progress.reach(w.layout.root.end - start);
     Ok(())

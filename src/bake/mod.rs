@@ -40,13 +40,70 @@ mod transaction;
 
 use sha2::{Digest, Sha256};
 
-use crate::disk::OutputFormat;
-use crate::error::Result;
+use crate::disk::{DiskError, OutputFormat};
+use crate::filesystem::FilesystemError;
+use crate::install::InstallError;
 use crate::manifest::Manifest;
-use crate::output::Staging;
+use crate::output::{OutputError, Staging};
 pub use crate::progress::Reporter;
+use crate::rootfs::ImportError;
 use crate::rpm::Compression;
+use crate::rpm::build::BuildError;
+use crate::spec::SpecError;
 use crate::spec::image::{BaseKind, ImageSpec};
+
+/// Why a bake failed. What the spec says wrong carries its file, line and
+/// column ([`BakeError::Spec`]); the rest names the file or the part of
+/// the image that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BakeError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A work file cannot be written.
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// What the image or an option asks that cannot be done, found only
+    /// while baking, where no line of the spec is to blame.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The partition table, the ESP, a disk format, or reading the image
+    /// back for its digests.
+    #[error("cannot make the disk image")]
+    Disk(#[source] DiskError),
+
+    #[error("cannot make the root filesystem")]
+    Filesystem(#[source] FilesystemError),
+
+    #[error("cannot import the base root filesystem")]
+    Base(#[source] Box<ImportError>),
+
+    /// Building a package spec of the image.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+
+    #[error(transparent)]
+    Install(#[from] InstallError),
+
+    /// Staging or committing the outputs.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+pub type Result<T, E = BakeError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
 pub struct BakeOptions {

@@ -17,10 +17,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::layout;
+use super::{BakeError, Result};
 use super::{BakeOptions, Hashing, Reporter};
 use crate::disk::format::{Context, ImageFormat, RawDone, RawStream};
 use crate::disk::{OutputFormat, raw::Watermark};
-use crate::error::{Error, Result};
 use crate::manifest;
 use crate::output::Staging;
 use crate::progress::{Counted, Task, Unit};
@@ -101,7 +101,7 @@ fn write_tar(
     };
     tree.write_tar(&mut w)
         .and_then(|_| w.flush())
-        .map_err(|source| Error::Write {
+        .map_err(|source| BakeError::Write {
             path: opts.out.join(&tmp),
             source,
         })?;
@@ -143,7 +143,7 @@ fn write_disk(
     };
     let clone_err = |name: &str| {
         let path = opts.out.join(name);
-        move |source| Error::Write { path, source }
+        move |source| BakeError::Write { path, source }
     };
     let raw_tmp = temporary(spec, OutputFormat::Raw);
     let raw_file = staging
@@ -151,8 +151,8 @@ fn write_disk(
         .try_clone()
         .map_err(clone_err(&raw_tmp))?;
     let bad_size = |m: String| match spec.at_size {
-        Some(at) => Error::Spec(spec.error_at(at, m)),
-        None => Error::Usage(m),
+        Some(at) => BakeError::Spec(spec.error_at(at, m)),
+        None => BakeError::Usage(m),
     };
     let written = layout::lay_out_raw(
         tree,
@@ -169,7 +169,7 @@ fn write_disk(
         .path_of(&raw_tmp)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let raw = std::fs::File::open(&raw_path).map_err(|source| Error::Read {
+    let raw = std::fs::File::open(&raw_path).map_err(|source| BakeError::Read {
         path: raw_path.clone(),
         source,
     })?;
@@ -183,17 +183,7 @@ fn write_disk(
         source_date: u64::from(time),
         scratch: scratch.path().to_path_buf(),
     };
-    let mut made: Vec<(OutputFormat, String, Box<dyn ImageFormat>)> = Vec::new();
-    for &f in formats {
-        let tmp = temporary(spec, f);
-        if !f.is_disk() || f == OutputFormat::Raw {
-            continue;
-        }
-        let file = staging.create(&tmp)?.try_clone().map_err(clone_err(&tmp))?;
-        if let Some(w) = f.image_format(file, &cx).map_err(Error::Disk)? {
-            made.push((f, tmp, w));
-        }
-    }
+    let mut made = open_formats(spec, formats, staging, &cx)?;
     let names: Vec<&str> = made.iter().map(|(f, _, _)| f.name()).collect();
     progress.step(&if names.is_empty() {
         "writing the root filesystem".to_string()
@@ -201,6 +191,61 @@ fn write_disk(
         format!("writing the root filesystem and the {}", names.join(", "))
     });
     let keep_raw = formats.contains(&OutputFormat::Raw);
+    let (digests, writing) = write_and_digest(
+        tree,
+        &written,
+        (&raw_file, &raw_path, &raw),
+        &mut made,
+        keep_raw,
+        opts,
+        progress,
+    )?;
+    let done = RawDone {
+        file: &raw,
+        sha256: digests.sha256,
+        hasher: &digests.hasher,
+    };
+    let mut outputs = Vec::new();
+    if keep_raw {
+        outputs.push(manifest::Output {
+            file: raw_tmp.clone(),
+            format: OutputFormat::Raw.name().into(),
+            size: written.layout.disk_size,
+            sha256: hex::encode(digests.sha256),
+        });
+    }
+    for ((f, tmp, w), task) in made.into_iter().zip(&writing) {
+        let m = w.finish(&done).map_err(BakeError::Disk)?;
+        task.finish();
+        outputs.push(manifest::Output {
+            file: tmp,
+            format: f.name().into(),
+            size: m.size,
+            sha256: hex::encode(m.sha256),
+        });
+    }
+    drop(raw);
+    drop(scratch);
+    if !keep_raw {
+        staging.discard(&raw_tmp);
+    }
+    let facts = disk_facts(spec, &written, &prepared, &digests.ebs);
+    Ok((outputs, facts))
+}
+
+/// The one pass: the root filesystem written into the raw image on a
+/// thread of its own while the image is digested behind its watermark and
+/// fed to every format's stream. Returns the digests and each format's
+/// task (finished when the format is).
+fn write_and_digest<'p>(
+    tree: &Tree,
+    written: &layout::Written,
+    (raw_file, raw_path, raw): (&std::fs::File, &Path, &std::fs::File),
+    made: &mut [Opened],
+    keep_raw: bool,
+    opts: &BakeOptions,
+    progress: &'p dyn Reporter,
+) -> Result<(crate::disk::RawDigests, Vec<Task<'p>>)> {
     let final_mark = Watermark::new();
     let root_size = written.layout.root.end - written.layout.root.start;
     let writing_root = Task::start(
@@ -233,60 +278,63 @@ fn write_disk(
     };
     let digests = std::thread::scope(|s| {
         let root = s.spawn(|| {
-            layout::write_root(tree, &written, &raw_file, &final_mark, &writing_root)?;
+            layout::write_root(tree, written, raw_file, &final_mark, &writing_root)?;
             writing_root.finish();
             // The raw image goes to disk while the rest of it is digested
             // (the commit's own sync then finds nothing left to write),
             // when it is kept.
             if keep_raw {
-                raw_file.sync_data().map_err(|source| Error::Write {
-                    path: raw_path.clone(),
+                raw_file.sync_data().map_err(|source| BakeError::Write {
+                    path: raw_path.to_path_buf(),
                     source,
                 })?;
             }
-            Ok::<(), Error>(())
+            Ok::<(), BakeError>(())
         });
         let mut streams: Vec<&mut dyn RawStream> =
             made.iter_mut().map(|(_, _, w)| w.stream()).collect();
         let d =
-            crate::disk::digest_raw_reporting(&raw, &mut streams, opts.jobs, &final_mark, &passed);
+            crate::disk::digest_raw_reporting(raw, &mut streams, opts.jobs, &final_mark, &passed);
         // The writer's error first: the reader only stops because of it.
         root.join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
-        d.map_err(Error::Disk)
+        d.map_err(BakeError::Disk)
     })?;
     reading.finish();
-    let done = RawDone {
-        file: &raw,
-        sha256: digests.sha256,
-        hasher: &digests.hasher,
-    };
-    let mut outputs = Vec::new();
-    if keep_raw {
-        outputs.push(manifest::Output {
-            file: raw_tmp.clone(),
-            format: OutputFormat::Raw.name().into(),
-            size: written.layout.disk_size,
-            sha256: hex::encode(digests.sha256),
-        });
+    Ok((digests, writing))
+}
+
+/// A disk format being made: its format, its staged name, its writer.
+type Opened = (OutputFormat, String, Box<dyn ImageFormat>);
+
+/// Each disk format other than raw, opened on its staged file.
+fn open_formats(
+    spec: &ImageSpec,
+    formats: &[OutputFormat],
+    staging: &mut Staging,
+    cx: &Context,
+) -> Result<Vec<Opened>> {
+    let mut made: Vec<Opened> = Vec::new();
+    for &f in formats {
+        let tmp = temporary(spec, f);
+        if !f.is_disk() || f == OutputFormat::Raw {
+            continue;
+        }
+        let file = staging
+            .create(&tmp)?
+            .try_clone()
+            .map_err(|source| BakeError::Write {
+                path: staging
+                    .path_of(&tmp)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                source,
+            })?;
+        if let Some(w) = f.image_format(file, cx).map_err(BakeError::Disk)? {
+            made.push((f, tmp, w));
+        }
     }
-    for ((f, tmp, w), task) in made.into_iter().zip(&writing) {
-        let m = w.finish(&done).map_err(Error::Disk)?;
-        task.finish();
-        outputs.push(manifest::Output {
-            file: tmp,
-            format: f.name().into(),
-            size: m.size,
-            sha256: hex::encode(m.sha256),
-        });
-    }
-    drop(raw);
-    drop(scratch);
-    if !keep_raw {
-        staging.discard(&raw_tmp);
-    }
-    let facts = disk_facts(spec, &written, &prepared, &digests.ebs);
-    Ok((outputs, facts))
+    Ok(made)
 }
 
 fn disk_facts(

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::{BakeError, Result};
 use super::{BakeOptions, Reporter, sha256_path, spec_relative};
-use crate::error::{Error, Result};
 use crate::manifest;
 use crate::rpm::BuildOptions;
 use crate::rpm::header::tag;
@@ -56,7 +56,7 @@ pub(super) fn build(
                 p.rpms.push((file, path.display().to_string()));
             }
             PackageRef::Rpm { path, .. } => {
-                let d = sha256_path(path).map_err(|source| Error::Read {
+                let d = sha256_path(path).map_err(|source| BakeError::Read {
                     path: path.clone(),
                     source,
                 })?;
@@ -79,7 +79,7 @@ pub(super) fn build(
             let at = match r {
                 PackageRef::Spec { at, .. } | PackageRef::Rpm { at, .. } => *at,
             };
-            return Err(Error::Spec(spec.error_at(
+            return Err(BakeError::Spec(spec.error_at(
                 at,
                 format!(
                     "package `{shown}` is for {}, but the image is for {} (`arch`, {} when not given)",
@@ -114,7 +114,7 @@ fn build_one(
         .write(true)
         .create_new(true)
         .open(&file)
-        .map_err(|source| Error::Write {
+        .map_err(|source| BakeError::Write {
             path: file.clone(),
             source,
         })?;
@@ -133,7 +133,7 @@ fn build_one(
         },
         progress,
     )?;
-    let spec_sha = sha256_path(path).map_err(|source| Error::Read {
+    let spec_sha = sha256_path(path).map_err(|source| BakeError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::outputs::Outputs;
 use super::packages::Packages;
+use super::{BakeError, Result};
 use super::{BakeOptions, sha256_path, spec_relative};
-use crate::error::{Error, Result};
 use crate::install::InstallReport;
 use crate::install::activate::Activation;
 use crate::manifest::{self, Manifest};
@@ -98,7 +98,7 @@ fn sbom(
 
 fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
     let spec = f.spec;
-    let image_spec_sha = sha256_path(&spec.file).map_err(|source| Error::Read {
+    let image_spec_sha = sha256_path(&spec.file).map_err(|source| BakeError::Read {
         path: spec.file.clone(),
         source,
     })?;
@@ -139,30 +139,19 @@ fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
         packages: report
             .installed
             .iter()
-            .map(|p| manifest::Package {
-                nevra: p.nevra.clone(),
-                name: p.name.clone(),
-                epoch: p.epoch,
-                version: p.version.clone(),
-                release: p.release.clone(),
-                arch: p.arch.clone(),
-                license: p.license.clone(),
-                sigmd5: p.sigmd5.clone(),
+            .map(|p| manifest::Installed {
+                package: p.package.clone(),
                 replaced: p.replaced.clone(),
             })
             .collect(),
-        image_packages: report
-            .image_packages
-            .iter()
-            .map(|p| manifest::ImagePackage {
-                nevra: p.nevra.clone(),
-                sigmd5: p.sigmd5.clone(),
-                license: p.license.clone(),
-            })
-            .collect(),
+        image_packages: report.image_packages.clone(),
         removed: report.removed.clone(),
         scriptlets_not_run: f.systemd.not_run.clone(),
-        systemd: f.systemd.summary.clone(),
+        systemd: manifest::Systemd {
+            enabled: f.systemd.enabled.clone(),
+            disabled: f.systemd.disabled.clone(),
+            masked: f.systemd.masked.clone(),
+        },
         disk: outputs.disk.as_ref().map(|d| d.disk.clone()),
         ebs: outputs.disk.as_ref().map(|d| d.ebs.clone()),
         register_image: outputs.disk.as_ref().map(|d| d.register.clone()),

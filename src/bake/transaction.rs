@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+use super::{BakeError, Result};
 use super::{BakeOptions, Reporter};
-use crate::error::{Error, Result};
 use crate::install::{self, InstallOptions, InstallReport};
 use crate::rootfs::Tree;
 
@@ -33,7 +33,7 @@ pub(super) fn install(
     )
     .map_err(|e| match e {
         // The work folder is scratch inside --out: name --out.
-        install::InstallError::Work { source, .. } => Error::Write {
+        install::InstallError::Work { source, .. } => BakeError::Write {
             path: opts.out.clone(),
             source,
         },

@@ -3,12 +3,12 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::error::{Error, Result};
 use clap::Args;
 use ingot::bake::BakeOptions;
 use ingot::disk::OutputFormat;
 use ingot::progress::Reporter;
 use ingot::rpm::Compression;
-use ingot::{Error, Result};
 
 use super::Printer;
 use super::progress::Drawn;
@@ -79,7 +79,7 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         "image": main,
         "outputs": result.outputs,
         "manifest": result.outputs.last(),
-        "packages": result.manifest.packages.iter().map(|p| &p.nevra).collect::<Vec<_>>(),
+        "packages": result.manifest.packages.iter().map(|p| &p.package.nevra).collect::<Vec<_>>(),
         "warnings": result.manifest.warnings,
     });
     p.result(&main.display().to_string(), &json);

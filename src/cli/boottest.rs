@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::error::{Error, Result};
 use clap::{Args, ValueEnum};
 use ingot::boottest::{AccelChoice, BootOptions, BootReport, Expectation};
-use ingot::{Error, Result};
 
 use super::Printer;
 use super::progress::Drawn;

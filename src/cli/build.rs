@@ -3,10 +3,10 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::error::{Error, Result};
 use clap::Args;
 use ingot::output::Staging;
 use ingot::rpm::{BuildOptions, Compression, Target};
-use ingot::{Error, Result};
 
 use super::Printer;
 use super::progress::Drawn;

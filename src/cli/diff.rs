@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::{Error, Result};
 use clap::Args;
-use ingot::diff::{self, Diff, Pkg};
+use ingot::diff::{self, Diff};
 use ingot::inspect::{self, Artifact};
-use ingot::{Error, Result};
+use ingot::package::Package;
 
 use super::Printer;
 
@@ -18,7 +19,7 @@ pub struct DiffArgs {
 }
 
 struct Side {
-    packages: Vec<Pkg>,
+    packages: Vec<Package>,
     files: Option<std::collections::BTreeMap<String, inspect::FileInfo>>,
 }
 
@@ -43,34 +44,22 @@ fn comparable(a: &Path, b: &Path) -> Result<(Artifact, Artifact)> {
 }
 
 fn load(path: &Path, kind: Artifact) -> Result<Side> {
-    let pkgs = |v: &[ingot::install::ImagePackage]| -> Vec<Pkg> {
-        v.iter()
-            .filter_map(|p| Pkg::from_nevra(&p.nevra, &p.sigmd5))
-            .collect()
-    };
     Ok(match kind {
-        Artifact::Manifest => {
-            let m = inspect::manifest(path)?;
-            Side {
-                packages: m
-                    .image_packages
-                    .iter()
-                    .filter_map(|p| Pkg::from_nevra(&p.nevra, &p.sigmd5))
-                    .collect(),
-                files: None,
-            }
-        }
+        Artifact::Manifest => Side {
+            packages: inspect::manifest(path)?.image_packages,
+            files: None,
+        },
         Artifact::Disk(format) => {
             let v = inspect::image_from_disk(path, format, true)?;
             Side {
-                packages: pkgs(&v.packages),
+                packages: v.packages,
                 files: Some(v.files),
             }
         }
         _ => {
             let v = inspect::image_from_tar(path, true)?;
             Side {
-                packages: pkgs(&v.packages),
+                packages: v.packages,
                 files: Some(v.files),
             }
         }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::error::Result;
 use clap::Args;
-use ingot::Result;
 use ingot::inspect::{self, Artifact};
 
 use super::Printer;

@@ -5,6 +5,7 @@ mod bake;
 mod boottest;
 mod build;
 mod diff;
+mod error;
 mod inspect;
 mod printer;
 mod progress;
@@ -74,7 +75,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             printer.error(&e);
-            ExitCode::from(e.exit_code())
+            ExitCode::from(error::exit_code(&e))
         }
     }
 }

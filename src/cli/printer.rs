@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use ingot::Error;
 use ingot::output::Interruption;
 use ingot::spec::diag::escape_keep_newlines as shown;
+
+use super::error::{self, Error};
 
 pub struct Printer {
     pub json: bool,
@@ -57,8 +58,9 @@ impl Printer {
 
     /// What the signal thread calls once it has removed every temporary
     /// name: says what happened, on stderr and, with `--json`, as the one
-    /// document on stdout unless the result is already there.
-    pub fn interruption_reporter(&self) -> impl Fn(&Interruption) + Send + 'static {
+    /// document on stdout unless the result is already there; returns the
+    /// exit code.
+    pub fn interruption_reporter(&self) -> impl Fn(&Interruption) -> u8 + Send + 'static {
         let json = self.json;
         let printed = Arc::clone(&self.printed);
         let bars = self.bars.clone();
@@ -100,7 +102,7 @@ impl Printer {
                     "error": message,
                     "causes": causes,
                     "hint": null,
-                    "exit_code": i.exit_code(),
+                    "exit_code": error::interrupted_exit_code(i),
                 });
                 let _ = writeln!(
                     out,
@@ -109,6 +111,7 @@ impl Printer {
                 );
             }
             let _ = out.flush();
+            error::interrupted_exit_code(i)
         }
     }
 
@@ -168,7 +171,7 @@ impl Printer {
         for c in &causes {
             let _ = writeln!(err, "  Caused by: {}", shown(c));
         }
-        if let Some(h) = e.hint() {
+        if let Some(h) = error::hint(e) {
             let _ = writeln!(err, "hint: {}", shown(h));
         }
         drop(err);
@@ -178,8 +181,8 @@ impl Printer {
                 "ok": false,
                 "error": e.to_string(),
                 "causes": causes,
-                "hint": e.hint(),
-                "exit_code": e.exit_code(),
+                "hint": error::hint(e),
+                "exit_code": error::exit_code(e),
             });
             let _ = writeln!(
                 out,

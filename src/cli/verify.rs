@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::error::{Error, Result};
 use clap::Args;
-use ingot::{Error, Result};
 
 use super::Printer;
 

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::rootfs::{Kind, NodeId, Tree};
+use crate::rootfs::{Dir, FileData, Kind, NodeId, Tree};
 
 use super::dir::{self, DirLayout, Entry};
 use super::format::*;
@@ -201,23 +201,89 @@ fn device_i_block(major: u32, minor: u32) -> [u8; 60] {
 impl<'t> Content<'t> {
     /// Number every inode and work out what each one holds.
     pub(crate) fn gather(tree: &'t Tree, opts: &Options) -> Result<Content<'t>, Ext4Error> {
-        let hash_seed = [0, 1, 2, 3].map(|i| {
-            let s = &opts.hash_seed[i * 4..i * 4 + 4];
-            u32::from_le_bytes([s[0], s[1], s[2], s[3]])
-        });
-        // The tree's own /lost+found, if it is a directory, becomes inode
-        // 11; anything else by that name cannot be kept.
-        let root_dir = tree
-            .node(tree.root())
-            .as_dir()
-            .ok_or(Ext4Error::RootNotADirectory)?;
-        let tree_lf = match root_dir.get(b"lost+found") {
-            Some(id) if tree.node(id).is_dir() => Some(id),
-            Some(_) => return Err(Ext4Error::LostFoundNotADirectory),
-            None => None,
+        let hash_seed = hash_seed(opts);
+        let tree_lf = tree_lost_found(tree)?;
+        let numbering = Numbering::new(tree, tree_lf)?;
+        let mut inodes = reserved_inodes(numbering.count);
+        let mut walk = Describe {
+            tree,
+            ino_of: &numbering.ino_of,
+            parent_of: vec![0; numbering.count as usize + 1],
+            hash_seed,
+            tree_lf,
+            xattrs: XattrSharing::default(),
         };
+        walk.parent_of[ROOT_INO as usize] = ROOT_INO;
+        walk.parent_of[LOST_FOUND_INO as usize] = ROOT_INO;
 
-        // Inode numbers, in walk order.
+        // Walk order puts a directory before its entries, so each
+        // directory's parent is known by the time it is laid out.
+        for (id, path) in &numbering.order {
+            let ino = numbering.ino_of[id.index()];
+            inodes[ino as usize - 1] = walk.inode(ino, *id, path)?;
+        }
+        if tree_lf.is_none() {
+            inodes[LOST_FOUND_INO as usize - 1] = own_lost_found(&hash_seed, opts)?;
+        }
+        stamp_created(&mut inodes, opts);
+
+        Ok(Content {
+            tree,
+            inodes,
+            xattr_blocks: walk.xattrs.blocks,
+            hash_seed,
+        })
+    }
+
+    /// Blocks everything but the filesystem's own metadata and journal
+    /// needs (a lower bound for sizing).
+    pub(crate) fn data_blocks(&self) -> u64 {
+        self.inodes.iter().map(|i| i.data_blocks).sum::<u64>() + self.xattr_blocks.len() as u64
+    }
+
+    /// The highest inode number in use.
+    pub(crate) fn inode_count(&self) -> u32 {
+        self.inodes.len() as u32
+    }
+}
+
+/// The directory hash seed (`s_hash_seed`) as four little-endian words.
+fn hash_seed(opts: &Options) -> [u32; 4] {
+    [0, 1, 2, 3].map(|i| {
+        let s = &opts.hash_seed[i * 4..i * 4 + 4];
+        u32::from_le_bytes([s[0], s[1], s[2], s[3]])
+    })
+}
+
+/// The tree's own `/lost+found`, if it is a directory: it becomes inode
+/// 11. Anything else by that name cannot be kept.
+fn tree_lost_found(tree: &Tree) -> Result<Option<NodeId>, Ext4Error> {
+    let root_dir = tree
+        .node(tree.root())
+        .as_dir()
+        .ok_or(Ext4Error::RootNotADirectory)?;
+    match root_dir.get(b"lost+found") {
+        Some(id) if tree.node(id).is_dir() => Ok(Some(id)),
+        Some(_) => Err(Ext4Error::LostFoundNotADirectory),
+        None => Ok(None),
+    }
+}
+
+/// Inode numbers, in [`Tree::walk`] order.
+struct Numbering {
+    /// `ino_of[id.index()]` is the node's inode number.
+    ino_of: Vec<u32>,
+    /// Each numbered node once (hard links at their first path), in walk
+    /// order, with that path.
+    order: Vec<(NodeId, Vec<u8>)>,
+    /// The highest inode number.
+    count: u32,
+}
+
+impl Numbering {
+    /// Give the root 2, the tree's lost+found (if any) 11 and every other
+    /// node the next number from 12, in walk order.
+    fn new(tree: &Tree, tree_lf: Option<NodeId>) -> Result<Numbering, Ext4Error> {
         let mut ino_of: Vec<u32> = vec![0; tree.arena_len()];
         let mut order: Vec<(NodeId, Vec<u8>)> = Vec::new();
         let mut next = FIRST_INO + 1;
@@ -240,256 +306,308 @@ impl<'t> Content<'t> {
             ino_of[id.index()] = ino;
             order.push((id, path));
         }
-        let count = next - 1;
-
-        let mut inodes: Vec<InodeContent<'t>> = (1..=count)
-            .map(|ino| {
-                InodeContent::reserved(match ino {
-                    1 => What::BadBlocks,
-                    JOURNAL_INO => What::Journal,
-                    _ => What::Reserved,
-                })
-            })
-            .collect();
-        let mut parent_of: Vec<u32> = vec![0; count as usize + 1];
-        parent_of[ROOT_INO as usize] = ROOT_INO;
-        parent_of[LOST_FOUND_INO as usize] = ROOT_INO;
-        let mut xattr_blocks: Vec<XattrBlock> = Vec::new();
-        let mut shared: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-
-        // Walk order puts a directory before its entries, so each
-        // directory's parent is known by the time it is laid out.
-        for (id, path) in &order {
-            let ino = ino_of[id.index()];
-            let node = tree.node(*id);
-            let shown = display(path);
-            let meta = &node.meta;
-            let time = Time {
-                sec: meta.mtime,
-                nsec: meta.mtime_nsec.min(999_999_999),
-            };
-            let mut c = InodeContent {
-                what: What::Reserved,
-                mode: meta.mode & 0o7777,
-                uid: meta.uid,
-                gid: meta.gid,
-                links: 1,
-                size: 0,
-                time,
-                flags: 0,
-                ibody: Vec::new(),
-                xattr_block: None,
-                data_blocks: 0,
-                path: path.clone(),
-            };
-            match &node.kind {
-                Kind::Dir(d) => {
-                    let mut entries = Vec::with_capacity(d.len() + 1);
-                    let mut subdirs = 0u64;
-                    for (name, child) in d.entries() {
-                        if name.len() > EXT4_NAME_LEN {
-                            return Err(Ext4Error::NameTooLong {
-                                path: display(&join(path, name)),
-                                len: name.len(),
-                            });
-                        }
-                        let child_ino = ino_of[child.index()];
-                        let ckind = &tree.node(*child).kind;
-                        if let Kind::Dir(_) = ckind {
-                            subdirs += 1;
-                            parent_of[child_ino as usize] = ino;
-                        }
-                        entries.push(Entry {
-                            name,
-                            ino: child_ino,
-                            file_type: file_type(ckind),
-                            hash: 0,
-                        });
-                    }
-                    if ino == ROOT_INO && tree_lf.is_none() {
-                        let at = entries.partition_point(|e| e.name < &b"lost+found"[..]);
-                        entries.insert(
-                            at,
-                            Entry {
-                                name: b"lost+found",
-                                ino: LOST_FOUND_INO,
-                                file_type: FT_DIR,
-                                hash: 0,
-                            },
-                        );
-                        subdirs += 1;
-                    }
-                    let links = 2 + subdirs;
-                    // dir_nlink: past the limit the count is 1, "unknown".
-                    c.links = if links > u64::from(LINK_MAX) {
-                        1
-                    } else {
-                        links as u16
-                    };
-                    let lf = ino == LOST_FOUND_INO;
-                    let layout = dir::layout(
-                        parent_of[ino as usize],
-                        entries,
-                        &hash_seed,
-                        if lf { LOST_FOUND_BLOCKS } else { 1 },
-                        !lf,
-                        &shown,
-                    )?;
-                    c.mode |= S_IFDIR;
-                    c.data_blocks = u64::from(layout.blocks());
-                    c.size = c.data_blocks * BLOCK_SIZE;
-                    c.flags = EXT4_EXTENTS_FL | if layout.is_htree() { EXT4_INDEX_FL } else { 0 };
-                    c.what = What::Dir(layout);
-                }
-                Kind::File(data) => {
-                    let links = tree.nlink(*id);
-                    if links > LINK_MAX {
-                        return Err(Ext4Error::TooManyLinks { path: shown, links });
-                    }
-                    c.links = links as u16;
-                    // The largest file 32-bit logical block numbers reach.
-                    if data.size > (1u64 << 32) * BLOCK_SIZE {
-                        return Err(Ext4Error::FileTooLarge {
-                            path: shown,
-                            size: data.size,
-                        });
-                    }
-                    let mut ranges: Vec<(u64, u64)> = Vec::new();
-                    for e in &data.extents {
-                        let first = e.file_offset / BLOCK_SIZE;
-                        let end = e.end().div_ceil(BLOCK_SIZE);
-                        match ranges.last_mut() {
-                            Some((s, l)) if *s + *l >= first => *l = (*l).max(end - *s),
-                            _ => ranges.push((first, end - first)),
-                        }
-                    }
-                    c.mode |= S_IFREG;
-                    c.size = data.size;
-                    c.data_blocks = ranges.iter().map(|r| r.1).sum();
-                    c.flags = EXT4_EXTENTS_FL;
-                    c.what = What::File { id: *id, ranges };
-                }
-                Kind::Symlink(target) => {
-                    c.links = tree.nlink(*id).min(LINK_MAX) as u16;
-                    c.mode |= S_IFLNK;
-                    c.size = target.len() as u64;
-                    if target.is_empty() {
-                        return Err(Ext4Error::EmptySymlink { path: shown });
-                    }
-                    if target.len() >= BLOCK_SIZE as usize {
-                        return Err(Ext4Error::SymlinkTooLong {
-                            path: shown,
-                            len: target.len(),
-                        });
-                    }
-                    if target.len() < 60 {
-                        c.what = What::FastSymlink(target);
-                    } else {
-                        c.data_blocks = 1;
-                        c.flags = EXT4_EXTENTS_FL;
-                        c.what = What::SlowSymlink(target);
-                    }
-                }
-                Kind::CharDev { major, minor } | Kind::BlockDev { major, minor } => {
-                    c.links = tree.nlink(*id).min(LINK_MAX) as u16;
-                    c.mode |= if matches!(node.kind, Kind::CharDev { .. }) {
-                        S_IFCHR
-                    } else {
-                        S_IFBLK
-                    };
-                    c.what = What::Special(device_i_block(*major, *minor));
-                }
-                Kind::Fifo | Kind::Socket => {
-                    c.links = tree.nlink(*id).min(LINK_MAX) as u16;
-                    c.mode |= if matches!(node.kind, Kind::Fifo) {
-                        S_IFIFO
-                    } else {
-                        S_IFSOCK
-                    };
-                    c.what = What::Special([0; 60]);
-                }
-            }
-            let items = xattr::items(&meta.xattrs, &shown)?;
-            let (ibody, block) = xattr::place(items, &shown)?;
-            c.ibody = ibody;
-            if !block.is_empty() {
-                let key = xattr::share_key(&block);
-                let idx = match shared.get(&key) {
-                    Some(&i) if xattr_blocks[i].refcount < XATTR_REFCOUNT_MAX => i,
-                    _ => {
-                        xattr_blocks.push(XattrBlock {
-                            items: block,
-                            refcount: 0,
-                        });
-                        shared.insert(key, xattr_blocks.len() - 1);
-                        xattr_blocks.len() - 1
-                    }
-                };
-                xattr_blocks[idx].refcount += 1;
-                c.xattr_block = Some(idx);
-            }
-            inodes[ino as usize - 1] = c;
-        }
-
-        // A lost+found of our own, as mke2fs makes it.
-        if tree_lf.is_none() {
-            let layout = dir::layout(
-                ROOT_INO,
-                Vec::new(),
-                &hash_seed,
-                LOST_FOUND_BLOCKS,
-                false,
-                "/lost+found",
-            )?;
-            let blocks = u64::from(layout.blocks());
-            inodes[LOST_FOUND_INO as usize - 1] = InodeContent {
-                what: What::Dir(layout),
-                mode: S_IFDIR | 0o700,
-                uid: 0,
-                gid: 0,
-                links: 2,
-                size: blocks * BLOCK_SIZE,
-                time: Time {
-                    sec: i64::from(opts.timestamp),
-                    nsec: 0,
-                },
-                flags: EXT4_EXTENTS_FL,
-                ibody: Vec::new(),
-                xattr_block: None,
-                data_blocks: blocks,
-                path: b"/lost+found".to_vec(),
-            };
-        }
-        // The journal's blocks depend on the disk's size: see Plan.
-        let created = Time {
-            sec: i64::from(opts.timestamp),
-            nsec: 0,
-        };
-        let j = &mut inodes[JOURNAL_INO as usize - 1];
-        j.mode = S_IFREG | 0o600;
-        j.links = 1;
-        j.flags = EXT4_EXTENTS_FL;
-        j.time = created;
-        inodes[0].time = created;
-
-        Ok(Content {
-            tree,
-            inodes,
-            xattr_blocks,
-            hash_seed,
+        Ok(Numbering {
+            ino_of,
+            order,
+            count: next - 1,
         })
     }
+}
 
-    /// Blocks everything but the filesystem's own metadata and journal
-    /// needs (a lower bound for sizing).
-    pub(crate) fn data_blocks(&self) -> u64 {
-        self.inodes.iter().map(|i| i.data_blocks).sum::<u64>() + self.xattr_blocks.len() as u64
+/// Inodes 1..=`count`, all reserved and empty until described (1 the bad
+/// blocks inode, 8 the journal).
+fn reserved_inodes(count: u32) -> Vec<InodeContent<'static>> {
+    (1..=count)
+        .map(|ino| {
+            InodeContent::reserved(match ino {
+                1 => What::BadBlocks,
+                JOURNAL_INO => What::Journal,
+                _ => What::Reserved,
+            })
+        })
+        .collect()
+}
+
+/// Xattr blocks as they are made, the same attributes sharing one block
+/// until its reference count is full.
+#[derive(Default)]
+struct XattrSharing {
+    blocks: Vec<XattrBlock>,
+    /// [`xattr::share_key`] to the newest block with those attributes.
+    shared: BTreeMap<Vec<u8>, usize>,
+}
+
+impl XattrSharing {
+    /// The index of the block that holds `items` for one more inode.
+    fn assign(&mut self, items: Vec<Item>) -> usize {
+        let key = xattr::share_key(&items);
+        let idx = match self.shared.get(&key) {
+            Some(&i) if self.blocks[i].refcount < XATTR_REFCOUNT_MAX => i,
+            _ => {
+                self.blocks.push(XattrBlock { items, refcount: 0 });
+                self.shared.insert(key, self.blocks.len() - 1);
+                self.blocks.len() - 1
+            }
+        };
+        self.blocks[idx].refcount += 1;
+        idx
+    }
+}
+
+/// What describing one node needs: the numbering, the parents found so far
+/// and the xattr blocks made so far.
+struct Describe<'a, 't> {
+    tree: &'t Tree,
+    ino_of: &'a [u32],
+    /// `parent_of[ino]` for the directories seen so far as entries.
+    parent_of: Vec<u32>,
+    hash_seed: [u32; 4],
+    tree_lf: Option<NodeId>,
+    xattrs: XattrSharing,
+}
+
+impl<'t> Describe<'_, 't> {
+    /// Inode `ino`: node `id`, first seen at `path`.
+    fn inode(&mut self, ino: u32, id: NodeId, path: &[u8]) -> Result<InodeContent<'t>, Ext4Error> {
+        let tree = self.tree;
+        let node = tree.node(id);
+        let shown = display(path);
+        let meta = &node.meta;
+        let mut c = InodeContent {
+            what: What::Reserved,
+            mode: meta.mode & 0o7777,
+            uid: meta.uid,
+            gid: meta.gid,
+            links: 1,
+            size: 0,
+            time: Time {
+                sec: meta.mtime,
+                nsec: meta.mtime_nsec.min(999_999_999),
+            },
+            flags: 0,
+            ibody: Vec::new(),
+            xattr_block: None,
+            data_blocks: 0,
+            path: path.to_vec(),
+        };
+        match &node.kind {
+            Kind::Dir(d) => self.dir(&mut c, ino, d, path, &shown)?,
+            Kind::File(data) => file(&mut c, id, data, tree.nlink(id), shown.clone())?,
+            Kind::Symlink(target) => {
+                symlink(&mut c, target, tree.nlink(id), shown.clone())?;
+            }
+            Kind::CharDev { major, minor } | Kind::BlockDev { major, minor } => {
+                c.links = tree.nlink(id).min(LINK_MAX) as u16;
+                c.mode |= if matches!(node.kind, Kind::CharDev { .. }) {
+                    S_IFCHR
+                } else {
+                    S_IFBLK
+                };
+                c.what = What::Special(device_i_block(*major, *minor));
+            }
+            Kind::Fifo | Kind::Socket => {
+                c.links = tree.nlink(id).min(LINK_MAX) as u16;
+                c.mode |= if matches!(node.kind, Kind::Fifo) {
+                    S_IFIFO
+                } else {
+                    S_IFSOCK
+                };
+                c.what = What::Special([0; 60]);
+            }
+        }
+        let items = xattr::items(&meta.xattrs, &shown)?;
+        let (ibody, block) = xattr::place(items, &shown)?;
+        c.ibody = ibody;
+        if !block.is_empty() {
+            c.xattr_block = Some(self.xattrs.assign(block));
+        }
+        Ok(c)
     }
 
-    /// The highest inode number in use.
-    pub(crate) fn inode_count(&self) -> u32 {
-        self.inodes.len() as u32
+    /// A directory: its entries (with our own `lost+found` in the root when
+    /// the tree has none), link count and block layout.
+    fn dir(
+        &mut self,
+        c: &mut InodeContent<'t>,
+        ino: u32,
+        d: &'t Dir,
+        path: &[u8],
+        shown: &str,
+    ) -> Result<(), Ext4Error> {
+        let mut entries = Vec::with_capacity(d.len() + 1);
+        let mut subdirs = 0u64;
+        for (name, child) in d.entries() {
+            if name.len() > EXT4_NAME_LEN {
+                return Err(Ext4Error::NameTooLong {
+                    path: display(&join(path, name)),
+                    len: name.len(),
+                });
+            }
+            let child_ino = self.ino_of[child.index()];
+            let ckind = &self.tree.node(*child).kind;
+            if let Kind::Dir(_) = ckind {
+                subdirs += 1;
+                self.parent_of[child_ino as usize] = ino;
+            }
+            entries.push(Entry {
+                name,
+                ino: child_ino,
+                file_type: file_type(ckind),
+                hash: 0,
+            });
+        }
+        if ino == ROOT_INO && self.tree_lf.is_none() {
+            let at = entries.partition_point(|e| e.name < &b"lost+found"[..]);
+            entries.insert(
+                at,
+                Entry {
+                    name: b"lost+found",
+                    ino: LOST_FOUND_INO,
+                    file_type: FT_DIR,
+                    hash: 0,
+                },
+            );
+            subdirs += 1;
+        }
+        let links = 2 + subdirs;
+        // dir_nlink: past the limit the count is 1, "unknown".
+        c.links = if links > u64::from(LINK_MAX) {
+            1
+        } else {
+            links as u16
+        };
+        let lf = ino == LOST_FOUND_INO;
+        let layout = dir::layout(
+            self.parent_of[ino as usize],
+            entries,
+            &self.hash_seed,
+            if lf { LOST_FOUND_BLOCKS } else { 1 },
+            !lf,
+            shown,
+        )?;
+        c.mode |= S_IFDIR;
+        c.data_blocks = u64::from(layout.blocks());
+        c.size = c.data_blocks * BLOCK_SIZE;
+        c.flags = EXT4_EXTENTS_FL | if layout.is_htree() { EXT4_INDEX_FL } else { 0 };
+        c.what = What::Dir(layout);
+        Ok(())
     }
+}
+
+/// A regular file with `links` names: the logical block ranges that hold
+/// data (holes left out).
+fn file(
+    c: &mut InodeContent<'_>,
+    id: NodeId,
+    data: &FileData,
+    links: u32,
+    shown: String,
+) -> Result<(), Ext4Error> {
+    if links > LINK_MAX {
+        return Err(Ext4Error::TooManyLinks { path: shown, links });
+    }
+    c.links = links as u16;
+    // The largest file 32-bit logical block numbers reach.
+    if data.size > (1u64 << 32) * BLOCK_SIZE {
+        return Err(Ext4Error::FileTooLarge {
+            path: shown,
+            size: data.size,
+        });
+    }
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for e in &data.extents {
+        let first = e.file_offset / BLOCK_SIZE;
+        let end = e.end().div_ceil(BLOCK_SIZE);
+        match ranges.last_mut() {
+            Some((s, l)) if *s + *l >= first => *l = (*l).max(end - *s),
+            _ => ranges.push((first, end - first)),
+        }
+    }
+    c.mode |= S_IFREG;
+    c.size = data.size;
+    c.data_blocks = ranges.iter().map(|r| r.1).sum();
+    c.flags = EXT4_EXTENTS_FL;
+    c.what = What::File { id, ranges };
+    Ok(())
+}
+
+/// A symlink with `links` names: its target in `i_block` when under 60
+/// bytes, else in one data block.
+fn symlink<'t>(
+    c: &mut InodeContent<'t>,
+    target: &'t [u8],
+    links: u32,
+    shown: String,
+) -> Result<(), Ext4Error> {
+    c.links = links.min(LINK_MAX) as u16;
+    c.mode |= S_IFLNK;
+    c.size = target.len() as u64;
+    if target.is_empty() {
+        return Err(Ext4Error::EmptySymlink { path: shown });
+    }
+    if target.len() >= BLOCK_SIZE as usize {
+        return Err(Ext4Error::SymlinkTooLong {
+            path: shown,
+            len: target.len(),
+        });
+    }
+    if target.len() < 60 {
+        c.what = What::FastSymlink(target);
+    } else {
+        c.data_blocks = 1;
+        c.flags = EXT4_EXTENTS_FL;
+        c.what = What::SlowSymlink(target);
+    }
+    Ok(())
+}
+
+/// A `lost+found` of our own, as mke2fs makes it, for a tree without one.
+fn own_lost_found(
+    hash_seed: &[u32; 4],
+    opts: &Options,
+) -> Result<InodeContent<'static>, Ext4Error> {
+    let layout = dir::layout(
+        ROOT_INO,
+        Vec::new(),
+        hash_seed,
+        LOST_FOUND_BLOCKS,
+        false,
+        "/lost+found",
+    )?;
+    let blocks = u64::from(layout.blocks());
+    Ok(InodeContent {
+        what: What::Dir(layout),
+        mode: S_IFDIR | 0o700,
+        uid: 0,
+        gid: 0,
+        links: 2,
+        size: blocks * BLOCK_SIZE,
+        time: Time {
+            sec: i64::from(opts.timestamp),
+            nsec: 0,
+        },
+        flags: EXT4_EXTENTS_FL,
+        ibody: Vec::new(),
+        xattr_block: None,
+        data_blocks: blocks,
+        path: b"/lost+found".to_vec(),
+    })
+}
+
+/// The journal inode's mode, links and flags, and the creation time on it
+/// and on the bad blocks inode. Its blocks depend on the disk's size: see
+/// [`Plan`].
+fn stamp_created(inodes: &mut [InodeContent<'_>], opts: &Options) {
+    let created = Time {
+        sec: i64::from(opts.timestamp),
+        nsec: 0,
+    };
+    let j = &mut inodes[JOURNAL_INO as usize - 1];
+    j.mode = S_IFREG | 0o600;
+    j.links = 1;
+    j.flags = EXT4_EXTENTS_FL;
+    j.time = created;
+    inodes[0].time = created;
 }
 
 /// mke2fs's default journal size for a filesystem of `blocks` 4 KiB blocks

@@ -20,8 +20,9 @@ use super::dir::{self, inode_seed};
 use super::format::*;
 use super::hash::crc32c_le;
 use super::layout::{
-    BLOCKS_PER_GROUP, Content, EXTENTS_IN_INODE, EXTENTS_PER_BLOCK, FIRST_INO, InodeBlocks,
-    InodeContent, JOURNAL_INO, LOG_GROUPS_PER_FLEX, Plan, Run, Time, TreeNode, What, has_super,
+    BLOCKS_PER_GROUP, Content, EXTENTS_IN_INODE, EXTENTS_PER_BLOCK, FIRST_INO, INODES_PER_BLOCK,
+    InodeBlocks, InodeContent, JOURNAL_INO, LOG_GROUPS_PER_FLEX, Plan, Run, Time, TreeNode, What,
+    has_super,
 };
 use super::xattr::{self, IBODY_SPACE};
 use super::{BLOCK_SIZE, Ext4Error, Options, Summary};
@@ -310,29 +311,77 @@ pub(crate) fn write(
     let geo = plan.geo;
     let fs_seed = crc32c_le(!0, &opts.uuid);
     let mut sink = Sink::new(out, offset, progress);
-    let ipg = geo.inodes_per_group;
-    let used_inodes = content.inode_count();
 
-    // Bitmaps, written as they are made.
+    let counts = write_bitmaps(&mut sink, content, plan, fs_seed)?;
+    let gdt = group_descriptors(plan, &counts, fs_seed);
+    write_inode_tables(&mut sink, content, plan, fs_seed)?;
+    // Superblock and descriptor copies, with the rest of the fixed
+    // metadata, before the data: from then on everything is written front
+    // to back (see `Sink::follow`).
+    let free_blocks: u64 = counts.iter().map(|c| c.free_blocks).sum();
+    let free_inodes: u64 = counts.iter().map(|c| u64::from(c.free_inodes)).sum();
+    write_superblocks(
+        &mut sink,
+        content,
+        plan,
+        opts,
+        (free_blocks, free_inodes),
+        &gdt,
+    )?;
+    sink.follow(0)?;
+    write_inode_data(&mut sink, content, plan, opts, fs_seed)?;
+    let written = sink.finish()?;
+    reach_end(out, offset + geo.blocks * BLOCK_SIZE)?;
+    Ok(Summary {
+        size: geo.blocks * BLOCK_SIZE,
+        blocks_count: geo.blocks,
+        free_blocks,
+        groups: geo.groups,
+        inodes_count: geo.inodes_count(),
+        inodes_used: u64::from(content.inode_count()),
+        journal_blocks: geo.journal_blocks,
+        bytes_written: written.iter().map(|w| w.1).sum(),
+        written: written.into_iter().map(|(s, l)| s..s + l).collect(),
+    })
+}
+
+/// Inodes of group `g` in use: the first `used` of its table.
+fn used_in_group(content: &Content<'_>, plan: &Plan, g: u32) -> u32 {
+    let ipg = plan.geo.inodes_per_group;
+    content.inode_count().saturating_sub(g * ipg).min(ipg)
+}
+
+/// Set bits `from..to` of `bitmap`.
+fn set_bits(bitmap: &mut [u8], from: u64, to: u64) {
+    for bit in from..to {
+        bitmap[(bit / 8) as usize] |= 1 << (bit % 8);
+    }
+}
+
+/// Every group's block bitmap and (where it has inodes in use) inode
+/// bitmap, written as they are made; returns each group's counts.
+fn write_bitmaps(
+    sink: &mut Sink<'_>,
+    content: &Content<'_>,
+    plan: &Plan,
+    fs_seed: u32,
+) -> Result<Vec<GroupCounts>, Ext4Error> {
+    let geo = plan.geo;
+    let ipg = geo.inodes_per_group;
     let mut counts = Vec::with_capacity(geo.groups as usize);
     let mut bitmap = vec![0u8; BS];
     for g in 0..geo.groups {
         let (gs, ge) = (geo.group_start(g), geo.group_end(g));
         bitmap.fill(0);
-        let set = |bitmap: &mut [u8], from: u64, to: u64| {
-            for bit in from..to {
-                bitmap[(bit / 8) as usize] |= 1 << (bit % 8);
-            }
-        };
-        set(&mut bitmap, 0, plan.cursor.clamp(gs, ge) - gs);
+        set_bits(&mut bitmap, 0, plan.cursor.clamp(gs, ge) - gs);
         for (&s, &l) in plan.fixed.regions.range(..ge) {
             let (a, z) = (s.max(gs), (s + l).min(ge));
             if a < z {
-                set(&mut bitmap, a - gs, z - gs);
+                set_bits(&mut bitmap, a - gs, z - gs);
             }
         }
         // Bits past the end of the filesystem are set (bitmaps.rst).
-        set(&mut bitmap, ge - gs, BLOCKS_PER_GROUP);
+        set_bits(&mut bitmap, ge - gs, BLOCKS_PER_GROUP);
         let block_bitmap_csum = crc32c_le(fs_seed, &bitmap);
         let meta = plan.groups[g as usize];
         sink.blocks(meta.block_bitmap, &bitmap)?;
@@ -341,13 +390,13 @@ pub(crate) fn write(
         // uninitialized (EXT4_BG_INODE_UNINIT, checksum 0), as mke2fs does:
         // nothing to write for most groups of a big disk.
         let first = g * ipg;
-        let used = used_inodes.saturating_sub(first).min(ipg);
+        let used = used_in_group(content, plan, g);
         let inode_bitmap_csum = if used == 0 {
             0
         } else {
             bitmap.fill(0);
-            set(&mut bitmap, 0, u64::from(used));
-            set(&mut bitmap, u64::from(ipg), BLOCKS_PER_GROUP);
+            set_bits(&mut bitmap, 0, u64::from(used));
+            set_bits(&mut bitmap, u64::from(ipg), BLOCKS_PER_GROUP);
             sink.blocks(meta.inode_bitmap, &bitmap)?;
             crc32c_le(fs_seed, &bitmap[..(ipg / 8) as usize])
         };
@@ -368,10 +417,13 @@ pub(crate) fn write(
             inode_bitmap_csum,
         });
     }
+    Ok(counts)
+}
 
-    // The group descriptor table.
-    let mut gdt = vec![0u8; geo.gdt_blocks as usize * BS];
-    for (g, (m, c)) in plan.groups.iter().zip(&counts).enumerate() {
+/// The group descriptor table (blockgroup.rst), checksums included.
+fn group_descriptors(plan: &Plan, counts: &[GroupCounts], fs_seed: u32) -> Vec<u8> {
+    let mut gdt = vec![0u8; plan.geo.gdt_blocks as usize * BS];
+    for (g, (m, c)) in plan.groups.iter().zip(counts).enumerate() {
         let mut d = GroupDesc::zeroed();
         d.bg_block_bitmap_lo = (m.block_bitmap as u32).into();
         d.bg_block_bitmap_hi = ((m.block_bitmap >> 32) as u32).into();
@@ -401,17 +453,28 @@ pub(crate) fn write(
         d.bg_checksum = (csum as u16).into();
         gdt[g * GroupDesc::SIZE..(g + 1) * GroupDesc::SIZE].copy_from_slice(d.as_bytes());
     }
+    gdt
+}
 
-    // Inode tables, a block of inodes at a time.
+/// The inode tables' used part, a block of inodes at a time.
+fn write_inode_tables(
+    sink: &mut Sink<'_>,
+    content: &Content<'_>,
+    plan: &Plan,
+    fs_seed: u32,
+) -> Result<(), Ext4Error> {
+    let geo = plan.geo;
+    let ipg = geo.inodes_per_group;
+    let used_inodes = content.inode_count();
     let mut itable = vec![0u8; BS];
     for g in 0..geo.groups {
         let table = plan.groups[g as usize].inode_table;
         let first = g * ipg;
-        let used = used_inodes.saturating_sub(first).min(ipg);
-        for blk in 0..u64::from(used).div_ceil(u64::from(super::layout::INODES_PER_BLOCK)) {
+        let used = used_in_group(content, plan, g);
+        for blk in 0..u64::from(used).div_ceil(u64::from(INODES_PER_BLOCK)) {
             itable.fill(0);
-            for slot in 0..super::layout::INODES_PER_BLOCK {
-                let index = first + blk as u32 * super::layout::INODES_PER_BLOCK + slot;
+            for slot in 0..INODES_PER_BLOCK {
+                let index = first + blk as u32 * INODES_PER_BLOCK + slot;
                 if index >= used_inodes {
                     break;
                 }
@@ -428,13 +491,23 @@ pub(crate) fn write(
             sink.blocks(table + blk, &itable)?;
         }
     }
+    Ok(())
+}
 
-    // Superblock and descriptor copies, with the rest of the fixed
-    // metadata, before the data: from then on everything is written front
-    // to back (see `Sink::follow`). "Lifetime writes" counts the blocks in
-    // use, what copying this filesystem writes.
-    let free_blocks: u64 = counts.iter().map(|c| c.free_blocks).sum();
-    let free_inodes: u64 = counts.iter().map(|c| u64::from(c.free_inodes)).sum();
+/// The superblock and the descriptor table `gdt` in group 0 and in every
+/// group that keeps a copy. `free` is the free (blocks, inodes);
+/// "lifetime writes" counts the blocks in use, what copying this
+/// filesystem writes.
+fn write_superblocks(
+    sink: &mut Sink<'_>,
+    content: &Content<'_>,
+    plan: &Plan,
+    opts: &Options,
+    free: (u64, u64),
+    gdt: &[u8],
+) -> Result<(), Ext4Error> {
+    let geo = plan.geo;
+    let (free_blocks, free_inodes) = free;
     let journal = &plan.inodes[JOURNAL_INO as usize - 1];
     let mut sb = superblock(content, plan, opts, free_blocks, free_inodes, journal);
     sb.s_kbytes_written = ((geo.blocks - free_blocks) * BLOCK_SIZE / 1024).into();
@@ -448,11 +521,21 @@ pub(crate) fn write(
         block[at..at + SuperBlock::SIZE].copy_from_slice(sb.as_bytes());
         let start = geo.group_start(g);
         sink.blocks(start, &block)?;
-        sink.blocks(start + 1, &gdt)?;
+        sink.blocks(start + 1, gdt)?;
     }
-    sink.follow(0)?;
+    Ok(())
+}
 
-    // Everything inodes point at, in inode order.
+/// Everything inodes point at, in inode order: directory, symlink,
+/// journal and file blocks, extent tree blocks, xattr blocks (a shared
+/// one once, with the first inode that uses it).
+fn write_inode_data(
+    sink: &mut Sink<'_>,
+    content: &Content<'_>,
+    plan: &Plan,
+    opts: &Options,
+    fs_seed: u32,
+) -> Result<(), Ext4Error> {
     let mut xattr_done = vec![false; plan.xattr_block_at.len()];
     let mut buf = vec![0u8; CHUNK];
     for (index, (c, b)) in content.inodes.iter().zip(&plan.inodes).enumerate() {
@@ -483,7 +566,7 @@ pub(crate) fn write(
                 }
             }
             What::File { id, .. } => {
-                write_file(&mut sink, content.tree, *id, &b.runs, &c.path, &mut buf)?;
+                write_file(sink, content.tree, *id, &b.runs, &c.path, &mut buf)?;
             }
             _ => {}
         }
@@ -503,33 +586,21 @@ pub(crate) fn write(
             sink.blocks(at, &block)?;
         }
     }
-    let written = sink.finish()?;
-    // The file reaches the filesystem's end (a hole if nothing is there).
-    let end = offset + geo.blocks * BLOCK_SIZE;
-    let len = out
-        .metadata()
-        .map_err(|source| Ext4Error::Write {
-            offset: end,
-            source,
-        })?
-        .len();
+    Ok(())
+}
+
+/// Make `out` reach the filesystem's end at `end` (a hole if nothing is
+/// written there).
+fn reach_end(out: &File, end: u64) -> Result<(), Ext4Error> {
+    let err = |source| Ext4Error::Write {
+        offset: end,
+        source,
+    };
+    let len = out.metadata().map_err(err)?.len();
     if len < end {
-        out.set_len(end).map_err(|source| Ext4Error::Write {
-            offset: end,
-            source,
-        })?;
+        out.set_len(end).map_err(err)?;
     }
-    Ok(Summary {
-        size: geo.blocks * BLOCK_SIZE,
-        blocks_count: geo.blocks,
-        free_blocks,
-        groups: geo.groups,
-        inodes_count: geo.inodes_count(),
-        inodes_used: u64::from(used_inodes),
-        journal_blocks: geo.journal_blocks,
-        bytes_written: written.iter().map(|w| w.1).sum(),
-        written: written.into_iter().map(|(s, l)| s..s + l).collect(),
-    })
+    Ok(())
 }
 
 /// Stream file `id`'s data blocks to where `runs` put them.

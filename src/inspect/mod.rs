@@ -21,13 +21,44 @@ use serde::Serialize;
 pub mod ext4;
 
 use crate::disk::view::DiskFormat;
-use crate::error::{Error, Result};
-use crate::install::ImagePackage;
-use crate::manifest::Manifest;
-use crate::rootfs::{Kind, Tree};
+use crate::input::InputError;
+use crate::install::package_of;
+use crate::manifest::{Manifest, ManifestError};
+use crate::package::Package;
+use crate::rootfs::{ImportError, Kind, Tree};
 use crate::rpm::header::tag;
 use crate::rpm::read::PackageHeaders;
 use crate::rpmdb::Rpmdb;
+
+/// Why a file cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// Not a regular file, or too large.
+    #[error(transparent)]
+    Input(#[from] InputError),
+
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+
+    #[error("cannot read `{path}`")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A tarball that is not an image ingot can read.
+    #[error("cannot import the base root filesystem")]
+    Base(#[source] Box<ImportError>),
+
+    /// What the file holds is not what it should: a disk without a root
+    /// partition, a root filesystem or database that does not read, not a
+    /// kind of file ingot knows.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T, E = InspectError> = std::result::Result<T, E>;
 
 /// What kind of file something is, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +88,8 @@ impl Artifact {
     }
 }
 
-fn read_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Read {
+fn read_err(path: &Path) -> impl Fn(std::io::Error) -> InspectError + '_ {
+    move |source| InspectError::Read {
         path: path.to_path_buf(),
         source,
     }
@@ -100,7 +131,7 @@ pub fn detect(path: &Path) -> Result<Artifact> {
     if head.first() == Some(&b'{') {
         return Ok(Artifact::Manifest);
     }
-    Err(Error::Usage(format!(
+    Err(InspectError::Usage(format!(
         "`{}` is not an rpm, an image or a manifest ingot can read",
         path.display()
     )))
@@ -122,7 +153,7 @@ pub struct FileInfo {
 /// An image read back.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImageView {
-    pub packages: Vec<ImagePackage>,
+    pub packages: Vec<Package>,
     pub files: BTreeMap<String, FileInfo>,
     pub os_release: BTreeMap<String, String>,
 }
@@ -135,7 +166,7 @@ fn tree_files(tree: &Tree, with_digests: bool) -> Result<BTreeMap<String, FileIn
             Kind::Dir(_) => ("dir", 0, String::new()),
             Kind::File(d) => {
                 let c = if with_digests {
-                    tree.file_sha256(id).map_err(|source| Error::Read {
+                    tree.file_sha256(id).map_err(|source| InspectError::Read {
                         path: String::from_utf8_lossy(&path).into_owned().into(),
                         source,
                     })?
@@ -169,15 +200,8 @@ fn tree_files(tree: &Tree, with_digests: bool) -> Result<BTreeMap<String, FileIn
     Ok(out)
 }
 
-fn read_text(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
-}
-
 /// The packages an image's rpm database lists, by name.
-pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
+pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<Package>> {
     let Ok(id) = tree.resolve(crate::install::RPMDB_FILE, true) else {
         return Ok(Vec::new());
     };
@@ -186,12 +210,12 @@ pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
     let mut f = std::fs::File::create(&db_file).map_err(read_err(&db_file))?;
     std::io::copy(&mut r, &mut f).map_err(read_err(&db_file))?;
     drop(f);
-    let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
-    let mut v: Vec<ImagePackage> = db
+    let db = Rpmdb::open_read_only(&db_file).map_err(|e| InspectError::Usage(e.to_string()))?;
+    let mut v: Vec<Package> = db
         .packages()
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(|e| InspectError::Usage(e.to_string()))?
         .iter()
-        .map(|(_, h)| ImagePackage::from_header(h))
+        .map(|(_, h)| package_of(h))
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     Ok(v)
@@ -200,9 +224,10 @@ pub fn tree_packages(tree: &Tree, work: &Path) -> Result<Vec<ImagePackage>> {
 /// Read an image written as a tarball.
 pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     let work = tempfile::tempdir().map_err(read_err(path))?;
-    let tree =
-        crate::rootfs::import(path, Some(work.path())).map_err(|e| Error::Base(Box::new(e)))?;
-    let os_release = read_text(&tree, "/etc/os-release")
+    let tree = crate::rootfs::import(path, Some(work.path()))
+        .map_err(|e| InspectError::Base(Box::new(e)))?;
+    let os_release = tree
+        .read_text("/etc/os-release")
         .map(|t| {
             t.lines()
                 .filter_map(|l| l.split_once('='))
@@ -233,7 +258,7 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
             m = format!("{m}: {c}");
             cause = c.source();
         }
-        Error::Usage(format!("`{}`: {m}", path.display()))
+        InspectError::Usage(format!("`{}`: {m}", path.display()))
     };
     let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
     let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
@@ -241,13 +266,15 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
         .partitions
         .iter()
         .find(|p| p.type_guid == crate::disk::gpt::TYPE_LINUX)
-        .ok_or_else(|| Error::Usage(format!("`{}` has no Linux root partition", path.display())))?;
+        .ok_or_else(|| {
+            InspectError::Usage(format!("`{}` has no Linux root partition", path.display()))
+        })?;
     let bad = |e: ext4::Ext4ReadError| {
         let mut m = e.to_string();
         if let Some(s) = std::error::Error::source(&e) {
             m = format!("{m}: {s}");
         }
-        Error::Usage(format!("`{}`: root filesystem: {m}", path.display()))
+        InspectError::Usage(format!("`{}`: root filesystem: {m}", path.display()))
     };
     let mut fs = ext4::Fs::open(disk, root.offset(), root.size()).map_err(bad)?;
     let found = ext4::walk(&mut fs).map_err(bad)?;
@@ -315,12 +342,12 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
     let mut packages = Vec::new();
     if read_file(crate::install::RPMDB_FILE, &mut |b| out.write_all(b))? {
         drop(out);
-        let db = Rpmdb::open_read_only(&db_file).map_err(|e| Error::Usage(e.to_string()))?;
+        let db = Rpmdb::open_read_only(&db_file).map_err(|e| InspectError::Usage(e.to_string()))?;
         packages = db
             .packages()
-            .map_err(|e| Error::Usage(e.to_string()))?
+            .map_err(|e| InspectError::Usage(e.to_string()))?
             .iter()
-            .map(|(_, h)| ImagePackage::from_header(h))
+            .map(|(_, h)| package_of(h))
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     }
@@ -368,9 +395,9 @@ pub fn digest_algo_name(algo: u64) -> String {
 pub fn rpm(path: &Path) -> Result<serde_json::Value> {
     let f = crate::input::open_regular(path)?;
     let h = PackageHeaders::read(&mut std::io::BufReader::new(f))
-        .map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?;
+        .map_err(|e| InspectError::Usage(format!("`{}`: {e}", path.display())))?;
     let m = &h.header;
-    let pkg = ImagePackage::from_header(m);
+    let pkg = package_of(m);
     let deps = crate::install::deps::Package::from_header(m);
     let algo = digest_algo_name(m.int(tag::FILEDIGESTALGO).unwrap_or(1));
     let files: Vec<serde_json::Value> = {

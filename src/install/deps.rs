@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use rpm_version::Evr;
 
-use crate::rpm::dep::{self, Dependency, Op, Rich, Simple};
 use crate::rpm::header::{Header, tag};
+use crate::spec::dep::{self, Dependency, Op, Rich, Simple};
 
 const SENSE_LESS: u64 = 1 << 1;
 const SENSE_GREATER: u64 = 1 << 2;
@@ -159,17 +159,22 @@ fn caps(h: &Header, names: u32, flags: u32, versions: u32) -> Vec<Capability> {
         .collect()
 }
 
+/// `name-[epoch:]version-release.arch` of the package whose header is `h`.
+pub fn nevra(h: &Header) -> String {
+    format!(
+        "{}-{}{}-{}.{}",
+        h.string(tag::NAME).unwrap_or_default(),
+        h.int(tag::EPOCH)
+            .map(|e| format!("{e}:"))
+            .unwrap_or_default(),
+        h.string(tag::VERSION).unwrap_or_default(),
+        h.string(tag::RELEASE).unwrap_or_default(),
+        h.string(tag::ARCH).unwrap_or_default()
+    )
+}
+
 impl Package {
     pub fn from_header(h: &Header) -> Package {
-        let name = h.string(tag::NAME).unwrap_or_default();
-        let epoch = h.int(tag::EPOCH);
-        let evr = format!(
-            "{}{}-{}",
-            epoch.map(|e| format!("{e}:")).unwrap_or_default(),
-            h.string(tag::VERSION).unwrap_or_default(),
-            h.string(tag::RELEASE).unwrap_or_default()
-        );
-        let arch = h.string(tag::ARCH).unwrap_or_default();
         let dirs = h.strings(tag::DIRNAMES);
         let files = h
             .strings(tag::BASENAMES)
@@ -178,8 +183,8 @@ impl Package {
             .filter_map(|(b, i)| dirs.get(i as usize).map(|d| format!("{d}{b}")))
             .collect();
         Package {
-            nevra: format!("{name}-{evr}.{arch}"),
-            name,
+            nevra: nevra(h),
+            name: h.string(tag::NAME).unwrap_or_default(),
             provides: caps(h, tag::PROVIDENAME, tag::PROVIDEFLAGS, tag::PROVIDEVERSION),
             requires: caps(h, tag::REQUIRENAME, tag::REQUIREFLAGS, tag::REQUIREVERSION),
             conflicts: caps(

@@ -28,9 +28,9 @@ mod place;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::package::Package;
 use crate::progress::{Quiet, Reporter, Task, Unit};
 use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::header::{Header, tag};
@@ -109,16 +109,6 @@ pub enum InstallError {
     },
 }
 
-impl InstallError {
-    /// 1 when a check failed (unmet dependencies, conflicts), 2 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            InstallError::Unmet { .. } | InstallError::Conflicts { .. } => 1,
-            _ => 2,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
     /// INSTALLTIME/INSTALLTID and the mtime of files ingot writes.
@@ -129,19 +119,11 @@ pub struct InstallOptions {
     pub work_dir: PathBuf,
 }
 
-/// What was installed, for the manifest.
+/// What the transaction did with one package it installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
-    pub name: String,
-    pub epoch: Option<u32>,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub nevra: String,
-    pub license: String,
-    /// The package's SIGMD5 (header+payload MD5), hex: what rpm identifies
-    /// an installed package by.
-    pub sigmd5: String,
+    /// Its SIGMD5 from its signature header, as rpm records it.
+    pub package: Package,
     /// The package it replaced, if it was an upgrade.
     pub replaced: Option<String>,
     /// Scriptlets in the package: (`%post`, body). None is ever run.
@@ -150,40 +132,21 @@ pub struct Installed {
     pub files: Vec<String>,
 }
 
-/// One package of the finished image (base or new), for manifests and SBOMs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ImagePackage {
-    pub name: String,
-    pub epoch: Option<u32>,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub nevra: String,
-    pub license: String,
-    pub vendor: String,
-    pub url: String,
-    pub source_rpm: String,
-    pub sigmd5: String,
-    pub summary: String,
-}
-
-impl ImagePackage {
-    pub fn from_header(h: &Header) -> ImagePackage {
-        let d = deps::Package::from_header(h);
-        ImagePackage {
-            name: d.name,
-            epoch: h.int(tag::EPOCH).map(|e| e as u32),
-            version: h.string(tag::VERSION).unwrap_or_default(),
-            release: h.string(tag::RELEASE).unwrap_or_default(),
-            arch: h.string(tag::ARCH).unwrap_or_default(),
-            nevra: d.nevra,
-            license: h.string(tag::LICENSE).unwrap_or_default(),
-            vendor: h.string(tag::VENDOR).unwrap_or_default(),
-            url: h.string(tag::URL).unwrap_or_default(),
-            source_rpm: h.string(tag::SOURCERPM).unwrap_or_default(),
-            sigmd5: h.bin(tag::SIGMD5).map(hex::encode).unwrap_or_default(),
-            summary: h.string(tag::SUMMARY).unwrap_or_default(),
-        }
+/// The record of the package whose (installed) header is `h`.
+pub fn package_of(h: &Header) -> Package {
+    Package {
+        name: h.string(tag::NAME).unwrap_or_default(),
+        epoch: h.int(tag::EPOCH).map(|e| e as u32),
+        version: h.string(tag::VERSION).unwrap_or_default(),
+        release: h.string(tag::RELEASE).unwrap_or_default(),
+        arch: h.string(tag::ARCH).unwrap_or_default(),
+        nevra: deps::nevra(h),
+        license: h.string(tag::LICENSE).unwrap_or_default(),
+        vendor: h.string(tag::VENDOR).unwrap_or_default(),
+        url: h.string(tag::URL).unwrap_or_default(),
+        source_rpm: h.string(tag::SOURCERPM).unwrap_or_default(),
+        sigmd5: h.bin(tag::SIGMD5).map(hex::encode).unwrap_or_default(),
+        summary: h.string(tag::SUMMARY).unwrap_or_default(),
     }
 }
 
@@ -195,7 +158,7 @@ pub struct InstallReport {
     pub removed: Vec<String>,
     pub warnings: Vec<String>,
     /// Every package the image's database lists afterwards, by name.
-    pub image_packages: Vec<ImagePackage>,
+    pub image_packages: Vec<Package>,
     /// Nodes placed whose owner and group are still names: resolve them
     /// with [`resolve_owners`] once accounts exist.
     pub pending_owners: Vec<(NodeId, String, String)>,
@@ -220,13 +183,6 @@ fn id_map(text: &str) -> BTreeMap<String, u32> {
             Some((name.to_string(), id))
         })
         .collect()
-}
-
-fn read_text(tree: &Tree, path: &str) -> Option<String> {
-    let id = tree.resolve(path, true).ok()?;
-    let mut s = String::new();
-    tree.open(id).ok()?.read_to_string(&mut s).ok()?;
-    Some(s)
 }
 
 /// An installed package, as the database holds it.
@@ -527,11 +483,7 @@ pub fn install_named(
             .installed
             .push(installed_entry(n, &removing, &installed));
     }
-    let mut all: Vec<ImagePackage> = db
-        .packages()?
-        .iter()
-        .map(|(_, h)| ImagePackage::from_header(h))
-        .collect();
+    let mut all: Vec<Package> = db.packages()?.iter().map(|(_, h)| package_of(h)).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.nevra.cmp(&b.nevra)));
     report.image_packages = all;
     db.close()?;
@@ -546,19 +498,16 @@ fn installed_entry(
 ) -> Installed {
     let h = &n.headers.header;
     Installed {
-        name: n.deps.name.clone(),
-        epoch: h.int(tag::EPOCH).map(|e| e as u32),
-        version: h.string(tag::VERSION).unwrap_or_default(),
-        release: h.string(tag::RELEASE).unwrap_or_default(),
-        arch: h.string(tag::ARCH).unwrap_or_default(),
-        nevra: n.deps.nevra.clone(),
-        license: h.string(tag::LICENSE).unwrap_or_default(),
-        sigmd5: n
-            .headers
-            .signature
-            .bin(tag::SIG_MD5)
-            .map(hex::encode)
-            .unwrap_or_default(),
+        package: Package {
+            // The signature header's: the header alone has no SIGMD5 yet.
+            sigmd5: n
+                .headers
+                .signature
+                .bin(tag::SIG_MD5)
+                .map(hex::encode)
+                .unwrap_or_default(),
+            ..package_of(h)
+        },
         replaced: removing
             .iter()
             .find(|(_, by)| **by == n.deps.nevra)
@@ -572,10 +521,12 @@ fn installed_entry(
 /// `/etc/passwd` and `/etc/group` (as rpm does with `--root`). Unknown
 /// names become root, with a warning, as rpm does.
 pub fn resolve_owners(tree: &mut Tree, pending: &[(NodeId, String, String)]) -> Vec<String> {
-    let users = read_text(tree, "/etc/passwd")
+    let users = tree
+        .read_text("/etc/passwd")
         .map(|t| id_map(&t))
         .unwrap_or_default();
-    let groups = read_text(tree, "/etc/group")
+    let groups = tree
+        .read_text("/etc/group")
         .map(|t| id_map(&t))
         .unwrap_or_default();
     let mut unknown: BTreeSet<String> = BTreeSet::new();

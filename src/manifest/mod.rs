@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::input::InputError;
+use crate::package::{NotRun, Package};
 
 /// Bumped when a field changes meaning or goes away.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -86,10 +87,12 @@ pub struct Manifest {
     pub inputs: Inputs,
     pub outputs: Vec<Output>,
     /// Packages ingot installed, in install order.
-    pub packages: Vec<Package>,
+    pub packages: Vec<Installed>,
     /// Every package in the finished image's rpm database (base and new),
-    /// by name.
-    pub image_packages: Vec<ImagePackage>,
+    /// by name: written as their NEVRA, SIGMD5 and license
+    /// ([`image_packages`]).
+    #[serde(with = "image_packages")]
+    pub image_packages: Vec<Package>,
     /// Packages of the base that were upgraded away or obsoleted.
     pub removed: Vec<String>,
     /// Scriptlets present in installed packages that were not run.
@@ -144,24 +147,94 @@ pub struct Output {
     pub sha256: String,
 }
 
+/// A package ingot installed, and the one it replaced (an upgrade).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Package {
-    pub nevra: String,
-    pub name: String,
-    pub epoch: Option<u32>,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub license: String,
-    pub sigmd5: String,
+#[serde(into = "InstalledJson", from = "InstalledJson")]
+pub struct Installed {
+    pub package: Package,
     pub replaced: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ImagePackage {
-    pub nevra: String,
-    pub sigmd5: String,
-    pub license: String,
+/// How `packages[]` writes an [`Installed`]: these keys, in this order
+/// (the manifest's format, `docs/manifest.md`).
+#[derive(Serialize, Deserialize)]
+struct InstalledJson {
+    nevra: String,
+    name: String,
+    epoch: Option<u32>,
+    version: String,
+    release: String,
+    arch: String,
+    license: String,
+    sigmd5: String,
+    replaced: Option<String>,
+}
+
+impl From<Installed> for InstalledJson {
+    fn from(i: Installed) -> Self {
+        let p = i.package;
+        InstalledJson {
+            nevra: p.nevra,
+            name: p.name,
+            epoch: p.epoch,
+            version: p.version,
+            release: p.release,
+            arch: p.arch,
+            license: p.license,
+            sigmd5: p.sigmd5,
+            replaced: i.replaced,
+        }
+    }
+}
+
+impl From<InstalledJson> for Installed {
+    fn from(j: InstalledJson) -> Self {
+        Installed {
+            package: Package {
+                name: j.name,
+                epoch: j.epoch,
+                version: j.version,
+                release: j.release,
+                arch: j.arch,
+                nevra: j.nevra,
+                license: j.license,
+                sigmd5: j.sigmd5,
+                ..Package::default()
+            },
+            replaced: j.replaced,
+        }
+    }
+}
+
+/// `image_packages[]`: each package as its NEVRA, SIGMD5 and license;
+/// read back through [`Package::from_nevra`].
+mod image_packages {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::package::Package;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        nevra: String,
+        sigmd5: String,
+        license: String,
+    }
+
+    pub fn serialize<S: Serializer>(packages: &[Package], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(packages.iter().map(|p| Entry {
+            nevra: p.nevra.clone(),
+            sigmd5: p.sigmd5.clone(),
+            license: p.license.clone(),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Package>, D::Error> {
+        let entries = Vec::<Entry>::deserialize(d)?;
+        Ok(entries
+            .iter()
+            .map(|e| Package::from_nevra(&e.nevra, &e.sigmd5, &e.license))
+            .collect())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -207,12 +280,6 @@ pub struct RegisterImage {
     pub virtualization_type: String,
     pub root_device_name: String,
     pub volume_size_gib: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NotRun {
-    pub package: String,
-    pub scriptlets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

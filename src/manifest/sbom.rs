@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::install::ImagePackage;
+use crate::package::Package;
 
 fn spdx_id(s: &str) -> String {
     s.chars()
@@ -33,7 +33,7 @@ pub fn iso8601(secs: u64) -> String {
 }
 
 /// A package URL for an rpm (purl spec, type `rpm`).
-pub fn purl(p: &ImagePackage) -> String {
+pub fn purl(p: &Package) -> String {
     let ns = if p.release.contains("amzn2023") {
         "amazonlinux"
     } else {
@@ -49,12 +49,7 @@ pub fn purl(p: &ImagePackage) -> String {
     s
 }
 
-pub fn document(
-    name: &str,
-    image_sha256: &str,
-    source_date: u64,
-    packages: &[ImagePackage],
-) -> Value {
+pub fn document(name: &str, image_sha256: &str, source_date: u64, packages: &[Package]) -> Value {
     let mut pkgs = vec![json!({
         "name": name,
         "SPDXID": "SPDXRef-Image",
@@ -138,7 +133,7 @@ mod tests {
 
     #[test]
     fn ids_are_spdx_safe_and_unique() {
-        let p = ImagePackage {
+        let p = Package {
             name: "libstdc++".into(),
             epoch: Some(1),
             version: "1".into(),

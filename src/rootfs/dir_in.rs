@@ -36,7 +36,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::error::{ImportError, MemberError};
-use super::path::display;
+use super::name::display;
 use super::store::{Extent, FileData, SourceId, open_host};
 use super::tree::{Kind, Meta, Node, NodeId, Tree};
 use crate::progress::Task;

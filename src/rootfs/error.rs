@@ -8,7 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::path::PathError;
+use super::name::PathError;
 
 /// Importing a tarball or a directory failed.
 #[derive(Debug, thiserror::Error)]

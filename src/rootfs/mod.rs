@@ -23,18 +23,23 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `tree.rs` | [`Tree`], [`Node`], [`Meta`], [`Kind`], [`Dir`], [`NodeId`]: the arena, insert/replace rules, hard links, removal, [`Tree::walk`] |
-//! | `path.rs` | [`Tree::resolve`], [`Tree::resolve_parent`], [`PathError`]: chroot-like path resolution, ELOOP and ENOTDIR |
-//! | `store.rs` | [`FileData`], [`Extent`], [`SourceId`]: where bytes live; the spill store and its hole rule; [`Tree::spill`], [`Tree::open`], [`Tree::file_sha256`] |
+//! | `name.rs` | [`PathError`], path components, valid entry names: below everything else here |
+//! | `error.rs` | [`ImportError`], [`MemberError`] |
+//! | `store.rs` | [`FileData`], [`Extent`], [`SourceId`], [`FileReader`]: where bytes live; the spill store and its hole rule |
+//! | `tree.rs` | [`Tree`], [`Node`], [`Meta`], [`Kind`], [`Dir`], [`NodeId`]: the arena by node id, insert/replace rules, hard links, [`Tree::walk`]; contents through the store ([`Tree::spill`], [`Tree::open`], [`Tree::file_sha256`]) |
+//! | `path.rs` | [`Tree::resolve`], [`Tree::resolve_parent`]: chroot-like path resolution, ELOOP and ENOTDIR; every change by path ([`Tree::insert_path`], [`Tree::mkdir_p`], [`Tree::remove`], [`Tree::hardlink`], [`Tree::put_text`]); [`Tree::read_text`] |
+//! | `digest.rs` | [`sha256_file`]: an input's digest, for `base_sha256` pins |
 //! | `tar_in.rs` | [`Tree::import_tar`]: ustar, GNU and PAX members, sparse formats, hostile names |
 //! | `dir_in.rs` | [`Tree::import_dir`]: a host directory, by reference, `SEEK_DATA`/`SEEK_HOLE` for sparse files |
 //! | `tar_out.rs` | [`Tree::write_tar`]: the reproducible tarball |
-//! | `digest.rs` | [`sha256_file`]: an input's digest, for `base_sha256` pins |
-//! | `error.rs` | [`ImportError`], [`MemberError`] |
+//!
+//! Each file uses only those above it in this table (`cargo xtask tidy`
+//! checks there is no cycle).
 
 mod digest;
 mod dir_in;
 mod error;
+mod name;
 mod path;
 mod store;
 mod tar_in;
@@ -47,8 +52,9 @@ use crate::progress::Task;
 
 pub use digest::sha256_file;
 pub use error::{ImportError, MemberError};
-pub use path::{MAX_SYMLINK_HOPS, PathError};
-pub use store::{Extent, FileData, FileReader, HOLE_BLOCK, PutError, SourceId};
+pub use name::PathError;
+pub use path::{MAX_SYMLINK_HOPS, PutError};
+pub use store::{Extent, FileData, FileReader, HOLE_BLOCK, SourceId};
 pub use tree::{Dir, Kind, Meta, Node, NodeId, Tree, Walk};
 
 /// A new tree holding the root filesystem at `input`: a directory (see

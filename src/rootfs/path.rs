@@ -1,8 +1,12 @@
-//! Path resolution inside the tree, never on the host.
+//! Path resolution inside the tree, never on the host, and every change
+//! made by path ([`Tree::insert_path`], [`Tree::mkdir_p`], [`Tree::remove`],
+//! [`Tree::hardlink`], [`Tree::put_text`], the importers' `place`), and
+//! [`Tree::read_text`], a file's text by path.
 //!
 //! In: a path as bytes. Out: the node it names ([`Tree::resolve`]) or the
 //! directory that would hold it and its last name ([`Tree::resolve_parent`]),
-//! or a [`PathError`] that says what a kernel would have said.
+//! or a [`PathError`] that says what a kernel would have said. Above
+//! `tree.rs` (the arena, by node id), which knows nothing of paths.
 //!
 //! The rules are those of the Linux kernel for a process chrooted into the
 //! tree:
@@ -19,55 +23,13 @@
 //!
 //! Never: a host path, `stat` or `readlink` is involved.
 
-use super::tree::{Kind, NodeId, Tree};
+use std::io::{self, Read};
+
+use super::name::{PathError, check_name, components, display, split_last};
+use super::tree::{Kind, Meta, Node, NodeId, Tree};
 
 /// The most symlinks one resolution follows (Linux's `MAXSYMLINKS`).
 pub const MAX_SYMLINK_HOPS: u32 = 40;
-
-/// Why a path does not name what was asked. Paths are shown lossily as
-/// UTF-8.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("`{path}`: no such file or directory in the tree")]
-    NotFound { path: String },
-    #[error("`{path}`: a component of the path is not a directory")]
-    NotADirectory { path: String },
-    #[error("`{path}`: too many levels of symbolic links (a loop, or more than 40)")]
-    Loop { path: String },
-    #[error("`{path}` names no entry (it is empty, `/`, or ends in `..`)")]
-    NoName { path: String },
-    #[error("`{name}` is not a valid file name (empty, `.`, `..`, or holds `/` or NUL)")]
-    BadName { name: String },
-    #[error("`{path}` is a directory")]
-    IsADirectory { path: String },
-    #[error("`{path}` is a directory that is not empty")]
-    DirectoryNotEmpty { path: String },
-    #[error("invalid node: {reason}")]
-    InvalidNode { reason: String },
-}
-
-/// Bytes shown as text in messages.
-pub(crate) fn display(path: &[u8]) -> String {
-    String::from_utf8_lossy(path).into_owned()
-}
-
-/// The components of `path` that mean something: no empty ones, no `.`.
-pub(crate) fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
-    path.split(|b| *b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
-}
-
-/// Split `path` into the components before its last name and that name;
-/// `None` when there is no last name (empty, `/`, only `.`, or a final
-/// `..`).
-pub(crate) fn split_last(path: &[u8]) -> Option<(Vec<&[u8]>, &[u8])> {
-    let mut comps: Vec<&[u8]> = components(path).collect();
-    let last = comps.pop()?;
-    if last == b".." {
-        return None;
-    }
-    Some((comps, last))
-}
 
 impl Tree {
     /// The node `path` names; with `follow_last` a final symlink is
@@ -160,6 +122,190 @@ impl Tree {
         }
         Ok(cur)
     }
+
+    /// The node at `path` without following a final symlink (`lstat`), if
+    /// there is one.
+    pub fn get(&self, path: impl AsRef<[u8]>) -> Option<NodeId> {
+        self.resolve(path, false).ok()
+    }
+
+    /// [`Tree::resolve_parent`] then [`Tree::insert`].
+    pub fn insert_path(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<NodeId, PathError> {
+        let (parent, name) = self.resolve_parent(path)?;
+        self.insert(parent, name, node)
+    }
+
+    /// Make `path` a directory, creating each missing component with a copy
+    /// of `meta`; existing components are kept as they are, and symlinks
+    /// among them are followed (so `/bin/x` with `/bin -> usr/bin` makes
+    /// `/usr/bin/x`). `..` moves to the parent, `.` and empty components are
+    /// skipped. Returns the directory.
+    pub fn mkdir_p(&mut self, path: impl AsRef<[u8]>, meta: &Meta) -> Result<NodeId, PathError> {
+        let path = path.as_ref();
+        let comps: Vec<&[u8]> = components(path).collect();
+        self.mkdir_p_at(NodeId::ROOT, &comps, meta, path)
+    }
+
+    pub(crate) fn mkdir_p_at(
+        &mut self,
+        start: NodeId,
+        comps: &[&[u8]],
+        meta: &Meta,
+        whole: &[u8],
+    ) -> Result<NodeId, PathError> {
+        let mut cur = start;
+        for comp in comps {
+            if *comp == b".." {
+                cur = self.slots[cur.index()].parent;
+                continue;
+            }
+            check_name(comp)?;
+            cur = match self.dir_entry(cur, comp)? {
+                None => {
+                    let id = self.push(Node::dir(meta.clone()), cur, 0);
+                    self.link_entry(cur, comp, id)?;
+                    id
+                }
+                Some(child) => match &self.node(child).kind {
+                    Kind::Dir(_) => child,
+                    Kind::Symlink(target) => {
+                        let target = target.clone();
+                        let id = self.resolve_at(cur, &target, true, whole)?;
+                        if !self.node(id).is_dir() {
+                            return Err(PathError::NotADirectory {
+                                path: display(whole),
+                            });
+                        }
+                        id
+                    }
+                    _ => {
+                        return Err(PathError::NotADirectory {
+                            path: display(whole),
+                        });
+                    }
+                },
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Remove the entry `path` names (a final symlink is removed, not
+    /// followed); a directory goes with everything under it. Returns the
+    /// node that was unlinked. `/` cannot be removed.
+    pub fn remove(&mut self, path: impl AsRef<[u8]>) -> Result<NodeId, PathError> {
+        let path = path.as_ref();
+        let (parent, name) = self.resolve_parent(path)?;
+        let id = self
+            .dir_entry(parent, &name)?
+            .ok_or_else(|| PathError::NotFound {
+                path: display(path),
+            })?;
+        self.unlink_entry(parent, &name);
+        Ok(id)
+    }
+
+    /// Make `new_path` another name for the node `existing` names (a final
+    /// symlink in `existing` is linked itself, as `link(2)` does). The new
+    /// name replaces what is there per the insert rule. Directories cannot
+    /// be hard linked.
+    pub fn hardlink(
+        &mut self,
+        existing: impl AsRef<[u8]>,
+        new_path: impl AsRef<[u8]>,
+    ) -> Result<NodeId, PathError> {
+        let existing = existing.as_ref();
+        let target = self.resolve(existing, false)?;
+        if self.node(target).is_dir() {
+            return Err(PathError::IsADirectory {
+                path: display(existing),
+            });
+        }
+        let (parent, name) = self.resolve_parent(new_path)?;
+        self.link_entry(parent, &name, target)?;
+        Ok(target)
+    }
+
+    /// Put `node` at `path` as an importer does: missing parent directories
+    /// are created with `implied` metadata, symlinks among the parents are
+    /// followed (inside the tree), and a path that names `/` itself (empty,
+    /// `/`, `./`) sets the root's metadata when `node` is a directory.
+    pub(crate) fn place(
+        &mut self,
+        path: &[u8],
+        node: Node,
+        implied: &Meta,
+    ) -> Result<NodeId, PathError> {
+        match split_last(path) {
+            Some((dirs, last)) => {
+                let parent = self.mkdir_p_at(NodeId::ROOT, &dirs, implied, path)?;
+                self.insert(parent, last, node)
+            }
+            None if components(path).next().is_none() && node.is_dir() => {
+                self.set_meta(NodeId::ROOT, node.meta);
+                Ok(NodeId::ROOT)
+            }
+            None => Err(PathError::NoName {
+                path: display(path),
+            }),
+        }
+    }
+
+    /// Name existing node `id` at `path` as well (a hard link), creating
+    /// missing parents as [`Tree::place`] does.
+    pub(crate) fn place_link(
+        &mut self,
+        path: &[u8],
+        id: NodeId,
+        implied: &Meta,
+    ) -> Result<(), PathError> {
+        let (dirs, last) = split_last(path).ok_or_else(|| PathError::NoName {
+            path: display(path),
+        })?;
+        let parent = self.mkdir_p_at(NodeId::ROOT, &dirs, implied, path)?;
+        self.link_entry(parent, last, id)
+    }
+
+    /// The text of the regular file `path` names (symlinks followed), or
+    /// `None` when there is none, it cannot be read or is not UTF-8.
+    pub fn read_text(&self, path: &str) -> Option<String> {
+        let id = self.resolve(path, true).ok()?;
+        let mut s = String::new();
+        self.open(id).ok()?.read_to_string(&mut s).ok()?;
+        Some(s)
+    }
+
+    /// Write `text` as the file at `path`. A file already there keeps its
+    /// owner, mode and other metadata, with `time` as its mtime; a new one
+    /// gets `mode`, root's ownership and `time`.
+    pub fn put_text(
+        &mut self,
+        path: &str,
+        text: &str,
+        mode: u32,
+        time: u32,
+    ) -> Result<(), PutError> {
+        let data = self.spill(&mut text.as_bytes()).map_err(PutError::Spill)?;
+        let meta = match self.resolve(path, true) {
+            Ok(id) => Meta {
+                mtime: i64::from(time),
+                mtime_nsec: 0,
+                ..self.node(id).meta.clone()
+            },
+            Err(_) => Meta::new(mode, 0, 0, i64::from(time)),
+        };
+        self.insert_path(path, Node::file(meta, data))
+            .map_err(PutError::Path)?;
+        Ok(())
+    }
+}
+
+/// Why [`Tree::put_text`] failed.
+#[derive(Debug)]
+pub enum PutError {
+    /// Writing the spill store failed.
+    Spill(io::Error),
+    /// The path cannot hold a file.
+    Path(PathError),
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! base directory's files), registered as sources, and streams copied into
 //! the tree's spill store. Out: [`FileData`] (a size and a list of
 //! [`Extent`]s) for each regular file, and readers that stream a file's
-//! bytes back ([`Tree::open`]), holes read as zeros.
+//! bytes back (`Tree::open`), holes read as zeros. Below `tree.rs`: it
+//! knows nothing of nodes.
 //!
 //! The spill store is one unnamed temporary file (`O_TMPFILE` where the
 //! system has it), created on first use in the folder the tree was given or
@@ -33,10 +34,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
-
-use super::tree::{Kind, NodeId, Tree};
 
 /// Size of the blocks the hole rule looks at.
 pub const HOLE_BLOCK: u64 = 4096;
@@ -342,82 +339,7 @@ fn is_zero(bytes: &[u8]) -> bool {
         && tail.iter().all(|b| *b == 0)
 }
 
-/// Why [`Tree::put_text`] failed.
-#[derive(Debug)]
-pub enum PutError {
-    /// Writing the spill store failed.
-    Spill(io::Error),
-    /// The path cannot hold a file.
-    Path(super::PathError),
-}
-
-impl Tree {
-    /// Write `text` as the file at `path`. A file already there keeps its
-    /// owner, mode and other metadata, with `time` as its mtime; a new one
-    /// gets `mode`, root's ownership and `time`.
-    pub fn put_text(
-        &mut self,
-        path: &str,
-        text: &str,
-        mode: u32,
-        time: u32,
-    ) -> Result<(), PutError> {
-        let data = self.spill(&mut text.as_bytes()).map_err(PutError::Spill)?;
-        let meta = match self.resolve(path, true) {
-            Ok(id) => super::Meta {
-                mtime: i64::from(time),
-                mtime_nsec: 0,
-                ..self.node(id).meta.clone()
-            },
-            Err(_) => super::Meta::new(mode, 0, 0, i64::from(time)),
-        };
-        self.insert_path(path, super::Node::file(meta, data))
-            .map_err(PutError::Path)?;
-        Ok(())
-    }
-
-    /// Copy `reader` to the end into the spill store, applying the hole
-    /// rule (see this module's doc); returns the file's contents.
-    pub fn spill(&mut self, reader: &mut dyn Read) -> io::Result<FileData> {
-        let mut w = SpillWriter::new(&mut self.store);
-        let size = w.write_at(0, reader, u64::MAX)?;
-        w.finish(size)
-    }
-
-    /// Register a host file whose byte ranges extents may name. The file
-    /// is opened anew each time a reader needs it; it must not change
-    /// while the tree lives.
-    pub fn add_host_source(&mut self, path: impl Into<PathBuf>) -> SourceId {
-        self.store.add_host(path.into())
-    }
-
-    /// A reader of the contents of regular file `id` (holes read as zeros).
-    pub fn open(&self, id: NodeId) -> io::Result<FileReader<'_>> {
-        match &self.node(id).kind {
-            Kind::File(data) => Ok(FileReader {
-                store: &self.store,
-                data,
-                pos: 0,
-                next: 0,
-                open: None,
-            }),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )),
-        }
-    }
-
-    /// SHA-256 of regular file `id`'s contents, lowercase hex.
-    pub fn file_sha256(&self, id: NodeId) -> io::Result<String> {
-        let mut r = self.open(id)?;
-        let mut h = Sha256::new();
-        io::copy(&mut r, &mut h)?;
-        Ok(hex::encode(h.finalize()))
-    }
-}
-
-/// Streams one file's bytes from its sources; see [`Tree::open`].
+/// Streams one file's bytes from its sources (`Tree::open`).
 pub struct FileReader<'a> {
     store: &'a Store,
     data: &'a FileData,
@@ -427,7 +349,17 @@ pub struct FileReader<'a> {
     open: Option<(SourceId, SourceFile<'a>)>,
 }
 
-impl FileReader<'_> {
+impl<'a> FileReader<'a> {
+    pub(super) fn new(store: &'a Store, data: &'a FileData) -> Self {
+        FileReader {
+            store,
+            data,
+            pos: 0,
+            next: 0,
+            open: None,
+        }
+    }
+
     /// Go on reading from byte `pos` of the file (the end, at most).
     pub fn seek_to(&mut self, pos: u64) {
         self.pos = pos.min(self.data.size);
@@ -483,6 +415,8 @@ impl Read for FileReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::{NodeId, Tree};
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn zero_blocks_become_holes_and_bytes_read_back_the_same() {

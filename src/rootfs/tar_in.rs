@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tar::{GnuExtSparseHeader, GnuSparseHeader, Header};
 
 use super::error::{ImportError, MemberError};
-use super::path::{PathError, display};
+use super::name::{PathError, display};
 use super::store::{Extent, FileData, SourceId, SpillWriter};
 use super::tree::{Kind, Meta, Node, Tree};
 use crate::progress::Task;

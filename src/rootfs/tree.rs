@@ -1,9 +1,11 @@
 //! The tree itself: an arena of nodes holding a root filesystem's metadata.
 //!
 //! In: nodes built by the importers or by callers ([`Node::dir`],
-//! [`Node::file`], ...). Out: a tree that answers path look-ups
-//! (`path.rs`), lists itself in a deterministic order ([`Tree::walk`]) and
-//! hands file contents out as streams (`store.rs`).
+//! [`Node::file`], ...), placed by node id. Out: a tree that lists itself
+//! in a deterministic order ([`Tree::walk`]) and hands file contents out as
+//! streams from its store ([`Tree::open`], `store.rs`). Look-ups and
+//! changes by path are `path.rs`, above this file; names and path text are
+//! `name.rs`, below it.
 //!
 //! Rules this file keeps:
 //! - Node 0 ([`NodeId::ROOT`]) is `/`, always a directory; it cannot be
@@ -28,8 +30,13 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 
-use super::path::{PathError, components, display, split_last};
-use super::store::{FileData, Store};
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::name::{PathError, check_name, display};
+use super::store::{FileData, FileReader, SourceId, SpillWriter, Store};
 
 /// A node's index in its tree's arena. Only meaningful for the tree that
 /// returned it; passing another tree's id to a method may panic.
@@ -264,12 +271,6 @@ impl Tree {
         }
     }
 
-    /// The node at `path` without following a final symlink (`lstat`), if
-    /// there is one.
-    pub fn get(&self, path: impl AsRef<[u8]>) -> Option<NodeId> {
-        self.resolve(path, false).ok()
-    }
-
     /// Put `node` in directory `parent` under `name`, replacing what is
     /// there per the rule in this file's doc; returns the node that now has
     /// the name (the existing one when a directory meets a directory).
@@ -295,102 +296,6 @@ impl Tree {
         Ok(id)
     }
 
-    /// [`Tree::resolve_parent`] then [`Tree::insert`].
-    pub fn insert_path(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<NodeId, PathError> {
-        let (parent, name) = self.resolve_parent(path)?;
-        self.insert(parent, name, node)
-    }
-
-    /// Make `path` a directory, creating each missing component with a copy
-    /// of `meta`; existing components are kept as they are, and symlinks
-    /// among them are followed (so `/bin/x` with `/bin -> usr/bin` makes
-    /// `/usr/bin/x`). `..` moves to the parent, `.` and empty components are
-    /// skipped. Returns the directory.
-    pub fn mkdir_p(&mut self, path: impl AsRef<[u8]>, meta: &Meta) -> Result<NodeId, PathError> {
-        let path = path.as_ref();
-        let comps: Vec<&[u8]> = components(path).collect();
-        self.mkdir_p_at(NodeId::ROOT, &comps, meta, path)
-    }
-
-    pub(crate) fn mkdir_p_at(
-        &mut self,
-        start: NodeId,
-        comps: &[&[u8]],
-        meta: &Meta,
-        whole: &[u8],
-    ) -> Result<NodeId, PathError> {
-        let mut cur = start;
-        for comp in comps {
-            if *comp == b".." {
-                cur = self.slots[cur.index()].parent;
-                continue;
-            }
-            check_name(comp)?;
-            cur = match self.dir_entry(cur, comp)? {
-                None => {
-                    let id = self.push(Node::dir(meta.clone()), cur, 0);
-                    self.link_entry(cur, comp, id)?;
-                    id
-                }
-                Some(child) => match &self.node(child).kind {
-                    Kind::Dir(_) => child,
-                    Kind::Symlink(target) => {
-                        let target = target.clone();
-                        let id = self.resolve_at(cur, &target, true, whole)?;
-                        if !self.node(id).is_dir() {
-                            return Err(PathError::NotADirectory {
-                                path: display(whole),
-                            });
-                        }
-                        id
-                    }
-                    _ => {
-                        return Err(PathError::NotADirectory {
-                            path: display(whole),
-                        });
-                    }
-                },
-            };
-        }
-        Ok(cur)
-    }
-
-    /// Remove the entry `path` names (a final symlink is removed, not
-    /// followed); a directory goes with everything under it. Returns the
-    /// node that was unlinked. `/` cannot be removed.
-    pub fn remove(&mut self, path: impl AsRef<[u8]>) -> Result<NodeId, PathError> {
-        let path = path.as_ref();
-        let (parent, name) = self.resolve_parent(path)?;
-        let id = self
-            .dir_entry(parent, &name)?
-            .ok_or_else(|| PathError::NotFound {
-                path: display(path),
-            })?;
-        self.unlink_entry(parent, &name);
-        Ok(id)
-    }
-
-    /// Make `new_path` another name for the node `existing` names (a final
-    /// symlink in `existing` is linked itself, as `link(2)` does). The new
-    /// name replaces what is there per the insert rule. Directories cannot
-    /// be hard linked.
-    pub fn hardlink(
-        &mut self,
-        existing: impl AsRef<[u8]>,
-        new_path: impl AsRef<[u8]>,
-    ) -> Result<NodeId, PathError> {
-        let existing = existing.as_ref();
-        let target = self.resolve(existing, false)?;
-        if self.node(target).is_dir() {
-            return Err(PathError::IsADirectory {
-                path: display(existing),
-            });
-        }
-        let (parent, name) = self.resolve_parent(new_path)?;
-        self.link_entry(parent, &name, target)?;
-        Ok(target)
-    }
-
     /// Every reachable path with its node, `/` first, parents before their
     /// entries, entries of a directory in name-byte order (so the order is
     /// by path components: `/a`, `/a/b`, `/a-b`). Paths are absolute
@@ -404,44 +309,38 @@ impl Tree {
         }
     }
 
-    /// Put `node` at `path` as an importer does: missing parent directories
-    /// are created with `implied` metadata, symlinks among the parents are
-    /// followed (inside the tree), and a path that names `/` itself (empty,
-    /// `/`, `./`) sets the root's metadata when `node` is a directory.
-    pub(crate) fn place(
-        &mut self,
-        path: &[u8],
-        node: Node,
-        implied: &Meta,
-    ) -> Result<NodeId, PathError> {
-        match split_last(path) {
-            Some((dirs, last)) => {
-                let parent = self.mkdir_p_at(NodeId::ROOT, &dirs, implied, path)?;
-                self.insert(parent, last, node)
-            }
-            None if components(path).next().is_none() && node.is_dir() => {
-                self.set_meta(NodeId::ROOT, node.meta);
-                Ok(NodeId::ROOT)
-            }
-            None => Err(PathError::NoName {
-                path: display(path),
-            }),
+    /// Copy `reader` to the end into the spill store, applying the hole
+    /// rule (see this module's doc); returns the file's contents.
+    pub fn spill(&mut self, reader: &mut dyn Read) -> io::Result<FileData> {
+        let mut w = SpillWriter::new(&mut self.store);
+        let size = w.write_at(0, reader, u64::MAX)?;
+        w.finish(size)
+    }
+
+    /// Register a host file whose byte ranges extents may name. The file
+    /// is opened anew each time a reader needs it; it must not change
+    /// while the tree lives.
+    pub fn add_host_source(&mut self, path: impl Into<PathBuf>) -> SourceId {
+        self.store.add_host(path.into())
+    }
+
+    /// A reader of the contents of regular file `id` (holes read as zeros).
+    pub fn open(&self, id: NodeId) -> io::Result<FileReader<'_>> {
+        match &self.node(id).kind {
+            Kind::File(data) => Ok(FileReader::new(&self.store, data)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )),
         }
     }
 
-    /// Name existing node `id` at `path` as well (a hard link), creating
-    /// missing parents as [`Tree::place`] does.
-    pub(crate) fn place_link(
-        &mut self,
-        path: &[u8],
-        id: NodeId,
-        implied: &Meta,
-    ) -> Result<(), PathError> {
-        let (dirs, last) = split_last(path).ok_or_else(|| PathError::NoName {
-            path: display(path),
-        })?;
-        let parent = self.mkdir_p_at(NodeId::ROOT, &dirs, implied, path)?;
-        self.link_entry(parent, last, id)
+    /// SHA-256 of regular file `id`'s contents, lowercase hex.
+    pub fn file_sha256(&self, id: NodeId) -> io::Result<String> {
+        let mut r = self.open(id)?;
+        let mut h = Sha256::new();
+        io::copy(&mut r, &mut h)?;
+        Ok(hex::encode(h.finalize()))
     }
 
     /// The directory entry `name` in `dir`, if any; error if `dir` is not a
@@ -455,7 +354,7 @@ impl Tree {
         }
     }
 
-    fn push(&mut self, node: Node, parent: NodeId, links: u32) -> NodeId {
+    pub(super) fn push(&mut self, node: Node, parent: NodeId, links: u32) -> NodeId {
         let id = NodeId(u32::try_from(self.slots.len()).expect("more than 4 billion nodes"));
         self.slots.push(Slot {
             node,
@@ -500,7 +399,7 @@ impl Tree {
 
     /// Drop entry `name` from `parent` and the links of everything that
     /// only it reached.
-    fn unlink_entry(&mut self, parent: NodeId, name: &[u8]) {
+    pub(super) fn unlink_entry(&mut self, parent: NodeId, name: &[u8]) {
         let removed = match &mut self.slots[parent.index()].node.kind {
             Kind::Dir(d) => d.entries.remove(name),
             _ => None,
@@ -567,17 +466,6 @@ impl Tree {
         }
         display(&out)
     }
-}
-
-/// A valid entry name: not empty, `.` or `..`, no `/` or NUL.
-pub(crate) fn check_name(name: &[u8]) -> Result<(), PathError> {
-    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
-    {
-        return Err(PathError::BadName {
-            name: display(name),
-        });
-    }
-    Ok(())
 }
 
 /// Iterator of [`Tree::walk`]: `(absolute path, node)`.

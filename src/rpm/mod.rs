@@ -1,4 +1,4 @@
-//! Package spec -> `.rpm`, and the dependency vocabulary rpm uses.
+//! Package spec -> `.rpm`, and reading `.rpm` files and their headers.
 //!
 //! In: a validated [`crate::spec::PackageSpec`] and build options
 //! (compression, signing key, source date). Out: the bytes of a v4 package
@@ -15,7 +15,6 @@
 pub mod autodeps;
 pub mod build;
 pub mod compression;
-pub mod dep;
 pub mod filedigest;
 pub mod header;
 pub mod payload;

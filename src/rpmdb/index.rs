@@ -161,7 +161,7 @@ fn rows_for(h: &Header, table: &'static str, t: u32, out: &mut Vec<Row>) {
 /// The names inside a rich dependency as rpm indexes them: sorted (with
 /// the `!` of condition names counting in the sort), repeats dropped.
 pub fn rich_names(text: &str) -> Vec<String> {
-    let Ok(crate::rpm::dep::Dependency::Rich { expr, .. }) = crate::rpm::dep::parse(text) else {
+    let Ok(crate::spec::dep::Dependency::Rich { expr, .. }) = crate::spec::dep::parse(text) else {
         return Vec::new();
     };
     let mut names: Vec<String> = Vec::new();
@@ -180,8 +180,8 @@ pub fn rich_names(text: &str) -> Vec<String> {
 /// Names prefixed with ' ' (plain) or '!' (negated), walking as rpm's
 /// parser callback does: the condition of `if`/`unless` is negated, and
 /// an `else` branch repeats the condition's names inverted.
-fn collect(r: &crate::rpm::dep::Rich, neg: bool, out: &mut Vec<String>) {
-    use crate::rpm::dep::Rich;
+fn collect(r: &crate::spec::dep::Rich, neg: bool, out: &mut Vec<String>) {
+    use crate::spec::dep::Rich;
     let push = |name: &str, neg: bool, out: &mut Vec<String>| {
         if !name.starts_with("rpmlib(") || name.len() <= 7 {
             out.push(format!("{}{name}", if neg { '!' } else { ' ' }));

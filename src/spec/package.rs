@@ -6,8 +6,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dep::{self, Dependency};
 use super::diag::SpecError;
-use crate::rpm::dep::{self, Dependency};
 use crate::systemd::unit;
 
 /// A place in the spec file (1-based).
@@ -469,6 +469,15 @@ impl Cx<'_> {
         Ok(s.clone())
     }
 
+    /// An optional text on one line: [`Cx::line_field`] when present.
+    pub(super) fn opt_line(
+        &self,
+        v: &Option<Spanned<String>>,
+        what: &str,
+    ) -> Result<Option<String>, SpecError> {
+        v.as_ref().map(|v| self.line_field(v, what)).transpose()
+    }
+
     /// A scriptlet body: a shell script, where line breaks and tabs are
     /// ordinary; any other control character would reach rpm's header.
     pub(super) fn script_field(
@@ -629,8 +638,62 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
         _ => PathBuf::from("."),
     };
     let cx = Cx { file, text, dir };
-    let p = &raw.package;
 
+    let id = parse_identity(&cx, &raw.package)?;
+    let about = parse_about(&cx, &raw.package)?;
+    let deps = parse_deps(&cx, &raw.dependencies)?;
+    let mut warnings = Vec::new();
+    let files = parse_files(&cx, &raw.files, &mut warnings)?;
+    let dirs = parse_dirs(&cx, &raw.dirs, &mut warnings)?;
+    let symlinks = parse_symlinks(&cx, &raw.symlinks)?;
+    let users = parse_users(&cx, &raw.users)?;
+    let groups = parse_groups(&cx, &raw.groups)?;
+    check_unique(&cx, raw.users.iter().map(|u| &u.name), "user")?;
+    check_unique(&cx, raw.groups.iter().map(|g| &g.name), "group")?;
+    let units = parse_units(&cx, &raw.systemd)?;
+    check_unique(&cx, raw.systemd.iter().map(|u| &u.unit), "systemd unit")?;
+    let scripts = parse_scripts(&cx, &raw.scripts)?;
+    let changelog = parse_changelog(&cx, &raw.changelog)?;
+
+    Ok(PackageSpec {
+        file: file.to_path_buf(),
+        name: id.name,
+        epoch: id.epoch,
+        version: id.version,
+        release: id.release,
+        arch: id.arch,
+        summary: about.summary,
+        description: about.description,
+        license: about.license,
+        url: about.url,
+        vendor: about.vendor,
+        packager: about.packager,
+        group: about.group,
+        deps,
+        files,
+        dirs,
+        symlinks,
+        users,
+        groups,
+        units,
+        scripts,
+        changelog,
+        warnings,
+    })
+}
+
+/// What names the package: `[package]`'s name, epoch, version, release
+/// and arch, checked.
+struct Identity {
+    name: String,
+    epoch: Option<u32>,
+    version: String,
+    release: String,
+    arch: String,
+}
+
+/// The name, epoch, version, release (default 1) and arch of `[package]`.
+fn parse_identity(cx: &Cx, p: &RawPackage) -> Result<Identity, SpecError> {
     let name = cx.line_field(&p.name, "package name")?;
     if let Some(c) = name
         .chars()
@@ -677,21 +740,49 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
         }
         return Err(e);
     }
+    Ok(Identity {
+        name,
+        epoch,
+        version,
+        release,
+        arch,
+    })
+}
+
+/// What describes the package: `[package]`'s texts, checked.
+struct About {
+    summary: String,
+    description: String,
+    license: String,
+    url: Option<String>,
+    vendor: Option<String>,
+    packager: Option<String>,
+    group: Option<String>,
+}
+
+/// Summary, description (default: the summary), license, url, vendor,
+/// packager and group of `[package]`.
+fn parse_about(cx: &Cx, p: &RawPackage) -> Result<About, SpecError> {
     let summary = cx.line_field(&p.summary, "summary")?;
     let description = match &p.description {
         Some(d) => cx.text_field(d, "description")?,
         None => summary.clone(),
     };
     let license = cx.line_field(&p.license, "license")?;
-    let opt_line = |v: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, SpecError> {
-        v.as_ref().map(|v| cx.line_field(v, what)).transpose()
-    };
-    let url = opt_line(&p.url, "url")?;
-    let vendor = opt_line(&p.vendor, "vendor")?;
-    let packager = opt_line(&p.packager, "packager")?;
-    let group = opt_line(&p.group, "group")?;
+    Ok(About {
+        summary,
+        description,
+        license,
+        url: cx.opt_line(&p.url, "url")?,
+        vendor: cx.opt_line(&p.vendor, "vendor")?,
+        packager: cx.opt_line(&p.packager, "packager")?,
+        group: cx.opt_line(&p.group, "group")?,
+    })
+}
 
-    let d = &raw.dependencies;
+/// `[dependencies]`: each list parsed, rich dependencies checked where
+/// they stand and refused in provides and obsoletes.
+fn parse_deps(cx: &Cx, d: &RawDeps) -> Result<Dependencies, SpecError> {
     let deps = Dependencies {
         requires: cx.deps(&d.requires)?,
         provides: cx.deps(&d.provides)?,
@@ -727,13 +818,13 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
             return Err(cx.err(raw, format!("rich dependencies are not allowed in {what}")));
         }
     }
+    Ok(deps)
+}
 
-    let mut warnings = Vec::new();
-    let files = parse_files(&cx, &raw.files, &mut warnings)?;
-    let dirs = parse_dirs(&cx, &raw.dirs, &mut warnings)?;
-
+/// The `[[symlinks]]` entries, checked.
+fn parse_symlinks(cx: &Cx, raw: &[RawSymlink]) -> Result<Vec<SymlinkSpec>, SpecError> {
     let mut symlinks = Vec::new();
-    for s in &raw.symlinks {
+    for s in raw {
         let target = cx.line_field(&s.target, "symlink target")?;
         symlinks.push(SymlinkSpec {
             path: cx.dest(&s.path)?,
@@ -741,21 +832,27 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
             at: cx.loc(&s.path),
         });
     }
+    Ok(symlinks)
+}
 
+/// A uid or gid: below 65535 (which `useradd` reserves).
+fn account_id(cx: &Cx, v: &Option<Spanned<i64>>, what: &str) -> Result<Option<u32>, SpecError> {
+    match v {
+        Some(v) => match u32::try_from(*v.get_ref()) {
+            Ok(n) if n < 65_535 => Ok(Some(n)),
+            _ => Err(cx.err(v, format!("{what} must be from 0 to 65534"))),
+        },
+        None => Ok(None),
+    }
+}
+
+/// The `[[users]]` entries, checked (not yet for names declared twice).
+fn parse_users(cx: &Cx, raw: &[RawUser]) -> Result<Vec<UserSpec>, SpecError> {
     let mut users = Vec::new();
-    for u in &raw.users {
-        let id = |v: &Option<Spanned<i64>>, what: &str| -> Result<Option<u32>, SpecError> {
-            match v {
-                Some(v) => match u32::try_from(*v.get_ref()) {
-                    Ok(n) if n < 65_535 => Ok(Some(n)),
-                    _ => Err(cx.err(v, format!("{what} must be from 0 to 65534"))),
-                },
-                None => Ok(None),
-            }
-        };
+    for u in raw {
         users.push(UserSpec {
             name: cx.account(&u.name, "user name")?,
-            uid: id(&u.uid, "uid")?,
+            uid: account_id(cx, &u.uid, "uid")?,
             group: u
                 .group
                 .as_ref()
@@ -763,18 +860,17 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
                 .transpose()?,
             home: u.home.as_ref().map(|h| cx.dest(h)).transpose()?,
             shell: u.shell.as_ref().map(|h| cx.dest(h)).transpose()?,
-            description: opt_line(&u.description, "description")?,
+            description: cx.opt_line(&u.description, "description")?,
         });
     }
+    Ok(users)
+}
+
+/// The `[[groups]]` entries, checked (not yet for names declared twice).
+fn parse_groups(cx: &Cx, raw: &[RawGroup]) -> Result<Vec<GroupSpec>, SpecError> {
     let mut groups = Vec::new();
-    for g in &raw.groups {
-        let gid = match &g.gid {
-            Some(v) => match u32::try_from(*v.get_ref()) {
-                Ok(n) if n < 65_535 => Some(n),
-                _ => return Err(cx.err(v, "gid must be from 0 to 65534")),
-            },
-            None => None,
-        };
+    for g in raw {
+        let gid = account_id(cx, &g.gid, "gid")?;
         groups.push(GroupSpec {
             name: cx.account(&g.name, "group name")?,
             gid,
@@ -785,11 +881,15 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
                 .collect::<Result<_, _>>()?,
         });
     }
-    check_unique(&cx, raw.users.iter().map(|u| &u.name), "user")?;
-    check_unique(&cx, raw.groups.iter().map(|g| &g.name), "group")?;
+    Ok(groups)
+}
 
+/// The `[[systemd]]` entries: each unit file read and parsed, and, when
+/// it is to be enabled, checked to have an `[Install]` section that
+/// enables it (not yet for units declared twice).
+fn parse_units(cx: &Cx, raw: &[RawUnit]) -> Result<Vec<UnitSpec>, SpecError> {
     let mut units = Vec::new();
-    for u in &raw.systemd {
+    for u in raw {
         let src = cx.src(&u.unit, SrcKind::File)?;
         let name = src
             .file_name()
@@ -828,36 +928,7 @@ pub fn parse_package(file: &Path, text: &str) -> Result<PackageSpec, SpecError> 
             at: cx.loc(&u.unit),
         });
     }
-    check_unique(&cx, raw.systemd.iter().map(|u| &u.unit), "systemd unit")?;
-
-    let scripts = parse_scripts(&cx, &raw.scripts)?;
-    let changelog = parse_changelog(&cx, &raw.changelog)?;
-
-    Ok(PackageSpec {
-        file: file.to_path_buf(),
-        name,
-        epoch,
-        version,
-        release,
-        arch,
-        summary,
-        description,
-        license,
-        url,
-        vendor,
-        packager,
-        group,
-        deps,
-        files,
-        dirs,
-        symlinks,
-        users,
-        groups,
-        units,
-        scripts,
-        changelog,
-        warnings,
-    })
+    Ok(units)
 }
 
 /// The `[[files]]` entries, checked.

@@ -193,7 +193,7 @@ pub(super) fn parse(cx: &Cx, raw: &RawRepositories<'_>) -> Result<Repositories, 
 fn request(cx: &Cx, v: &Spanned<String>) -> Result<Request, SpecError> {
     let text = cx.line_field(v, "an install entry")?;
     let text = text.trim().to_string();
-    crate::rpm::dep::parse(&text).map_err(|e| {
+    super::dep::parse(&text).map_err(|e| {
         cx.err(v, format!("install entry `{}`: {e}", escape(&text)))
             .with_hint("write a name (`nginx`), a versioned name (`python3-requests >= 2.25`), a file path or a rich dependency")
     })?;

@@ -307,158 +307,221 @@ pub fn parse(text: &str) -> Result<Vec<SysusersLine>, ParseError> {
 
 const WS: &[char] = &[' ', '\t', '\n', '\r'];
 
+/// One line (not blank, not a comment): its columns, then what its type
+/// makes of them.
 fn parse_line(l: &str) -> Result<SysusersEntry, String> {
-    let words = split_fields(l)?;
-    if words.len() < 2 {
-        return Err("missing action and name columns".to_string());
+    let f = Fields::split(l)?;
+    match f.kind {
+        'r' => f.range(),
+        'm' => f.member(),
+        'u' => f.user(),
+        'g' => f.group(),
+        other => Err(format!("unknown line type `{other}`")),
     }
-    if words.len() > 6 {
-        return Err(format!("trailing garbage `{}`", words[6..].join(" ")));
-    }
-    let action = words[0].as_str();
-    let mut action_chars = action.chars();
-    let kind = action_chars.next().unwrap_or(' ');
-    let modifiers: String = action_chars.collect();
-    let locked = match modifiers.as_str() {
-        "" => false,
-        "!" => true,
-        _ => return Err(format!("unknown modifiers in `{action}`")),
-    };
+}
 
-    let field = |i: usize| -> Result<Option<String>, String> {
-        match words.get(i).map(String::as_str) {
-            None | Some("" | "-") => Ok(None),
-            Some(w) => resolve_specifiers(w).map(Some),
-        }
-    };
-    let name = field(1)?;
-    let id = field(2)?;
-    let gecos = field(3)?;
-    let home = field(4)?.map(|h| simplify_path(&h));
-    let shell = field(5)?.map(|s| simplify_path(&s));
+/// One line's columns, specifiers resolved, `-` and empty read as absent,
+/// each checked on its own.
+struct Fields {
+    /// The line type (`u`, `g`, `m`, `r`).
+    kind: char,
+    /// The `!` modifier.
+    locked: bool,
+    name: Option<String>,
+    id: Option<String>,
+    gecos: Option<String>,
+    home: Option<String>,
+    shell: Option<String>,
+}
 
-    if let Some(n) = &name {
-        check_name(n)?;
-    }
-    if let Some(g) = &gecos
-        && (g.chars().any(char::is_control) || g.contains(':'))
-    {
-        return Err(format!("`{g}` is not a valid GECOS field"));
-    }
-    if let Some(h) = &home {
-        check_path(h, "home directory")?;
-    }
-    if let Some(s) = &shell {
-        check_path(s, "login shell")?;
-        if s.ends_with('/') {
-            return Err(format!("`{s}` is not a valid login shell field"));
+impl Fields {
+    /// Split line `l` (not blank, not a comment) into its columns.
+    fn split(l: &str) -> Result<Fields, String> {
+        let words = split_fields(l)?;
+        if words.len() < 2 {
+            return Err("missing action and name columns".to_string());
         }
+        if words.len() > 6 {
+            return Err(format!("trailing garbage `{}`", words[6..].join(" ")));
+        }
+        let action = words[0].as_str();
+        let mut action_chars = action.chars();
+        let kind = action_chars.next().unwrap_or(' ');
+        let modifiers: String = action_chars.collect();
+        let locked = match modifiers.as_str() {
+            "" => false,
+            "!" => true,
+            _ => return Err(format!("unknown modifiers in `{action}`")),
+        };
+
+        let field = |i: usize| -> Result<Option<String>, String> {
+            match words.get(i).map(String::as_str) {
+                None | Some("" | "-") => Ok(None),
+                Some(w) => resolve_specifiers(w).map(Some),
+            }
+        };
+        let name = field(1)?;
+        let id = field(2)?;
+        let gecos = field(3)?;
+        let home = field(4)?.map(|h| simplify_path(&h));
+        let shell = field(5)?.map(|s| simplify_path(&s));
+
+        if let Some(n) = &name {
+            check_name(n)?;
+        }
+        if let Some(g) = &gecos
+            && (g.chars().any(char::is_control) || g.contains(':'))
+        {
+            return Err(format!("`{g}` is not a valid GECOS field"));
+        }
+        if let Some(h) = &home {
+            check_path(h, "home directory")?;
+        }
+        if let Some(s) = &shell {
+            check_path(s, "login shell")?;
+            if s.ends_with('/') {
+                return Err(format!("`{s}` is not a valid login shell field"));
+            }
+        }
+        Ok(Fields {
+            kind,
+            locked,
+            name,
+            id,
+            gecos,
+            home,
+            shell,
+        })
     }
-    let extra_fields = |kind: char| -> Result<(), String> {
-        let which = if gecos.is_some() {
+
+    /// Refuse a GECOS, home or shell on a line type that has none.
+    fn no_extra_fields(&self) -> Result<(), String> {
+        let which = if self.gecos.is_some() {
             "GECOS"
-        } else if home.is_some() {
+        } else if self.home.is_some() {
             "home directory"
-        } else if shell.is_some() {
+        } else if self.shell.is_some() {
             "login shell"
         } else {
             return Ok(());
         };
-        Err(format!("lines of type `{kind}` don't take a {which} field"))
-    };
-    let no_lock = |kind: char| -> Result<(), String> {
-        if locked {
-            Err(format!("`!` is not allowed on lines of type `{kind}`"))
+        Err(format!(
+            "lines of type `{}` don't take a {which} field",
+            self.kind
+        ))
+    }
+
+    /// Refuse `!` on a line type other than `u`.
+    fn no_lock(&self) -> Result<(), String> {
+        if self.locked {
+            Err(format!(
+                "`!` is not allowed on lines of type `{}`",
+                self.kind
+            ))
         } else {
             Ok(())
         }
-    };
-
-    match kind {
-        'r' => {
-            no_lock('r')?;
-            if name.is_some() {
-                return Err("lines of type `r` don't take a name field".to_string());
-            }
-            let Some(range) = id else {
-                return Err("lines of type `r` need an ID range in the third field".to_string());
-            };
-            extra_fields('r')?;
-            let (first, last) = match range.split_once('-') {
-                Some((a, b)) => (parse_id(a), parse_id(b)),
-                None => (parse_id(&range), parse_id(&range)),
-            };
-            match (first, last) {
-                (Some(first), Some(last)) if first <= last => {
-                    Ok(SysusersEntry::Range { first, last })
-                }
-                _ => Err(format!("invalid UID range `{range}`")),
-            }
-        }
-        'm' => {
-            no_lock('m')?;
-            let Some(user) = name else {
-                return Err("lines of type `m` need a user name in the second field".to_string());
-            };
-            let Some(group) = id else {
-                return Err("lines of type `m` need a group name in the third field".to_string());
-            };
-            check_name(&group)?;
-            extra_fields('m')?;
-            Ok(SysusersEntry::Member { user, group })
-        }
-        'u' => {
-            let Some(name) = name else {
-                return Err("lines of type `u` need a user name in the second field".to_string());
-            };
-            let (uid, group) = match id {
-                None => (IdSpec::Auto, None),
-                Some(p) if p.starts_with('/') => (IdSpec::FromPath(simplify_path(&p)), None),
-                Some(id) => {
-                    let (uid, group) = match id.split_once(':') {
-                        Some((uid, g)) => {
-                            let group = match parse_id(g) {
-                                Some(gid) => GroupRef::Gid(gid),
-                                None if check_name(g).is_ok() => GroupRef::Name(g.to_string()),
-                                None => return Err(format!("invalid GID or group name in `{id}`")),
-                            };
-                            (uid, Some(group))
-                        }
-                        None => (id.as_str(), None),
-                    };
-                    let uid = if uid == "-" {
-                        IdSpec::Auto
-                    } else {
-                        IdSpec::Id(parse_id(uid).ok_or_else(|| format!("invalid UID in `{id}`"))?)
-                    };
-                    (uid, group)
-                }
-            };
-            Ok(SysusersEntry::User {
-                name,
-                uid,
-                group,
-                gecos,
-                home,
-                shell,
-                locked,
-            })
-        }
-        'g' => {
-            no_lock('g')?;
-            let Some(name) = name else {
-                return Err("lines of type `g` need a group name in the second field".to_string());
-            };
-            extra_fields('g')?;
-            let gid = match id {
-                None => IdSpec::Auto,
-                Some(p) if p.starts_with('/') => IdSpec::FromPath(simplify_path(&p)),
-                Some(id) => IdSpec::Id(parse_id(&id).ok_or_else(|| format!("invalid GID `{id}`"))?),
-            };
-            Ok(SysusersEntry::Group { name, gid })
-        }
-        other => Err(format!("unknown line type `{other}`")),
     }
+
+    /// `r`: a UID/GID range, `FIRST-LAST` or one ID.
+    fn range(self) -> Result<SysusersEntry, String> {
+        self.no_lock()?;
+        if self.name.is_some() {
+            return Err("lines of type `r` don't take a name field".to_string());
+        }
+        let Some(range) = &self.id else {
+            return Err("lines of type `r` need an ID range in the third field".to_string());
+        };
+        self.no_extra_fields()?;
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (parse_id(a), parse_id(b)),
+            None => (parse_id(range), parse_id(range)),
+        };
+        match (first, last) {
+            (Some(first), Some(last)) if first <= last => Ok(SysusersEntry::Range { first, last }),
+            _ => Err(format!("invalid UID range `{range}`")),
+        }
+    }
+
+    /// `m`: a user added to a group.
+    fn member(self) -> Result<SysusersEntry, String> {
+        self.no_lock()?;
+        let Some(user) = &self.name else {
+            return Err("lines of type `m` need a user name in the second field".to_string());
+        };
+        let Some(group) = &self.id else {
+            return Err("lines of type `m` need a group name in the third field".to_string());
+        };
+        check_name(group)?;
+        self.no_extra_fields()?;
+        Ok(SysusersEntry::Member {
+            user: user.clone(),
+            group: group.clone(),
+        })
+    }
+
+    /// `u`: a user, with its UID (and maybe group) from the ID column.
+    fn user(self) -> Result<SysusersEntry, String> {
+        let Some(name) = self.name else {
+            return Err("lines of type `u` need a user name in the second field".to_string());
+        };
+        let (uid, group) = user_ids(self.id)?;
+        Ok(SysusersEntry::User {
+            name,
+            uid,
+            group,
+            gecos: self.gecos,
+            home: self.home,
+            shell: self.shell,
+            locked: self.locked,
+        })
+    }
+
+    /// `g`: a group, with its GID from the ID column.
+    fn group(self) -> Result<SysusersEntry, String> {
+        self.no_lock()?;
+        let Some(name) = &self.name else {
+            return Err("lines of type `g` need a group name in the second field".to_string());
+        };
+        self.no_extra_fields()?;
+        let gid = match &self.id {
+            None => IdSpec::Auto,
+            Some(p) if p.starts_with('/') => IdSpec::FromPath(simplify_path(p)),
+            Some(id) => IdSpec::Id(parse_id(id).ok_or_else(|| format!("invalid GID `{id}`"))?),
+        };
+        Ok(SysusersEntry::Group {
+            name: name.clone(),
+            gid,
+        })
+    }
+}
+
+/// A `u` line's ID column: absent (automatic), a path whose owner gives
+/// the IDs, or `UID`, `UID:GID`, `UID:GROUP`, `-:GID`...
+fn user_ids(id: Option<String>) -> Result<(IdSpec, Option<GroupRef>), String> {
+    Ok(match id {
+        None => (IdSpec::Auto, None),
+        Some(p) if p.starts_with('/') => (IdSpec::FromPath(simplify_path(&p)), None),
+        Some(id) => {
+            let (uid, group) = match id.split_once(':') {
+                Some((uid, g)) => {
+                    let group = match parse_id(g) {
+                        Some(gid) => GroupRef::Gid(gid),
+                        None if check_name(g).is_ok() => GroupRef::Name(g.to_string()),
+                        None => return Err(format!("invalid GID or group name in `{id}`")),
+                    };
+                    (uid, Some(group))
+                }
+                None => (id.as_str(), None),
+            };
+            let uid = if uid == "-" {
+                IdSpec::Auto
+            } else {
+                IdSpec::Id(parse_id(uid).ok_or_else(|| format!("invalid UID in `{id}`"))?)
+            };
+            (uid, group)
+        }
+    })
 }
 
 /// systemd's strict user/group name rule (sysusers.d(5), "Name").

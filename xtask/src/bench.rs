@@ -24,7 +24,7 @@
 //! mkfs.ext4 -d keep owners only then).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -305,12 +305,33 @@ const C2: &str = "(c2) rootfs 20,000 entries, 1 GB -> raw + VMDK";
 const PIPELINE: &str = "pipeline (tar, rpm, mkfs, sgdisk, dd, qemu-img, sha256sum)";
 const PIPE_STEP: &str = "- pipeline step: ";
 
+/// `SOURCE_DATE_EPOCH` for every contender: 2026-01-01.
+const SDE: &str = "1767225600";
+
 /// `quick`: a tenth of the sizes, one round. `only`: the workloads to run
 /// (letters of "abc"), all when `None`.
 pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     let reps = if quick { 1 } else { 3 };
     let bench = root.join("target/bench");
     std::fs::create_dir_all(&bench).map_err(|e| e.to_string())?;
+    let ingot = build_ingot(root)?;
+    eprintln!("xtask: generating workloads under {}", bench.display());
+    make_workloads(root, &bench, if quick { 10 } else { 1 })?;
+    let contenders = Contenders {
+        pkg: build_hello(root, &bench, &ingot)?,
+        ingot,
+        scratch: bench.join("scratch"),
+    };
+    let results = measure_rounds(root, &bench, &contenders, reps, only)?;
+    let md = report(&results, reps);
+    let path = root.join("docs/benchmarks.md");
+    std::fs::write(&path, md).map_err(|e| e.to_string())?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// `cargo build --release` of ingot; returns the binary's path.
+fn build_ingot(root: &Path) -> Result<PathBuf, String> {
     eprintln!("xtask: building ingot (release)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--quiet", "-p", "ingot"])
@@ -320,9 +341,13 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
-    let ingot = root.join("target/release/ingot");
-    let scale = if quick { 10 } else { 1 };
-    eprintln!("xtask: generating workloads under {}", bench.display());
+    Ok(root.join("target/release/ingot"))
+}
+
+/// Every workload's inputs under `bench`, at 1/`scale` of the full sizes:
+/// the payloads and root filesystems, the specs for both builders, and
+/// the base tarballs and image specs for (c).
+fn make_workloads(root: &Path, bench: &Path, scale: usize) -> Result<(), String> {
     make_payload(
         &bench.join("payload-b"),
         2000 / scale,
@@ -351,9 +376,8 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     payload_spec(&bench.join("b2.toml"), "bench-b", &bench.join("payload-b2"))?;
     rpmbuild_spec(&bench.join("b.spec"), "bench-b", &bench.join("payload-b"))?;
     rpmbuild_spec(&bench.join("b2.spec"), "bench-b", &bench.join("payload-b2"))?;
-    let hello_spec = bench.join("a.spec");
     std::fs::write(
-        &hello_spec,
+        bench.join("a.spec"),
         format!(
             "%define __strip /bin/true\n%define _build_id_links none\n%define debug_package %{{nil}}\n%define __os_install_post %{{nil}}\n%define _binary_payload w3.zstdio\nName: hello\nVersion: 1.0.0\nRelease: 1\nSummary: x\nLicense: MIT\nBuildArch: noarch\n%description\nx\n%install\nmkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/etc/hello\ncp {0}/hello-server %{{buildroot}}/usr/bin/\ncp {0}/hello.conf %{{buildroot}}/etc/hello/\n%files\n/usr/bin/hello-server\n%config(noreplace) /etc/hello/hello.conf\n",
             root.join("specs/hello").display()
@@ -388,10 +412,15 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     }
-    // A package for the pipeline to install: ingot's own build of hello.
+    Ok(())
+}
+
+/// A package for the pipeline to install: ingot's own build of hello;
+/// returns its path.
+fn build_hello(root: &Path, bench: &Path, ingot: &Path) -> Result<PathBuf, String> {
     let pkg_dir = bench.join("pkg");
     let _ = std::fs::remove_dir_all(&pkg_dir);
-    let st = Command::new(&ingot)
+    let st = Command::new(ingot)
         .args(["-q", "build"])
         .arg(root.join("specs/hello/hello.toml"))
         .arg("--out")
@@ -401,10 +430,20 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     if !st.success() {
         return Err("ingot build of hello failed".into());
     }
-    let pkg = pkg_dir.join("hello-1.0.0-1.noarch.rpm");
+    Ok(pkg_dir.join("hello-1.0.0-1.noarch.rpm"))
+}
 
-    let sde = "1767225600";
-    let rpmbuild = |spec: &Path, top: &Path| {
+/// The commands each contender runs, made fresh for each measurement.
+struct Contenders {
+    ingot: PathBuf,
+    /// What the pipeline installs (see [`build_hello`]).
+    pkg: PathBuf,
+    /// Where the pipeline works.
+    scratch: PathBuf,
+}
+
+impl Contenders {
+    fn rpmbuild(&self, spec: &Path, top: &Path) -> Command {
         let mut c = Command::new("rpmbuild");
         c.arg("-bb")
             .arg("--quiet")
@@ -413,24 +452,37 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
             .arg("--define")
             .arg("_buildhost bench")
             .arg(spec)
-            .env("SOURCE_DATE_EPOCH", sde);
+            .env("SOURCE_DATE_EPOCH", SDE);
         c
-    };
-    let ingot_build = |spec: &Path, out: &Path| {
-        let mut c = Command::new(&ingot);
+    }
+
+    fn ingot_build(&self, spec: &Path, out: &Path) -> Command {
+        let mut c = Command::new(&self.ingot);
         c.args(["-q", "build"])
             .arg(spec)
             .arg("--out")
             .arg(out)
             .args(["--compression", "zstd:3"])
-            .env("SOURCE_DATE_EPOCH", sde);
+            .env("SOURCE_DATE_EPOCH", SDE);
         c
-    };
-    let scratch = bench.join("scratch");
-    // The pipeline people script, for a disk of `disk_bytes` (the size
-    // ingot chose, so both write the same disk): named steps.
-    let pipeline_c = |base_tar: &Path, disk_bytes: u64| -> Vec<(&'static str, Command)> {
-        let s = scratch.display();
+    }
+
+    fn ingot_bake(&self, img: &Path, out: &Path) -> Command {
+        let mut c = Command::new(&self.ingot);
+        c.args(["-q", "bake"])
+            .arg(img)
+            .arg("--out")
+            .arg(out)
+            .arg("--no-deps-check")
+            .env("SOURCE_DATE_EPOCH", SDE);
+        c
+    }
+
+    /// The pipeline people script, for a disk of `disk_bytes` (the size
+    /// ingot chose, so both write the same disk): named steps.
+    fn pipeline_c(&self, base_tar: &Path, disk_bytes: u64) -> Vec<(&'static str, Command)> {
+        let s = self.scratch.display();
+        let sde = SDE;
         let root_bytes = disk_bytes - (13 << 20);
         vec![
             (
@@ -444,7 +496,7 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
                 "rpm -i --root",
                 sh(&format!(
                     "rpm --root {s}/root --dbpath /var/lib/rpm --initdb && rpm --root {s}/root --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature {}",
-                    pkg.display()
+                    self.pkg.display()
                 )),
             ),
             (
@@ -485,72 +537,113 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
                 sh(&format!("sha256sum {s}/disk.raw >/dev/null")),
             ),
         ]
-    };
-    let ingot_bake = |img: &Path, out: &Path| {
-        let mut c = Command::new(&ingot);
-        c.args(["-q", "bake"])
-            .arg(img)
-            .arg("--out")
-            .arg(out)
-            .arg("--no-deps-check")
-            .env("SOURCE_DATE_EPOCH", sde);
-        c
-    };
-    // The fastest SHA-256 of a file this machine has: OpenSSL's uses the
-    // CPU's SHA instructions, coreutils' sha256sum does not.
-    let fast_hash = |file: &Path| {
-        if Command::new("openssl")
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            (
-                "openssl dgst -sha256",
-                sh(&format!(
-                    "openssl dgst -sha256 {} >/dev/null",
-                    file.display()
-                )),
-            )
-        } else {
-            (
-                "sha256sum",
-                sh(&format!("sha256sum {} >/dev/null", file.display())),
-            )
-        }
-    };
-    let wants = |w: char| only.is_none_or(|o| o.contains(w));
+    }
+}
 
-    let mut rows: Vec<Row> = Vec::new();
-    let mut vmdk_sizes: Vec<(&str, u64, u64)> = Vec::new();
-    let mut push = |work: &str, who: &str, s: Sample| match rows
-        .iter_mut()
-        .find(|r| r.work == work && r.who == who)
+/// The fastest SHA-256 of a file this machine has: OpenSSL's uses the
+/// CPU's SHA instructions, coreutils' sha256sum does not.
+fn fast_hash(file: &Path) -> (&'static str, Command) {
+    if Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
     {
-        Some(r) => r.samples.push(s),
-        None => rows.push(Row {
-            work: work.into(),
-            who: who.into(),
-            samples: vec![s],
-        }),
+        (
+            "openssl dgst -sha256",
+            sh(&format!(
+                "openssl dgst -sha256 {} >/dev/null",
+                file.display()
+            )),
+        )
+    } else {
+        (
+            "sha256sum",
+            sh(&format!("sha256sum {} >/dev/null", file.display())),
+        )
+    }
+}
+
+/// Every measurement, by workload and contender, in the order first seen.
+#[derive(Default)]
+struct Results {
+    rows: Vec<Row>,
+    /// (workload, ingot's VMDK bytes, qemu-img's VMDK bytes), per round.
+    vmdk_sizes: Vec<(&'static str, u64, u64)>,
+}
+
+impl Results {
+    fn push(&mut self, work: &str, who: &str, s: Sample) {
+        match self
+            .rows
+            .iter_mut()
+            .find(|r| r.work == work && r.who == who)
+        {
+            Some(r) => r.samples.push(s),
+            None => self.rows.push(Row {
+                work: work.into(),
+                who: who.into(),
+                samples: vec![s],
+            }),
+        }
+    }
+
+    fn find(&self, work: &str, who: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.work == work && r.who == who)
+    }
+
+    /// The median wall time of `who` on `work`.
+    fn wall(&self, work: &str, who: &str) -> Option<f64> {
+        self.find(work, who).map(|r| r.stat(|s| s.wall).0)
+    }
+
+    /// The median peak RSS of `who` on `work`.
+    fn rss(&self, work: &str, who: &str) -> Option<f64> {
+        self.find(work, who).map(|r| r.stat(|s| s.rss_mib).0)
+    }
+
+    /// The median wall time of the first contender on `work` whose name
+    /// starts with `prefix`.
+    fn limit_wall(&self, work: &str, prefix: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.work == work && r.who.starts_with(prefix))
+            .map(|r| r.stat(|s| s.wall).0)
+    }
+}
+
+/// `reps` rounds of the workloads `only` names, contenders alternating
+/// within each round.
+fn measure_rounds(
+    root: &Path,
+    bench: &Path,
+    k: &Contenders,
+    reps: usize,
+    only: Option<&str>,
+) -> Result<Results, String> {
+    let wants = |w: char| only.is_none_or(|o| o.contains(w));
+    let mut res = Results::default();
+    let top = bench.join("rpmbuild");
+    let out = bench.join("out");
+    let clean = || {
+        let _ = std::fs::remove_dir_all(&top);
+        let _ = std::fs::remove_dir_all(&out);
     };
     for rep in 0..reps {
         eprintln!("xtask: round {} of {reps}", rep + 1);
-        let top = bench.join("rpmbuild");
-        let out = bench.join("out");
-        let clean = || {
-            let _ = std::fs::remove_dir_all(&top);
-            let _ = std::fs::remove_dir_all(&out);
-        };
         // (a)
         if wants('a') {
             clean();
-            push(
+            res.push(
                 A,
                 "ingot build",
-                measure(&mut ingot_build(&root.join("specs/hello/hello.toml"), &out))?,
+                measure(&mut k.ingot_build(&root.join("specs/hello/hello.toml"), &out))?,
             );
             clean();
-            push(A, "rpmbuild", measure(&mut rpmbuild(&hello_spec, &top))?);
+            res.push(
+                A,
+                "rpmbuild",
+                measure(&mut k.rpmbuild(&bench.join("a.spec"), &top))?,
+            );
         }
         // (b) and (b2)
         for (work, toml, spec) in [(B, "b.toml", "b.spec"), (B2, "b2.toml", "b2.spec")] {
@@ -558,16 +651,16 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
                 continue;
             }
             clean();
-            push(
+            res.push(
                 work,
                 "ingot build",
-                measure(&mut ingot_build(&bench.join(toml), &out))?,
+                measure(&mut k.ingot_build(&bench.join(toml), &out))?,
             );
             clean();
-            push(
+            res.push(
                 work,
                 "rpmbuild",
-                measure(&mut rpmbuild(&bench.join(spec), &top))?,
+                measure(&mut k.rpmbuild(&bench.join(spec), &top))?,
             );
         }
         // (c) and (c2)
@@ -576,57 +669,103 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
                 continue;
             }
             clean();
-            let img = bench.join(format!("{tar}.toml"));
-            push(work, "ingot bake", measure(&mut ingot_bake(&img, &out))?);
-            let raw = std::fs::read_dir(&out)
-                .map_err(|e| e.to_string())?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.extension().is_some_and(|e| e == "raw"))
-                .ok_or("no raw image")?;
-            let our_vmdk = std::fs::read_dir(&out)
-                .map_err(|e| e.to_string())?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.extension().is_some_and(|e| e == "vmdk"))
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map_or(0, |m| m.len());
-            let (disk_bytes, allocated) = {
-                use std::os::unix::fs::MetadataExt;
-                let m = std::fs::metadata(&raw).map_err(|e| e.to_string())?;
-                (m.len(), m.blocks() * 512)
-            };
-            // The machine's limits for the same image.
-            push(
-                work,
-                "machine: write the allocated bytes (dd, fsync)",
-                measure(&mut sh(&format!(
-                    "dd if=/dev/zero of={}/limit.bin bs=1M count={} conv=fsync status=none && rm -f {}/limit.bin",
-                    bench.display(),
-                    allocated.div_ceil(1 << 20),
-                    bench.display()
-                )))?,
-            );
-            let (hasher, mut cmd) = fast_hash(&raw);
-            push(
-                work,
-                &format!("machine: SHA-256 of the raw image ({hasher})"),
-                measure(&mut cmd)?,
-            );
+            let baked = measure_bake(&mut res, bench, k, work, tar, &out)?;
             clean();
-            let mut total = Sample::default();
-            for (step, mut cmd) in pipeline_c(&bench.join(tar), disk_bytes) {
-                let x = measure(&mut cmd)?;
-                push(work, &format!("{PIPE_STEP}{step}"), x);
-                total.wall += x.wall;
-                total.cpu += x.cpu;
-                total.rss_mib = total.rss_mib.max(x.rss_mib);
-            }
-            push(work, PIPELINE, total);
-            let theirs = std::fs::metadata(scratch.join("disk.vmdk")).map_or(0, |m| m.len());
-            vmdk_sizes.push((work, our_vmdk, theirs));
-            let _ = std::fs::remove_dir_all(&scratch);
+            let theirs = measure_pipeline(&mut res, bench, k, work, tar, baked.disk_bytes)?;
+            res.vmdk_sizes.push((work, baked.vmdk_bytes, theirs));
         }
     }
-    // The report.
+    Ok(res)
+}
+
+/// What one `ingot bake` of a (c) workload wrote.
+struct Baked {
+    /// The raw image's size: the pipeline writes a disk this big.
+    disk_bytes: u64,
+    /// The VMDK's size (0 if there is none).
+    vmdk_bytes: u64,
+}
+
+/// One round of `ingot bake` on `work` (base tarball `tar`) into `out`,
+/// then the machine's limits for the image it wrote.
+fn measure_bake(
+    res: &mut Results,
+    bench: &Path,
+    k: &Contenders,
+    work: &'static str,
+    tar: &str,
+    out: &Path,
+) -> Result<Baked, String> {
+    let img = bench.join(format!("{tar}.toml"));
+    res.push(work, "ingot bake", measure(&mut k.ingot_bake(&img, out))?);
+    let raw = find_output(out, "raw")?.ok_or("no raw image")?;
+    let our_vmdk = find_output(out, "vmdk")?
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    let (disk_bytes, allocated) = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&raw).map_err(|e| e.to_string())?;
+        (m.len(), m.blocks() * 512)
+    };
+    // The machine's limits for the same image.
+    res.push(
+        work,
+        "machine: write the allocated bytes (dd, fsync)",
+        measure(&mut sh(&format!(
+            "dd if=/dev/zero of={}/limit.bin bs=1M count={} conv=fsync status=none && rm -f {}/limit.bin",
+            bench.display(),
+            allocated.div_ceil(1 << 20),
+            bench.display()
+        )))?,
+    );
+    let (hasher, mut cmd) = fast_hash(&raw);
+    res.push(
+        work,
+        &format!("machine: SHA-256 of the raw image ({hasher})"),
+        measure(&mut cmd)?,
+    );
+    Ok(Baked {
+        disk_bytes,
+        vmdk_bytes: our_vmdk,
+    })
+}
+
+/// One round of the pipeline on `work` (base tarball `tar`) for a disk
+/// of `disk_bytes`, each step and the whole; returns the size of the VMDK
+/// qemu-img wrote (0 if none).
+fn measure_pipeline(
+    res: &mut Results,
+    bench: &Path,
+    k: &Contenders,
+    work: &'static str,
+    tar: &str,
+    disk_bytes: u64,
+) -> Result<u64, String> {
+    let mut total = Sample::default();
+    for (step, mut cmd) in k.pipeline_c(&bench.join(tar), disk_bytes) {
+        let x = measure(&mut cmd)?;
+        res.push(work, &format!("{PIPE_STEP}{step}"), x);
+        total.wall += x.wall;
+        total.cpu += x.cpu;
+        total.rss_mib = total.rss_mib.max(x.rss_mib);
+    }
+    res.push(work, PIPELINE, total);
+    let theirs = std::fs::metadata(k.scratch.join("disk.vmdk")).map_or(0, |m| m.len());
+    let _ = std::fs::remove_dir_all(&k.scratch);
+    Ok(theirs)
+}
+
+/// The raw or VMDK image (by `ext`ension) ingot wrote in `out`, if any.
+fn find_output(out: &Path, ext: &str) -> Result<Option<PathBuf>, String> {
+    Ok(std::fs::read_dir(out)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == ext)))
+}
+
+/// `docs/benchmarks.md`: the table of every measurement, then the ratios,
+/// peak memory against payload size, and the machine.
+fn report(res: &Results, reps: usize) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
@@ -642,7 +781,7 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         "| workload | contender | wall s | CPU s | peak RSS MiB |"
     );
     let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
-    for r in &rows {
+    for r in &res.rows {
         let (w, w0, w1) = r.stat(|s| s.wall);
         let (c, _, _) = r.stat(|s| s.cpu);
         let (m, _, _) = r.stat(|s| s.rss_mib);
@@ -652,14 +791,14 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
             r.work, r.who
         );
     }
-    let find = |work: &str, who: &str| rows.iter().find(|r| r.work == work && r.who == who);
-    let wall = |work: &str, who: &str| find(work, who).map(|r| r.stat(|s| s.wall).0);
-    let rss = |work: &str, who: &str| find(work, who).map(|r| r.stat(|s| s.rss_mib).0);
-    let limit_wall = |work: &str, prefix: &str| {
-        rows.iter()
-            .find(|r| r.work == work && r.who.starts_with(prefix))
-            .map(|r| r.stat(|s| s.wall).0)
-    };
+    write_ratios(&mut md, res);
+    write_memory(&mut md, res);
+    write_machine(&mut md);
+    md
+}
+
+/// The "Ratios" section: each target's ratio, VMDK sizes, notes.
+fn write_ratios(md: &mut String, res: &Results) {
     let _ = writeln!(md, "\n## Ratios\n");
     let _ = writeln!(
         md,
@@ -669,12 +808,12 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
          SHA-256 of the raw file the machine has).\n"
     );
     for w in [A, B, B2, C, C2] {
-        if let (Some(i), Some(o)) = (wall(w, "ingot build"), wall(w, "rpmbuild")) {
+        if let (Some(i), Some(o)) = (res.wall(w, "ingot build"), res.wall(w, "rpmbuild")) {
             let _ = writeln!(md, "- {w}: rpmbuild / ingot build = **{:.1}x**", o / i);
         }
-        if let (Some(i), Some(o)) = (wall(w, "ingot bake"), wall(w, PIPELINE)) {
+        if let (Some(i), Some(o)) = (res.wall(w, "ingot bake"), res.wall(w, PIPELINE)) {
             let _ = writeln!(md, "- {w}: pipeline / ingot bake = **{:.1}x**", o / i);
-            if let Some(h) = wall(w, &format!("{PIPE_STEP}sha256sum")) {
+            if let Some(h) = res.wall(w, &format!("{PIPE_STEP}sha256sum")) {
                 let _ = writeln!(
                     md,
                     "- {w}: pipeline without its sha256sum step / ingot bake = **{:.1}x**",
@@ -682,8 +821,8 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
                 );
             }
             if let (Some(wr), Some(h)) = (
-                limit_wall(w, "machine: write"),
-                limit_wall(w, "machine: SHA-256"),
+                res.limit_wall(w, "machine: write"),
+                res.limit_wall(w, "machine: SHA-256"),
             ) {
                 let _ = writeln!(
                     md,
@@ -694,7 +833,7 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         }
     }
     let mut seen = std::collections::BTreeSet::new();
-    for (w, ours, theirs) in &vmdk_sizes {
+    for (w, ours, theirs) in &res.vmdk_sizes {
         if seen.insert(*w) && *theirs > 0 {
             let _ = writeln!(
                 md,
@@ -715,9 +854,13 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
          VMDK sizes differ because ingot deflates grains at level 1 and qemu-img at zlib's \
          default 6."
     );
+}
+
+/// The "Peak memory against payload size" section: 1x against 2x bytes.
+fn write_memory(md: &mut String, res: &Results) {
     let _ = writeln!(md, "\n## Peak memory against payload size\n");
     for (a, b, who) in [(B, B2, "ingot build"), (C, C2, "ingot bake")] {
-        if let (Some(x), Some(y)) = (rss(a, who), rss(b, who)) {
+        if let (Some(x), Some(y)) = (res.rss(a, who), res.rss(b, who)) {
             let _ = writeln!(
                 md,
                 "- {who}: {x:.0} MiB at 1x, {y:.0} MiB at 2x ({:+.0}%)",
@@ -725,6 +868,11 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
             );
         }
     }
+}
+
+/// The "Machine" section: CPUs, memory, kernel, the tools' versions and
+/// the date of the run.
+fn write_machine(md: &mut String) {
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().map(str::to_string))
@@ -763,8 +911,4 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     }
     let date = tool_version("date", "-u");
     let _ = writeln!(md, "- run: {date}");
-    let path = root.join("docs/benchmarks.md");
-    std::fs::write(&path, md).map_err(|e| e.to_string())?;
-    eprintln!("xtask: wrote {}", path.display());
-    Ok(())
 }

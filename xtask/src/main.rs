@@ -1,12 +1,14 @@
 //! Project chores: `cargo xtask ci` (everything CI checks), `cargo xtask
-//! fixtures [--check]` (regenerate the committed fixtures), `cargo xtask
-//! boot-base` (build the bootable Debian test base, cached), `cargo xtask
-//! bench [--quick] [--only abc]` (ingot against rpmbuild and the mkfs pipeline, written
-//! to docs/benchmarks.md).
+//! tidy` (what ARCHITECTURE.md promises, checked on the source: see
+//! `tidy/mod.rs`), `cargo xtask fixtures [--check]` (regenerate the
+//! committed fixtures), `cargo xtask boot-base` (build the bootable Debian
+//! test base, cached), `cargo xtask bench [--quick] [--only abc]` (ingot
+//! against rpmbuild and the mkfs pipeline, written to docs/benchmarks.md).
 //!
 //! `ci` installs the external judges the tests need when they are missing
-//! and it runs as root (Debian's apt-get), then runs rustfmt, clippy and
-//! every test with `CI=true`, under which a check that cannot run (a judge
+//! and it runs as root (Debian's apt-get), then runs rustfmt, `tidy`, the
+//! fixtures check, clippy and every test of the workspace (xtask's own
+//! included) with `CI=true`, under which a check that cannot run (a judge
 //! missing, `../shared/fixtures` absent, not root, a loop mount refused, ...)
 //! fails instead of skipping. `CI` counts as set when it is exactly `true`
 //! or `1` (src/testutil/rule.rs holds the rule). `ci --allow-skips` runs the
@@ -23,6 +25,7 @@ mod boot_base;
 mod corpus;
 mod fixtures;
 mod rusage;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Some("fixtures") => {
             fixtures::run(&repo_root(), args.get(1).is_some_and(|a| a == "--check"))
         }
+        Some("tidy") => tidy::run(&repo_root()),
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
         Some("corpus") => corpus::run(&repo_root()).map(|_| ()),
         Some("bench") => {
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
             );
             return ExitCode::from(2);
         }
@@ -247,6 +251,8 @@ fn ci(allow_skips: bool) -> Result<(), String> {
     install_judges()?;
     install_py_judges()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    eprintln!("xtask: running tidy");
+    tidy::run(&repo_root())?;
     fixtures::run(&repo_root(), true)?;
     run(cargo().args([
         "clippy",

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use super::files::{Body, Files};
 use super::scan::changed;
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::progress::{Counted, Task};
 use crate::rpm::compression::Compression;
 use crate::rpm::header::{NewEntry, tag};
@@ -70,7 +70,7 @@ pub(super) fn write(
     work_dir: &Path,
     progress: &Task,
 ) -> Result<Payload> {
-    let work_err = |source| Error::Write {
+    let work_err = |source| BuildError::Write {
         path: work_dir.to_path_buf(),
         source,
     };
@@ -134,7 +134,7 @@ fn member(
         (_, 0) | (Body::None, _) => (archive.entry(&head, io::empty()), None),
         (Body::Bytes(b), _) => (archive.entry(&head, counted(b, progress)), None),
         (Body::Source(src), _) => {
-            let read_err = |source| Error::Read {
+            let read_err = |source| BuildError::Read {
                 path: src.to_path_buf(),
                 source,
             };
@@ -150,12 +150,12 @@ fn member(
         }
     };
     r.map_err(|e| match (e, src) {
-        (EntryError::Read(source), Some(src)) => Error::Read {
+        (EntryError::Read(source), Some(src)) => BuildError::Read {
             path: src.to_path_buf(),
             source,
         },
         (EntryError::Shorter(_) | EntryError::Longer, Some(src)) => changed(src, "it changed"),
-        (e, _) => Error::Write {
+        (e, _) => BuildError::Write {
             path: work_dir.to_path_buf(),
             source: e.into_io(),
         },

@@ -29,11 +29,11 @@ use super::files::{Body, Files};
 use super::meta::check_text;
 use super::rpm_err;
 use super::scripts::Scripts;
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::rpm::autodeps::FileDeps;
 use crate::rpm::compression::Compression;
-use crate::rpm::dep::{Dependency, Op};
 use crate::rpm::header::{NewEntry, Value, tag};
+use crate::spec::dep::{Dependency, Op};
 use crate::spec::package::PackageSpec;
 
 /// Every dependency of the package, each list in rpm's order.
@@ -362,7 +362,7 @@ fn sysusers_files(spec: &PackageSpec, files: &Files) -> Result<Vec<FileDep>> {
             Body::None => Vec::new(),
             Body::Bytes(b) => sysusers_deps(b).map_err(|e| rpm_err(spec)(e.into()))?,
             Body::Source(src) => {
-                let read_err = |source| Error::Read {
+                let read_err = |source| BuildError::Read {
                     path: src.to_path_buf(),
                     source,
                 };

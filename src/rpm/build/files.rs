@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::rpm_err;
 use super::scan::{Scan, Source};
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::rpm::header::{NewEntry, Value, tag};
 use crate::rpm::plan::{self, Content, Kind, Plan};
 use crate::spec::package::{Config, PackageSpec};
@@ -262,7 +262,7 @@ fn hard_links(
         let mut sources = BTreeSet::new();
         for &i in members {
             if let Body::Source(src) = entries[i].body {
-                let real = std::fs::canonicalize(src).map_err(|source| Error::Read {
+                let real = std::fs::canonicalize(src).map_err(|source| BuildError::Read {
                     path: src.to_path_buf(),
                     source,
                 })?;

@@ -12,7 +12,7 @@
 //! This step never reads the clock (time enters only through
 //! [`source_date`]), nor the host name or the user's identity.
 
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::rpm::header::{NewEntry, tag};
 use crate::source_date::{self, SourceDate};
 use crate::spec::package::PackageSpec;
@@ -39,7 +39,7 @@ pub(super) fn stamp(spec: &PackageSpec, source_date_epoch: Option<u64>) -> Resul
         "no SOURCE_DATE_EPOCH and no [[changelog]] entry: timestamps are 1970-01-01".to_string()
     });
     let secs = u32::try_from(date.seconds).map_err(|_| {
-        Error::Usage(format!(
+        BuildError::Usage(format!(
             "source date {} does not fit rpm's 32-bit times",
             date.seconds
         ))

@@ -59,12 +59,57 @@ use std::path::{Path, PathBuf};
 
 use super::compression::Compression;
 use super::plan::{self, Plan};
-use crate::error::{Error, Result};
 use crate::progress::{Quiet, Reporter, Task, Unit};
 use crate::source_date::SourceDate;
+use crate::spec::SpecError;
 use crate::spec::package::PackageSpec;
 
 pub use deps::dep_text;
+
+/// Why a package could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// What the spec says cannot be built (file, line and column).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+
+    /// A source file, or the signing key, cannot be read.
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The package or a work file cannot be written.
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An option or value the package cannot carry.
+    #[error("{0}")]
+    Usage(String),
+
+    /// rpm's rules refuse a value of the package.
+    #[error("building the RPM for `{package}` failed")]
+    Rpm {
+        package: String,
+        #[source]
+        source: ::rpm::Error,
+    },
+
+    #[error("signing key `{path}` cannot be used")]
+    SigningKey {
+        path: PathBuf,
+        #[source]
+        source: ::rpm::Error,
+    },
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;
 
 /// BUILDHOST of every package: the real host name would make builds differ.
 pub const BUILD_HOST: &str = "ingot";
@@ -145,8 +190,8 @@ pub fn file_name(spec: &PackageSpec) -> String {
 }
 
 /// The error for what rpm's rules refuse in `spec`'s package.
-fn rpm_err(spec: &PackageSpec) -> impl Fn(::rpm::Error) -> Error + '_ {
-    move |source| Error::Rpm {
+fn rpm_err(spec: &PackageSpec) -> impl Fn(::rpm::Error) -> BuildError + '_ {
+    move |source| BuildError::Rpm {
         package: spec.name.clone(),
         source,
     }
@@ -167,7 +212,7 @@ pub fn build_from_plan(
 ) -> Result<BuiltPackage> {
     let dir = std::env::temp_dir();
     let path = dir.join(file_name(spec));
-    let write_err = |source| Error::Write {
+    let write_err = |source| BuildError::Write {
         path: path.clone(),
         source,
     };

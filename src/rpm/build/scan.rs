@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::progress::Task;
 use crate::rpm::autodeps;
 
@@ -47,8 +47,8 @@ pub(super) struct Scanned {
 }
 
 /// The error for a source that changed while the package was being built.
-pub(super) fn changed(path: &Path, what: &str) -> Error {
-    Error::Read {
+pub(super) fn changed(path: &Path, what: &str) -> BuildError {
+    BuildError::Read {
         path: path.to_path_buf(),
         source: io::Error::other(format!(
             "{what} while the package was being built; build again"
@@ -108,7 +108,7 @@ fn scan_one(
     buf: &mut [u8],
     progress: &Task,
 ) -> Result<Scan> {
-    let read_err = |source| Error::Read {
+    let read_err = |source| BuildError::Read {
         path: src.to_path_buf(),
         source,
     };

@@ -13,7 +13,7 @@
 
 use ::rpm::{Dependency as RpmDep, DependencyFlags as DF, Scriptlet};
 
-use crate::error::Result;
+use super::Result;
 use crate::rpm::header::{NewEntry, tag};
 use crate::rpm::plan;
 use crate::spec::package::PackageSpec;

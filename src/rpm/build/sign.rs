@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Target;
-use crate::error::{Error, Result};
+use super::{BuildError, Result};
 use crate::rpm::header::{self, NewEntry, Value, tag};
 use crate::rpm::writer::{self, Payload, Written};
 use crate::spec::package::PackageSpec;
@@ -33,12 +33,12 @@ pub(super) fn load_key(path: Option<&Path>) -> Result<Option<Key>> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let armored = std::fs::read(path).map_err(|source| Error::Read {
+    let armored = std::fs::read(path).map_err(|source| BuildError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let signer = ::rpm::signature::pgp::Signer::from_asc_bytes(&armored).map_err(|source| {
-        Error::SigningKey {
+        BuildError::SigningKey {
             path: path.to_path_buf(),
             source,
         }
@@ -60,7 +60,7 @@ pub(super) fn assemble(
     target: Target,
 ) -> Result<Written> {
     let blob = header::encode_header(header, tag::HEADERIMMUTABLE).map_err(|e| {
-        Error::Usage(format!(
+        BuildError::Usage(format!(
             "the header of `{}` cannot be written: {e}",
             spec.name
         ))
@@ -68,14 +68,14 @@ pub(super) fn assemble(
     let signatures = match key {
         None => Vec::new(),
         Some(key) => sign(&key.signer, &writer::header_bytes(&blob), time).map_err(|source| {
-            Error::SigningKey {
+            BuildError::SigningKey {
                 path: key.path.clone(),
                 source,
             }
         })?,
     };
     writer::assemble(&spec.name, &blob, payload, signatures, target.file).map_err(|source| {
-        Error::Write {
+        BuildError::Write {
             path: target.path.to_path_buf(),
             source,
         }

@@ -323,7 +323,7 @@ pub fn check_version_chars(what: &str, v: &str) -> Result<(), String> {
         };
         return Err(format!(
             "{what} `{}` contains {}; allowed are letters, digits and . _ + ~ ^{why}",
-            crate::spec::diag::escape(v),
+            super::diag::escape(v),
             if c.is_control() {
                 format!("the control character {c:?}")
             } else {
