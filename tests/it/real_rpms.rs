@@ -56,8 +56,11 @@ const SDE: &str = "1700000000";
 /// The corpus folder, every package in it with the SHA-256 `corpus.tsv`
 /// gives; `None` (by the skip rule) when it has not been gathered.
 fn corpus() -> Option<PathBuf> {
+    // A relative folder is the package's root (where cargo runs tests), not
+    // the temporary folders the specs are written into.
     let dir = std::env::var_os("INGOT_REAL_RPMS")
         .map(PathBuf::from)
+        .map(|d| repo_root().join(d))
         .unwrap_or_else(|| repo_root().join("target/real-rpms"));
     for (file, sha) in corpus_list() {
         let p = dir.join(&file);
