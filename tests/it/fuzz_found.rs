@@ -254,3 +254,36 @@ fn a_vmdk_grain_directory_over_the_limit_is_refused() {
         "{err}"
     );
 }
+
+/// Set the partition entry array's LBA of the GPT header at byte `at`,
+/// with the header's CRC made right again (as a forger would).
+fn set_entries_lba(f: &File, at: u64, lba: u64) {
+    let mut h = [0u8; 92];
+    f.read_exact_at(&mut h, at).unwrap();
+    assert_eq!(&h[..8], b"EFI PART");
+    h[72..80].copy_from_slice(&lba.to_le_bytes());
+    h[16..20].fill(0);
+    let crc = crc32fast::hash(&h);
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
+    f.write_all_at(&h, at).unwrap();
+}
+
+/// A GPT header (CRC right) whose entry array's LBA times 512 overflows
+/// a u64: the reader multiplied unchecked (a panic in a debug build, a
+/// read somewhere else in a release one). The primary header now fails
+/// by name and the backup is used; with both broken, the error says why.
+#[test]
+fn a_gpt_entry_array_past_any_disk_is_refused() {
+    let (img, _) = raw_disk(8 << 20);
+    let f = img.as_file();
+    let len = f.metadata().unwrap().len();
+    set_entries_lba(f, 512, u64::MAX / 256);
+    let t = ingot::disk::gpt::read(f).unwrap();
+    assert!(t.from_backup);
+    set_entries_lba(f, len - 512, u64::MAX / 256);
+    let err = ingot::disk::gpt::read(f).unwrap_err().to_string();
+    assert!(
+        err.contains("GPT header at LBA 1: the partition entry array's LBA is past any disk"),
+        "{err}"
+    );
+}
