@@ -57,8 +57,10 @@ pub fn tar(data: &mut [u8]) {
             extended = data[at + 504] != 0;
             at += BLOCK;
         }
-        let Some(next) = usize::try_from(size.div_ceil(BLOCK as u64) * BLOCK as u64)
-            .ok()
+        let Some(next) = size
+            .div_ceil(BLOCK as u64)
+            .checked_mul(BLOCK as u64)
+            .and_then(|n| usize::try_from(n).ok())
             .and_then(|n| at.checked_add(n))
         else {
             return;

@@ -29,8 +29,9 @@
 //! [`MEMORY_MB`] of address space (a larger allocation aborts: a crash).
 //!
 //! The report (stdout, and `target/fuzz/report.md`) gives per target the
-//! time run, executions, corpus size, crashes and hangs; crashes and hangs
-//! make the command fail, naming the files and how to replay one
+//! time run, executions, corpus size, and the crashes and hangs this run
+//! found (earlier runs' stay in `out/TARGET/default/`; the fixed ones are
+//! in `fuzz/regressions/`); crashes and hangs make the command fail, naming the files and how to replay one
 //! (`cargo run -p ingot-fuzz -- TARGET FILE`). Each becomes a fix and a
 //! regression test (docs/fuzzing.md).
 
@@ -269,6 +270,8 @@ struct Running {
     child: Child,
     started: Instant,
     before: BTreeMap<String, String>,
+    /// Crashes and hangs already in the output folder (from earlier runs).
+    earlier: Vec<PathBuf>,
 }
 
 fn start(d: &Dirs, afl_fuzz: &Path, target: &str, o: &Options) -> Result<Running, String> {
@@ -325,6 +328,8 @@ fn start(d: &Dirs, afl_fuzz: &Path, target: &str, o: &Options) -> Result<Running
         log_path.display()
     );
     let before = stats(d, target);
+    let mut earlier = findings(d, target, "crashes");
+    earlier.extend(findings(d, target, "hangs"));
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", afl_fuzz.display()))?;
@@ -333,6 +338,7 @@ fn start(d: &Dirs, afl_fuzz: &Path, target: &str, o: &Options) -> Result<Running
         child,
         started: Instant::now(),
         before,
+        earlier,
     })
 }
 
@@ -358,13 +364,18 @@ fn finish(d: &Dirs, mut r: Running) -> Outcome {
     let after = stats(d, &r.target);
     let execs =
         stat_u64(&after, &["execs_done"]).saturating_sub(stat_u64(&r.before, &["execs_done"]));
+    let new = |kind| {
+        let mut v = findings(d, &r.target, kind);
+        v.retain(|p| !r.earlier.contains(p));
+        v
+    };
     Outcome {
         seconds: r.started.elapsed().as_secs(),
         execs,
         corpus: stat_u64(&after, &["corpus_count", "paths_total"]),
         edges: after.get("bitmap_cvg").cloned().unwrap_or_default(),
-        crashes: findings(d, &r.target, "crashes"),
-        hangs: findings(d, &r.target, "hangs"),
+        crashes: new("crashes"),
+        hangs: new("hangs"),
         status,
         target: r.target,
     }
