@@ -50,9 +50,9 @@ pub enum Error {
     #[error("cannot make the disk image")]
     Disk(#[source] crate::disk::DiskError),
 
-    /// The ext4 root filesystem.
+    /// The root filesystem.
     #[error("cannot make the root filesystem")]
-    Ext4(#[source] crate::ext4::Ext4Error),
+    Filesystem(#[source] crate::filesystem::FilesystemError),
 
     #[error("building the RPM for `{package}` failed")]
     Rpm {
@@ -100,7 +100,7 @@ impl Error {
         match self {
             Error::Spec(_) | Error::Usage(_) | Error::Read { .. } | Error::SigningKey { .. } => 2,
             Error::Write { .. } | Error::Rpm { .. } => 2,
-            Error::Disk(_) | Error::Ext4(_) => 2,
+            Error::Disk(_) | Error::Filesystem(_) => 2,
             Error::Base(_) => 2,
             Error::Input(_) | Error::Manifest(_) | Error::Verify(_) => 2,
             Error::Install(e) => e.exit_code(),

@@ -116,8 +116,8 @@ mod tests {
     fn a_fifo_and_dev_zero_are_refused_without_blocking() {
         let t = tempfile::tempdir().unwrap();
         let fifo = t.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mode = rustix::fs::Mode::from_raw_mode(0o600);
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, mode).unwrap();
         let e = open_regular(&fifo).unwrap_err();
         assert!(
             e.to_string().ends_with("is a FIFO, not a regular file"),

@@ -14,21 +14,25 @@
 //! The command line lives in `cli` (binary side) and only draws what the
 //! library reports.
 
+pub mod arch;
 pub mod bake;
 pub mod boottest;
 pub mod diff;
 pub mod disk;
 pub mod error;
 pub mod ext4;
+pub mod filesystem;
 pub mod input;
 pub mod inspect;
 pub mod install;
 pub mod manifest;
 pub mod output;
+pub mod progress;
 pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;
 pub mod source_date;
+pub mod sparse;
 pub mod spec;
 pub mod systemd;
 #[cfg(test)]

@@ -164,8 +164,8 @@ mod tests {
             disk(&f);
             let enc = crate::sparse::encode(&f).unwrap();
             assert!(enc == seed, "{name}: the repair changed a valid image");
-            if name.ends_with(".vmdk") {
-                continue; // its GPT is inside compressed grains
+            if name.ends_with(".vmdk") || name.ends_with(".qcow2") {
+                continue; // its GPT is inside grains or clusters
             }
             // Another disk GUID in both GPT headers, and a footer byte.
             let len = f.metadata().unwrap().len();

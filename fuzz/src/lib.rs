@@ -99,6 +99,10 @@ pub const TARGETS: &[Target] = &[
         run: targets::disk,
     },
     Target {
+        name: "gce",
+        run: targets::gce,
+    },
+    Target {
         name: "ext4",
         run: targets::ext4,
     },
@@ -194,9 +198,19 @@ mod tests {
             let mut fs = ext4::Fs::open(Box::new(v), 0, size).unwrap();
             assert!(ext4::walk(&mut fs).unwrap().len() > 80, "{n}");
         }
-        for (n, s) in super::seeds::seeds("disk") {
+        let disks = super::seeds::seeds("disk").into_iter().map(|(n, s)| {
             let f = super::sparse::decode(&s).unwrap();
+            (n, f)
+        });
+        let gce = super::seeds::seeds("gce").into_iter().map(|(n, s)| {
+            let f = super::sparse::memfd().unwrap();
+            std::os::unix::fs::FileExt::write_all_at(&f, &s, 0).unwrap();
+            (n, f)
+        });
+        let mut formats = std::collections::BTreeSet::new();
+        for (n, f) in disks.chain(gce) {
             let format = view::detect(&f).unwrap().unwrap();
+            formats.insert(format!("{format:?}"));
             let mut d = view::open(f, format).unwrap();
             let t = gpt::read_disk(&mut *d).unwrap();
             let root = t.partitions.iter().find(|p| p.type_guid == gpt::TYPE_LINUX);
@@ -204,5 +218,7 @@ mod tests {
             let mut fs = ext4::Fs::open(d, root.offset(), root.size()).unwrap();
             assert!(ext4::walk(&mut fs).unwrap().len() > 10, "{n}");
         }
+        // Every disk format `inspect` reads has a seed.
+        assert_eq!(formats.len(), 5, "{formats:?}");
     }
 }

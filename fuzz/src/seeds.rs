@@ -20,6 +20,7 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::Command;
 
+use ingot::disk::format::{Context, OutputFormat, RawDone};
 use ingot::rootfs::{Kind, Meta, Node, Tree};
 
 /// A named input.
@@ -43,6 +44,7 @@ pub fn seeds(target: &str) -> Vec<Seed> {
         "tar" => tar_seeds(),
         "ext4" => ext4_seeds(),
         "disk" => disk_seeds(),
+        "gce" => gce_seeds(),
         _ => Ok(Vec::new()),
     };
     r.unwrap_or_else(|e| panic!("cannot make the seeds of `{target}`: {e}"))
@@ -456,7 +458,8 @@ fn ext4_seeds() -> Result<Vec<Seed>, String> {
     )])
 }
 
-fn disk_seeds() -> Result<Vec<Seed>, String> {
+/// The sample tree as a raw GPT disk with an ext4 root partition.
+fn sample_disk() -> Result<File, String> {
     let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
     let tree = sample_tree(false)?;
     let opts = ext4_options();
@@ -471,16 +474,63 @@ fn disk_seeds() -> Result<Vec<Seed>, String> {
         ..opts
     };
     ingot::ext4::write(&tree, &root, &raw, layout.root.start).map_err(|x| e(&x))?;
-    let vmdk = crate::sparse::memfd().map_err(|x| e(&x))?;
-    ingot::disk::vmdk::write(&raw, &vmdk, &[0x33; 32], NonZeroUsize::MIN).map_err(|x| e(&x))?;
-    let vhd = crate::sparse::memfd().map_err(|x| e(&x))?;
-    ingot::disk::vhd::write(&raw, &vhd, u64::from(TIME), &[0x33; 32]).map_err(|x| e(&x))?;
-    let enc = |f: &File| crate::sparse::encode(f).map_err(|x| e(&x));
-    Ok(vec![
-        ("ingot.raw".into(), enc(&raw)?),
-        ("ingot.vmdk".into(), enc(&vmdk)?),
-        ("ingot.vhd".into(), enc(&vhd)?),
-    ])
+    Ok(raw)
+}
+
+/// The sample disk raw and as every format `disk::view` reads that keeps
+/// whole sectors (the `gce` target has the Compute Engine tarball).
+fn disk_seeds() -> Result<Vec<Seed>, String> {
+    let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let raw = sample_disk()?;
+    let mut seeds = vec![("ingot.raw".to_string(), enc(&raw)?)];
+    for f in [OutputFormat::Vmdk, OutputFormat::Vhd, OutputFormat::Qcow2] {
+        let made = format_of(f, &raw).map_err(|x| e(&x))?;
+        seeds.push((format!("ingot.{}", f.extension()), enc(&made)?));
+    }
+    Ok(seeds)
+}
+
+fn enc(f: &File) -> Result<Vec<u8>, String> {
+    crate::sparse::encode(f).map_err(|x| format!("{x:?}"))
+}
+
+/// `format` of the raw image `raw`, made through the format seam as
+/// `bake` makes it: the one pass over the raw image, then the format's
+/// finish.
+fn format_of(format: OutputFormat, raw: &File) -> Result<File, String> {
+    let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let scratch = tempfile::tempdir().map_err(|x| e(&x))?;
+    let cx = Context {
+        raw_len: raw.metadata().map_err(|x| e(&x))?.len(),
+        seed: [0x33; 32],
+        source_date: u64::from(TIME),
+        scratch: scratch.path().to_path_buf(),
+    };
+    let out = crate::sparse::memfd().map_err(|x| e(&x))?;
+    let mut w = format
+        .image_format(out.try_clone().map_err(|x| e(&x))?, &cx)
+        .map_err(|x| e(&x))?
+        .ok_or_else(|| format!("{} is not a disk format", format.name()))?;
+    let d =
+        ingot::disk::digest_raw(raw, &mut [w.stream()], NonZeroUsize::MIN).map_err(|x| e(&x))?;
+    w.finish(&RawDone {
+        file: raw,
+        sha256: d.sha256,
+        hasher: &d.hasher,
+    })
+    .map_err(|x| e(&x))?;
+    Ok(out)
+}
+
+/// The sample disk as a Compute Engine tarball, its bytes as they are.
+fn gce_seeds() -> Result<Vec<Seed>, String> {
+    use std::io::{Read, Seek};
+    let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let mut f = format_of(OutputFormat::Gce, &sample_disk()?)?;
+    f.rewind().map_err(|x| e(&x))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|x| e(&x))?;
+    Ok(vec![("ingot.gce.tar.gz".into(), bytes)])
 }
 
 /// Seeds from what this machine has (see the module doc); never committed.

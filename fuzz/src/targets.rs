@@ -207,10 +207,34 @@ pub fn disk(data: &[u8]) {
     let Ok(Some(format)) = view::detect(&file) else {
         return;
     };
-    let Ok(mut disk) = view::open(file, format) else {
+    if let Ok(disk) = view::open(file, format) {
+        use_disk(disk);
+    }
+}
+
+/// A Compute Engine tarball, as its bytes (a gzip stream is not sparse):
+/// its tar header and sparse map as `disk::view` reads them, then the
+/// disk inside as [`disk`] uses it.
+pub fn gce(data: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = crate::sparse::memfd() else {
         return;
     };
-    // Sectors spread over the disk: the VMDK's grains behind them.
+    if file.write_all_at(data, 0).is_err() {
+        return;
+    }
+    if !matches!(view::detect(&file), Ok(Some(view::DiskFormat::Gce))) {
+        return;
+    }
+    if let Ok(disk) = view::open(file, view::DiskFormat::Gce) {
+        use_disk(disk);
+    }
+}
+
+/// Read an opened disk as `inspect` does: sectors across it, its GPT,
+/// then its ext4 root partition.
+fn use_disk(mut disk: Box<dyn DiskRead>) {
+    // Sectors spread over the disk: the grains or clusters behind them.
     let size = disk.size();
     let mut sector = [0u8; 512];
     for k in 0..8 {

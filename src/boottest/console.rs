@@ -167,6 +167,25 @@ impl Console {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// The last non-empty line (the one still coming included), as UTF-8
+    /// (invalid bytes replaced); empty before any.
+    pub fn last_line(&self) -> String {
+        let mut end = self.text.len();
+        while end > 0 {
+            let start = self.text[..end]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = String::from_utf8_lossy(&self.text[start..end]);
+            let line = line.trim_end();
+            if !line.is_empty() {
+                return line.to_string();
+            }
+            end = start.saturating_sub(1);
+        }
+        String::new()
+    }
+
     fn drop_oldest(&mut self) {
         let half = self.text.len() - KEEP_MAX / 2;
         let cut = self.text[half..]
@@ -230,6 +249,18 @@ mod tests {
         assert_eq!(c.unscanned(), b"two\nthree\n");
         c.mark_scanned();
         assert_eq!(c.unscanned(), b"");
+    }
+
+    #[test]
+    fn the_last_line_is_the_last_non_empty_one() {
+        let mut c = Console::new();
+        assert_eq!(c.last_line(), "");
+        c.push(b"first\r\nsecond  \r\n\r\n");
+        assert_eq!(c.last_line(), "second");
+        c.push(b"thi");
+        assert_eq!(c.last_line(), "thi");
+        c.push(b"rd\n\n   \n");
+        assert_eq!(c.last_line(), "third");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `ingot boot-test`: boot the very image that ships and check it works.
 //!
-//! In: an image file (raw, stream-optimized VMDK or fixed VHD, told apart
+//! In: an image file (raw, stream-optimized VMDK, fixed VHD or qcow2, told apart
 //! by their magic) and expectations: an HTTP GET on a guest port answers
 //! 2xx ([`Expectation::Http`]), or the serial console shows a pattern
 //! ([`Expectation::Console`]). Out: a [`BootReport`] (which expectation
@@ -17,8 +17,10 @@
 //! `snapshot=on`: QEMU writes to a throwaway overlay it deletes itself),
 //! leaves a QEMU behind (the [`qemu::Qemu`] guard kills its process group
 //! and reaps it on every path, at the timeout, as soon as everything held,
-//! and with the calling thread on Ctrl-C), prints (progress goes through
-//! the caller's callback), or runs anything but QEMU. This is a test
+//! and with the calling thread on Ctrl-C), prints (progress goes to the
+//! caller's [`Reporter`]: step lines, and each phase, KVM probe,
+//! firmware, kernel, userspace, as a task noting the console's last
+//! line), or runs anything but QEMU. This is a test
 //! harness, not part of the build path: nothing here reaches an artifact.
 
 pub mod console;
@@ -39,6 +41,8 @@ pub use http::{ProbeResult, http_probe};
 pub use qemu::{Accel, ImageFormat, Judges, detect_format, find_judges};
 
 use qemu::{Event, Machine, Qemu};
+
+use crate::progress::{Reporter, Task, Unit};
 
 /// Lines of console kept in a report.
 pub const TAIL_LINES: usize = 40;
@@ -296,8 +300,9 @@ fn failure_message(r: &BootReport) -> String {
 
 /// Refuse, before QEMU is looked for, an image that is not a regular file
 /// or carries none of the magics of a disk image (a raw disk's GPT or MBR,
-/// a VMDK's header, a VHD's footer): QEMU would boot it as a blank disk
-/// and the test would fail for the wrong reason.
+/// a VMDK's or qcow2's header, a VHD's footer), or is a Compute Engine
+/// tarball: QEMU would boot it as a blank disk and the test would fail for
+/// the wrong reason.
 fn check_image(image: &Path) -> Result<(), BootError> {
     let f = crate::input::open_regular(image).map_err(|e| BootError::Setup {
         message: e.to_string(),
@@ -308,6 +313,14 @@ fn check_image(image: &Path) -> Result<(), BootError> {
         },
     })?;
     match crate::disk::view::detect(&f) {
+        Ok(Some(crate::disk::view::DiskFormat::Gce)) => Err(BootError::Setup {
+            message: format!(
+                "`{}` is a Compute Engine tarball, not a disk QEMU can boot",
+                image.display()
+            ),
+            hint: Some("extract its disk.raw (tar -xSzf) and boot that".into()),
+            source: None,
+        }),
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(BootError::Setup {
             message: format!(
@@ -315,7 +328,9 @@ fn check_image(image: &Path) -> Result<(), BootError> {
                  header and no VHD footer",
                 image.display()
             ),
-            hint: Some("boot-test boots the raw, VMDK or VHD image `ingot bake` wrote".into()),
+            hint: Some(
+                "boot-test boots the raw, VMDK, VHD or qcow2 image `ingot bake` wrote".into(),
+            ),
             source: None,
         }),
         Err(e) => Err(BootError::Setup {
@@ -328,10 +343,11 @@ fn check_image(image: &Path) -> Result<(), BootError> {
 
 /// Boot `opts.image` and wait until every expectation holds, the guest
 /// stops, or the timeout. `progress` hears the phases (firmware, kernel,
-/// userspace, waiting) and what was decided; it is called on this thread.
+/// userspace, waiting) as steps and as tasks that note the console's last
+/// line, and what was decided; it is called on this thread.
 /// QEMU is tied to this thread: should it end (or the process exit, as on
 /// Ctrl-C), QEMU is killed with it.
-pub fn boot_test(opts: &BootOptions, progress: &dyn Fn(&str)) -> Result<BootReport, BootError> {
+pub fn boot_test(opts: &BootOptions, progress: &dyn Reporter) -> Result<BootReport, BootError> {
     if opts.expectations.is_empty() {
         return Err(BootError::setup(
             "nothing to check: give at least one --expect-http PORT/PATH or --expect-console REGEX",
@@ -377,8 +393,8 @@ pub fn boot_test(opts: &BootOptions, progress: &dyn Fn(&str)) -> Result<BootRepo
         None => None,
     };
     let name = opts.name.clone().unwrap_or_else(default_name);
-    let (accel, accel_reason) = choose_accel(opts.accel, &judges, &name);
-    progress(&format!(
+    let (accel, accel_reason) = choose_accel(opts.accel, &judges, &name, progress);
+    progress.step(&format!(
         "booting `{}` ({}) with {} ({accel_reason}), {} MiB, {} CPUs",
         opts.image.display(),
         format.name(),
@@ -408,7 +424,7 @@ pub fn boot_test(opts: &BootOptions, progress: &dyn Fn(&str)) -> Result<BootRepo
                 };
             }
             Outcome::PortTaken(said) if attempt < 3 => {
-                progress(&format!(
+                progress.step(&format!(
                     "a forwarded port was taken ({said}); trying others"
                 ));
             }
@@ -430,11 +446,17 @@ fn default_name() -> String {
     )
 }
 
-fn choose_accel(choice: AccelChoice, judges: &Judges, name: &str) -> (Accel, String) {
+fn choose_accel(
+    choice: AccelChoice,
+    judges: &Judges,
+    name: &str,
+    progress: &dyn Reporter,
+) -> (Accel, String) {
     match choice {
         AccelChoice::Kvm => (Accel::Kvm, "asked for".into()),
         AccelChoice::Tcg => (Accel::Tcg, "asked for".into()),
         AccelChoice::Auto => {
+            let _probing = Task::start(progress, "probing KVM", Unit::Phase, None);
             match qemu::probe_kvm(judges, &format!("{name}-kvm-probe"), KVM_PROBE_LIMIT) {
                 Ok(()) => (Accel::Kvm, "KVM runs the firmware".into()),
                 Err(why) => (Accel::Tcg, format!("KVM not usable: {why}")),
@@ -482,19 +504,40 @@ impl Drop for StopFlag {
     }
 }
 
-struct State {
+struct State<'r> {
     met: Vec<Option<Duration>>,
     last_probe: Vec<Option<ProbeResult>>,
     console: Console,
     phase: Phase,
+    /// The phase as progress: its elapsed time, the console's last line.
+    task: Task<'r>,
+    progress: &'r dyn Reporter,
     stderr: Vec<String>,
+}
+
+impl Phase {
+    fn task(self, progress: &dyn Reporter) -> Task<'_> {
+        let what = match self {
+            Phase::Firmware => "booting: firmware",
+            Phase::Kernel => "booting: kernel",
+            Phase::Userspace => "booting: userspace",
+        };
+        Task::start(progress, what, Unit::Phase, None)
+    }
+}
+
+/// The guest reached `to`: the phase's task ends, the next one starts.
+fn enter<'r>(task: &mut Task<'r>, phase: &mut Phase, to: Phase, progress: &'r dyn Reporter) {
+    task.finish();
+    *phase = to;
+    *task = to.task(progress);
 }
 
 impl Boot<'_> {
     fn run(
         &self,
         log: &mut Option<(std::fs::File, PathBuf)>,
-        progress: &dyn Fn(&str),
+        progress: &dyn Reporter,
     ) -> Result<Outcome, BootError> {
         let exps = &self.opts.expectations;
         // One host port per guest port.
@@ -519,7 +562,7 @@ impl Boot<'_> {
         let mut qemu = Qemu::spawn(machine.command(), &tx)?;
         let start = Instant::now();
         let deadline = start + self.opts.timeout;
-        progress(&format!("firmware (QEMU pid {})", qemu.id()));
+        progress.step(&format!("firmware (QEMU pid {})", qemu.id()));
 
         let stop = StopFlag(Arc::new(AtomicBool::new(false)));
         for (index, e) in exps.iter().enumerate() {
@@ -538,6 +581,8 @@ impl Boot<'_> {
             last_probe: vec![None; exps.len()],
             console: Console::new(),
             phase: Phase::Firmware,
+            task: Phase::Firmware.task(progress),
+            progress,
             stderr: Vec::new(),
         };
         let failure: Option<String> = loop {
@@ -562,7 +607,7 @@ impl Boot<'_> {
                     if result.is_success() && st.met[index].is_none() {
                         let t = at.saturating_duration_since(start);
                         st.met[index] = Some(t);
-                        progress(&format!(
+                        progress.step(&format!(
                             "{} answered {result} after {:.1} s",
                             exps[index].target(),
                             t.as_secs_f64()
@@ -643,7 +688,7 @@ impl Boot<'_> {
         st: &mut State,
         start: Instant,
         log: &mut Option<(std::fs::File, PathBuf)>,
-        progress: &dyn Fn(&str),
+        progress: &dyn Reporter,
     ) -> Result<Exit, BootError> {
         let status = qemu.wait_exit(Duration::from_secs(5));
         let until = Instant::now() + Duration::from_secs(2);
@@ -689,10 +734,11 @@ impl Boot<'_> {
         bytes: &[u8],
         start: Instant,
         log: &mut Option<(std::fs::File, PathBuf)>,
-        progress: &dyn Fn(&str),
+        progress: &dyn Reporter,
     ) -> Result<Option<String>, BootError> {
         let t = start.elapsed();
         let added = st.console.push(bytes);
+        let new_line = added.iter().any(|b| !b.is_ascii_whitespace());
         if let Some((f, p)) = log {
             f.write_all(added).map_err(|e| BootError::Setup {
                 message: format!("cannot write the serial log `{}`", p.display()),
@@ -708,21 +754,21 @@ impl Boot<'_> {
                 && regex.is_match(text)
             {
                 st.met[i] = Some(t);
-                progress(&format!(
+                progress.step(&format!(
                     "console showed /{pattern}/ after {:.1} s",
                     t.as_secs_f64()
                 ));
             }
         }
         if st.phase == Phase::Firmware && console::contains(text, b"Linux version") {
-            st.phase = Phase::Kernel;
-            progress(&format!("kernel after {:.1} s", t.as_secs_f64()));
+            enter(&mut st.task, &mut st.phase, Phase::Kernel, st.progress);
+            progress.step(&format!("kernel after {:.1} s", t.as_secs_f64()));
         }
         if st.phase < Phase::Userspace
             && (console::contains(text, b"systemd[1]") || console::contains(text, b"Welcome to"))
         {
-            st.phase = Phase::Userspace;
-            progress(&format!("userspace after {:.1} s", t.as_secs_f64()));
+            enter(&mut st.task, &mut st.phase, Phase::Userspace, st.progress);
+            progress.step(&format!("userspace after {:.1} s", t.as_secs_f64()));
             let waiting: Vec<String> = exps
                 .iter()
                 .zip(&st.met)
@@ -730,7 +776,7 @@ impl Boot<'_> {
                 .map(|(e, _)| e.target())
                 .collect();
             if !waiting.is_empty() {
-                progress(&format!("waiting for {}", waiting.join(", ")));
+                progress.step(&format!("waiting for {}", waiting.join(", ")));
             }
         }
         let stop = if st.phase == Phase::Firmware && st.met.iter().any(Option::is_none) {
@@ -739,6 +785,9 @@ impl Boot<'_> {
             None
         };
         st.console.mark_scanned();
+        if new_line && st.task.watched() {
+            st.task.note(&st.console.last_line());
+        }
         Ok(stop)
     }
 }
@@ -868,10 +917,15 @@ mod tests {
     #[test]
     fn options_are_checked_before_anything_runs() {
         let mut o = BootOptions::new("/nonexistent.raw");
-        let e = boot_test(&o, &|_| {}).unwrap_err();
+        let e = boot_test(&o, &crate::progress::Quiet).unwrap_err();
         assert!(e.to_string().contains("nothing to check"), "{e}");
         o.expectations.push(Expectation::console("x").unwrap());
         o.memory_mib = 16;
-        assert_eq!(boot_test(&o, &|_| {}).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            boot_test(&o, &crate::progress::Quiet)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 }

@@ -4,12 +4,14 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
-use ingot::bake::{BakeOptions, Reporter};
+use ingot::bake::BakeOptions;
+use ingot::disk::OutputFormat;
+use ingot::progress::Reporter;
 use ingot::rpm::Compression;
-use ingot::spec::image::Format;
 use ingot::{Error, Result};
 
 use super::Printer;
+use super::progress::Drawn;
 
 #[derive(Args)]
 pub struct BakeArgs {
@@ -24,9 +26,9 @@ pub struct BakeArgs {
     /// Install even when requirements are unmet or packages conflict (they become warnings)
     #[arg(long)]
     no_deps_check: bool,
-    /// Write only these formats (repeatable): raw, vmdk, vhd, tar
-    #[arg(long = "format", value_name = "FORMAT")]
-    formats: Vec<String>,
+    /// Write only these formats (repeatable)
+    #[arg(long = "format", value_name = "FORMAT", value_enum)]
+    formats: Vec<OutputFormat>,
     /// Payload compression of packages built from specs
     #[arg(long, default_value = "zstd:3")]
     compression: Compression,
@@ -35,36 +37,11 @@ pub struct BakeArgs {
     jobs: Option<NonZeroUsize>,
 }
 
-/// Each step on its own line with `-v`, after the seconds since the bake
-/// began, so a slow step shows itself.
-struct Steps<'a>(&'a Printer, std::time::Instant);
-
-impl Reporter for Steps<'_> {
-    fn step(&self, what: &str) {
-        self.0
-            .info(&format!("[{:6.2}s] {what}", self.1.elapsed().as_secs_f64()));
-    }
-}
-
 pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
     let spec = ingot::spec::image::load_image(&args.spec)?;
-    let mut formats = Vec::new();
-    for f in &args.formats {
-        let fmt = match f.as_str() {
-            "raw" => Format::Raw,
-            "vmdk" => Format::Vmdk,
-            "vhd" => Format::Vhd,
-            "tar" => Format::Tar,
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unknown format `{f}`; use raw, vmdk, vhd or tar"
-                )));
-            }
-        };
-        if !formats.contains(&fmt) {
-            formats.push(fmt);
-        }
-    }
+    let mut formats = args.formats.clone();
+    formats.sort();
+    formats.dedup();
     let opts = BakeOptions {
         out: args.out,
         base: args.base,
@@ -74,9 +51,14 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
         formats,
     };
-    let steps = Steps(p, std::time::Instant::now());
-    let result = ingot::bake::bake(&spec, &opts, &steps)?;
-    steps.step("done");
+    // Each step on its own line with `-v`, after the seconds since the
+    // bake began, so a slow step shows itself; bars on a terminal.
+    let began = std::time::Instant::now();
+    let drawn = Drawn::new(p, move |what| {
+        p.info(&format!("[{:6.2}s] {what}", began.elapsed().as_secs_f64()));
+    });
+    let result = ingot::bake::bake(&spec, &opts, &drawn)?;
+    drawn.step("done");
     for w in &result.manifest.warnings {
         p.warn(w);
     }

@@ -8,6 +8,7 @@ use ingot::boottest::{AccelChoice, BootOptions, BootReport, Expectation};
 use ingot::{Error, Result};
 
 use super::Printer;
+use super::progress::Drawn;
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -15,7 +16,7 @@ Environment: INGOT_QEMU (the QEMU program), INGOT_OVMF_CODE and INGOT_OVMF_VARS
 (the UEFI firmware files; default /usr/share/OVMF/OVMF_{CODE,VARS}_4M.fd).
 Exit codes: 0 everything held, 1 the boot test failed, 2 it could not be run.")]
 pub struct BootTestArgs {
-    /// The image to boot (raw, VMDK or VHD, as `ingot bake` wrote it); never modified
+    /// The image to boot (raw, VMDK, VHD or qcow2, as `ingot bake` wrote it); never modified
     image: PathBuf,
     /// Pass when GET PATH on the guest's PORT answers 2xx, e.g. `8080/health` (repeatable)
     #[arg(long = "expect-http", value_name = "PORT/PATH")]
@@ -71,7 +72,7 @@ pub fn run(args: BootTestArgs, p: &Printer) -> Result<()> {
         AccelArg::Tcg => AccelChoice::Tcg,
     };
 
-    let progress = |what: &str| p.progress_line(&format!("boot-test: {what}"));
+    let progress = Drawn::new(p, |what| p.progress_line(&format!("boot-test: {what}")));
     match ingot::boottest::boot_test(&opts, &progress) {
         Ok(report) => {
             p.result(&summary(&report), &json(&report));

@@ -9,6 +9,7 @@ use ingot::rpm::{BuildOptions, Compression, Target};
 use ingot::{Error, Result};
 
 use super::Printer;
+use super::progress::Drawn;
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -53,6 +54,7 @@ pub fn run(args: BuildArgs, p: &Printer) -> Result<()> {
             path: &path,
             work_dir: work.path(),
         },
+        &Drawn::new(p, |_| {}),
     )?;
     drop(work);
     for w in &built.warnings {

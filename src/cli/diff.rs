@@ -11,9 +11,9 @@ use super::Printer;
 
 #[derive(Args)]
 pub struct DiffArgs {
-    /// The older image (raw disk, VMDK, fixed VHD or tarball) or manifest
+    /// The older image (raw disk, VMDK, fixed VHD, qcow2, GCE or plain tarball) or manifest
     a: PathBuf,
-    /// The newer image (raw disk, VMDK, fixed VHD or tarball) or manifest
+    /// The newer image (raw disk, VMDK, fixed VHD, qcow2, GCE or plain tarball) or manifest
     b: PathBuf,
 }
 
@@ -23,15 +23,16 @@ struct Side {
 }
 
 /// What a side is, before any work: two manifests or two images (of any
-/// container: raw, VMDK, VHD, tarball) can be compared; nothing else can.
+/// container: raw, VMDK, VHD, qcow2, GCE tarball, tarball) can be
+/// compared; nothing else can.
 fn comparable(a: &Path, b: &Path) -> Result<(Artifact, Artifact)> {
     let (ka, kb) = (inspect::detect(a)?, inspect::detect(b)?);
     let image = |k: Artifact| matches!(k, Artifact::Tar | Artifact::Disk(_));
     let ok = (ka == Artifact::Manifest && kb == Artifact::Manifest) || (image(ka) && image(kb));
     if !ok {
         return Err(Error::Usage(format!(
-            "cannot compare `{}` ({}) with `{}` ({}): diff compares two images (raw, VMDK, VHD \
-             or tarball) or two manifests",
+            "cannot compare `{}` ({}) with `{}` ({}): diff compares two images (raw, VMDK, VHD, \
+             qcow2, GCE or plain tarball) or two manifests",
             a.display(),
             ka.name(),
             b.display(),

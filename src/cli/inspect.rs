@@ -10,7 +10,7 @@ use super::Printer;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// An .rpm, an image (raw disk, VMDK, fixed VHD or tarball) or a manifest
+    /// An .rpm, an image (raw disk, VMDK, fixed VHD, qcow2, GCE tarball or tarball) or a manifest
     file: PathBuf,
     /// Also list every file (with its content digest)
     #[arg(long)]

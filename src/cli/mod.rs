@@ -7,6 +7,7 @@ mod build;
 mod diff;
 mod inspect;
 mod printer;
+mod progress;
 mod verify;
 
 use std::process::ExitCode;

@@ -1,5 +1,9 @@
 //! The one place that prints: results on stdout, messages on stderr,
-//! errors as `error:` / `Caused by:` / `hint:`. Messages echo what users
+//! errors as `error:` / `Caused by:` / `hint:`, and the one stderr that
+//! progress bars are drawn on ([`Printer::bars`], which [`super::progress`]
+//! draws into). Bars exist only when stderr is a terminal (and `TERM` is
+//! not unset or `dumb`) and neither `--json` nor `-q` was given; lines
+//! printed while they are drawn go above them. Messages echo what users
 //! and packages wrote, so their control characters are printed as escapes
 //! (line breaks aside): a name cannot drive the terminal.
 
@@ -7,6 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use indicatif::{MultiProgress, ProgressDrawTarget};
 use ingot::Error;
 use ingot::output::Interruption;
 use ingot::spec::diag::escape_keep_newlines as shown;
@@ -18,15 +23,35 @@ pub struct Printer {
     /// Whether the one document stdout may hold has been written; set and
     /// read with stdout locked (the signal thread may write it too).
     printed: Arc<AtomicBool>,
+    /// Where progress bars are drawn, when they are.
+    bars: Option<MultiProgress>,
 }
 
 impl Printer {
     pub fn new(json: bool, quiet: bool, verbose: u8) -> Self {
+        let bars = (!json && !quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            .filter(|m| !m.is_hidden());
         Printer {
             json,
             quiet,
             verbose,
             printed: Arc::new(AtomicBool::new(false)),
+            bars,
+        }
+    }
+
+    /// Where progress bars go: `None` when none are drawn.
+    pub fn bars(&self) -> Option<&MultiProgress> {
+        self.bars.as_ref()
+    }
+
+    /// Run `print` with the bars out of the way (cleared, then drawn again
+    /// below what it printed).
+    fn above_bars<R>(&self, print: impl FnOnce() -> R) -> R {
+        match &self.bars {
+            Some(b) => b.suspend(print),
+            None => print(),
         }
     }
 
@@ -36,7 +61,13 @@ impl Printer {
     pub fn interruption_reporter(&self) -> impl Fn(&Interruption) + Send + 'static {
         let json = self.json;
         let printed = Arc::clone(&self.printed);
+        let bars = self.bars.clone();
         move |i| {
+            // Whatever is drawn goes: the process ends after this.
+            if let Some(b) = &bars {
+                let _ = b.clear();
+                b.set_draw_target(ProgressDrawTarget::hidden());
+            }
             let message = if !i.left.is_empty() {
                 format!(
                     "interrupted by {}; these temporary files could not be removed",
@@ -81,14 +112,12 @@ impl Printer {
         }
     }
 
-    /// Whether progress may be drawn (stderr is a terminal, not quiet).
-    #[allow(dead_code)]
-    pub fn progress(&self) -> bool {
-        !self.quiet && std::io::stderr().is_terminal()
-    }
-
     /// The command's result: plain text, or the JSON document.
     pub fn result(&self, text: &str, json: &serde_json::Value) {
+        self.above_bars(|| self.print_result(text, json));
+    }
+
+    fn print_result(&self, text: &str, json: &serde_json::Value) {
         let mut out = std::io::stdout().lock();
         if self.printed.swap(true, Ordering::SeqCst) {
             return;
@@ -108,23 +137,26 @@ impl Printer {
     /// `-v`; never with `-q`.
     pub fn progress_line(&self, message: &str) {
         if !self.quiet && (self.verbose > 0 || std::io::stderr().is_terminal()) {
-            eprintln!("{message}");
+            self.above_bars(|| eprintln!("{message}"));
         }
     }
 
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("warning: {}", shown(message));
+            self.above_bars(|| eprintln!("warning: {}", shown(message)));
         }
     }
 
     pub fn info(&self, message: &str) {
         if self.verbose > 0 && !self.quiet {
-            eprintln!("{message}");
+            self.above_bars(|| eprintln!("{message}"));
         }
     }
 
     pub fn error(&self, e: &Error) {
+        if let Some(b) = &self.bars {
+            let _ = b.clear();
+        }
         let mut causes = Vec::new();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {

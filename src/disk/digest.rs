@@ -1,17 +1,19 @@
 //! One pass over a finished raw image for everything computed from it: its
-//! SHA-256, the EBS checksum and the stream-optimized VMDK.
+//! SHA-256, the EBS checksum and every disk format made from it.
 //!
-//! In: the raw file, optionally the VMDK's file and content ID, and a
-//! number of worker threads. Out: [`RawDigests`].
+//! In: the raw file, the formats' [`RawStream`]s (the pass names none of
+//! them), and a number of worker threads. Out: [`RawDigests`]; each
+//! stream has seen every part of the image.
 //!
 //! How the work is shared (the three results would otherwise each take a
 //! pass over the image, one after the other):
 //! - this thread reads the image front to back in pieces of [`READ`]
 //!   bytes into a small pool of buffers, skipping holes without reading;
 //! - `threads` workers take [`JOB`]-sized parts of the pieces in any order
-//!   and return each part's compressed grains and EBS block digests;
-//! - this thread puts the parts back in order, writes the VMDK (which
-//!   hashes itself as it goes) and folds the block digests into the EBS
+//!   and return each part's EBS block digests and what each stream's
+//!   encoder made of it (a VMDK's compressed grains);
+//! - this thread puts the parts back in order, hands each stream its
+//!   encoded parts and the holes, and folds the block digests into the EBS
 //!   aggregate;
 //! - one more thread hashes the whole image in order (holes as the zeros
 //!   they read as). SHA-256 cannot be split, and it is fast next to
@@ -26,6 +28,8 @@
 //! The image may still be being written ([`digest_raw_following`]): both
 //! readers then wait, piece by piece, until the writer says the piece is
 //! final, so reading, hashing and compressing run beside the writing.
+//! [`digest_raw_reporting`] also tells a callback how far the pass has
+//! got, once per part (for progress; it names no task and prints nothing).
 //!
 //! Never: holds more than [`BUFFERS`] pieces of the image at once in the
 //! pool (a read waits for a buffer to come back from the workers), nor more
@@ -41,7 +45,8 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use sha2::{Digest, Sha256};
 
-use super::{DiskError, Result, ebs, io_at, raw, vmdk};
+use super::format::{Encoded, PART_ALIGN, Part as StreamPart, PartEncoder, RawStream};
+use super::{DiskError, Result, ebs, io_at, raw};
 
 /// Bytes read at a time: 64 grains, 8 EBS blocks.
 const READ: usize = 4 << 20;
@@ -51,15 +56,18 @@ const READ: usize = 4 << 20;
 const JOB: usize = 1 << 20;
 /// Read buffers: the most image bytes in memory is `BUFFERS * READ`.
 const BUFFERS: usize = 8;
+// Pieces are cut at multiples of READ from the image's start and parts at
+// multiples of JOB inside them: every part starts where the seam promises.
+const _: () = assert!(READ.is_multiple_of(JOB) && (JOB as u64).is_multiple_of(PART_ALIGN));
 
-/// What one read of a finished raw image gives: its SHA-256, the EBS
-/// checksum, and the VMDK when one was asked for.
+/// What one read of a finished raw image gives: its SHA-256 (and the hash
+/// state it came from), and the EBS checksum.
 #[derive(Debug, Clone)]
 pub struct RawDigests {
     pub sha256: [u8; 32],
+    /// The SHA-256 state after the image's last byte.
+    pub hasher: Sha256,
     pub ebs: ebs::Checksum,
-    /// The VMDK's size and SHA-256, when `vmdk` was given.
-    pub vmdk: Option<vmdk::Finished>,
 }
 
 /// A piece of the image in a pooled buffer; dropping the last reference
@@ -86,6 +94,8 @@ impl Drop for Piece {
 /// A part of a piece for a worker.
 struct Job {
     seq: u64,
+    /// The image offset the part starts at.
+    offset: u64,
     piece: Arc<Piece>,
     range: Range<usize>,
 }
@@ -95,25 +105,26 @@ struct Job {
 struct Part {
     /// The image offset the part starts at.
     offset: u64,
-    /// Its grains, compressed (`None`: all zeros); empty without a VMDK
-    /// or for a hole.
-    grains: Vec<Option<Vec<u8>>>,
-    /// Grains of a hole.
-    hole_grains: u64,
+    /// What each stream's encoder made of it, in the streams' order; `None`
+    /// for a hole of `hole` bytes.
+    encoded: Option<Vec<Encoded>>,
+    hole: u64,
+    /// Bytes of the image it covers.
+    len: u64,
     /// Digests of its EBS blocks that are sent (all-zero blocks are not).
     blocks: Vec<[u8; 32]>,
 }
 
 /// Read `raw` front to back once and compute its SHA-256 and EBS checksum,
-/// writing the stream-optimized VMDK into `vmdk` when given (the file and
-/// the descriptor's content ID), with `threads` workers for compression
-/// and block hashes. The results do not depend on `threads`.
+/// handing every part of it to `streams` (each disk format made from it),
+/// with `threads` workers for the encoders and block hashes. The results
+/// do not depend on `threads`.
 pub fn digest_raw(
     raw: &File,
-    vmdk: Option<(&File, u32)>,
+    streams: &mut [&mut dyn RawStream],
     threads: NonZeroUsize,
 ) -> Result<RawDigests> {
-    digest_raw_following(raw, vmdk, threads, &raw::Watermark::finished())
+    digest_raw_following(raw, streams, threads, &raw::Watermark::finished())
 }
 
 /// [`digest_raw`] of an image that is still being written: each piece is
@@ -121,17 +132,35 @@ pub fn digest_raw(
 /// of the kernel then, not before). The image's length must be set.
 pub fn digest_raw_following(
     raw: &File,
-    vmdk: Option<(&File, u32)>,
+    streams: &mut [&mut dyn RawStream],
     threads: NonZeroUsize,
     written: &raw::Watermark,
 ) -> Result<RawDigests> {
+    digest_raw_reporting(raw, streams, threads, written, &|_| {})
+}
+
+/// [`digest_raw_following`], telling `done` how far every stream and the
+/// EBS checksum have taken the image (once per part, in image order; the
+/// SHA-256 runs ahead).
+pub fn digest_raw_reporting(
+    raw: &File,
+    streams: &mut [&mut dyn RawStream],
+    threads: NonZeroUsize,
+    written: &raw::Watermark,
+    done: &dyn Fn(u64),
+) -> Result<RawDigests> {
     let mut chunks = Follow::new(raw, written)?;
-    let mut writer = match vmdk {
-        Some((out, cid)) => Some(vmdk::Writer::new(out, chunks.file_len(), cid)?),
-        None => None,
-    };
-    let want_grains = writer.is_some();
     let workers = threads.get().min(64);
+    // Each worker gets an encoder of every stream, made here.
+    let mut encoders: Vec<Vec<Box<dyn PartEncoder>>> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        encoders.push(
+            streams
+                .iter()
+                .map(|s| s.encoder())
+                .collect::<Result<Vec<_>>>()?,
+        );
+    }
 
     let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
     for _ in 0..BUFFERS {
@@ -140,26 +169,26 @@ pub fn digest_raw_following(
     let stop = AtomicBool::new(false);
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(u64, Option<Part>)>();
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Option<Result<Part>>)>();
 
     std::thread::scope(|s| -> Result<RawDigests> {
-        let hasher = s.spawn(|| -> Result<[u8; 32]> {
+        let hasher = s.spawn(|| -> Result<Sha256> {
             let mut r = Follow::new(raw, written)?;
             let mut buf = Vec::new();
             let zeros = vec![0u8; READ];
             let mut h = Sha256::new();
             while !stop.load(Ordering::Relaxed) {
                 match r.next_into(&mut buf)? {
-                    None => return Ok(h.finalize().into()),
+                    None => return Ok(h),
                     Some(raw::Chunk::Hole { len, .. }) => h.update(&zeros[..len as usize]),
                     Some(raw::Chunk::Data { bytes, .. }) => h.update(bytes),
                 }
             }
             Err(stopped())
         });
-        for _ in 0..workers {
+        for mut mine in encoders {
             let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-            s.spawn(move || work(job_rx, &done_tx, want_grains));
+            s.spawn(move || work(job_rx, &done_tx, &mut mine));
         }
         drop(done_tx);
 
@@ -168,7 +197,8 @@ pub fn digest_raw_following(
             slots: BTreeMap::new(),
             out: 0,
             ebs: ebs::Aggregate::new(),
-            writer: writer.as_mut(),
+            streams,
+            done,
         };
         let mut seq = 0u64;
         let mut spare: Option<Vec<u8>> = None;
@@ -199,8 +229,9 @@ pub fn digest_raw_following(
                             seq,
                             Part {
                                 offset,
-                                grains: Vec::new(),
-                                hole_grains: len.div_ceil(vmdk::GRAIN_BYTES),
+                                encoded: None,
+                                hole: len,
+                                len,
                                 blocks: Vec::new(),
                             },
                         );
@@ -219,11 +250,12 @@ pub fn digest_raw_following(
                             job_tx
                                 .send(Job {
                                     seq,
+                                    offset: offset + start as u64,
                                     piece: Arc::clone(&piece),
                                     range,
                                 })
                                 .map_err(|_| stopped())?;
-                            order.expect(seq, offset + start as u64);
+                            order.expect(seq);
                             seq += 1;
                         }
                     }
@@ -242,20 +274,16 @@ pub fn digest_raw_following(
         if rest.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
-        let sha256 = hasher
+        let hasher = hasher
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         rest?;
-        let sha256 = sha256?;
+        let hasher = hasher?;
         let Order { ebs, .. } = order;
-        let vmdk = match writer {
-            Some(w) => Some(w.finish()?),
-            None => None,
-        };
         Ok(RawDigests {
-            sha256,
+            sha256: hasher.clone().finalize().into(),
+            hasher,
             ebs: ebs.finish(),
-            vmdk,
         })
     })
 }
@@ -275,10 +303,6 @@ impl<'f, 'w> Follow<'f, 'w> {
             written,
             following: true,
         })
-    }
-
-    fn file_len(&self) -> u64 {
-        self.chunks.file_len()
     }
 
     fn next_into<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Option<raw::Chunk<'b>>> {
@@ -303,11 +327,15 @@ fn stopped() -> DiskError {
     }
 }
 
-/// A worker: parts in, compressed grains and block digests out, until the
-/// jobs end. A panic here reaches the reader as a part that never comes
-/// (`None` in its place), not as a hang.
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>, done: &mpsc::Sender<(u64, Option<Part>)>, grains: bool) {
-    let mut z = vmdk::Grains::new();
+/// A worker: parts in, each stream's encoding and block digests out,
+/// until the jobs end. A panic here reaches the reader as a part that
+/// never comes (`None` in its place), not as a hang; an encoder's error
+/// as that error when the part's turn comes.
+fn work(
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    done: &mpsc::Sender<(u64, Option<Result<Part>>)>,
+    encoders: &mut [Box<dyn PartEncoder>],
+) {
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -319,22 +347,20 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>, done: &mpsc::Sender<(u64, Option<Part
         let seq = job.seq;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let bytes = &job.piece.data()[job.range.clone()];
-            Part {
-                offset: 0,
-                grains: if grains {
-                    bytes
-                        .chunks(vmdk::GRAIN_BYTES as usize)
-                        .map(|g| z.grain(g))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                hole_grains: 0,
+            let encoded = encoders
+                .iter_mut()
+                .map(|e| e.encode(job.offset, bytes))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Part {
+                offset: job.offset,
+                encoded: Some(encoded),
+                hole: 0,
+                len: bytes.len() as u64,
                 blocks: bytes
                     .chunks(ebs::BLOCK_SIZE)
                     .filter_map(ebs::block_digest)
                     .collect(),
-            }
+            })
         }));
         drop(job);
         if done.send((seq, result.ok())).is_err() {
@@ -345,27 +371,28 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>, done: &mpsc::Sender<(u64, Option<Part
 
 /// A numbered part: out with a worker, or back (or a hole).
 enum Slot {
-    Out { offset: u64 },
+    Out,
     Back(Part),
 }
 
-/// Parts put back in image order and consumed: the VMDK written, the EBS
+/// Parts put back in image order and consumed: the streams fed, the EBS
 /// aggregate fed.
-struct Order<'w, 'f> {
+struct Order<'s, 'r> {
     /// The next part to consume.
     next: u64,
     slots: BTreeMap<u64, Slot>,
     /// Parts with the workers.
     out: usize,
     ebs: ebs::Aggregate,
-    writer: Option<&'w mut vmdk::Writer<'f>>,
+    streams: &'s mut [&'r mut dyn RawStream],
+    /// Told the end of each part consumed.
+    done: &'s dyn Fn(u64),
 }
 
 impl Order<'_, '_> {
-    /// A part handed to the workers, starting at image offset `offset`
-    /// (which the worker is not told).
-    fn expect(&mut self, seq: u64, offset: u64) {
-        self.slots.insert(seq, Slot::Out { offset });
+    /// A part handed to the workers.
+    fn expect(&mut self, seq: u64) {
+        self.slots.insert(seq, Slot::Out);
         self.out += 1;
     }
 
@@ -375,13 +402,12 @@ impl Order<'_, '_> {
     }
 
     /// Wait for one part from the workers, then consume what is in order.
-    fn take(&mut self, done: &mpsc::Receiver<(u64, Option<Part>)>) -> Result<()> {
+    fn take(&mut self, done: &mpsc::Receiver<(u64, Option<Result<Part>>)>) -> Result<()> {
         let (seq, part) = done.recv().map_err(|_| stopped())?;
-        let mut part = part.ok_or_else(stopped)?;
+        let part = part.ok_or_else(stopped)??;
         if let Some(slot) = self.slots.get_mut(&seq)
-            && let Slot::Out { offset } = *slot
+            && let Slot::Out = *slot
         {
-            part.offset = offset;
             *slot = Slot::Back(part);
             self.out -= 1;
         }
@@ -397,14 +423,19 @@ impl Order<'_, '_> {
             for d in &p.blocks {
                 self.ebs.push(d);
             }
-            if let Some(w) = self.writer.as_deref_mut() {
-                let first = p.offset / vmdk::GRAIN_BYTES;
-                if p.hole_grains > 0 {
-                    w.grains(first, vec![None; p.hole_grains as usize])?;
-                } else {
-                    w.grains(first, p.grains)?;
+            match p.encoded {
+                Some(encoded) => {
+                    for (s, e) in self.streams.iter_mut().zip(encoded) {
+                        s.consume(p.offset, StreamPart::Data(e))?;
+                    }
+                }
+                None => {
+                    for s in self.streams.iter_mut() {
+                        s.consume(p.offset, StreamPart::Hole { len: p.hole })?;
+                    }
                 }
             }
+            (self.done)(p.offset + p.len);
             self.next += 1;
         }
         Ok(())

@@ -828,37 +828,22 @@ impl Timestamp {
         // 1980-01-01 00:00:00 UTC, FAT's first instant.
         const FAT_EPOCH: u64 = 315_532_800;
         let secs = secs.max(FAT_EPOCH);
-        let (y, m, d) = civil_from_days(secs / 86_400);
-        if y > 2107 {
+        let t = crate::source_date::utc(secs);
+        if t.year() > 2107 {
             return Timestamp {
                 date: (127 << 9) | (12 << 5) | 31,
                 time: (23 << 11) | (59 << 5) | 29,
                 tenths: 100,
             };
         }
-        let rem = secs % 86_400;
-        let (h, min, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+        let (y, m, d) = (t.year() as u16, t.month() as u16, t.day() as u16);
+        let (h, min, s) = (t.hour() as u16, t.minute() as u16, t.second() as u16);
         Timestamp {
-            date: (((y - 1980) << 9) | (m << 5) | d) as u16,
-            time: ((h << 11) | (min << 5) | (s / 2)) as u16,
+            date: ((y - 1980) << 9) | (m << 5) | d,
+            time: (h << 11) | (min << 5) | (s / 2),
             tenths: ((s % 2) * 100) as u8,
         }
     }
-}
-
-/// (year, month, day) of a day count since 1970-01-01, in the proleptic
-/// Gregorian calendar (H. Hinnant's `civil_from_days`, for days >= 0).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -930,8 +915,11 @@ mod tests {
         assert_eq!(Timestamp::from_unix(0).date, (1 << 5) | 1);
         assert_eq!(Timestamp::from_unix(1).time, 0);
         assert_eq!(Timestamp::from_unix(u64::from(u32::MAX) * 4).date >> 9, 127);
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        // 2024-02-29 23:59:59: the leap day, the odd second.
+        let t = Timestamp::from_unix(1_709_251_199);
+        assert_eq!(t.date, ((2024 - 1980) << 9) | (2 << 5) | 29);
+        assert_eq!(t.time, (23 << 11) | (59 << 5) | 29);
+        assert_eq!(t.tenths, 100);
     }
 
     #[test]

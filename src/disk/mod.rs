@@ -6,7 +6,7 @@
 //! Out: a raw disk image laid out like Amazon Linux 2023's (GPT, partition 1
 //! root, 127 BIOS boot, 128 ESP), and from that raw file a stream-optimized
 //! VMDK, a fixed VHD, the EBS direct-API checksum and the SHA-256 that names
-//! the outputs.
+//! the outputs; for other clouds a qcow2 and a Compute Engine tarball.
 //!
 //! Never: runs another program (sgdisk, mkfs, qemu-img, dd), mounts, needs
 //! root, reads the clock or a random source, or holds a whole disk in
@@ -25,8 +25,10 @@
 //! | [`fat`] | FAT16 with long file names | Microsoft "FAT: General Overview of On-Disk Format" 1.03 (fatgen103) |
 //! | [`vmdk`] | stream-optimized sparse extent | VMware "Virtual Disk Format 1.1", §"Stream-Optimized Compressed Sparse Extents" |
 //! | [`vhd`] | fixed hard disk footer | Microsoft "Virtual Hard Disk Image Format Specification" 1.0, §"Hard Disk Footer Format" |
+//! | [`qcow2`] | qcow2 version 3 | QEMU `docs/interop/qcow2.txt` |
+//! | [`gce`] | `disk.raw` in a gzipped old GNU sparse tar | GNU tar manual, "Standard" and "Sparse Formats"; RFC 1951 and 1952; Compute Engine's import guide |
 //! | [`ebs`] | EBS direct APIs' LINEAR SHA-256 aggregate | AWS EBS direct APIs `CompleteSnapshot`, as awslabs/coldsnap `src/upload.rs` computes it |
-//! | [`view`] | reading raw, fixed VHD and stream-optimized VMDK images back as their virtual disk | the VHD and VMDK specifications above |
+//! | [`view`] | reading raw, fixed VHD, stream-optimized VMDK, qcow2 and Compute Engine images back as their virtual disk | the specifications above |
 //! | [`raw`] | sparse raw files, positioned writes, hole-aware reads | Linux `lseek(2)` `SEEK_DATA`/`SEEK_HOLE` |
 //!
 //! The order of work: [`gpt::plan`] sizes the disk, [`raw::create`] makes the
@@ -41,7 +43,10 @@
 mod digest;
 pub mod ebs;
 pub mod fat;
+pub mod format;
+pub mod gce;
 pub mod gpt;
+pub mod qcow2;
 pub mod raw;
 pub mod vhd;
 pub mod view;
@@ -49,9 +54,11 @@ pub mod vmdk;
 
 use std::fmt;
 
-pub use digest::{RawDigests, digest_raw, digest_raw_following};
+pub use digest::{RawDigests, digest_raw, digest_raw_following, digest_raw_reporting};
+pub use format::OutputFormat;
 
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 /// Bytes in a logical block: GPT, FAT, VMDK and VHD all count in 512-byte
 /// sectors here (AWS EBS volumes expose 512-byte logical blocks).
@@ -145,7 +152,8 @@ pub(crate) fn io_at(action: &'static str, offset: u64) -> impl FnOnce(std::io::E
 
 /// A GUID in RFC 9562 byte order (the order its text form is written in).
 /// On disk, UEFI stores the first three fields little-endian
-/// ([`Guid::to_uefi_bytes`], UEFI 2.10 Appendix A).
+/// ([`Guid::to_uefi_bytes`], UEFI 2.10 Appendix A). The `uuid` crate
+/// parses, prints and swaps; this type only adds the derivation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Guid(pub [u8; 16]);
 
@@ -153,22 +161,22 @@ impl Guid {
     /// Parse `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case) at compile
     /// time; for the constants of the specifications. Panics on bad text.
     pub const fn parse(text: &str) -> Guid {
-        let s = text.as_bytes();
-        assert!(s.len() == 36, "a GUID has 36 characters");
-        let mut out = [0u8; 16];
-        let mut i = 0;
-        let mut n = 0;
-        while i < 36 {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                assert!(s[i] == b'-', "GUID groups are separated by '-'");
-                i += 1;
-                continue;
-            }
-            out[n / 2] |= hex_value(s[i]) << if n % 2 == 0 { 4 } else { 0 };
-            n += 1;
-            i += 1;
+        match Guid::from_text(text) {
+            Some(g) => g,
+            None => panic!("not a GUID written XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"),
         }
-        Guid(out)
+    }
+
+    /// `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (either case), the only form
+    /// fstab and kernel command lines use; `None` for anything else.
+    pub const fn from_text(text: &str) -> Option<Guid> {
+        if text.len() != 36 {
+            return None;
+        }
+        match Uuid::try_parse(text) {
+            Ok(u) => Some(Guid(u.into_bytes())),
+            Err(_) => None,
+        }
     }
 
     /// A GUID derived from `seed` for one `purpose`: the first 16 bytes of
@@ -179,48 +187,24 @@ impl Guid {
         let digest = derive_digest(seed, purpose);
         let mut b = [0u8; 16];
         b.copy_from_slice(&digest[..16]);
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        Guid(b)
+        Guid(uuid::Builder::from_random_bytes(b).into_uuid().into_bytes())
     }
 
     /// The mixed-endian layout UEFI uses on disk: Data1 (u32), Data2 (u16),
     /// Data3 (u16) little-endian, Data4 (8 bytes) as is.
     pub fn to_uefi_bytes(&self) -> [u8; 16] {
-        let g = self.0;
-        let mut b = g;
-        b[0..4].copy_from_slice(&[g[3], g[2], g[1], g[0]]);
-        b[4..6].copy_from_slice(&[g[5], g[4]]);
-        b[6..8].copy_from_slice(&[g[7], g[6]]);
-        b
+        Uuid::from_bytes(self.0).to_bytes_le()
     }
 
     /// The inverse of [`Guid::to_uefi_bytes`].
     pub fn from_uefi_bytes(b: [u8; 16]) -> Guid {
-        // The swap is its own inverse.
-        Guid(Guid(b).to_uefi_bytes())
-    }
-}
-
-const fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => panic!("not a hex digit"),
+        Guid(Uuid::from_bytes_le(b).into_bytes())
     }
 }
 
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        for (i, byte) in b.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
-            }
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        fmt::Display::fmt(&Uuid::from_bytes(self.0).hyphenated(), f)
     }
 }
 
@@ -273,6 +257,20 @@ mod tests {
             ]
         );
         assert_eq!(Guid::from_uefi_bytes(g.to_uefi_bytes()), g);
+        assert_eq!(
+            Guid::from_text("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"),
+            Some(g)
+        );
+        for bad in [
+            "c12a7328f81f11d2ba4b00a0c93ec93b",
+            "{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}",
+            "c12a7328-f81f-11d2-ba4b-00a0c93ec93",
+            "c12a732-8f81f-11d2-ba4b-00a0c93ec93b",
+            "c12a7328-f81f-11d2-ba4b-00a0c93ec93g",
+            "+12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+        ] {
+            assert_eq!(Guid::from_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

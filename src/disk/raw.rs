@@ -9,12 +9,11 @@
 //! into a fresh file (a fresh file already reads as zeros, and writing them
 //! would allocate blocks the holes save). Everything uses positioned I/O
 //! (`pread`/`pwrite`); [`Chunks`] asks the kernel where data is with
-//! `lseek(SEEK_DATA/SEEK_HOLE)`, which moves the file's cursor and nothing
-//! else.
+//! `lseek(SEEK_DATA/SEEK_HOLE)` ([`crate::sparse`]), which moves the file's
+//! cursor and nothing else.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -220,14 +219,13 @@ impl<'f> Chunks<'f> {
     /// Ask the kernel for the next data extent at or after `from`. Where the
     /// filesystem cannot say, everything counts as data.
     fn find_data(&mut self, from: u64) -> io::Result<()> {
-        match seek(self.file, from, libc::SEEK_DATA) {
-            Ok(start) => {
-                let end = seek(self.file, start, libc::SEEK_HOLE).unwrap_or(self.len);
-                self.data_start = start;
-                self.data_end = end.max(start + 1);
+        match crate::sparse::next_data(self.file, from) {
+            Ok(Some(data)) => {
+                self.data_start = data.start;
+                self.data_end = data.end.max(data.start + 1);
             }
-            // ENXIO: no data after `from`: the rest is one hole.
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            // No data after `from`: the rest is one hole.
+            Ok(None) => {
                 self.data_start = self.len;
                 self.data_end = u64::MAX;
             }
@@ -237,19 +235,6 @@ impl<'f> Chunks<'f> {
             }
         }
         Ok(())
-    }
-}
-
-fn seek(file: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
-    let off =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: lseek on a file descriptor we borrow for the call; it only
-    // moves the descriptor's cursor, which nothing here relies on.
-    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
     }
 }
 

@@ -29,7 +29,10 @@
 //! memory.
 
 use std::fs::File;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
+
+use sha2::Digest;
 
 use zerocopy::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -107,41 +110,110 @@ fn checksum(bytes: &[u8]) -> u32 {
 }
 
 /// Write `out` (emptied first) as a fixed VHD of `raw`. Returns the
-/// VHD's size in bytes.
-pub fn write(raw: &File, out: &File, source_date: u64, raw_sha256: &[u8; 32]) -> Result<u64> {
-    const CHUNK: usize = 4 << 20;
-    let mut chunks = raw::Chunks::new(raw, CHUNK).map_err(io_at("read the raw image", 0))?;
-    let size = chunks.file_len();
-    if !size.is_multiple_of(SECTOR) {
-        return Err(DiskError::NotSectorAligned {
-            what: "the raw image",
-            size,
-        });
-    }
-    if size > MAX_SIZE {
-        return Err(DiskError::TooLarge {
-            what: "a VHD disk",
-            size,
-            max: MAX_SIZE,
-        });
-    }
-    // Emptied first, so nothing of an earlier file survives in the holes.
-    out.set_len(0)
-        .and_then(|()| out.set_len(size + SECTOR))
-        .map_err(io_at("size the VHD", size + SECTOR))?;
-    let mut at = 0;
-    while let Some(c) = chunks
-        .next_chunk()
-        .map_err(io_at("read the raw image", at))?
-    {
-        at = c.offset();
-        if let raw::Chunk::Data { offset, bytes } = c {
-            raw::write_nonzero_at(out, offset, bytes).map_err(io_at("write the VHD", offset))?;
+/// VHD's size in bytes. This is [`super::digest_raw`]'s pass with this
+/// format's stream, as `bake` makes it.
+pub fn write(raw: &File, out: &File, source_date: u64) -> Result<u64> {
+    let raw_len = raw
+        .metadata()
+        .map_err(io_at("read the raw image", 0))?
+        .len();
+    let out = out.try_clone().map_err(io_at("write the VHD", 0))?;
+    let cx = super::format::Context {
+        raw_len,
+        seed: [0; 32],
+        source_date,
+        scratch: std::env::temp_dir(),
+    };
+    let mut f = Box::new(Format::new(out, &cx)?);
+    let d = super::digest_raw(raw, &mut [&mut *f], NonZeroUsize::MIN)?;
+    let made = super::format::ImageFormat::finish(
+        f,
+        &super::format::RawDone {
+            file: raw,
+            sha256: d.sha256,
+            hasher: &d.hasher,
+        },
+    )?;
+    Ok(made.size)
+}
+
+/// A fixed VHD as a disk format of `bake` ([`super::format`]): the raw
+/// image's bytes written where they are (holes stay holes) by the pass's
+/// workers, then the footer; its digest is the raw image's hash state
+/// continued over the footer, so the image is not read a second time.
+pub struct Format {
+    out: File,
+    size: u64,
+    source_date: u64,
+}
+
+impl Format {
+    /// Start `out` (emptied first) for a raw image of `cx.raw_len` bytes.
+    pub fn new(out: File, cx: &super::format::Context) -> Result<Self> {
+        let size = cx.raw_len;
+        if !size.is_multiple_of(SECTOR) {
+            return Err(DiskError::NotSectorAligned {
+                what: "the raw image",
+                size,
+            });
         }
+        if size > MAX_SIZE {
+            return Err(DiskError::TooLarge {
+                what: "a VHD disk",
+                size,
+                max: MAX_SIZE,
+            });
+        }
+        // Emptied first, so nothing of an earlier file survives in the holes.
+        out.set_len(0)
+            .and_then(|()| out.set_len(size + SECTOR))
+            .map_err(io_at("size the VHD", size + SECTOR))?;
+        Ok(Format {
+            out,
+            size,
+            source_date: cx.source_date,
+        })
     }
-    out.write_all_at(footer(size, source_date, raw_sha256).as_bytes(), size)
-        .map_err(io_at("write the VHD footer", size))?;
-    Ok(size + SECTOR)
+}
+
+/// A worker's share: the part's bytes, written where they are.
+struct Place(File);
+
+impl super::format::PartEncoder for Place {
+    fn encode(&mut self, offset: u64, bytes: &[u8]) -> Result<super::format::Encoded> {
+        raw::write_nonzero_at(&self.0, offset, bytes).map_err(io_at("write the VHD", offset))?;
+        Ok(Box::new(()))
+    }
+}
+
+impl super::format::RawStream for Format {
+    fn encoder(&self) -> Result<Box<dyn super::format::PartEncoder>> {
+        let f = self.out.try_clone().map_err(io_at("write the VHD", 0))?;
+        Ok(Box::new(Place(f)))
+    }
+
+    fn consume(&mut self, _offset: u64, _part: super::format::Part) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl super::format::ImageFormat for Format {
+    fn stream(&mut self) -> &mut dyn super::format::RawStream {
+        self
+    }
+
+    fn finish(self: Box<Self>, raw: &super::format::RawDone<'_>) -> Result<super::format::Made> {
+        let f = footer(self.size, self.source_date, &raw.sha256);
+        self.out
+            .write_all_at(f.as_bytes(), self.size)
+            .map_err(io_at("write the VHD footer", self.size))?;
+        let mut h = raw.hasher.clone();
+        h.update(f.as_bytes());
+        Ok(super::format::Made {
+            size: self.size + SECTOR,
+            sha256: h.finalize().into(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Reading a disk image back as the disk it holds: a raw image, a fixed
-//! VHD or a stream-optimized VMDK, each presented as a seekable view of
-//! the virtual disk ([`DiskRead`]), for `inspect`, `diff` and `boot-test`.
+//! VHD, a stream-optimized VMDK, a qcow2 ([`qcow2`]) or a Compute Engine
+//! tarball ([`gce`]), each presented as a seekable view of the virtual
+//! disk ([`DiskRead`]), for `inspect`, `diff` and `boot-test`.
 //!
 //! In: an open image file (any tool's, hostile or not). Out: a
 //! [`DiskRead`] whose bytes are the virtual disk's, or a
@@ -22,6 +23,9 @@
 //!   grain" of version 2 and later) reads as zeros. Grain tables are read
 //!   when first needed and the last few inflated grains are kept, so
 //!   memory stays bounded by the directory's size, not the disk's.
+//! - qcow2 (versions 2 and 3) and Compute Engine tarballs: their own
+//!   modules, [`qcow2`] and [`gce`], say how they are read and within
+//!   what limits.
 //!
 //! Why our own: no crate reads stream-optimized VMDKs; the format is
 //! small. This reader shares nothing with the writer (`vmdk.rs`); its
@@ -43,6 +47,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::{DiskError, Result, SECTOR};
+
+pub mod gce;
+pub mod qcow2;
 
 /// The largest virtual disk read: 64 TiB, past every format's own limit
 /// (a VHD's is 2040 GiB, VMFS's 62 TiB).
@@ -75,6 +82,10 @@ pub enum DiskFormat {
     Vmdk,
     /// `conectix` in the last 512 bytes (the footer).
     Vhd,
+    /// `QFI\xfb` at byte 0.
+    Qcow2,
+    /// gzip (`1f 8b`) holding a tar whose first member is `disk.raw`.
+    Gce,
 }
 
 impl DiskFormat {
@@ -83,6 +94,8 @@ impl DiskFormat {
             DiskFormat::Raw => "raw disk",
             DiskFormat::Vmdk => "VMDK",
             DiskFormat::Vhd => "VHD",
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Gce => "GCE tarball",
         }
     }
 }
@@ -109,6 +122,13 @@ pub fn detect(file: &File) -> io::Result<Option<DiskFormat>> {
     if n >= 4 && &head[..4] == b"KDMV" {
         return Ok(Some(DiskFormat::Vmdk));
     }
+    if n >= 4 && &head[..4] == b"QFI\xfb" {
+        return Ok(Some(DiskFormat::Qcow2));
+    }
+    if n >= 2 && head[..2] == [0x1f, 0x8b] {
+        // Any other gzip file is not a disk (a compressed tarball, say).
+        return Ok(gce::looks_like(file).then_some(DiskFormat::Gce));
+    }
     if len >= 1024 {
         let mut cookie = [0u8; 8];
         file.read_exact_at(&mut cookie, len - 512)?;
@@ -132,6 +152,8 @@ pub fn open(file: File, format: DiskFormat) -> Result<Box<dyn DiskRead>> {
         }
         DiskFormat::Vhd => Box::new(fixed_vhd(file)?),
         DiskFormat::Vmdk => Box::new(VmdkView::open(file)?),
+        DiskFormat::Qcow2 => Box::new(qcow2::Qcow2View::open(file)?),
+        DiskFormat::Gce => Box::new(gce::extract(&file)?),
     })
 }
 

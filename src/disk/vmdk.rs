@@ -202,8 +202,8 @@ fn marker(num_sectors: u64, marker_type: u32) -> MetadataMarker {
 /// The VMDK file as it is written: front to back, each record padded to
 /// a whole sector, gathered into large writes, hashed as it goes (the gap
 /// left by moving `sector` forward is written as zeros).
-struct Out<'f> {
-    file: &'f File,
+struct Out {
+    file: File,
     /// The next record's sector.
     sector: u64,
     sha: Sha256,
@@ -215,7 +215,7 @@ struct Out<'f> {
 /// Records are gathered up to this many bytes before a write.
 const OUT_BUFFER: usize = 1 << 20;
 
-impl Out<'_> {
+impl Out {
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.put_pair(bytes, &[])
     }
@@ -263,11 +263,71 @@ impl Out<'_> {
 /// Write `out` (emptied first) as a stream-optimized VMDK of `raw`,
 /// whose SHA-256 is `raw_sha256`, compressing grains on `threads` workers
 /// (the bytes do not depend on it). Returns the VMDK's size in bytes. This
-/// is [`super::digest_raw`]'s pass over the image, which also takes the
-/// image's digests: one way to make a VMDK, not two.
+/// is [`super::digest_raw`]'s pass over the image with this format's
+/// stream, as `bake` makes it: one way to make a VMDK, not two.
 pub fn write(raw: &File, out: &File, raw_sha256: &[u8; 32], threads: NonZeroUsize) -> Result<u64> {
-    let d = super::digest_raw(raw, Some((out, content_id(raw_sha256))), threads)?;
-    Ok(d.vmdk.map_or(0, |v| v.size))
+    let raw_len = raw
+        .metadata()
+        .map_err(io_at("read the raw image", 0))?
+        .len();
+    let out = out.try_clone().map_err(io_at("write the VMDK", 0))?;
+    let mut w = Writer::new(out, raw_len, content_id(raw_sha256))?;
+    super::digest_raw(raw, &mut [&mut w], threads)?;
+    Ok(w.finish()?.size)
+}
+
+/// The VMDK as a disk format of `bake` ([`super::format`]): its content ID
+/// from the digest of the image's inputs, known before the image is read,
+/// so it is hashed as it is written.
+pub struct Format(Writer);
+
+impl Format {
+    pub fn new(out: File, cx: &super::format::Context) -> Result<Self> {
+        Ok(Format(Writer::new(out, cx.raw_len, content_id(&cx.seed))?))
+    }
+}
+
+impl super::format::ImageFormat for Format {
+    fn stream(&mut self) -> &mut dyn super::format::RawStream {
+        &mut self.0
+    }
+
+    fn finish(self: Box<Self>, _raw: &super::format::RawDone<'_>) -> Result<super::format::Made> {
+        let f = self.0.finish()?;
+        Ok(super::format::Made {
+            size: f.size,
+            sha256: f.sha256,
+        })
+    }
+}
+
+/// What a worker makes of a part: its grains, deflated (`None`: zeros).
+struct GrainEncoder(Grains);
+
+impl super::format::PartEncoder for GrainEncoder {
+    fn encode(&mut self, _offset: u64, bytes: &[u8]) -> Result<super::format::Encoded> {
+        let grains: Vec<Option<Vec<u8>>> = bytes
+            .chunks(GRAIN_BYTES as usize)
+            .map(|g| self.0.grain(g))
+            .collect();
+        Ok(Box::new(grains))
+    }
+}
+
+impl super::format::RawStream for Writer {
+    fn encoder(&self) -> Result<Box<dyn super::format::PartEncoder>> {
+        Ok(Box::new(GrainEncoder(Grains::new())))
+    }
+
+    fn consume(&mut self, offset: u64, part: super::format::Part) -> Result<()> {
+        let first = offset / GRAIN_BYTES;
+        match part {
+            super::format::Part::Data(e) => self.grains(first, super::format::take(e)?),
+            super::format::Part::Hole { len } => {
+                self.grains(first, vec![None; len.div_ceil(GRAIN_BYTES) as usize])
+            }
+        }
+    }
 }
 
 /// A finished VMDK.
@@ -282,18 +342,18 @@ pub struct Finished {
 /// as [`Grains`] compressed them, in order, and hashed as it is written. The descriptor's content ID comes first, so the caller names
 /// it before reading the image ([`write`] uses the raw image's digest;
 /// `bake` the digest of the image's inputs, known earlier).
-pub struct Writer<'f> {
-    o: Out<'f>,
+pub struct Writer {
+    o: Out,
     capacity: u64,
     grains: u64,
     directory: Vec<U32>,
     table: Vec<U32>,
 }
 
-impl<'f> Writer<'f> {
+impl Writer {
     /// Start `out` (emptied first) for a raw image of `raw_len` bytes, with
     /// content ID `cid` (see [`content_id`]).
-    pub fn new(out: &'f File, raw_len: u64, cid: u32) -> Result<Self> {
+    pub fn new(out: File, raw_len: u64, cid: u32) -> Result<Self> {
         if !raw_len.is_multiple_of(SECTOR) {
             return Err(DiskError::NotSectorAligned {
                 what: "the raw image",

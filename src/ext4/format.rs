@@ -2,71 +2,40 @@
 //! (`Documentation/filesystems/ext4/*.rst` in the Linux tree), plus the
 //! jbd2 journal superblock (`journal.rst`).
 //!
-//! Every struct is `#[repr(C)]` and made only of byte arrays (the
+//! Every struct is `#[repr(C)]` and made only of byte arrays (zerocopy's
 //! little-endian [`Le16`]/[`Le32`]/[`Le64`] and the big-endian [`Be32`] of
 //! jbd2), so it has no padding, alignment 1, and any byte pattern is a valid
-//! value; the `on_disk!` macro asserts each size at compile time and gives
-//! `zeroed()` and `as_bytes()`.
+//! value: zerocopy's derives check that at compile time. The `on_disk!`
+//! macro asserts each size and gives `zeroed()` and `as_bytes()`.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// A little-endian `__le16`.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-#[repr(transparent)]
-pub(crate) struct Le16([u8; 2]);
+pub(crate) type Le16 = zerocopy::little_endian::U16;
 /// A little-endian `__le32`.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-#[repr(transparent)]
-pub(crate) struct Le32([u8; 4]);
+pub(crate) type Le32 = zerocopy::little_endian::U32;
 /// A little-endian `__le64`.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-#[repr(transparent)]
-pub(crate) struct Le64([u8; 8]);
+pub(crate) type Le64 = zerocopy::little_endian::U64;
 /// A big-endian `__be32` (jbd2 is big-endian).
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-#[repr(transparent)]
-pub(crate) struct Be32([u8; 4]);
+pub(crate) type Be32 = zerocopy::big_endian::U32;
 
-impl From<u16> for Le16 {
-    fn from(v: u16) -> Self {
-        Le16(v.to_le_bytes())
-    }
-}
-impl From<u32> for Le32 {
-    fn from(v: u32) -> Self {
-        Le32(v.to_le_bytes())
-    }
-}
-impl From<u64> for Le64 {
-    fn from(v: u64) -> Self {
-        Le64(v.to_le_bytes())
-    }
-}
-impl From<u32> for Be32 {
-    fn from(v: u32) -> Self {
-        Be32(v.to_be_bytes())
-    }
-}
-
-/// Asserts the size and alignment of an on-disk struct at compile time and
-/// gives it `zeroed()` and `as_bytes()`.
+/// Asserts the size of an on-disk struct at compile time and gives it
+/// `zeroed()` and `as_bytes()` (zerocopy's, under the names the writer
+/// uses).
 macro_rules! on_disk {
     ($name:ident, $size:expr) => {
         const _: () = assert!(std::mem::size_of::<$name>() == $size);
-        const _: () = assert!(std::mem::align_of::<$name>() == 1);
         impl $name {
             pub(crate) const SIZE: usize = $size;
 
             /// All fields zero.
             pub(crate) fn zeroed() -> Self {
-                // SAFETY: every field is a byte array (see the module doc),
-                // so the all-zero pattern is a valid value.
-                unsafe { std::mem::zeroed() }
+                zerocopy::FromZeros::new_zeroed()
             }
 
             /// The struct's bytes, exactly as they go on disk.
             pub(crate) fn as_bytes(&self) -> &[u8] {
-                // SAFETY: `repr(C)` of byte arrays only: no padding, no
-                // uninitialised bytes, alignment 1, size asserted above.
-                unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), $size) }
+                zerocopy::IntoBytes::as_bytes(self)
             }
         }
     };
@@ -115,6 +84,7 @@ pub(crate) const EXT3_JNL_BACKUP_BLOCKS: u8 = 1;
 
 /// super.rst: `struct ext4_super_block`, 1024 bytes at byte 1024 of the
 /// filesystem (and at the start of each backup group).
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct SuperBlock {
     pub s_inodes_count: Le32,
@@ -233,6 +203,7 @@ pub(crate) const EXT4_BG_INODE_UNINIT: u16 = 0x1;
 pub(crate) const EXT4_BG_INODE_ZEROED: u16 = 0x4;
 
 /// group_descr.rst: the 64-byte descriptor of the 64bit feature.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct GroupDesc {
     pub bg_block_bitmap_lo: Le32,
@@ -287,6 +258,7 @@ pub(crate) const IBODY_XATTR_OFFSET: usize = 128 + EXTRA_ISIZE as usize;
 
 /// inodes.rst: the inode through `i_projid` (128 + `i_extra_isize` bytes);
 /// the rest of the 256-byte record holds in-inode extended attributes.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct Inode {
     pub i_mode: Le16,
@@ -338,6 +310,7 @@ pub(crate) const EXT4_EXT_MAGIC: u16 = 0xF30A;
 pub(crate) const EXT_INIT_MAX_LEN: u32 = 32768;
 
 /// ifork.rst: `struct ext4_extent_header`.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct ExtentHeader {
     pub eh_magic: Le16,
@@ -349,6 +322,7 @@ pub(crate) struct ExtentHeader {
 on_disk!(ExtentHeader, 12);
 
 /// ifork.rst: `struct ext4_extent_idx`, an interior node's entry.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct ExtentIdx {
     pub ei_block: Le32,
@@ -359,6 +333,7 @@ pub(crate) struct ExtentIdx {
 on_disk!(ExtentIdx, 12);
 
 /// ifork.rst: `struct ext4_extent`, a leaf's entry.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct Extent {
     pub ee_block: Le32,
@@ -370,6 +345,7 @@ on_disk!(Extent, 12);
 
 /// ifork.rst: `struct ext4_extent_tail`, after `eh_max` entries of a tree
 /// block.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct ExtentTail {
     pub eb_checksum: Le32,
@@ -394,6 +370,7 @@ pub(crate) const EXT4_NAME_LEN: usize = 255;
 
 /// directory.rst: the fixed part of `struct ext4_dir_entry_2`; `name_len`
 /// name bytes follow, and `rec_len` covers both, rounded up to 4.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DirEntry2 {
     pub inode: Le32,
@@ -405,6 +382,7 @@ on_disk!(DirEntry2, 8);
 
 /// directory.rst: `struct ext4_dir_entry_tail`, the last 12 bytes of a
 /// leaf block, holding its checksum.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DirEntryTail {
     pub det_reserved_zero1: Le32,
@@ -417,6 +395,7 @@ on_disk!(DirEntryTail, 12);
 
 /// directory.rst: `struct dx_root_info`, after `.` and `..` in an htree
 /// root block.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DxRootInfo {
     pub reserved_zero: Le32,
@@ -430,6 +409,7 @@ on_disk!(DxRootInfo, 8);
 /// directory.rst: the `limit`, `count` and `block` that head the
 /// `dx_entry` array of `dx_root` and `dx_node` (the first entry's hash
 /// slot holds `limit` and `count`).
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DxCountLimit {
     pub limit: Le16,
@@ -439,6 +419,7 @@ pub(crate) struct DxCountLimit {
 on_disk!(DxCountLimit, 8);
 
 /// directory.rst: `struct dx_entry`.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DxEntry {
     pub hash: Le32,
@@ -448,6 +429,7 @@ on_disk!(DxEntry, 8);
 
 /// directory.rst: `struct dx_tail`, the last 8 bytes of an htree index
 /// block.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct DxTail {
     pub dt_reserved: Le32,
@@ -463,6 +445,7 @@ pub(crate) const EXT4_XATTR_MAGIC: u32 = 0xEA02_0000;
 
 /// attributes.rst: `struct ext4_xattr_header`, at the start of an xattr
 /// block.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct XattrHeader {
     pub h_magic: Le32,
@@ -477,6 +460,7 @@ on_disk!(XattrHeader, 32);
 pub(crate) const XATTR_HEADER_CSUM_OFFSET: usize = 0x10;
 
 /// attributes.rst: `struct ext4_xattr_ibody_header`, after `i_extra_isize`.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct XattrIbodyHeader {
     pub h_magic: Le32,
@@ -485,6 +469,7 @@ on_disk!(XattrIbodyHeader, 4);
 
 /// attributes.rst: the fixed part of `struct ext4_xattr_entry`;
 /// `e_name_len` name bytes follow, padded to 4.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct XattrEntry {
     pub e_name_len: u8,
@@ -505,6 +490,7 @@ pub(crate) const JBD2_MAGIC_NUMBER: u32 = 0xC03B_3998;
 pub(crate) const JBD2_SUPERBLOCK_V2: u32 = 4;
 
 /// journal.rst: `journal_superblock_t`, in block 0 of the journal.
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub(crate) struct JournalSuperblock {
     pub h_magic: Be32,

@@ -2,43 +2,16 @@
 //! directory hash (half MD4, directory.rst "Hash Tree Directories") and the
 //! extended attribute hashes (attributes.rst).
 //!
-//! crc32c is our own table (Castagnoli polynomial, reflected, 0x82F63B78):
-//! no dependency for 30 lines, and only metadata is checksummed, so speed
-//! does not matter. ext4 uses it the way the kernel's `crc32c_le` does: the
-//! caller passes the running value and nothing is inverted (the filesystem
-//! seed is `crc32c_le(!0, uuid)`).
-
-/// The Castagnoli polynomial, bit-reversed.
-const CRC32C_POLY: u32 = 0x82F6_3B78;
-
-/// The byte-at-a-time table, built at compile time.
-const CRC32C_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ CRC32C_POLY
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
+//! crc32c comes from the `crc32c` crate (the SSE4.2 instruction where the
+//! processor has it). ext4 uses it the way the kernel's `crc32c_le` does:
+//! the caller passes the running value and nothing is inverted (the
+//! filesystem seed is `crc32c_le(!0, uuid)`); the crate's `crc32c_append`
+//! inverts on the way in and out, so [`crc32c_le`] undoes both.
 
 /// crc32c of `data` continuing from `crc`, without pre- or post-inversion
 /// (the kernel's `crc32c_le`, which `ext4_chksum` calls).
-pub(crate) fn crc32c_le(mut crc: u32, data: &[u8]) -> u32 {
-    for &b in data {
-        crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    crc
+pub(crate) fn crc32c_le(crc: u32, data: &[u8]) -> u32 {
+    !crc32c::crc32c_append(!crc, data)
 }
 
 /// The directory hash: half MD4 over the name with the superblock's seed,
@@ -174,6 +147,24 @@ mod tests {
     fn crc32c_matches_the_standard_check_value() {
         // The CRC-32C check value of "123456789" (with the usual inversions).
         assert_eq!(!crc32c_le(!0, b"123456789"), 0xE306_9283);
+        // Continuing is the same as one pass, and a zero start is not
+        // inverted (the kernel's `crc32c_le(0, ...)`: a bitwise reference).
+        assert_eq!(
+            crc32c_le(crc32c_le(7, b"1234"), b"56789"),
+            crc32c_le(7, b"123456789")
+        );
+        let bitwise = |mut crc: u32, data: &[u8]| {
+            for &b in data {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = (crc >> 1) ^ (0x82F6_3B78 & 0u32.wrapping_sub(crc & 1));
+                }
+            }
+            crc
+        };
+        for (seed, data) in [(0, &b"ext4"[..]), (0x1234_5678, &[0u8; 300][..])] {
+            assert_eq!(crc32c_le(seed, data), bitwise(seed, data));
+        }
     }
 
     /// Values `debugfs -R "dx_hash -h 4 -s 11111111-2222-3333-4444-555555555555 NAME"`

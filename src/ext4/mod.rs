@@ -59,7 +59,7 @@
 //! | `layout.rs` | the layout pass: inode numbering, geometry, placement of group metadata, the block allocator, extent trees |
 //! | `dir.rs` | directory blocks: linear packing, the htree, their bytes and checksums |
 //! | `xattr.rs` | xattr names to indices, ACLs to ext4's form, inode body or block, sharing |
-//! | `hash.rs` | crc32c (own table), the half MD4 directory hash, the xattr hashes |
+//! | `hash.rs` | crc32c (the `crc32c` crate, as the kernel's `crc32c_le` calls it), the half MD4 directory hash, the xattr hashes |
 //! | `write.rs` | the write pass: bitmaps, descriptors, superblocks, inode tables, directories, file data streamed |
 
 mod dir;

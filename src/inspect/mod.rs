@@ -8,7 +8,8 @@
 //!
 //! Inputs are opened only when they are regular files
 //! ([`crate::input::open_regular`]); disks through
-//! [`crate::disk::view`] (raw, fixed VHD, stream-optimized VMDK), their
+//! [`crate::disk::view`] (raw, fixed VHD, stream-optimized VMDK, qcow2,
+//! Compute Engine tarball), their
 //! root filesystem through [`ext4`].
 
 use std::collections::BTreeMap;
@@ -35,7 +36,8 @@ pub enum Artifact {
     Manifest,
     /// A tarball, compressed or not: an image written with `formats = ["tar"]`.
     Tar,
-    /// A disk image: raw (GPT), stream-optimized VMDK or fixed VHD.
+    /// A disk image: raw (GPT), stream-optimized VMDK, fixed VHD, qcow2 or
+    /// a Compute Engine tarball (`disk.raw` in a `.tar.gz`).
     Disk(DiskFormat),
 }
 
@@ -49,6 +51,8 @@ impl Artifact {
             Artifact::Disk(DiskFormat::Raw) => "a raw disk image",
             Artifact::Disk(DiskFormat::Vmdk) => "a VMDK disk image",
             Artifact::Disk(DiskFormat::Vhd) => "a VHD disk image",
+            Artifact::Disk(DiskFormat::Qcow2) => "a qcow2 disk image",
+            Artifact::Disk(DiskFormat::Gce) => "a Compute Engine image tarball",
         }
     }
 }
@@ -76,6 +80,12 @@ pub fn detect(path: &Path) -> Result<Artifact> {
     head.truncate(n);
     if head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
         return Ok(Artifact::Rpm);
+    }
+    // A Compute Engine tarball is gzip too: `disk.raw` inside is a disk.
+    if head.starts_with(&[0x1f, 0x8b])
+        && let Some(DiskFormat::Gce) = crate::disk::view::detect(&f).map_err(read_err(path))?
+    {
+        return Ok(Artifact::Disk(DiskFormat::Gce));
     }
     let compressed = head.starts_with(&[0x1f, 0x8b])
         || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
@@ -207,13 +217,24 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     })
 }
 
-/// Read an image written as a GPT disk (raw, VMDK or fixed VHD): its root
+/// Read an image written as a GPT disk (raw, VMDK, fixed VHD, qcow2 or a
+/// Compute Engine tarball): its root
 /// partition's ext4 filesystem, walked by inode ([`ext4`]), so paths of
 /// any depth read back.
 pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> Result<ImageView> {
     use sha2::Digest;
     let file = crate::input::open_regular(path)?;
-    let bad_disk = |e: crate::disk::DiskError| Error::Usage(format!("`{}`: {e}", path.display()));
+    // The whole cause chain: a read that failed says why (a qcow2 table
+    // outside the file, say), not only where.
+    let bad_disk = |e: crate::disk::DiskError| {
+        let mut m = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            m = format!("{m}: {c}");
+            cause = c.source();
+        }
+        Error::Usage(format!("`{}`: {m}", path.display()))
+    };
     let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
     let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
     let root = table

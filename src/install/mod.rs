@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::progress::{Quiet, Reporter, Task, Unit};
 use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::header::{Header, tag};
 use crate::rpm::read::{PackageHeaders, verify_digests};
@@ -40,6 +41,10 @@ use files::{FileInfo, files_of};
 /// Where rpm keeps its database in an Amazon Linux 2023 root.
 pub const RPMDB_DIR: &str = "/var/lib/rpm";
 pub const RPMDB_FILE: &str = "/var/lib/rpm/rpmdb.sqlite";
+/// The database's write-ahead log and its index, which a live system may
+/// leave beside it; the image's database is whole without them.
+const RPMDB_WAL: &str = "/var/lib/rpm/rpmdb.sqlite-wal";
+const RPMDB_SHM: &str = "/var/lib/rpm/rpmdb.sqlite-shm";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -290,6 +295,16 @@ fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>),
             let mut r = tree.open(id).map_err(work_err)?;
             let mut f = std::fs::File::create(&db_file).map_err(work_err)?;
             std::io::copy(&mut r, &mut f).map_err(work_err)?;
+            // A base taken from a live system may hold changes in the
+            // write-ahead log still: SQLite reads them from beside the file.
+            if let Some(wal) = tree.resolve(RPMDB_WAL, false).ok()
+                && matches!(tree.node(wal).kind, Kind::File(_))
+            {
+                let wal_file = work.join("rpmdb.sqlite-wal");
+                let mut r = tree.open(wal).map_err(work_err)?;
+                let mut f = std::fs::File::create(&wal_file).map_err(work_err)?;
+                std::io::copy(&mut r, &mut f).map_err(work_err)?;
+            }
             Rpmdb::open(&db_file)?
         }
         _ => Rpmdb::create(&db_file)?,
@@ -418,15 +433,18 @@ pub fn install(
         .iter()
         .map(|p| (p.clone(), p.display().to_string()))
         .collect();
-    install_named(tree, &named, opts)
+    install_named(tree, &named, opts, &Quiet)
 }
 
 /// [`install`], given how messages name each package: a package built
 /// from a spec goes by its spec, not by the scratch file it was built into.
+/// `progress` hears the payloads' bytes as they are placed, with each
+/// package's name.
 pub fn install_named(
     tree: &mut Tree,
     rpms: &[(PathBuf, String)],
     opts: &InstallOptions,
+    progress: &dyn Reporter,
 ) -> Result<InstallReport, InstallError> {
     let mut report = InstallReport::default();
     let new = read_packages(rpms)?;
@@ -469,16 +487,24 @@ pub fn install_named(
     };
     let order = install_order(&new);
     let mut owned_by_name: Vec<(NodeId, String, String)> = Vec::new();
+    let placing = Task::start(
+        progress,
+        "installing payloads",
+        Unit::Bytes,
+        Some(new.iter().map(|n| place::payload_bytes(&n.files)).sum()),
+    );
     for &k in &order {
+        placing.note(&new[k].deps.nevra);
         place::place_payload(
             tree,
             &new[k],
             &files_plan.actions[k],
-            &mut owned_by_name,
-            &mut report,
+            (&mut owned_by_name, &mut report),
             opts.install_time,
+            &placing,
         )?;
     }
+    placing.finish();
     place::erase(tree, &files_plan.erase, &mut report.warnings);
     report.pending_owners = owned_by_name;
     report
@@ -679,5 +705,11 @@ fn store_db(
             path: RPMDB_FILE.into(),
             source,
         })?;
+    // A log left from the base would be replayed over the new file.
+    for stale in [RPMDB_WAL, RPMDB_SHM] {
+        if tree.resolve(stale, false).is_ok() {
+            let _ = tree.remove(stale);
+        }
+    }
     Ok(())
 }

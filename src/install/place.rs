@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use crate::progress::Task;
 use crate::rootfs::{Kind, Meta, Node, NodeId, PathError, Tree};
 use crate::rpm::filedigest::HashingReader;
 use crate::rpm::header::tag;
@@ -39,13 +40,26 @@ struct Placer<'a> {
 }
 
 /// Stream one package's payload into the tree, file `i` per `actions[i]`.
+/// The bytes of file data in a package's payload: regular files, a hard
+/// link set's once, ghosts (which have none) aside.
+pub(super) fn payload_bytes(files: &[FileInfo]) -> u64 {
+    let sets: BTreeMap<(u32, u32), u64> = files
+        .iter()
+        .filter(|f| f.kind() == S_IFREG && f.flags & RPMFILE_GHOST == 0)
+        .map(|f| (f.inode, f.size))
+        .collect();
+    sets.values().sum()
+}
+
+/// Place a package's payload; `progress` hears the bytes of file data
+/// placed.
 pub(super) fn place_payload(
     tree: &mut Tree,
     n: &NewPackage,
     actions: &[Action],
-    owned: &mut Vec<(NodeId, String, String)>,
-    report: &mut InstallReport,
+    (owned, report): (&mut Vec<(NodeId, String, String)>, &mut InstallReport),
     time: u32,
+    progress: &Task,
 ) -> Result<(), InstallError> {
     let pkg = n.deps.nevra.as_str();
     make_parents(tree, pkg, &n.files, time)?;
@@ -120,6 +134,7 @@ pub(super) fn place_payload(
         p.seen[i] = true;
         if files[i].kind() == S_IFREG {
             p.regular(i, entry.size, &mut cpio.data())?;
+            progress.advance(entry.size);
         } else {
             p.other(i)?;
         }

@@ -10,7 +10,7 @@
 //!
 //! Contents are referenced by host path, never copied: each regular file is
 //! a source, and when it has fewer blocks than its size says (sparse), its
-//! data ranges are found with `lseek(SEEK_DATA/SEEK_HOLE)`, so its holes
+//! data ranges are found with `lseek(SEEK_DATA/SEEK_HOLE)` ([`crate::sparse`]), so its holes
 //! stay holes; otherwise it is one extent. The files must not change while
 //! the tree lives (a file that shrank is a read error later, never a short
 //! file).
@@ -33,18 +33,23 @@ use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use super::error::{ImportError, MemberError};
 use super::path::display;
 use super::store::{Extent, FileData, SourceId, open_host};
 use super::tree::{Kind, Meta, Node, NodeId, Tree};
+use crate::progress::Task;
 
 impl Tree {
     /// Add everything under the host directory `dir` to this tree, `dir`
     /// itself becoming `/` (see this module's doc).
     pub fn import_dir(&mut self, dir: &Path) -> Result<(), ImportError> {
+        self.import_dir_reporting(dir, &Task::none())
+    }
+
+    /// [`Tree::import_dir`], telling `progress` each entry taken.
+    pub fn import_dir_reporting(&mut self, dir: &Path, progress: &Task) -> Result<(), ImportError> {
         let read_err = |source| ImportError::Read {
             input: dir.to_path_buf(),
             source,
@@ -107,6 +112,7 @@ impl Tree {
                 .unwrap_or_default();
             self.import_entry(entry.path(), &rel, &mut inodes)
                 .map_err(|e| member_err(&rel, e))?;
+            progress.advance(1);
         }
         Ok(())
     }
@@ -210,43 +216,17 @@ fn file_data(path: &Path, md: &Metadata, source: SourceId) -> io::Result<FileDat
         return Ok(whole(size));
     }
     let f = open_host(path)?;
-    let fd = f.as_raw_fd();
-    let mut extents = Vec::new();
-    let mut pos: u64 = 0;
-    while pos < size {
-        let Ok(at) = libc::off_t::try_from(pos) else {
-            break;
-        };
-        // SAFETY: lseek on a descriptor we own; no memory is passed.
-        let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break; // only a hole up to the end
-            }
-            if e.raw_os_error() == Some(libc::EINVAL) {
-                return Ok(whole(size)); // the filesystem cannot tell
-            }
-            return Err(e);
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let (start, end) = (data as u64, (hole as u64).min(size));
-        if end > start {
-            extents.push(Extent {
-                file_offset: start,
-                len: end - start,
-                source,
-                source_offset: start,
-            });
-        }
-        if end <= pos {
-            break;
-        }
-        pos = end;
-    }
+    let Some(data) = crate::sparse::data_extents(&f, size)? else {
+        return Ok(whole(size)); // the filesystem cannot tell
+    };
+    let extents = data
+        .into_iter()
+        .map(|r| Extent {
+            file_offset: r.start,
+            len: r.end - r.start,
+            source,
+            source_offset: r.start,
+        })
+        .collect();
     Ok(FileData { size, extents })
 }

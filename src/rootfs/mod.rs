@@ -43,6 +43,8 @@ mod tree;
 
 use std::path::Path;
 
+use crate::progress::Task;
+
 pub use digest::sha256_file;
 pub use error::{ImportError, MemberError};
 pub use path::{MAX_SYMLINK_HOPS, PathError};
@@ -54,6 +56,16 @@ pub use tree::{Dir, Kind, Meta, Node, NodeId, Tree, Walk};
 /// [`Tree::import_tar`]). Spilled contents go to a temporary file in
 /// `spill_dir`, or in the system's temporary folder when `None`.
 pub fn import(input: &Path, spill_dir: Option<&Path>) -> Result<Tree, ImportError> {
+    import_reporting(input, spill_dir, &Task::none())
+}
+
+/// [`import`], telling `progress` how far it got: bytes of a tarball as
+/// stored (compressed or not), or the entries of a directory.
+pub fn import_reporting(
+    input: &Path,
+    spill_dir: Option<&Path>,
+    progress: &Task,
+) -> Result<Tree, ImportError> {
     let mut tree = match spill_dir {
         Some(dir) => Tree::with_spill_dir(dir),
         None => Tree::new(),
@@ -63,9 +75,9 @@ pub fn import(input: &Path, spill_dir: Option<&Path>) -> Result<Tree, ImportErro
         source,
     })?;
     if md.is_dir() {
-        tree.import_dir(input)?;
+        tree.import_dir_reporting(input, progress)?;
     } else {
-        tree.import_tar(input)?;
+        tree.import_tar_limited(input, tar_in::MAX_MEMBERS, progress)?;
     }
     Ok(tree)
 }

@@ -40,6 +40,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tar::{GnuExtSparseHeader, GnuSparseHeader, Header};
 
@@ -47,6 +49,7 @@ use super::error::{ImportError, MemberError};
 use super::path::{PathError, display};
 use super::store::{Extent, FileData, SourceId, SpillWriter};
 use super::tree::{Kind, Meta, Node, Tree};
+use crate::progress::Task;
 
 const BLOCK: u64 = 512;
 /// The largest PAX or GNU long-name header read into memory.
@@ -98,6 +101,22 @@ enum Stream {
 struct TarStream {
     s: Stream,
     pos: u64,
+    /// Bytes of a compressed archive read from its file.
+    stored: Arc<AtomicU64>,
+}
+
+/// Counts the bytes read from a compressed archive's file.
+struct StoredCount {
+    inner: File,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for StoredCount {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl Read for TarStream {
@@ -112,6 +131,14 @@ impl Read for TarStream {
 }
 
 impl TarStream {
+    /// Bytes of the archive's file read so far (as stored).
+    fn stored(&self) -> u64 {
+        match self.s {
+            Stream::Plain { .. } => self.pos,
+            Stream::Packed(_) => self.stored.load(Ordering::Relaxed),
+        }
+    }
+
     /// Fill `buf` unless the stream ends; returns how much was read.
     fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut got = 0;
@@ -209,14 +236,16 @@ impl Tree {
     /// Add every member of the tar archive at `archive` to this tree (see
     /// this module's doc for the rules).
     pub fn import_tar(&mut self, archive: &Path) -> Result<(), ImportError> {
-        self.import_tar_limited(archive, MAX_MEMBERS)
+        self.import_tar_limited(archive, MAX_MEMBERS, &Task::none())
     }
 
-    /// [`Tree::import_tar`] with another member limit (tests lower it).
+    /// [`Tree::import_tar`] with another member limit (tests lower it),
+    /// telling `progress` the archive's bytes read, as stored.
     pub(crate) fn import_tar_limited(
         &mut self,
         archive: &Path,
         max_members: u64,
+        progress: &Task,
     ) -> Result<(), ImportError> {
         let read_err = |source| ImportError::Read {
             input: archive.to_path_buf(),
@@ -233,6 +262,12 @@ impl Tree {
         let mut magic = [0u8; 6];
         let n = read_up_to(&mut f, &mut magic).map_err(read_err)?;
         f.seek(SeekFrom::Start(0)).map_err(read_err)?;
+        // Bytes of a compressed archive read from the file, for progress.
+        let read = Arc::new(AtomicU64::new(0));
+        let stored = |f: File| StoredCount {
+            inner: f,
+            read: Arc::clone(&read),
+        };
         let s = match detect(&magic[..n]) {
             Compression::None => {
                 let canonical = std::fs::canonicalize(archive).map_err(read_err)?;
@@ -243,23 +278,28 @@ impl Tree {
                 }
             }
             Compression::Gzip => Stream::Packed(Box::new(flate2::read::MultiGzDecoder::new(
-                BufReader::new(f),
+                BufReader::new(stored(f)),
             ))),
             Compression::Xz => Stream::Packed(Box::new(
-                liblzma::read::XzDecoder::new_multi_decoder(BufReader::new(f)),
+                liblzma::read::XzDecoder::new_multi_decoder(BufReader::new(stored(f))),
             )),
             Compression::Zstd => Stream::Packed(Box::new(
-                zstd::stream::read::Decoder::new(f).map_err(read_err)?,
+                zstd::stream::read::Decoder::new(stored(f)).map_err(read_err)?,
             )),
             Compression::Bzip2 => Stream::Packed(Box::new(bzip2::read::MultiBzDecoder::new(
-                BufReader::new(f),
+                BufReader::new(stored(f)),
             ))),
         };
         TarImport {
             tree: self,
-            st: TarStream { s, pos: 0 },
+            st: TarStream {
+                s,
+                pos: 0,
+                stored: read,
+            },
             input: archive,
             max_members,
+            progress,
         }
         .run()
     }
@@ -281,6 +321,7 @@ struct TarImport<'a> {
     st: TarStream,
     input: &'a Path,
     max_members: u64,
+    progress: &'a Task<'a>,
 }
 
 impl TarImport<'_> {
@@ -299,6 +340,7 @@ impl TarImport<'_> {
         let mut members = 0u64;
         loop {
             let at = self.st.pos;
+            self.progress.reach(self.st.stored());
             let mut block = [0u8; BLOCK as usize];
             let got = self
                 .st
@@ -959,7 +1001,7 @@ mod tests {
 
     fn import_err(path: &Path, max_members: u64) -> String {
         let mut t = Tree::new();
-        match t.import_tar_limited(path, max_members) {
+        match t.import_tar_limited(path, max_members, &Task::none()) {
             Ok(()) => String::new(),
             Err(e) => {
                 let mut s = e.to_string();

@@ -1253,8 +1253,7 @@ mod tests {
         let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        let hz = rustix::param::clock_ticks_per_second();
         Some(std::time::Duration::from_millis(ticks * 1000 / hz.max(1)))
     }
 

@@ -702,6 +702,40 @@ pub struct NewEntry {
     pub value: Value,
 }
 
+impl NewEntry {
+    /// A `STRING` entry.
+    pub fn string(tag: u32, v: &str) -> Self {
+        NewEntry {
+            tag,
+            value: Value::String(v.to_string()),
+        }
+    }
+
+    /// An `I18NSTRING` entry with one (the `C`) translation.
+    pub fn i18n(tag: u32, v: &str) -> Self {
+        NewEntry {
+            tag,
+            value: Value::I18nString(vec![v.to_string()]),
+        }
+    }
+
+    /// A `STRING_ARRAY` entry.
+    pub fn strings(tag: u32, v: Vec<String>) -> Self {
+        NewEntry {
+            tag,
+            value: Value::StringArray(v),
+        }
+    }
+
+    /// An `INT32` entry.
+    pub fn int32(tag: u32, v: Vec<u32>) -> Self {
+        NewEntry {
+            tag,
+            value: Value::Int32(v),
+        }
+    }
+}
+
 fn encode(v: &Value) -> (Type, u32, Vec<u8>) {
     let mut b = Vec::new();
     let v_type = match v {

@@ -227,9 +227,13 @@ impl Rpmdb {
     }
 
     /// Checkpoint and close: the file alone holds everything afterwards.
+    /// It is left in rollback-journal mode, not WAL: a WAL database cannot
+    /// be opened on a read-only mount without its `-shm` file, and that is
+    /// how scanners and auditors read an image. rpm switches it back to WAL
+    /// itself the first time it opens it read-write on the running server.
     pub fn close(self) -> Result<(), RpmdbError> {
         self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
             .map_err(|e| self.err(e))?;
         let path = self.path.clone();
         self.conn

@@ -21,6 +21,30 @@ pub struct SpecError {
     pub hint: Option<String>,
 }
 
+/// The most a spec file may hold: specs are a few kilobytes; anything
+/// near this is not a spec.
+pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A spec file's text: a regular file (a FIFO or a device is refused, never
+/// read), at most [`MAX_SPEC_BYTES`], UTF-8.
+pub fn read_spec_text(file: &Path) -> Result<String, SpecError> {
+    let bytes = crate::input::read_small(file, MAX_SPEC_BYTES, "a spec").map_err(|e| {
+        SpecError::whole(file, format!("cannot read the spec: {}", error_chain(&e)))
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|e| SpecError::whole(file, format!("the spec is not UTF-8 text: {e}")))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}
+
 impl SpecError {
     /// An error at byte offset `span.start` of `text`.
     pub fn at(file: &Path, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {

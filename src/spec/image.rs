@@ -64,24 +64,9 @@ impl PackageRef {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Format {
-    Raw,
-    Vmdk,
-    Vhd,
-    Tar,
-}
-
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Raw => "raw",
-            Format::Vmdk => "vmdk",
-            Format::Vhd => "vhd",
-            Format::Tar => "tar",
-        }
-    }
-}
+pub use crate::arch::Arch;
+pub use crate::disk::OutputFormat;
+pub use crate::filesystem::FilesystemKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
@@ -147,7 +132,11 @@ pub struct ImageSpec {
     pub base_sha256: Option<String>,
     pub packages: Vec<PackageRef>,
     pub size: Size,
-    pub formats: Vec<Format>,
+    pub formats: Vec<OutputFormat>,
+    /// The architecture the image is for (`x86_64` when not given).
+    pub arch: Arch,
+    /// The root filesystem of disk images (`ext4` when not given).
+    pub filesystem: FilesystemKind,
     pub systemd: SystemdOverrides,
     pub files: Vec<Overlay>,
     pub at_base: Loc,
@@ -155,6 +144,7 @@ pub struct ImageSpec {
     pub at_base_sha256: Option<Loc>,
     pub at_size: Option<Loc>,
     pub at_formats: Option<Loc>,
+    pub at_arch: Option<Loc>,
     /// Allowed but worth a second look (modes), each located.
     pub warnings: Vec<String>,
 }
@@ -175,6 +165,7 @@ struct RawImage {
     packages: Vec<Spanned<String>>,
     size: Option<Spanned<String>>,
     formats: Option<Spanned<Vec<Spanned<String>>>>,
+    arch: Option<Spanned<String>>,
     filesystem: Option<Spanned<String>>,
     #[serde(default)]
     systemd: RawSystemd,
@@ -236,8 +227,7 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
 }
 
 pub fn load_image(file: &Path) -> Result<ImageSpec, SpecError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| SpecError::whole(file, format!("cannot read the spec: {e}")))?;
+    let text = super::diag::read_spec_text(file)?;
     parse_image(file, &text)
 }
 
@@ -312,17 +302,21 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         None => Size::Auto,
     };
     let formats = parse_formats(&cx, im.formats.as_ref())?;
-    if let Some(fs) = &im.filesystem
-        && fs.get_ref() != "ext4"
-    {
-        return Err(cx.err(
-            fs,
-            format!(
-                "filesystem `{}` is not supported; use ext4",
-                escape(fs.get_ref())
-            ),
-        ));
-    }
+    let arch = parse_arch(&cx, im.arch.as_ref())?;
+    let filesystem = match &im.filesystem {
+        None => FilesystemKind::Ext4,
+        Some(fs) => FilesystemKind::from_name(fs.get_ref()).ok_or_else(|| {
+            let names: Vec<&str> = FilesystemKind::ALL.iter().map(|k| k.name()).collect();
+            cx.err(
+                fs,
+                format!(
+                    "filesystem `{}` is not supported; use {}",
+                    escape(fs.get_ref()),
+                    names.join(" or ")
+                ),
+            )
+        })?,
+    };
     let units = |list: &[Spanned<String>]| -> Result<Vec<UnitRef>, SpecError> {
         list.iter()
             .map(|u| {
@@ -349,12 +343,15 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
         at_base_sha256: im.base_sha256.as_ref().map(|v| cx.loc(v)),
         at_size: im.size.as_ref().map(|v| cx.loc(v)),
         at_formats: im.formats.as_ref().map(|v| cx.loc(v)),
+        at_arch: im.arch.as_ref().map(|v| cx.loc(v)),
         base,
         base_kind,
         base_sha256,
         packages,
         size,
         formats,
+        arch,
+        filesystem,
         systemd,
         files,
         warnings,
@@ -365,40 +362,65 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
 fn parse_formats(
     cx: &Cx,
     list: Option<&Spanned<Vec<Spanned<String>>>>,
-) -> Result<Vec<Format>, SpecError> {
+) -> Result<Vec<OutputFormat>, SpecError> {
     let Some(list) = list else {
-        return Ok(vec![Format::Raw]);
+        return Ok(vec![OutputFormat::Raw]);
     };
     if list.get_ref().is_empty() {
         return Err(cx.err(list, "formats is empty; name at least one output"));
     }
-    let all = [Format::Raw, Format::Vmdk, Format::Vhd, Format::Tar];
+    let names: Vec<&str> = OutputFormat::ALL.iter().map(|f| f.name()).collect();
     let mut formats = Vec::new();
     for f in list.get_ref() {
-        let fmt = all
-            .into_iter()
-            .find(|x| x.name() == f.get_ref())
-            .ok_or_else(|| {
-                let mut e = cx.err(
-                    f,
-                    format!(
-                        "unknown format `{}`; use raw, vmdk, vhd or tar",
-                        escape(f.get_ref())
-                    ),
-                );
-                if let Some(m) =
-                    super::diag::did_you_mean(f.get_ref(), all.iter().map(|x| x.name()))
-                {
-                    e = e.with_hint(format!("did you mean `{m}`?"));
-                }
-                e
-            })?;
+        let fmt = OutputFormat::from_name(f.get_ref()).ok_or_else(|| {
+            let mut e = cx.err(
+                f,
+                format!(
+                    "unknown format `{}`; use {}",
+                    escape(f.get_ref()),
+                    names.join(", ")
+                ),
+            );
+            if let Some(m) = super::diag::did_you_mean(f.get_ref(), names.iter().copied()) {
+                e = e.with_hint(format!("did you mean `{m}`?"));
+            }
+            e
+        })?;
         if !formats.contains(&fmt) {
             formats.push(fmt);
         }
     }
     formats.sort();
     Ok(formats)
+}
+
+/// `arch`: `x86_64` when absent; `aarch64` is known but not made yet.
+fn parse_arch(cx: &Cx, v: Option<&Spanned<String>>) -> Result<Arch, SpecError> {
+    let Some(v) = v else {
+        return Ok(Arch::X86_64);
+    };
+    let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+    let arch = Arch::from_name(v.get_ref()).ok_or_else(|| {
+        let mut e = cx.err(
+            v,
+            format!(
+                "unknown arch `{}`; use {}",
+                escape(v.get_ref()),
+                names.join(" or ")
+            ),
+        );
+        if let Some(m) = super::diag::did_you_mean(v.get_ref(), names.iter().copied()) {
+            e = e.with_hint(format!("did you mean `{m}`?"));
+        }
+        e
+    })?;
+    if !arch.supported() {
+        return Err(cx.err(
+            v,
+            format!("arch `{arch}` is not supported yet; ingot makes x86_64 images"),
+        ));
+    }
+    Ok(arch)
 }
 
 /// The `[[image.files]]` entries: each `dest` once, each `src` a regular
@@ -507,7 +529,7 @@ dest = "/etc/hostname"
 content = "web\n"
 "#;
         let im = parse_image(&spec, text).unwrap();
-        assert_eq!(im.formats, [Format::Raw, Format::Tar]);
+        assert_eq!(im.formats, [OutputFormat::Raw, OutputFormat::Tar]);
         assert_eq!(im.size, Size::Bytes(2 << 30));
         assert_eq!(im.base_kind, BaseKind::Dir);
         assert_eq!(im.systemd.mask[0].name, "systemd-firstboot.service");

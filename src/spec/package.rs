@@ -337,24 +337,6 @@ pub(super) enum SrcKind {
     FileOrDir,
 }
 
-/// "a FIFO", "a character device", ... for messages.
-fn file_type_name(ft: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        "a folder"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// Why a mode is worth a warning ("setuid and writable by every user"):
 /// setuid or setgid, or writable by the group or by everyone. `None` when
 /// the mode is unremarkable. A folder everyone may write to with the
@@ -431,7 +413,7 @@ impl Cx<'_> {
         if ft.is_file() || (ft.is_dir() && kind == SrcKind::FileOrDir) {
             return Ok(p);
         }
-        let what = file_type_name(&ft);
+        let what = crate::input::describe(ft);
         let via = if link.is_symlink() {
             " (through a symlink)"
         } else {
@@ -599,17 +581,6 @@ pub fn normalize_dest(p: &str) -> Result<String, String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn changelog_time(cx: &Cx, v: &Spanned<toml::Value>) -> Result<u64, SpecError> {
     let bad = || {
         cx.err(
@@ -623,36 +594,29 @@ fn changelog_time(cx: &Cx, v: &Spanned<toml::Value>) -> Result<u64, SpecError> {
         _ => return Err(bad()),
     };
     let date = dt.date.ok_or_else(bad)?;
-    if !(1..=12).contains(&date.month) || !(1..=31).contains(&date.day) {
-        return Err(bad());
-    }
-    let days = days_from_civil(
-        i64::from(date.year),
-        u32::from(date.month),
-        u32::from(date.day),
-    );
+    let midnight =
+        crate::source_date::midnight_utc(date.year, date.month, date.day).ok_or_else(bad)?;
     let secs = match (dt.time, dt.offset) {
         (Some(t), offset) => {
             let off = match offset {
                 Some(toml::value::Offset::Custom { minutes }) => i64::from(minutes) * 60,
                 _ => 0,
             };
-            days * 86_400
+            midnight
                 + i64::from(t.hour) * 3600
                 + i64::from(t.minute) * 60
                 + i64::from(t.second.unwrap_or(0))
                 - off
         }
         // rpm reads a changelog date as noon of that day.
-        (None, _) => days * 86_400 + 12 * 3600,
+        (None, _) => midnight + 12 * 3600,
     };
     u64::try_from(secs).map_err(|_| cx.err(v, "changelog date is before 1970"))
 }
 
 /// Read, parse and validate a package spec.
 pub fn load_package(file: &Path) -> Result<PackageSpec, SpecError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| SpecError::whole(file, format!("cannot read the spec: {e}")))?;
+    let text = super::diag::read_spec_text(file)?;
     parse_package(file, &text)
 }
 
@@ -1084,6 +1048,53 @@ fn check_unique<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The changelog time of a spec whose one entry has `date = DATE`.
+    fn changelog_time_of(date: &str) -> Result<u64, String> {
+        let text = format!(
+            "[package]\nname = \"t\"\nversion = \"1\"\nrelease = \"1\"\narch = \"noarch\"\n\
+             summary = \"s\"\ndescription = \"d\"\nlicense = \"MIT\"\n\
+             [[changelog]]\ndate = {date}\nauthor = \"a\"\ntext = \"- t\"\n"
+        );
+        parse_package(Path::new("t.toml"), &text)
+            .map(|p| p.changelog[0].time)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn changelog_dates_are_noon_utc_and_times_keep_their_offset() {
+        // 2024-05-01T00:00:00Z is 1714521600.
+        assert_eq!(
+            changelog_time_of("2024-05-01"),
+            Ok(1_714_521_600 + 12 * 3600)
+        );
+        assert_eq!(changelog_time_of("\"2024-05-01\""), Ok(1_714_564_800));
+        assert_eq!(changelog_time_of("2024-02-29"), Ok(1_709_208_000));
+        assert_eq!(changelog_time_of("2024-05-01T10:30:00Z"), Ok(1_714_559_400));
+        assert_eq!(
+            changelog_time_of("2024-05-01T10:30:00+02:00"),
+            Ok(1_714_552_200)
+        );
+        assert_eq!(
+            changelog_time_of("2024-05-01T10:30:00-05:30"),
+            Ok(1_714_579_200)
+        );
+        assert_eq!(changelog_time_of("2024-05-01T10:30:00"), Ok(1_714_559_400));
+        // A leap second is the first second of the next minute.
+        assert_eq!(changelog_time_of("2016-12-31T23:59:60Z"), Ok(1_483_228_800));
+        assert_eq!(changelog_time_of("1970-01-01T00:00:00Z"), Ok(0));
+        let early = changelog_time_of("1969-12-31").unwrap_err();
+        assert!(early.contains("before 1970"), "{early}");
+        for bad in [
+            "\"2023-02-29\"",
+            "\"2024-13-01\"",
+            "10:30:00",
+            "\"yesterday\"",
+        ] {
+            let e = changelog_time_of(bad).unwrap_err();
+            assert!(e.contains("2024-05-01"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn modes_worth_a_warning_are_setuid_setgid_and_writable_by_others() {

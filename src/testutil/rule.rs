@@ -139,8 +139,7 @@ pub fn judge(program: &str) -> Option<PathBuf> {
 
 /// Whether the tests run as root (effective uid 0).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// True when root; otherwise [`cannot_run`] for `what` and false.

@@ -28,7 +28,7 @@ fn shared_fixtures() -> Option<PathBuf> {
     crate::common::shared("").map(|p| p.canonicalize().unwrap())
 }
 
-fn sha256_file(p: &Path) -> String {
+pub(crate) fn sha256_file(p: &Path) -> String {
     let mut h = Sha256::new();
     std::io::copy(&mut std::fs::File::open(p).unwrap(), &mut h).unwrap();
     hex::encode(h.finalize())
@@ -45,7 +45,7 @@ impl Workspace {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("repo");
-        copy_dir(&repo_root().join("specs"), &dir.join("specs"));
+        crate::common::copy_specs_tar_only(&dir.join("specs"));
         copy_dir(&repo_root().join("fixtures"), &dir.join("fixtures"));
         Workspace { _tmp: tmp, dir }
     }
@@ -215,7 +215,7 @@ fn assert_nothing_left(out: &Path, kept: &[&str]) {
 
 /// Extract a tarball with GNU tar, owners and modes included (as root),
 /// and xattrs (for file capabilities).
-fn extract(tar: &Path, dest: &Path) {
+pub(crate) fn extract(tar: &Path, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap();
     run_ok(
         Command::new("tar")
@@ -227,13 +227,13 @@ fn extract(tar: &Path, dest: &Path) {
 }
 
 /// `rpm --root R --dbpath /var/lib/rpm` (Debian's rpm needs the dbpath).
-fn rpm_in(rpm: &Path, root: &Path) -> Command {
+pub(crate) fn rpm_in(rpm: &Path, root: &Path) -> Command {
     let mut c = Command::new(rpm);
     c.arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm"]);
     c
 }
 
-fn rpm_out(rpm: &Path, root: &Path, args: &[&str]) -> String {
+pub(crate) fn rpm_out(rpm: &Path, root: &Path, args: &[&str]) -> String {
     stdout(&run_ok(rpm_in(rpm, root).args(args)))
 }
 
@@ -265,7 +265,7 @@ fn account_line(text: &str, name: &str) -> Option<Vec<String>> {
 }
 
 /// A read-only view of a database file that creates no `-wal`/`-shm`.
-fn open_db_immutable(p: &Path) -> rusqlite::Connection {
+pub(crate) fn open_db_immutable(p: &Path) -> rusqlite::Connection {
     use rusqlite::OpenFlags;
     rusqlite::Connection::open_with_flags(
         format!("file:{}?immutable=1", p.display()),
@@ -276,7 +276,7 @@ fn open_db_immutable(p: &Path) -> rusqlite::Connection {
 
 /// The record with the highest hnum, and every index row of it as
 /// `table|quote(key)|idx`, sorted.
-fn newest_record(conn: &rusqlite::Connection) -> (u32, Vec<u8>, Vec<String>) {
+pub(crate) fn newest_record(conn: &rusqlite::Connection) -> (u32, Vec<u8>, Vec<String>) {
     let (hnum, blob): (u32, Vec<u8>) = conn
         .query_row(
             "SELECT hnum, blob FROM Packages ORDER BY hnum DESC LIMIT 1",
@@ -316,10 +316,12 @@ fn newest_record(conn: &rusqlite::Connection) -> (u32, Vec<u8>, Vec<String>) {
 }
 
 /// Every entry of an extracted tree, as one comparable line per path:
-/// mode, owner, and for files size, digest, mtime and the other paths of
-/// its hard link set; for symlinks the target; for devices the numbers.
-/// `/var/lib/rpm` is left out (the database is judged by rpm itself).
-fn snapshot(root: &Path) -> BTreeMap<String, String> {
+/// mode, owner, extended attributes, and for files size, digest, mtime and
+/// the other paths of its hard link set; for symlinks the target; for
+/// devices the numbers. Directory times are left out (rpm gives folders it
+/// creates the time it runs), and so is `/var/lib/rpm` (the database is
+/// judged by rpm itself).
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut sets: BTreeMap<(u64, u64), Vec<String>> = BTreeMap::new();
     for e in walkdir::WalkDir::new(root)
@@ -355,6 +357,18 @@ fn snapshot(root: &Path) -> BTreeMap<String, String> {
         } else if !ft.is_dir() {
             line.push_str(&format!(" rdev {:x}", m.rdev()));
         }
+        let mut names: Vec<_> = xattr::list(e.path())
+            .map(|l| l.collect())
+            .unwrap_or_default();
+        names.sort();
+        for n in names {
+            let v = xattr::get(e.path(), &n).ok().flatten().unwrap_or_default();
+            line.push_str(&format!(
+                " xattr {}={}",
+                n.to_string_lossy(),
+                hex::encode(v)
+            ));
+        }
         out.insert(rel, line);
     }
     for paths in sets.values() {
@@ -373,7 +387,10 @@ fn snapshot(root: &Path) -> BTreeMap<String, String> {
 }
 
 /// Differences between rpm's tree and ingot's, one line each.
-fn tree_diff(rpm: &BTreeMap<String, String>, ingot: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn tree_diff(
+    rpm: &BTreeMap<String, String>,
+    ingot: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut d = Vec::new();
     for (p, l) in rpm {
         match ingot.get(p) {
@@ -873,302 +890,7 @@ fn a_wrong_base_pin_is_refused_naming_both_digests_and_a_right_one_bakes() {
     );
 }
 
-// ---------------------------------------- 6. any RPM, against real rpm -i
-
-struct Foreign {
-    /// Relative to `../shared/fixtures`.
-    rel: &'static str,
-    name: &'static str,
-    /// `--no-deps-check`, and why.
-    no_deps: Option<&'static str>,
-}
-
-const FOREIGN: &[Foreign] = &[
-    Foreign {
-        rel: "rpm-install-oracle/hello-fixture-1.0-1.amzn2023.noarch.rpm",
-        name: "hello-fixture",
-        // Requires bash and /bin/sh: the stand-in's bash provides both.
-        no_deps: None,
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v4/rpm-basic-2.3.4-5.el9.noarch.rpm",
-        name: "rpm-basic",
-        no_deps: Some("requires made-up names (methylamine, morality, regret, /usr/sbin/ego)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v4/signed/rpm-basic-with-rsa4096-2.3.4-5.el9.noarch.rpm",
-        name: "rpm-basic",
-        no_deps: Some("requires made-up names (methylamine, morality, regret, /usr/sbin/ego)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v4/rpm-empty-0-0.x86_64.rpm",
-        name: "rpm-empty",
-        // Only rpmlib() requirements.
-        no_deps: None,
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/gzip/rpm-basic-2.3.4-5.el9.noarch.rpm",
-        name: "rpm-basic",
-        no_deps: Some("requires made-up names (methylamine, morality, regret, /usr/sbin/ego)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/xz/rpm-basic-2.3.4-5.el9.noarch.rpm",
-        name: "rpm-basic",
-        no_deps: Some("requires made-up names (methylamine, morality, regret, /usr/sbin/ego)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/zstd/rpm-basic-2.3.4-5.el9.noarch.rpm",
-        name: "rpm-basic",
-        no_deps: Some("requires made-up names (methylamine, morality, regret, /usr/sbin/ego)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/rpm-file-attrs-1.0-1.noarch.rpm",
-        name: "rpm-file-attrs",
-        // user(jane), group(jane), group(bob): the package provides them
-        // itself (from its sysusers.d file); the rest is rpmlib().
-        no_deps: None,
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/rpm-file-types-1.0-1.noarch.rpm",
-        name: "rpm-file-types",
-        no_deps: None,
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/rpm-hardlinks-1.0-1.noarch.rpm",
-        name: "rpm-hardlinks",
-        no_deps: None,
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/rpm-rich-deps-1.0-1.noarch.rpm",
-        name: "rpm-rich-deps",
-        no_deps: Some("its rich dependencies name made-up packages (pkgA, pkgB, ...)"),
-    },
-    Foreign {
-        rel: "rpm-rs-test-rpms/v6/rpm-scriptlets-1.0-1.noarch.rpm",
-        name: "rpm-scriptlets",
-        // Requires /bin/sh: the stand-in's bash provides it.
-        no_deps: None,
-    },
-];
-
-/// Bake one foreign package into the stand-in base and judge the result
-/// against what real `rpm -i --root` makes of the same base. Returns the
-/// problems found (empty when ingot did what rpm did).
-fn judge_foreign(rpm: &Path, shared: &Path, f: &Foreign) -> Vec<String> {
-    const SDE: &str = "1700000000";
-    let mut problems = Vec::new();
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    std::fs::copy(
-        repo_root().join("fixtures/al2023-standin/rootfs.tar.zst"),
-        dir.join("base.tar.zst"),
-    )
-    .unwrap();
-    let file = Path::new(f.rel).file_name().unwrap().to_str().unwrap();
-    std::fs::copy(shared.join(f.rel), dir.join(file)).unwrap();
-    let spec = dir.join("image.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "[image]\nname = \"foreign\"\nbase = \"base.tar.zst\"\npackages = [\"{file}\"]\nformats = [\"tar\"]\n"
-        ),
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let mut c = bake_cmd(&spec, &out);
-    c.env("SOURCE_DATE_EPOCH", SDE);
-    if f.no_deps.is_some() {
-        c.arg("--no-deps-check");
-    }
-    let o = c.output().unwrap();
-    if !o.status.success() {
-        problems.push(format!(
-            "{}: `ingot bake` failed with {}: {}",
-            f.rel,
-            o.status,
-            stderr(&o).trim()
-        ));
-        return problems;
-    }
-    let b = baked(&out, &o);
-
-    // ingot's tree.
-    let mine = dir.join("ingot");
-    extract(&b.tar, &mine);
-    // rpm's tree: the same base, the accounts ingot created from the
-    // package's sysusers.d file (what rpm >= 4.19 or the package's %pre
-    // would create before placing files; rpm 4.18 without them maps jane
-    // and bob to root), then `rpm -i`.
-    let theirs = dir.join("rpm");
-    let base_tar = dir.join("base.tar");
-    zstd::stream::copy_decode(
-        std::fs::File::open(dir.join("base.tar.zst")).unwrap(),
-        std::fs::File::create(&base_tar).unwrap(),
-    )
-    .unwrap();
-    extract(&base_tar, &theirs);
-    for acc in [
-        "passwd", "group", "shadow", "gshadow", "passwd-", "group-", "shadow-", "gshadow-",
-    ] {
-        let p = mine.join("etc").join(acc);
-        if p.exists() {
-            run_ok(Command::new("cp").arg("-a").arg(&p).arg(theirs.join("etc")));
-        }
-    }
-    run_ok(
-        rpm_in(rpm, &theirs)
-            .env("SOURCE_DATE_EPOCH", SDE)
-            .args([
-                "-i",
-                "--nodeps",
-                "--nosignature",
-                "--noscripts",
-                "--notriggers",
-            ])
-            .arg(dir.join(file)),
-    );
-
-    // The same files as rpm's tree (before rpm -V touches either).
-    let (snap_rpm, snap_ingot) = (snapshot(&theirs), snapshot(&mine));
-    for d in tree_diff(&snap_rpm, &snap_ingot) {
-        problems.push(format!("{}: {d}", f.rel));
-    }
-    // rpm -V on ingot's tree; --noscripts: a %verify scriptlet would need
-    // a real /bin/sh in the stand-in.
-    let v = rpm_in(rpm, &mine)
-        .args(["-V", "--nodeps", "--noscripts", f.name])
-        .output()
-        .unwrap();
-    if !v.status.success() || !v.stdout.is_empty() {
-        problems.push(format!(
-            "{}: rpm -V {} on ingot's tree ({}): {}{}",
-            f.rel,
-            f.name,
-            v.status,
-            stdout(&v),
-            stderr(&v)
-        ));
-    }
-    // The same database record and index rows as rpm wrote.
-    let (hn_r, blob_r, rows_r) = newest_record(
-        &rusqlite::Connection::open(theirs.join("var/lib/rpm/rpmdb.sqlite")).unwrap(),
-    );
-    let (hn_i, blob_i, rows_i) =
-        newest_record(&open_db_immutable(&mine.join("var/lib/rpm/rpmdb.sqlite")));
-    if hn_r != hn_i {
-        problems.push(format!("{}: hnum {hn_i}, rpm used {hn_r}", f.rel));
-    }
-    if blob_r != blob_i {
-        problems.push(format!(
-            "{}: the header blob differs from rpm's ({} vs {} bytes)",
-            f.rel,
-            blob_i.len(),
-            blob_r.len()
-        ));
-    }
-    if rows_r != rows_i {
-        let missing: Vec<&String> = rows_r.iter().filter(|r| !rows_i.contains(r)).collect();
-        let extra: Vec<&String> = rows_i.iter().filter(|r| !rows_r.contains(r)).collect();
-        problems.push(format!(
-            "{}: index rows differ from rpm's: missing {missing:?}, extra {extra:?}",
-            f.rel
-        ));
-    }
-
-    // Per-package extras.
-    match f.name {
-        "rpm-scriptlets" => {
-            let not_run = b.json["scriptlets_not_run"].as_array().unwrap();
-            let entry = not_run
-                .iter()
-                .find(|e| e["package"].as_str() == Some("rpm-scriptlets-1.0-1.noarch"));
-            let listed: BTreeSet<&str> = entry
-                .and_then(|e| e["scriptlets"].as_array())
-                .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-                .unwrap_or_default();
-            for s in [
-                "%pretrans",
-                "%pre",
-                "%post",
-                "%preun",
-                "%postun",
-                "%posttrans",
-                "%trigger",
-                "%filetrigger",
-                "%transfiletrigger",
-            ] {
-                if !listed.contains(s) {
-                    problems.push(format!(
-                        "{}: scriptlets_not_run lacks {s}: {not_run:?}",
-                        f.rel
-                    ));
-                }
-            }
-            let warned = b.json["warnings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|w| w.as_str())
-                .any(|w| w.contains("rpm-scriptlets") && w.contains("scriptlet"));
-            if !warned || !b.stderr.contains("scriptlet") {
-                problems.push(format!(
-                    "{}: no warning about scriptlets not run (manifest {:?}, stderr {:?})",
-                    f.rel, b.json["warnings"], b.stderr
-                ));
-            }
-        }
-        "rpm-file-attrs" => {
-            // Debian's rpm sets no capabilities (built without libcap), so
-            // check ingot's own: cap_sys_ptrace,cap_sys_admin=ep.
-            // VFS_CAP_REVISION_2 | effective, permitted bits 19 and 21.
-            let mut want = 0x0200_0001u32.to_le_bytes().to_vec();
-            want.extend_from_slice(&((1u32 << 19) | (1u32 << 21)).to_le_bytes());
-            want.extend_from_slice(&[0; 12]);
-            let got = xattr::get(
-                mine.join("opt/rpm-file-attrs/with_caps"),
-                "security.capability",
-            )
-            .ok()
-            .flatten();
-            if got.as_deref() != Some(&want[..]) {
-                problems.push(format!(
-                    "{}: with_caps has security.capability {got:?}, want {want:?}",
-                    f.rel
-                ));
-            }
-            let pw = std::fs::read_to_string(mine.join("etc/passwd")).unwrap();
-            if account_line(&pw, "jane").is_none() {
-                problems.push(format!(
-                    "{}: the package's sysusers.d user jane was not created",
-                    f.rel
-                ));
-            }
-        }
-        _ => {}
-    }
-    problems
-}
-
-#[test]
-fn rpms_from_rpmbuild_and_rpm_rs_install_as_real_rpm_installs_them() {
-    let rpm = need!("rpm");
-    need!("tar");
-    need!("cp");
-    let Some(shared) = shared_fixtures() else {
-        return;
-    };
-    need_root!("extracting tarballs with their owners");
-    let mut problems = Vec::new();
-    for f in FOREIGN {
-        problems.extend(judge_foreign(&rpm, &shared, f));
-    }
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-}
+// 6. Packages from other tools against real rpm -i: tests/it/real_rpms.rs
 
 // -------------------------------------------------------------- 7. upgrade
 

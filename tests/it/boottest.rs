@@ -62,10 +62,11 @@ struct Images {
     raw: PathBuf,
     vmdk: PathBuf,
     vhd: PathBuf,
+    qcow2: PathBuf,
 }
 
 /// The example image (stand-in base: no kernel, no boot loader) in the
-/// three disk formats.
+/// four disk formats QEMU boots.
 fn bake_images(dir: &Path) -> Images {
     let out = dir.join("out");
     run_ok(
@@ -73,6 +74,7 @@ fn bake_images(dir: &Path) -> Images {
             .arg("bake")
             .arg(repo_root().join("specs/hello-image.toml"))
             .args(["--format", "raw", "--format", "vmdk", "--format", "vhd"])
+            .args(["--format", "qcow2"])
             .arg("--out")
             .arg(&out),
     );
@@ -87,6 +89,7 @@ fn bake_images(dir: &Path) -> Images {
         raw: find("raw"),
         vmdk: find("vmdk"),
         vhd: find("vhd"),
+        qcow2: find("qcow2"),
     }
 }
 
@@ -183,6 +186,7 @@ fn each_format_boots_to_the_firmware_and_the_image_never_changes() {
         (&images.raw, "raw"),
         (&images.vmdk, "vmdk"),
         (&images.vhd, "vhd"),
+        (&images.qcow2, "qcow2"),
     ] {
         let before = sha256_file(image);
         let log = t.path().join(format!("{format}.log"));

@@ -17,6 +17,11 @@ pub fn ingot() -> Command {
 #[path = "../../src/testutil/rule.rs"]
 mod rule;
 
+// How `cargo xtask bench` reads a command's CPU time and peak memory
+// (`wait4`), shared so `peak_rss` below measures the same way.
+#[path = "../../xtask/src/rusage.rs"]
+mod rusage;
+
 pub use rule::{cannot_run, is_root, judge, need_root, shared};
 // Kept for tests that still ask; new ones go through the rule instead.
 #[allow(unused_imports)]
@@ -210,19 +215,24 @@ fn rss_reaper() {
     if let Some(d) = job["dir"].as_str() {
         c.current_dir(d);
     }
-    let child = c.spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; rusage is plain data.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4 failed");
-    std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    println!("reaper exit: {code}");
-    println!("reaper peak rss kib: {}", ru.ru_maxrss);
+    let usage = rusage::wait(c.spawn().unwrap()).expect("wait4");
+    println!("reaper exit: {}", usage.status.code().unwrap_or(-1));
+    println!("reaper peak rss kib: {}", usage.peak_rss_kib);
+}
+
+/// Copy the repository's `specs/` to `dest`, with the committed example
+/// image (`hello-image.toml`, which bakes a raw disk, its VMDK and a
+/// tarball) set to bake the tarball only: the tests built on it judge the
+/// tree, and a disk would only slow them. The example as committed has a
+/// test of its own (`image::the_committed_example_bakes_the_disk_and_verifies`).
+pub fn copy_specs_tar_only(dest: &Path) {
+    copy_dir(&repo_root().join("specs"), dest);
+    let spec = dest.join("hello-image.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("formats = "))
+        .expect("the example image spec has a formats line")
+        .to_string();
+    std::fs::write(&spec, text.replace(&line, "formats = [\"tar\"]")).unwrap();
 }

@@ -126,7 +126,7 @@ fn a_short_last_block_is_padded_and_a_zero_one_is_not_sent() {
         assert_eq!(sent, data.len() as u64, "{name}");
         let r = File::open(&path).unwrap();
         let alone = ingot::disk::ebs::checksum(&r).unwrap();
-        let together = ingot::disk::digest_raw(&r, None, jobs).unwrap().ebs;
+        let together = ingot::disk::digest_raw(&r, &mut [], jobs).unwrap().ebs;
         for (how, got) in [("ebs::checksum", alone), ("digest_raw", together)] {
             assert_eq!(got.block_size, BLOCK as u32, "{name} {how}");
             assert_eq!(got.changed_blocks, sent, "{name} {how}");

@@ -580,7 +580,7 @@ fn decode_debugfs_time(field: &str) -> Option<(i64, u32)> {
 }
 
 /// Unmounts on drop.
-struct Mount(PathBuf);
+pub(crate) struct Mount(PathBuf);
 
 impl Drop for Mount {
     fn drop(&mut self) {
@@ -619,7 +619,7 @@ fn mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
 
 /// The kernel's own ext4 driver as a judge: a read-only loop mount, when
 /// this machine allows one (root and loop devices); skipped otherwise.
-fn kernel_mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
+pub(crate) fn kernel_mount_ro(img: &Path, offset: u64, at: &Path) -> Option<Mount> {
     kernel_mount(img, &format!("loop,ro,offset={offset}"), at)
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{build_example, copy_dir, example_dir, ingot, repo_root, run_ok};
+use crate::common::{build_example, example_dir, ingot, repo_root, run_ok};
 
 fn json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
     let o = run_ok(ingot().arg("--json").args(args));
@@ -16,7 +16,7 @@ fn json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
 /// (tarball, manifest).
 fn bake_variant(dir: &Path, edit: impl Fn(&str) -> String) -> (PathBuf, PathBuf) {
     let specs = dir.join("specs");
-    copy_dir(&repo_root().join("specs"), &specs);
+    crate::common::copy_specs_tar_only(&specs);
     let hello = specs.join("hello/hello.toml");
     let text = std::fs::read_to_string(&hello).unwrap();
     std::fs::write(&hello, edit(&text)).unwrap();

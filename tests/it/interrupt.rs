@@ -208,7 +208,8 @@ fn a_signal_at_any_step_of_a_disk_bake_leaves_nothing() {
                 && temp_in(out, ".big.raw.", ".tmp").is_some_and(|(_, n)| n >= 16 << 20)
         }),
         ("the VHD is being written", |r, out| {
-            r.saw("writing the vhd") && temp_in(out, ".big.vhd.", ".tmp").is_some()
+            r.saw("writing the root filesystem and the vmdk, vhd")
+                && temp_in(out, ".big.vhd.", ".tmp").is_some_and(|(_, n)| n >= 16 << 20)
         }),
     ];
     let mut n = 0;

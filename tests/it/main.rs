@@ -4,6 +4,7 @@
 //! mount) skips with a `SKIPPED:` line, except under `CI=true` or `CI=1`,
 //! where it fails: `common`'s rule, shared with the unit tests.
 
+mod arch;
 mod bake;
 mod bake_jobs;
 mod boot;
@@ -11,7 +12,9 @@ mod boottest;
 mod boottest_input;
 mod build_cli;
 mod build_errors;
+mod build_hardlinks;
 mod build_judged;
+mod cloud_formats;
 mod common;
 mod compare_rpmbuild;
 mod compression;
@@ -26,10 +29,13 @@ mod install;
 mod interrupt;
 mod jobs;
 mod outputs;
+mod progress;
 mod readers;
+mod real_rpms;
 mod reproducible;
 mod rootfs;
 mod rpmdb;
+mod rpmdb_readonly;
 mod signing;
 mod source_date_future;
 mod sparse_tar;

@@ -92,7 +92,7 @@ text = "- test"
 fn workspace() -> (tempfile::TempDir, PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("repo");
-    copy_dir(&repo_root().join("specs"), &dir.join("specs"));
+    crate::common::copy_specs_tar_only(&dir.join("specs"));
     copy_dir(&repo_root().join("fixtures"), &dir.join("fixtures"));
     (t, dir)
 }

@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -17,22 +16,21 @@ use crate::outputs::{letters, listing};
 
 const TIB: u64 = 1 << 40;
 
-/// The data regions of a file, from `SEEK_DATA`/`SEEK_HOLE`.
+/// The data regions of a file, from `SEEK_DATA`/`SEEK_HOLE` (asked here,
+/// not through ingot's own reader of them).
 fn data_regions(f: &File) -> Vec<(u64, u64)> {
+    use rustix::fs::{SeekFrom, seek};
     let size = f.metadata().unwrap().len();
     let mut v = Vec::new();
     let mut pos = 0u64;
     while pos < size {
-        // SAFETY: lseek on a descriptor we own.
-        let data = unsafe { libc::lseek(f.as_raw_fd(), pos as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
+        let Ok(data) = seek(f, SeekFrom::Data(pos)) else {
             break; // ENXIO: only a hole to the end
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(f.as_raw_fd(), data, libc::SEEK_HOLE) };
+        };
+        let hole = seek(f, SeekFrom::Hole(data)).expect("SEEK_HOLE");
         assert!(hole > data, "SEEK_HOLE failed");
-        v.push((data as u64, hole as u64));
-        pos = hole as u64;
+        v.push((data, hole));
+        pos = hole;
     }
     v
 }

@@ -360,3 +360,77 @@ fn setuid_and_writable_modes_build_with_located_warnings() {
     }
     assert_eq!(warnings.len(), expected.len(), "{warnings:?}");
 }
+
+#[test]
+fn a_fifo_dev_zero_or_huge_file_as_the_spec_itself_is_refused_without_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("spec.toml");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let huge = t.path().join("huge.toml");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(64 * 1024 * 1024).unwrap();
+    for (spec, says) in [
+        (fifo.as_path(), "a FIFO, not a regular file"),
+        (
+            Path::new("/dev/zero"),
+            "a character device, not a regular file",
+        ),
+        (huge.as_path(), "over the 4194304-byte limit for a spec"),
+    ] {
+        for cmd in ["build", "bake"] {
+            let out = t.path().join("out");
+            let o = run_bounded(ingot().arg(cmd).arg(spec).arg("--out").arg(&out));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{cmd} {}: {}",
+                spec.display(),
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains(says),
+                "{cmd} {}: {}",
+                spec.display(),
+                stderr(&o)
+            );
+            assert!(!out.exists(), "{cmd} {}: --out was made", spec.display());
+        }
+    }
+}
+
+#[test]
+fn a_fifo_or_device_as_base_on_the_command_line_is_refused_without_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("base.tar");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let spec = crate::common::repo_root().join("specs/hello-image.toml");
+    for (base, says) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        let out = t.path().join("out");
+        let o = run_bounded(
+            ingot()
+                .arg("bake")
+                .arg(&spec)
+                .arg("--base")
+                .arg(base)
+                .arg("--out")
+                .arg(&out),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            base.display(),
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(says),
+            "{}: {}",
+            base.display(),
+            stderr(&o)
+        );
+        assert!(!out.exists());
+    }
+}

@@ -36,9 +36,8 @@ struct Sample {
     rss_mib: f64,
 }
 
-/// Run a command, measuring it with `wait4`.
+/// Run a command, measuring it with `wait4` ([`crate::rusage`]).
 fn measure(cmd: &mut Command) -> Result<Sample, String> {
-    use std::os::unix::process::ExitStatusExt;
     // Dirty pages of the step before are written out first, untimed, so
     // that nobody pays for another's writeback.
     let _ = Command::new("sync").status();
@@ -47,24 +46,15 @@ fn measure(cmd: &mut Command) -> Result<Sample, String> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("{cmd:?}: {e}"))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let usage = crate::rusage::wait(child).map_err(|e| format!("wait4 failed for {cmd:?}: {e}"))?;
     let wall = start.elapsed().as_secs_f64();
-    if r < 0 {
-        return Err(format!("wait4 failed for {cmd:?}"));
+    if !usage.status.success() {
+        return Err(format!("{cmd:?} failed with {}", usage.status));
     }
-    let st = std::process::ExitStatus::from_raw(status);
-    if !st.success() {
-        return Err(format!("{cmd:?} failed with {st}"));
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Sample {
         wall,
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-        rss_mib: ru.ru_maxrss as f64 / 1024.0,
+        cpu: usage.cpu.as_secs_f64(),
+        rss_mib: usage.peak_rss_kib as f64 / 1024.0,
     })
 }
 

@@ -27,6 +27,7 @@ mod boot_base;
 mod corpus;
 mod fixtures;
 mod fuzz;
+mod rusage;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};

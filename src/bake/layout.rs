@@ -1,18 +1,25 @@
-//! Making a tree ready to become a disk, and writing the disk.
+//! Stage 5 of `bake`: lay out the disk. Making the tree ready to become a
+//! disk, and writing everything of the disk but the root filesystem's
+//! contents (which [`write_root`] writes while the outputs are digested).
 //!
-//! In: the finished tree, a seed (digest of the inputs), the source date.
-//! Out: the tree adjusted the way an Amazon Linux 2023 disk needs it (the
-//! root filesystem's UUID kept from the base's `/etc/fstab` or boot entries
-//! so its boot configuration stays valid, `/etc/fstab` pointing at the ext4
-//! root and the FAT ESP, `/boot/efi` emptied into the ESP, mount points
+//! In: the finished tree, a seed (digest of the inputs), the source date,
+//! the image's architecture and root filesystem kind. Out: the tree
+//! adjusted the way an Amazon Linux 2023 disk needs it (the root
+//! filesystem's UUID kept from the base's `/etc/fstab` or boot entries so
+//! its boot configuration stays valid, `/etc/fstab` pointing at the root
+//! and the FAT ESP, `/boot/efi` emptied into the ESP, mount points
 //! present), a verdict on whether it can boot (with the reason when not),
-//! and then the raw disk itself: GPT, ESP, ext4 root, written sparse.
+//! and the raw disk: GPT and ESP written, sized for the root filesystem
+//! ([`crate::filesystem`], the seam every root filesystem plugs into).
 
 use std::fs::File;
 use std::io::Read;
 
+use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
 use crate::error::{Error, Result};
+use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
+use crate::progress::Task;
 use crate::rootfs::{Kind, Meta, PutError, Tree};
 
 /// What `prepare` decided.
@@ -30,15 +37,7 @@ pub struct Prepared {
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` -> bytes.
 pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 || s.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()?;
-    }
-    Some(out)
+    Guid::from_text(s).map(|g| g.0)
 }
 
 pub fn uuid_text(u: &[u8; 16]) -> String {
@@ -111,10 +110,13 @@ fn put_text(tree: &mut Tree, path: &str, text: &str, time: u32) -> Result<()> {
     })
 }
 
-/// `/etc/fstab` with its root line pointing at the new ext4 root and an ESP
-/// line as Amazon Linux 2023 has it; other lines are kept.
-fn fstab(old: Option<&str>, root: &str, esp: &str) -> String {
-    let root_line = format!("UUID={root}     /           ext4    defaults,noatime  1   1");
+/// `/etc/fstab` with its root line pointing at the new root (of type
+/// `fs`) and an ESP line as Amazon Linux 2023 has it; other lines are kept.
+fn fstab(old: Option<&str>, root: &str, fs: FilesystemKind, esp: &str) -> String {
+    let root_line = format!(
+        "UUID={root}     /           {:<7} defaults,noatime  1   1",
+        fs.name()
+    );
     let esp_line = format!(
         "UUID={esp}          /boot/efi       vfat    defaults,noatime,uid=0,gid=0,umask=0077,shortname=winnt,x-systemd.automount 0 2"
     );
@@ -144,7 +146,13 @@ fn fstab(old: Option<&str>, root: &str, esp: &str) -> String {
 }
 
 /// Adjust the tree for a disk and collect the ESP's contents.
-pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
+pub fn prepare(
+    tree: &mut Tree,
+    seed: &[u8],
+    time: u32,
+    arch: Arch,
+    fs: FilesystemKind,
+) -> Result<Prepared> {
     let (root_uuid, root_uuid_from) = match base_root_uuid(tree) {
         Some((u, from)) => (u, from),
         None => (Guid::derive(seed, "ext4-root-uuid").0, "derived"),
@@ -214,6 +222,7 @@ pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
     let new = fstab(
         old.as_deref(),
         &uuid_text(&root_uuid),
+        fs,
         &fat_serial_text(esp_volume_id),
     );
     if tree.resolve("/etc", true).is_err() {
@@ -250,11 +259,11 @@ pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
     if !has_kernel {
         why.push("no kernel (/boot/vmlinuz-* or /usr/lib/modules/*/vmlinuz)".to_string());
     }
-    let loader = |name: &str| esp_files.iter().any(|f| f == name);
-    if !loader("EFI/BOOT/BOOTX64.EFI") && !loader("EFI/BOOT/BOOTAA64.EFI") {
-        why.push(
-            "no UEFI boot loader (EFI/BOOT/BOOTX64.EFI on the ESP, from /boot/efi)".to_string(),
-        );
+    let loader = arch.uefi_loader();
+    if !esp_files.iter().any(|f| f == loader) {
+        why.push(format!(
+            "no UEFI boot loader ({loader} on the ESP, from /boot/efi)"
+        ));
     }
     Ok(Prepared {
         root_uuid,
@@ -271,29 +280,36 @@ pub fn prepare(tree: &mut Tree, seed: &[u8], time: u32) -> Result<Prepared> {
 /// filesystem still to come ([`write_root`]).
 pub struct Written {
     pub layout: gpt::Layout,
-    ext4: crate::ext4::Options,
+    fs: Box<dyn RootFilesystem>,
 }
 
 /// Plan the raw disk in `file` (sparse), set its length and write the GPT
 /// and the ESP: everything outside the root partition.
+#[allow(clippy::too_many_arguments)]
 pub fn lay_out_raw(
     tree: &Tree,
     p: &Prepared,
+    kind: FilesystemKind,
+    arch: Arch,
     size: gpt::Size,
     seed: &[u8],
     time: u32,
     file: &File,
     bad_size: &dyn Fn(String) -> Error,
 ) -> Result<Written> {
-    let ext4_opts = crate::ext4::Options {
+    if !arch.bios_boot() {
+        return Err(Error::Usage(format!(
+            "disks for {arch} (without a BIOS boot partition) are not made yet"
+        )));
+    }
+    let fs = kind.writer(&Identity {
         uuid: p.root_uuid,
         hash_seed: p.hash_seed,
         label: "/".into(),
         timestamp: time,
-        size: 0,
-    };
+    });
     let disk_err = Error::Disk;
-    let root_min = crate::ext4::auto_size(tree, &ext4_opts).map_err(Error::Ext4)?;
+    let root_min = fs.auto_size(tree).map_err(Error::Filesystem)?;
     let fat_opts = fat::Options {
         volume_id: p.esp_volume_id,
         label: None,
@@ -322,14 +338,7 @@ pub fn lay_out_raw(
         layout.esp.end - layout.esp.start,
     )
     .map_err(disk_err)?;
-    let root_size = layout.root.end - layout.root.start;
-    Ok(Written {
-        layout,
-        ext4: crate::ext4::Options {
-            size: root_size,
-            ..ext4_opts
-        },
-    })
+    Ok(Written { layout, fs })
 }
 
 /// Write the root filesystem into its partition, telling `written` how
@@ -340,6 +349,7 @@ pub fn write_root(
     w: &Written,
     file: &File,
     written: &disk::raw::Watermark,
+    progress: &Task,
 ) -> Result<()> {
     /// Readers must not wait for a writer that is gone, even by a panic.
     struct FailUnlessFinished<'a>(&'a disk::raw::Watermark);
@@ -353,9 +363,13 @@ pub fn write_root(
     let _guard = FailUnlessFinished(written);
     let start = w.layout.root.start;
     written.raise(start);
-    crate::ext4::write_following(tree, &w.ext4, file, start, &|at| written.raise(start + at))
-        .map_err(Error::Ext4)?;
+    w.fs.write_following(tree, w.layout.root.end - start, file, start, &|at| {
+        written.raise(start + at);
+        progress.reach(at);
+    })
+    .map_err(Error::Filesystem)?;
     written.finish();
+    progress.reach(w.layout.root.end - start);
     Ok(())
 }
 
@@ -366,7 +380,7 @@ mod tests {
     #[test]
     fn fstab_keeps_other_lines_and_replaces_root_and_esp() {
         let old = "# comment\nUUID=1111 / xfs defaults,noatime 1 1\nUUID=AAAA-BBBB /boot/efi vfat umask=0077 0 2\n/dev/sdb /data ext4 defaults 0 2\n";
-        let new = fstab(Some(old), "2222", "CCCC-DDDD");
+        let new = fstab(Some(old), "2222", FilesystemKind::Ext4, "CCCC-DDDD");
         let lines: Vec<&str> = new.lines().collect();
         assert_eq!(lines[0], "# comment");
         assert!(
@@ -378,7 +392,7 @@ mod tests {
             "{new}"
         );
         assert_eq!(lines[3], "/dev/sdb /data ext4 defaults 0 2");
-        let fresh = fstab(None, "2222", "CCCC-DDDD");
+        let fresh = fstab(None, "2222", FilesystemKind::Ext4, "CCCC-DDDD");
         assert_eq!(fresh.lines().count(), 2);
     }
 

@@ -1,0 +1,123 @@
+//! The root filesystem of a disk image, behind one seam.
+//!
+//! In: the finished tree, the filesystem's identity (UUID, label, the
+//! source date, seeds derived from the image's inputs). Out: its size
+//! estimate for `size = "auto"`, and the filesystem written into the root
+//! partition, front to back, telling a watermark how far it is final (the
+//! digest pass reads behind it). ext4 today ([`crate::ext4`]); another
+//! filesystem is another [`RootFilesystem`] and one [`FilesystemKind`]
+//! variant, not edits across `bake`, the spec and the disk layout.
+//!
+//! Never: reads the clock or the host, or writes outside the range it is
+//! given.
+
+use std::fs::File;
+
+use crate::rootfs::Tree;
+
+/// A root filesystem ingot can write (`filesystem` in the image spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilesystemKind {
+    Ext4,
+}
+
+impl FilesystemKind {
+    pub const ALL: &'static [FilesystemKind] = &[FilesystemKind::Ext4];
+
+    /// The name in specs and in `/etc/fstab`'s type column.
+    pub fn name(self) -> &'static str {
+        match self {
+            FilesystemKind::Ext4 => "ext4",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FilesystemKind> {
+        Self::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// The writer for a filesystem of this kind with `id`.
+    pub fn writer(self, id: &Identity) -> Box<dyn RootFilesystem> {
+        match self {
+            FilesystemKind::Ext4 => Box::new(Ext4 {
+                opts: crate::ext4::Options {
+                    uuid: id.uuid,
+                    hash_seed: id.hash_seed,
+                    label: id.label.clone(),
+                    timestamp: id.timestamp,
+                    size: 0,
+                },
+            }),
+        }
+    }
+}
+
+/// Who the filesystem is: the same inputs give the same identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The filesystem UUID (what `/etc/fstab` and the boot entries name).
+    pub uuid: [u8; 16],
+    /// A seed for whatever the filesystem hashes (ext4's directory hash).
+    pub hash_seed: [u8; 16],
+    pub label: String,
+    /// Every time the filesystem itself records: the source date.
+    pub timestamp: u32,
+}
+
+/// Why a root filesystem cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesystemError {
+    #[error(transparent)]
+    Ext4(#[from] crate::ext4::Ext4Error),
+}
+
+/// A root filesystem writer.
+pub trait RootFilesystem: Send + Sync {
+    fn kind(&self) -> FilesystemKind;
+
+    /// The size `size = "auto"` gives it: what the tree needs plus
+    /// headroom, in bytes.
+    fn auto_size(&self, tree: &Tree) -> Result<u64, FilesystemError>;
+
+    /// Write `tree` as a filesystem of `size` bytes at `offset` of `out`
+    /// (which reads as zeros there), calling `progress(n)` once nothing
+    /// below filesystem offset `n` changes any more.
+    fn write_following(
+        &self,
+        tree: &Tree,
+        size: u64,
+        out: &File,
+        offset: u64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), FilesystemError>;
+}
+
+struct Ext4 {
+    opts: crate::ext4::Options,
+}
+
+impl RootFilesystem for Ext4 {
+    fn kind(&self) -> FilesystemKind {
+        FilesystemKind::Ext4
+    }
+
+    fn auto_size(&self, tree: &Tree) -> Result<u64, FilesystemError> {
+        Ok(crate::ext4::auto_size(tree, &self.opts)?)
+    }
+
+    fn write_following(
+        &self,
+        tree: &Tree,
+        size: u64,
+        out: &File,
+        offset: u64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), FilesystemError> {
+        let opts = crate::ext4::Options {
+            size,
+            ..self.opts.clone()
+        };
+        crate::ext4::write_following(tree, &opts, out, offset, progress)?;
+        Ok(())
+    }
+}
