@@ -516,7 +516,11 @@ fn read_at(disk: &mut dyn super::view::DiskRead, lba: u64) -> Result<Table> {
         return Err(bad("unsupported partition entry array"));
     }
     let mut entries = vec![0u8; (count * ENTRY_SIZE) as usize];
-    let at = h.partition_entry_lba.get() * SECTOR;
+    let at = h
+        .partition_entry_lba
+        .get()
+        .checked_mul(SECTOR)
+        .ok_or_else(|| bad("the partition entry array's LBA is past any disk"))?;
     disk.read_at(&mut entries, at)
         .map_err(io_at("read the GPT entries", at))?;
     if crc32fast::hash(&entries) != h.partition_entry_array_crc32.get() {

@@ -34,7 +34,8 @@
 //! Limits (each error names it): a virtual disk of at most
 //! [`MAX_CAPACITY`]; grains of a power of two from 1 to
 //! [`MAX_GRAIN_SECTORS`] sectors; 1 to 512 entries per grain table (the
-//! specification's 512); a compressed grain of at most twice its grain
+//! specification's 512); a grain directory of at most [`MAX_DIRECTORY`]
+//! entries (however long the file); a compressed grain of at most twice its grain
 //! plus one sector; every offset inside the file. A grain that inflates
 //! to more or fewer bytes than a grain, or whose marker names another
 //! sector, is corrupt. Nothing here can loop: every read is one pass over
@@ -55,6 +56,10 @@ pub mod qcow2;
 pub const MAX_CAPACITY: u64 = 64 << 40;
 /// The largest VMDK grain: 2048 sectors (1 MiB); writers use 128.
 pub const MAX_GRAIN_SECTORS: u64 = 2048;
+/// The most grain directory entries read (64 MiB of them): enough for any
+/// disk of 64 KiB grains (bake's, and VMware's default; 2 Mi entries at
+/// 64 TiB) and for 32 TiB of the smallest grains VMware writes (4 KiB).
+pub const MAX_DIRECTORY: u64 = 1 << 24;
 /// Inflated grains kept for the next read.
 const GRAIN_CACHE: usize = 16;
 
@@ -372,6 +377,11 @@ impl VmdkView {
             })?;
         let gtes = u64::from(h.gtes);
         let entries = h.capacity.div_ceil(grain_sectors * gtes);
+        if entries > MAX_DIRECTORY {
+            return Err(corrupt(format!(
+                "a VMDK grain directory of {entries} entries: the limit is {MAX_DIRECTORY}"
+            )));
+        }
         let gd_at = sector_in(
             h.gd_offset,
             entries * 4,

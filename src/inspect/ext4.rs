@@ -28,10 +28,15 @@
 //! `debugfs`.
 //!
 //! Limits, each named in its error: block sizes of 1 to 64 KiB; at most
-//! [`MAX_ENTRIES`] paths and [`MAX_DEPTH`] directories deep; a directory
-//! reached twice is a cycle; extent trees at most 5 deep (the format's
-//! own limit) with entry counts inside their block; every block number
-//! inside the filesystem; at most [`MAX_HOPS`] symlinks in one lookup.
+//! [`MAX_GROUPS`] block groups (only the descriptors of groups that hold
+//! inodes are read); directories no larger than the filesystem or 1 GiB,
+//! parsed block by block as they are read; at most [`MAX_ENTRIES`] paths
+//! and [`MAX_DEPTH`] directories deep; a directory reached twice is a
+//! cycle; extent trees at most 5 deep (the format's own limit) with entry
+//! counts inside their block, each of their blocks reached once, and no
+//! more extents than the file or the filesystem has blocks; every block
+//! number inside the filesystem; at most [`MAX_HOPS`] symlinks in one
+//! lookup.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
@@ -42,6 +47,10 @@ use crate::disk::view::DiskRead;
 pub const MAX_ENTRIES: usize = 1 << 24;
 /// The deepest directory a walk enters (a 64 KiB path of one-letter names).
 pub const MAX_DEPTH: usize = 32 * 1024;
+/// The most block groups a filesystem may have: twice the groups of a
+/// 64 TiB filesystem of 4 KiB blocks (and of the largest one with 1 KiB
+/// blocks and 32-bit block numbers).
+pub const MAX_GROUPS: u64 = 1 << 20;
 /// Symlinks followed in one lookup (Linux's `MAXSYMLINKS`).
 pub const MAX_HOPS: usize = 40;
 /// The format's own limit on extent tree depth.
@@ -229,19 +238,30 @@ impl Fs {
                 fs.inodes, fs.inodes_per_group
             )));
         }
+        if groups > MAX_GROUPS {
+            return Err(corrupt(format!(
+                "{groups} block groups: the limit is {MAX_GROUPS}"
+            )));
+        }
         let desc_size = if is64 { u64::from(le16(&sb, 0xFE)) } else { 32 };
         if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
             return Err(corrupt(format!("a group descriptor size of {desc_size}")));
         }
-        let mut gdt = vec![0u8; (groups * desc_size) as usize];
-        fs.read((first_data + 1) * fs.block_size, &mut gdt)?;
-        for g in 0..groups as usize {
-            let d = &gdt[g * desc_size as usize..];
-            let mut t = u64::from(le32(d, 0x8));
-            if desc_size >= 64 {
-                t |= u64::from(le32(d, 0x28)) << 32;
+        // The inode table of each group that holds inodes, a chunk of
+        // descriptors at a time.
+        let gdt = (first_data + 1) * fs.block_size;
+        let mut chunk = Vec::new();
+        for first in (0..needed).step_by(4096) {
+            let n = (needed - first).min(4096);
+            chunk.resize((n * desc_size) as usize, 0);
+            fs.read(gdt + first * desc_size, &mut chunk)?;
+            for d in chunk.chunks_exact(desc_size as usize) {
+                let mut t = u64::from(le32(d, 0x8));
+                if desc_size >= 64 {
+                    t |= u64::from(le32(d, 0x28)) << 32;
+                }
+                fs.tables.push(t);
             }
-            fs.tables.push(t);
         }
         Ok(fs)
     }
@@ -318,7 +338,16 @@ impl Fs {
         let mut out = Vec::new();
         // (node bytes, depth expected), root first.
         let mut stack: Vec<(Vec<u8>, Option<u16>)> = vec![(inode.block.to_vec(), None)];
-        let max_extents = (inode.size.div_ceil(self.block_size) + 1) as usize;
+        // A file needs no more extents than it has blocks, and a tree
+        // holds no more than the filesystem has blocks.
+        let max_extents = inode
+            .size
+            .div_ceil(self.block_size)
+            .min(self.blocks)
+            .saturating_add(1) as usize;
+        // Tree nodes read: each block once, or the tree is a graph whose
+        // paths multiply with every level (a hang, not an error).
+        let mut nodes = HashSet::new();
         while let Some((node, want_depth)) = stack.pop() {
             if le16(&node, 0) != 0xF30A {
                 return Err(corrupt(format!("inode {}: bad extent header", inode.ino)));
@@ -367,6 +396,12 @@ impl Fs {
                 } else {
                     let leaf = u64::from(le16(e, 8)) << 32 | u64::from(le32(e, 4));
                     self.block_in_range(leaf, 1, "an extent index block")?;
+                    if !nodes.insert(leaf) {
+                        return Err(corrupt(format!(
+                            "inode {}: extent tree block {leaf} is reached twice",
+                            inode.ino
+                        )));
+                    }
                     children.push(leaf);
                 }
             }
@@ -449,48 +484,65 @@ impl Fs {
     }
 
     /// The entries of a directory: (name, inode), `.` and `..` left out.
+    /// Its blocks are parsed as they are read, so a directory that claims
+    /// more than it holds (a hole reads as zeros: a bad entry) fails at
+    /// its first empty block instead of being read whole into memory.
     pub fn read_dir(&mut self, dir: &Inode) -> Result<Vec<(Vec<u8>, u32)>> {
-        let mut data = Vec::new();
-        if dir.size > 1 << 30 {
+        let limit = (1u64 << 30).min(self.blocks.saturating_mul(self.block_size));
+        if dir.size > limit {
             return Err(corrupt(format!(
-                "directory inode {} claims {} bytes (the limit is 1 GiB)",
-                dir.ino, dir.size
+                "directory inode {} claims {} bytes, more than the filesystem's {} (the limit \
+                 is 1 GiB)",
+                dir.ino,
+                dir.size,
+                self.blocks.saturating_mul(self.block_size)
             )));
         }
-        self.read_data(dir, |b| {
-            data.extend_from_slice(b);
-            Ok(())
-        })?;
         let bs = self.block_size as usize;
         let mut out = Vec::new();
-        for block in data.chunks(bs) {
-            let mut at = 0usize;
-            while at + 8 <= block.len() {
-                let ino = le32(block, at);
-                let rec_len = usize::from(le16(block, at + 4));
-                let name_len = usize::from(block[at + 6]);
-                if rec_len < 8 || at + rec_len > block.len() || 8 + name_len > rec_len {
-                    return Err(corrupt(format!(
-                        "directory inode {}: a bad entry at byte {at} of a block",
-                        dir.ino
-                    )));
+        let mut block = Vec::with_capacity(bs);
+        self.read_data(dir, |mut b| {
+            while !b.is_empty() {
+                let take = (bs - block.len()).min(b.len());
+                block.extend_from_slice(&b[..take]);
+                b = &b[take..];
+                if block.len() == bs {
+                    dir_block(dir.ino, &block, &mut out)?;
+                    block.clear();
                 }
-                let name = &block[at + 8..at + 8 + name_len];
-                if ino != 0 && name != b"." && name != b".." {
-                    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-                        return Err(corrupt(format!(
-                            "directory inode {}: an entry named {:?}",
-                            dir.ino,
-                            String::from_utf8_lossy(name)
-                        )));
-                    }
-                    out.push((name.to_vec(), ino));
-                }
-                at += rec_len;
             }
-        }
+            Ok(())
+        })?;
+        dir_block(dir.ino, &block, &mut out)?;
         Ok(out)
     }
+}
+
+/// The entries of one directory block of directory inode `ino`.
+fn dir_block(ino: u32, block: &[u8], out: &mut Vec<(Vec<u8>, u32)>) -> Result<()> {
+    let mut at = 0usize;
+    while at + 8 <= block.len() {
+        let entry = le32(block, at);
+        let rec_len = usize::from(le16(block, at + 4));
+        let name_len = usize::from(block[at + 6]);
+        if rec_len < 8 || at + rec_len > block.len() || 8 + name_len > rec_len {
+            return Err(corrupt(format!(
+                "directory inode {ino}: a bad entry at byte {at} of a block"
+            )));
+        }
+        let name = &block[at + 8..at + 8 + name_len];
+        if entry != 0 && name != b"." && name != b".." {
+            if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+                return Err(corrupt(format!(
+                    "directory inode {ino}: an entry named {:?}",
+                    String::from_utf8_lossy(name)
+                )));
+            }
+            out.push((name.to_vec(), entry));
+        }
+        at += rec_len;
+    }
+    Ok(())
 }
 
 /// One path found by [`walk`].

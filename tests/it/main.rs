@@ -21,6 +21,7 @@ mod compression;
 mod disk;
 mod ebs;
 mod ext4;
+mod fuzz_found;
 mod image;
 mod image_errors;
 mod inspect_diff;

@@ -16,6 +16,10 @@
 //! were skipped and which: each skip appends a line to the file
 //! `INGOT_SKIP_LOG` names (`target/skipped-checks.txt`).
 //!
+//! `cargo xtask fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...]` runs
+//! the fuzz targets of `fuzz/` under AFL++ (see `fuzz.rs`), N minutes each
+//! (default 1), and reports executions, crashes and hangs.
+//!
 //! `cargo xtask corpus` gathers the real-RPM corpus (`tests/real-rpms/`)
 //! into `target/real-rpms/`; `ci` does it before the tests and passes the
 //! folder as `INGOT_REAL_RPMS`.
@@ -24,6 +28,7 @@ mod bench;
 mod boot_base;
 mod corpus;
 mod fixtures;
+mod fuzz;
 mod rusage;
 mod tidy;
 
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&repo_root()),
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
         Some("corpus") => corpus::run(&repo_root()).map(|_| ()),
+        Some("fuzz") => fuzz::run(&repo_root(), &args[1..]),
         Some("bench") => {
             let quick = args.iter().any(|a| a == "--quick");
             let only = args
@@ -77,7 +83,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...] | bench [--quick] [--only abc]"
             );
             return ExitCode::from(2);
         }

@@ -84,13 +84,22 @@ fn name(h: &[u8; BLOCK]) -> &[u8] {
 /// its first byte has the high bit set.
 fn number(field: &[u8], what: &str) -> Result<u64> {
     if field[0] & 0x80 != 0 {
-        if field[0] != 0x80 || field[1..field.len() - 8].iter().any(|&b| b != 0) {
-            return Err(corrupt(format!("the GCE tarball's {what} is out of range")));
+        // Base-256, big-endian, the first byte's high bit the marker and
+        // its next bit the sign: a negative number (0xff...) or one past
+        // 64 bits is out of range, whatever the field's length.
+        let out_of_range = || corrupt(format!("the GCE tarball's {what} is out of range"));
+        if field[0] & 0x40 != 0 {
+            return Err(out_of_range());
         }
-        let n = field.len();
-        return Ok(u64::from_be_bytes(
-            field[n - 8..].try_into().unwrap_or([0; 8]),
-        ));
+        let mut n: u64 = 0;
+        for (i, &b) in field.iter().enumerate() {
+            let b = if i == 0 { b & 0x3f } else { b };
+            n = n
+                .checked_mul(256)
+                .and_then(|n| n.checked_add(u64::from(b)))
+                .ok_or_else(out_of_range)?;
+        }
+        return Ok(n);
     }
     let text = field
         .iter()
@@ -296,4 +305,29 @@ pub fn extract(file: &File) -> Result<RawView> {
         }
     }
     RawView::new(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    #[test]
+    fn base_256_numbers_of_any_field_length() {
+        // An 8-byte field (mode, uid, gid) in base-256: fuzzing found this
+        // panicked (fuzz/regressions/gce/base256-short-field).
+        assert_eq!(number(&[0x80, 0, 0, 0, 0, 0, 0, 5], "mode").unwrap(), 5);
+        // A 12-byte size field past what octal holds.
+        let mut size = [0u8; 12];
+        size[0] = 0x80;
+        size[4..].copy_from_slice(&(1u64 << 40).to_be_bytes());
+        assert_eq!(number(&size, "size").unwrap(), 1 << 40);
+        size[0] = 0x81; // 2^88 and more: past 64 bits
+        let e = number(&size, "size").unwrap_err().to_string();
+        assert!(e.contains("size is out of range"), "{e}");
+        // Negative (GNU's 0xff marker).
+        let e = number(&[0xff; 8], "uid").unwrap_err().to_string();
+        assert!(e.contains("uid is out of range"), "{e}");
+        assert_eq!(number(&[0x80], "one byte").unwrap(), 0);
+        assert_eq!(number(b"0000644\0", "mode").unwrap(), 0o644);
+    }
 }
