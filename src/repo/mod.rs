@@ -90,7 +90,10 @@ pub struct Repo {
     pub keys: Option<Arc<Keyring>>,
 }
 
-/// One package to download.
+/// One package to download: from [`Repo::download_of`], or made from a
+/// lock entry (its location joined to each of [`Client::base_urls`] with
+/// [`fetch::join`], its SHA-256, its size, and [`Client::keyring`]); a
+/// package already in the cache needs no URL.
 #[derive(Debug, Clone)]
 pub struct Download {
     /// What messages call it (`name-evr.arch`).
@@ -208,8 +211,9 @@ impl Client {
         })
     }
 
-    /// `baseurl`, then the mirror list's URLs.
-    fn base_urls(&self, config: &RepoConfig) -> Result<Vec<String>> {
+    /// A repository's base URLs: `baseurl`, then its mirror list's URLs
+    /// (fetching the list: call it only when something must be fetched).
+    pub fn base_urls(&self, config: &RepoConfig) -> Result<Vec<String>> {
         let mut urls = config.baseurl.clone();
         if let Some(m) = &config.mirrorlist {
             fetch::check_url(m)?;
