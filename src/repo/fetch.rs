@@ -279,6 +279,8 @@ impl Fetcher {
         task: &Task,
     ) -> Result<PathBuf> {
         let max = size.unwrap_or(self.options.limits.max_decompressed);
+        // Bytes reported so far: a retry reports only what goes past them.
+        let mut reported = 0u64;
         let tmp = self.get(url, |body| {
             let mut tmp = cache.temp()?;
             let mut hasher = want.kind.hasher();
@@ -305,7 +307,10 @@ impl Fetcher {
                         source,
                     })
                 })?;
-                task.advance(n as u64);
+                if got > reported {
+                    task.advance(got - reported);
+                    reported = got;
+                }
             }
             if let Some(expected) = size
                 && got != expected

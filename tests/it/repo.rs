@@ -509,8 +509,16 @@ fn retries_recover_downloads_are_reported_and_cached() {
 
     // A body cut short, once: retried, and what is kept is whole.
     server.fail(&libfoo1.location, &[Fault::Truncate]);
-    let p = c.download(&[r.download_of(&libfoo1)], &Quiet).unwrap();
+    let rec = Recording::default();
+    let p = c.download(&[r.download_of(&libfoo1)], &rec).unwrap();
     assert_eq!(server.hits(&libfoo1.location), 2);
+    // The half that came twice is counted once.
+    let dl = rec
+        .tasks()
+        .into_iter()
+        .find(|t| t.what == "downloading packages")
+        .unwrap();
+    assert_eq!((dl.total, dl.done), (Some(libfoo1.size), libfoo1.size));
     let bytes = std::fs::read(&p[0]).unwrap();
     assert_eq!(
         hex::encode(sha2::Sha256::digest(&bytes)),
