@@ -29,6 +29,7 @@ pub mod manifest;
 pub mod output;
 pub mod package;
 pub mod progress;
+pub mod repo;
 pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;

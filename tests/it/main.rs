@@ -32,6 +32,8 @@ mod outputs;
 mod progress;
 mod readers;
 mod real_rpms;
+mod repo;
+mod repo_server;
 mod reproducible;
 mod rootfs;
 mod rpmdb;

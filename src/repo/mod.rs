@@ -1,0 +1,586 @@
+//! Packages from repositories: configuration, metadata, downloads, checks.
+//!
+//! In: [`RepoConfig`]s (from an image spec, or from a base's `.repo` files
+//! through [`config::read_repos_dir`]), a cache folder and [`Options`].
+//! Out: each repository's packages as [`Package`] records (name, EVR, arch,
+//! location, checksum, sizes, the eight dependency lists with rpm's sense
+//! flags, the files primary lists), owners of other paths from filelists on
+//! request, and package files downloaded into the content-addressed
+//! [`Cache`], each checked against the metadata's checksum and size and,
+//! with gpgcheck, against the repository's keys.
+//!
+//! The steps, one file each:
+//! - [`config`]: `.repo` files, `$releasever`/`$basearch` and
+//!   `/etc/dnf/vars`, `$releasever` from a root folder.
+//! - [`fetch`]: `file://`, `http://`, `https://` (HTTP through the
+//!   [`fetch::Transport`] seam: `ureq`, rustls, no OpenSSL), retries with
+//!   backoff, verified downloads.
+//! - [`cache`]: where files go, by checksum.
+//! - [`decode`]: gzip, xz, zstd, bzip2 or plain, by magic number; the
+//!   [`Limits`] guard.
+//! - [`xml`]: `repomd.xml`, `primary.xml`, `filelists.xml` read as streams
+//!   (`quick-xml`): memory holds one package at a time plus what the caller
+//!   keeps, never the document.
+//! - [`sqlite`]: `primary_db` (createrepo `--database`) with `rusqlite`.
+//! - [`signature`]: header signatures and digests (`rpm` crate's `pgp`
+//!   verifier).
+//!
+//! Why these crates: `quick-xml` is the maintained streaming XML reader
+//! (pull events over a `BufRead`, no tree); `ureq` is a small blocking
+//! HTTP client whose rustls backend needs no system OpenSSL, which the
+//! static, rootless binary wants; SQLite and OpenPGP come from crates
+//! ingot already uses for the rpm database and for signing.
+//!
+//! Limits: everything from a repository or a base is bounded ([`Limits`]
+//! for metadata, [`config`]'s constants for `.repo` files); each error
+//! names the limit. Never: writes outside the cache folder, sends a
+//! request in `offline` mode, trusts a cached file it did not check (a
+//! file enters the cache only after its checksum and size matched), or
+//! reads the clock.
+//!
+//! The metadata record used for packages is `primary` (XML) when the
+//! repository has one, else `primary_db`; [`Repo::packages_from_db`]
+//! reads the SQLite form on purpose.
+
+pub mod cache;
+pub mod config;
+pub mod decode;
+mod error;
+pub mod fetch;
+pub mod package;
+pub mod signature;
+pub mod sqlite;
+pub mod xml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub use cache::Cache;
+pub use config::{KeySource, RepoConfig, Vars};
+pub use decode::Limits;
+pub use error::{RepoError, Result};
+pub use fetch::{Options, Transport};
+pub use package::{Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile};
+pub use signature::Keyring;
+pub use xml::{Record, Repomd};
+
+use crate::progress::{Reporter, Task, Unit};
+use fetch::{Fetcher, Http, join};
+
+/// Bytes of a key file.
+const MAX_KEY: u64 = 1 << 20;
+
+/// Fetches metadata and packages through one cache.
+pub struct Client {
+    fetcher: Fetcher,
+    cache: Cache,
+}
+
+/// A repository whose index (`repomd.xml`) was read.
+#[derive(Debug)]
+pub struct Repo {
+    pub config: RepoConfig,
+    /// Base URLs: the one whose `repomd.xml` was read first, then the
+    /// others (mirrors), for downloads to fall back on.
+    pub urls: Vec<String>,
+    pub repomd: Repomd,
+    /// The keys packages must be signed with (gpgcheck on).
+    pub keys: Option<Arc<Keyring>>,
+}
+
+/// One package to download: from [`Repo::download_of`], or made from a
+/// lock entry (its location joined to each of [`Client::base_urls`] with
+/// [`fetch::join`], its SHA-256, its size, and [`Client::keyring`]); a
+/// package already in the cache needs no URL.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// What messages call it (`name-evr.arch`).
+    pub name: String,
+    /// The repository's name (for messages).
+    pub repo: String,
+    /// Where to fetch it, tried in order.
+    pub urls: Vec<String>,
+    pub checksum: Checksum,
+    pub size: u64,
+    /// With gpgcheck: the keys its signature must verify with.
+    pub keys: Option<Arc<Keyring>>,
+}
+
+impl Client {
+    /// A client on the cache folder `cache` (created when first needed).
+    pub fn new(cache: impl Into<PathBuf>, options: Options) -> Client {
+        let transport = Box::new(Http::new(&options));
+        Client::with_transport(cache, options, transport)
+    }
+
+    /// The same, with another way of opening HTTP(S) URLs.
+    pub fn with_transport(
+        cache: impl Into<PathBuf>,
+        options: Options,
+        transport: Box<dyn Transport>,
+    ) -> Client {
+        Client {
+            fetcher: Fetcher { transport, options },
+            cache: Cache::new(cache),
+        }
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.fetcher.options
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.fetcher.options.limits
+    }
+
+    /// Read a repository's index: `repodata/repomd.xml` from the first of
+    /// its base URLs (then mirror list URLs) that answers; its keys too
+    /// when gpgcheck is on. Offline: the index last read, from the cache.
+    pub fn open(&self, config: &RepoConfig, reporter: &dyn Reporter) -> Result<Repo> {
+        reporter.step(&format!("repository {}: index", config.name));
+        let keys = self.keyring(config)?;
+        let dir = self.cache.repo_dir(&config.source_key());
+        let saved = dir.join("repomd.xml");
+        let what = format!("repository `{}`: repomd.xml", config.name);
+        if self.options().offline {
+            let data = match fetch::read_file_max(&saved, self.limits().max_index) {
+                Ok(d) => d,
+                Err(RepoError::Read { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Err(RepoError::OfflineNoMetadata {
+                        repo: config.name.clone(),
+                        cache: self.cache.root().to_path_buf(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let repomd = xml::parse_repomd(&data, &what, self.limits())?;
+            return Ok(Repo {
+                config: config.clone(),
+                urls: config.baseurl.clone(),
+                repomd,
+                keys,
+            });
+        }
+        let urls = self.base_urls(config)?;
+        let mut last = None;
+        for (i, base) in urls.iter().enumerate() {
+            let url = join(base, "repodata/repomd.xml");
+            let got = self
+                .fetcher
+                .get_small(&url, self.limits().max_index)
+                .and_then(|data| {
+                    let r = xml::parse_repomd(&data, &format!("{what} (`{url}`)"), self.limits())?;
+                    Ok((data, r))
+                });
+            match got {
+                Ok((data, repomd)) => {
+                    self.cache.write_file(&saved, &data)?;
+                    let mut order = vec![base.clone()];
+                    order.extend(
+                        urls.iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(_, u)| u.clone()),
+                    );
+                    return Ok(Repo {
+                        config: config.clone(),
+                        urls: order,
+                        repomd,
+                        keys,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let last = last.expect("base_urls gives at least one URL");
+        if urls.len() == 1 {
+            return Err(last);
+        }
+        Err(RepoError::NoWorkingUrl {
+            repo: config.name.clone(),
+            tried: urls.len(),
+            last: Box::new(last),
+        })
+    }
+
+    /// A repository's base URLs: `baseurl`, then its mirror list's URLs
+    /// (fetching the list: call it only when something must be fetched).
+    pub fn base_urls(&self, config: &RepoConfig) -> Result<Vec<String>> {
+        let mut urls = config.baseurl.clone();
+        if let Some(m) = &config.mirrorlist {
+            fetch::check_url(m)?;
+            match self.fetcher.get_small(m, self.limits().max_index) {
+                Ok(data) => {
+                    let vars = Vars(config.vars.clone());
+                    urls.extend(fetch::parse_mirrorlist(
+                        &String::from_utf8_lossy(&data),
+                        &vars,
+                    ));
+                }
+                Err(e) if urls.is_empty() => return Err(e),
+                Err(_) => {}
+            }
+            if urls.is_empty() {
+                return Err(RepoError::Metadata {
+                    what: format!("repository `{}`: mirror list `{m}`", config.name),
+                    message: "lists no http://, https:// or file:// URL".into(),
+                });
+            }
+        }
+        if urls.is_empty() {
+            return Err(if config.metalink.is_some() {
+                RepoError::Metalink {
+                    repo: config.name.clone(),
+                }
+            } else {
+                RepoError::NoSource {
+                    path: PathBuf::new(),
+                    repo: config.name.clone(),
+                }
+            });
+        }
+        for u in &urls {
+            fetch::check_url(u)?;
+        }
+        Ok(urls)
+    }
+
+    /// The repository's keys, when gpgcheck is on (read from files, or
+    /// fetched and kept in the cache for `offline`).
+    pub fn keyring(&self, config: &RepoConfig) -> Result<Option<Arc<Keyring>>> {
+        if !config.gpgcheck {
+            return Ok(None);
+        }
+        if config.gpgkey.is_empty() {
+            return Err(RepoError::NoKey {
+                repo: config.name.clone(),
+            });
+        }
+        let mut keys = Vec::new();
+        for k in &config.gpgkey {
+            match k {
+                KeySource::File(p) => {
+                    keys.push((p.display().to_string(), fetch::read_file_max(p, MAX_KEY)?));
+                }
+                KeySource::Url(u) => {
+                    use sha2::Digest as _;
+                    let name = hex::encode(sha2::Sha256::digest(u.as_bytes()));
+                    let kept = self.cache.root().join("keys").join(format!("{name}.asc"));
+                    let data = if self.options().offline {
+                        fetch::read_file_max(&kept, MAX_KEY)?
+                    } else {
+                        let d = self.fetcher.get_small(u, MAX_KEY)?;
+                        self.cache.write_file(&kept, &d)?;
+                        d
+                    };
+                    keys.push((u.clone(), data));
+                }
+            }
+        }
+        Ok(Some(Arc::new(Keyring::from_armored(&keys)?)))
+    }
+
+    /// A metadata file of `repo` in the cache: fetched (and checked) when
+    /// it is not there yet.
+    pub fn record_file(
+        &self,
+        repo: &Repo,
+        record: &Record,
+        reporter: &dyn Reporter,
+    ) -> Result<PathBuf> {
+        if let Some(p) = self.cache.get(&record.checksum, record.size) {
+            return Ok(p);
+        }
+        let what = format!("repository `{}`: {}", repo.config.name, record.kind);
+        if self.options().offline {
+            return Err(RepoError::OfflineNoMetadata {
+                repo: repo.config.name.clone(),
+                cache: self.cache.root().to_path_buf(),
+            });
+        }
+        let task = Task::start(
+            reporter,
+            &format!("{} {}", repo.config.name, record.kind),
+            Unit::Bytes,
+            record.size,
+        );
+        let mut last = None;
+        for base in &repo.urls {
+            let url = join(base, &record.location);
+            match self.fetcher.get_verified(
+                &self.cache,
+                &url,
+                &record.checksum,
+                record.size,
+                &what,
+                &task,
+            ) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(RepoError::NoRecord {
+            repo: repo.config.name.clone(),
+            kind: record.kind.clone(),
+        }))
+    }
+
+    /// Download `wanted` into the cache (what is there already is not
+    /// fetched again), `jobs` at a time; with keys, check each package's
+    /// signature. Returns each package's file, in the order asked. Offline:
+    /// only the cache, and the error lists every package missing from it.
+    pub fn download(&self, wanted: &[Download], reporter: &dyn Reporter) -> Result<Vec<PathBuf>> {
+        let mut todo: Vec<usize> = Vec::new();
+        let mut done: Vec<Option<PathBuf>> = vec![None; wanted.len()];
+        for (i, d) in wanted.iter().enumerate() {
+            match self.cache.get(&d.checksum, Some(d.size)) {
+                Some(p) => done[i] = Some(p),
+                None => todo.push(i),
+            }
+        }
+        if self.options().offline && !todo.is_empty() {
+            return Err(RepoError::NotCached {
+                packages: todo.iter().map(|&i| wanted[i].name.clone()).collect(),
+            });
+        }
+        let total: u64 = todo.iter().map(|&i| wanted[i].size).sum();
+        if !todo.is_empty() {
+            reporter.step(&format!("downloading {} package(s)", todo.len()));
+            let task = Task::start(reporter, "downloading packages", Unit::Bytes, Some(total));
+            let results = self.fetch_all(wanted, &todo, &task)?;
+            task.finish();
+            for (i, p) in todo.iter().zip(results) {
+                done[*i] = Some(p);
+            }
+        }
+        let paths: Vec<PathBuf> = done
+            .into_iter()
+            .map(|p| p.expect("every package done"))
+            .collect();
+        for (d, p) in wanted.iter().zip(&paths) {
+            if let Some(keys) = &d.keys {
+                keys.verify(p, &d.name, &d.repo)?;
+            }
+        }
+        Ok(paths)
+    }
+
+    /// Fetch `todo` (indexes into `wanted`) on up to `jobs` threads; a
+    /// failure stops the others from starting more.
+    fn fetch_all(&self, wanted: &[Download], todo: &[usize], task: &Task) -> Result<Vec<PathBuf>> {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let slots: Vec<std::sync::Mutex<Option<Result<PathBuf>>>> =
+            todo.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let jobs = self.options().jobs.clamp(1, 64).min(todo.len());
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| {
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = todo.get(k) else { return };
+                        let r = self.fetch_one(&wanted[i], task);
+                        if r.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        *slots[k].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    }
+                });
+            }
+        });
+        // Slots are taken in order and a failure only stops later ones
+        // from starting, so every slot before the first failure is filled:
+        // the first failure in the order asked is the one reported.
+        let mut out = Vec::with_capacity(todo.len());
+        for slot in slots {
+            match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(r) => out.push(r?),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn fetch_one(&self, d: &Download, task: &Task) -> Result<PathBuf> {
+        task.note(&d.name);
+        let mut last = None;
+        for url in &d.urls {
+            match self.fetcher.get_verified(
+                &self.cache,
+                url,
+                &d.checksum,
+                Some(d.size),
+                &format!("package `{}`", d.name),
+                task,
+            ) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| RepoError::NoRecord {
+            repo: d.repo.clone(),
+            kind: format!("location of {}", d.name),
+        }))
+    }
+}
+
+impl Repo {
+    /// The record of `kind`, or the error that names it missing.
+    pub fn record(&self, kind: &str) -> Result<&Record> {
+        self.repomd.record(kind).ok_or_else(|| RepoError::NoRecord {
+            repo: self.config.name.clone(),
+            kind: kind.to_string(),
+        })
+    }
+
+    fn what(&self, kind: &str) -> String {
+        format!("repository `{}`: {kind}", self.config.name)
+    }
+
+    /// Hand each package of primary to `each`, streaming (`primary.xml`
+    /// when the repository has it, else `primary_db`). Returns how many.
+    pub fn each_package(
+        &self,
+        client: &Client,
+        reporter: &dyn Reporter,
+        mut each: impl FnMut(Package) -> Result<()>,
+    ) -> Result<u64> {
+        if self.repomd.record("primary").is_none() && self.repomd.record("primary_db").is_some() {
+            let all = self.packages_from_db(client, reporter)?;
+            let n = all.len() as u64;
+            for p in all {
+                each(p)?;
+            }
+            return Ok(n);
+        }
+        let record = self.record("primary")?;
+        let path = client.record_file(self, record, reporter)?;
+        let task = Task::start(
+            reporter,
+            &format!("{} packages", self.config.name),
+            Unit::Items,
+            None,
+        );
+        let what = self.what("primary");
+        let input = decoded(&path)?;
+        xml::read_primary(input, &what, client.limits(), |p| {
+            task.advance(1);
+            each(p)
+        })
+    }
+
+    /// Every package of primary.
+    pub fn packages(&self, client: &Client, reporter: &dyn Reporter) -> Result<Vec<Package>> {
+        let mut out = Vec::new();
+        self.each_package(client, reporter, |p| {
+            out.push(p);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every package of `primary_db`, the SQLite form.
+    pub fn packages_from_db(
+        &self,
+        client: &Client,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<Package>> {
+        let record = self.record("primary_db")?;
+        let path = client.record_file(self, record, reporter)?;
+        let db = client.cache.derived(&record.checksum, "sqlite");
+        if !db.is_file() {
+            let dir = db.parent().expect("derived files are in a folder");
+            std::fs::create_dir_all(dir).map_err(|source| RepoError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let mut tmp =
+                tempfile::NamedTempFile::new_in(dir).map_err(|source| RepoError::Write {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            let mut input = decode::Guard::new(decoded(&path)?, client.limits());
+            std::io::copy(&mut input, &mut tmp).map_err(|e| {
+                decode::read_error(&self.what("primary_db"), &input.tripped, e.to_string())
+            })?;
+            tmp.persist(&db).map_err(|e| RepoError::Write {
+                path: db.clone(),
+                source: e.error,
+            })?;
+        }
+        sqlite::read_primary_db(&db, &self.what("primary_db"), client.limits())
+    }
+
+    /// Which packages own each of `paths`, from `filelists` (for the paths
+    /// primary does not list). Streams the file; keeps only the matches:
+    /// path → the owners' checksums (primary's `pkgid`), in file order.
+    pub fn file_owners(
+        &self,
+        client: &Client,
+        paths: &[&str],
+        reporter: &dyn Reporter,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        let record = self.record("filelists")?;
+        let file = client.record_file(self, record, reporter)?;
+        let wanted: BTreeSet<&str> = paths.iter().copied().collect();
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        xml::read_filelists(
+            decoded(&file)?,
+            &self.what("filelists"),
+            client.limits(),
+            |l| {
+                for f in &l.files {
+                    if wanted.contains(f.path.as_str()) {
+                        out.entry(f.path.clone()).or_default().push(l.pkgid.clone());
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Where `pkg` can be fetched from: its `xml:base` if it has one, else
+    /// each base URL.
+    pub fn package_urls(&self, pkg: &Package) -> Vec<String> {
+        match &pkg.location_base {
+            Some(b) => vec![join(b, &pkg.location)],
+            None => self.urls.iter().map(|b| join(b, &pkg.location)).collect(),
+        }
+    }
+
+    /// The download of `pkg` from this repository.
+    pub fn download_of(&self, pkg: &Package) -> Download {
+        Download {
+            name: pkg.nevra(),
+            repo: self.config.name.clone(),
+            urls: self.package_urls(pkg),
+            checksum: pkg.checksum.clone(),
+            size: pkg.size,
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+/// A cached metadata file, decompressed.
+fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read>> {
+    let f = std::fs::File::open(path).map_err(|source| RepoError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode::decompress(f).map_err(|source| RepoError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
