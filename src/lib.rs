@@ -28,6 +28,7 @@ pub mod install;
 pub mod manifest;
 pub mod output;
 pub mod progress;
+pub mod resolve;
 pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;
