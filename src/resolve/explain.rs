@@ -160,7 +160,16 @@ impl Renderer<'_, '_, '_> {
                 continue;
             }
             let shown: Vec<String> = targets.iter().map(|&t| self.show(t)).collect();
+            let installed = |t: NodeIndex| {
+                self.solvable(t).is_some_and(|s| {
+                    matches!(self.p.kind(s), Kind::Pkg(i) if self.p.pkgs[i].origin == Origin::Installed)
+                })
+            };
             let text = match shown.as_slice() {
+                [_] if from_root && installed(targets[0]) => format!(
+                    "{} is installed, and nothing newer or obsoleting it is offered",
+                    self.show(targets[0]).trim_end_matches(" (installed)")
+                ),
                 [one] if from_root => format!("{who} needs {one}"),
                 [one] => format!("{who}, which only {one} provides"),
                 _ if from_root => format!("{who}; options: {}", shown.join(", ")),
@@ -256,6 +265,10 @@ impl Renderer<'_, '_, '_> {
         let ConflictEdge::Conflict(cause) = weight else {
             return None;
         };
+        // The one-version-per-name clauses can link a package to itself.
+        if from == to {
+            return None;
+        }
         Some(match cause {
             ConflictCause::Constrains(vs) => {
                 let label = self.p.version_set(vs).label;

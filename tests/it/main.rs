@@ -32,6 +32,7 @@ mod progress;
 mod readers;
 mod real_rpms;
 mod reproducible;
+mod resolve_dnf;
 mod rootfs;
 mod rpmdb;
 mod rpmdb_readonly;

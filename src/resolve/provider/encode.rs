@@ -393,7 +393,7 @@ impl<'a> Provider<'a> {
                 continue;
             }
             let label = format!(
-                "{} is installed and stays (or is upgraded or obsoleted)",
+                "{} is installed and stays, upgraded or obsoleted",
                 pkg.nevra
             );
             if self.multi.contains(&pkg.name) {
