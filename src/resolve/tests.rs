@@ -743,3 +743,77 @@ fn bad_requests_and_duplicate_ids_are_refused() {
         "two candidates have the id 100: a-1-1.noarch and b-1-1.noarch"
     );
 }
+
+/// A repository the size of Amazon Linux 2023's: 20,000 names, a third
+/// of them in two versions (the newer also keeps the older soname), each
+/// requiring six libraries of lower-numbered packages, `/bin/sh` and an
+/// rpm feature, each listing eleven files.
+fn big_repository() -> Vec<Candidate> {
+    let mut seed: u64 = 12345;
+    let mut rnd = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut repo = vec![pkg("bash-5-1.x86_64").files(&["/bin/sh"])];
+    for i in 0..20_000u64 {
+        for v in 1..=(1 + (i % 3 == 0) as u64) {
+            let mut c = pkg(&format!("p{i}-{v}.0-1.amzn2023.x86_64"));
+            c.provides = vec![
+                cap(&format!("p{i} = {v}.0-1.amzn2023")),
+                cap(&format!("libp{i}.so.1()(64bit)")),
+                cap(&format!("libp{i}.so.{v}()(64bit)")),
+                cap(&format!("config(p{i}) = {v}.0-1.amzn2023")),
+            ];
+            c.requires = vec![cap("/bin/sh"), cap("rpmlib(PayloadIsZstd) <= 5.4.18-1")];
+            for _ in 0..if i > 10 { 6 } else { 0 } {
+                let d = rnd(i);
+                let dv = if d % 3 == 0 { 1 + rnd(2) } else { 1 };
+                c.requires.push(cap(&format!("libp{d}.so.{dv}()(64bit)")));
+            }
+            c.files = (0..10)
+                .map(|k| format!("/usr/lib64/p{i}/f{k}"))
+                .chain([format!("/usr/bin/p{i}")])
+                .collect();
+            repo.push(c);
+        }
+    }
+    ids(repo)
+}
+
+#[test]
+fn a_repository_of_20000_packages_resolves_to_a_closed_set() {
+    use crate::install::deps::{Package, Universe};
+    let repo = big_repository();
+    let r = run(
+        &[],
+        &repo,
+        &request(&["p19999", "p19000", "p15000", "p12345"]),
+    )
+    .unwrap();
+    assert!(r.install.len() > 1000, "{} packages", r.install.len());
+    // Judged by the installer's own closure check, which shares nothing
+    // with the solver: every requirement met, one version per name.
+    let chosen: Vec<Package> = r
+        .install
+        .iter()
+        .map(|c| {
+            let p = repo.iter().find(|p| p.id == c.id).unwrap();
+            Package {
+                nevra: p.nevra(),
+                name: p.name.clone(),
+                provides: p.provides.clone(),
+                requires: p.requires.clone(),
+                conflicts: p.conflicts.clone(),
+                obsoletes: p.obsoletes.clone(),
+                files: p.files.clone(),
+            }
+        })
+        .collect();
+    let all: Vec<usize> = (0..chosen.len()).collect();
+    let u = Universe::new(&chosen);
+    assert_eq!(u.unmet(&all), []);
+    let names: std::collections::BTreeSet<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), chosen.len());
+}
