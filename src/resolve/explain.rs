@@ -24,6 +24,9 @@ use crate::rpm::dep::{self, Dependency, Simple};
 pub const MAX_LINES: usize = 80;
 /// What is offered instead, per requirement nothing provides.
 const MAX_OFFERS: usize = 5;
+/// Levels of the chain followed; a dependency chain thousands of packages
+/// long must not take the stack with it.
+pub const MAX_DEPTH: usize = 24;
 
 struct Renderer<'g, 'p, 'a> {
     g: &'g ConflictGraph<SolvableId>,
@@ -185,6 +188,11 @@ impl Renderer<'_, '_, '_> {
     /// Why `t`, one option for a requirement, did not work out.
     fn candidate(&mut self, t: NodeIndex, depth: usize) {
         if Some(t) == self.g.unresolved_node || !self.seen.insert(t) {
+            return;
+        }
+        if depth > MAX_DEPTH {
+            let name = self.show(t);
+            self.line(depth, format!("{name} … (the chain goes on)"));
             return;
         }
         let name = self.show(t);

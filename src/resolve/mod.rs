@@ -67,7 +67,9 @@
 //! [`Limits`] bounds the number of candidates, the number of dependency
 //! entries they carry, and the solver's work (propagation rounds); past
 //! one, resolution stops with an error naming the limit. Rich
-//! dependencies are bounded by [`crate::rpm::dep`]'s depth and size limits.
+//! dependencies are bounded by [`crate::rpm::dep`]'s depth and size limits;
+//! an explanation by a number of lines and of levels of the chain it
+//! follows (a chain thousands of packages long is cut, not recursed).
 //!
 //! ## Why resolvo
 //!

@@ -817,3 +817,24 @@ fn a_repository_of_20000_packages_resolves_to_a_closed_set() {
     let names: std::collections::BTreeSet<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names.len(), chosen.len());
 }
+
+#[test]
+fn a_long_chain_is_explained_in_bounded_lines_and_stack() {
+    let n = 3000;
+    let repo = ids((0..n)
+        .map(|i| pkg(&format!("c{i}-1-1.noarch")).requires(&[&format!("c{}", i + 1)]))
+        .collect());
+    // A thread's default stack, as a bake's worker would have.
+    let text = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || unsat(&[], &repo, &request(&["c0"])))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        text.contains("c0-1-1.noarch requires c1, which only c1-1-1.noarch provides"),
+        "{text}"
+    );
+    assert!(text.contains("(the chain goes on)"), "{text}");
+    assert!(text.lines().count() <= explain::MAX_LINES + 1, "{text}");
+}
