@@ -445,8 +445,8 @@ fn the_installed_set_stays_unless_something_needs_it_newer() {
     let r = run(&installed[..1], &repo, &request(&["needy"])).unwrap();
     assert_eq!(nevras(&r), ["libfoo-3-1.x86_64", "needy-1-1.x86_64"]);
     assert_eq!(r.replaced[0].nevra, "libfoo-1-1.x86_64");
-    // libfoo 3 drops the soname keeper-1 needs: keeper is upgraded too, or
-    // libfoo stays at 2.
+    // libfoo 3 drops the soname the installed keeper-1 needs: keeper is
+    // upgraded too.
     let r = run(&installed, &repo, &request(&["greedy"])).unwrap();
     assert_eq!(
         nevras(&r),
