@@ -30,6 +30,7 @@ pub mod output;
 pub mod package;
 pub mod progress;
 pub mod repo;
+pub mod resolve;
 pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;

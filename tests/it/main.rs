@@ -35,6 +35,7 @@ mod real_rpms;
 mod repo;
 mod repo_server;
 mod reproducible;
+mod resolve_dnf;
 mod rootfs;
 mod rpmdb;
 mod rpmdb_readonly;

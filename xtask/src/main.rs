@@ -59,6 +59,7 @@ const JUDGES: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     ("mmdebstrap", "mmdebstrap"),
     ("qemu-system-x86_64", "qemu-system-x86"),
+    ("dnf", "dnf"),
     ("createrepo_c", "createrepo-c"),
 ];
 
