@@ -309,18 +309,30 @@ const PIPE_STEP: &str = "- pipeline step: ";
 const SDE: &str = "1767225600";
 
 /// `quick`: a tenth of the sizes, one round. `only`: the workloads to run
-/// (letters of "abc"), all when `None`.
-pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
+/// (letters of "abc"), all when `None`. `against`: a git revision whose
+/// ingot runs the same `build` and `bake` beside this one (to show a change
+/// made nothing slower).
+pub fn run(
+    root: &Path,
+    quick: bool,
+    only: Option<&str>,
+    against: Option<&str>,
+) -> Result<(), String> {
     let reps = if quick { 1 } else { 3 };
     let bench = root.join("target/bench");
     std::fs::create_dir_all(&bench).map_err(|e| e.to_string())?;
     let ingot = build_ingot(root)?;
     eprintln!("xtask: generating workloads under {}", bench.display());
     make_workloads(root, &bench, if quick { 10 } else { 1 })?;
+    let baseline = match against {
+        Some(rev) => Some((rev.to_string(), build_revision(root, &bench, rev)?)),
+        None => None,
+    };
     let contenders = Contenders {
         pkg: build_hello(root, &bench, &ingot)?,
         ingot,
         scratch: bench.join("scratch"),
+        baseline,
     };
     let results = measure_rounds(root, &bench, &contenders, reps, only)?;
     let md = report(&results, reps);
@@ -328,6 +340,50 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     std::fs::write(&path, md).map_err(|e| e.to_string())?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+/// The ingot of git revision `rev`, built in release mode from a detached
+/// worktree under `bench` (its own target folder, kept for the next run).
+fn build_revision(root: &Path, bench: &Path, rev: &str) -> Result<PathBuf, String> {
+    let git = |args: &[&str]| -> Result<String, String> {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("git: {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])?;
+    let dir = bench.join("against");
+    let src = dir.join(&commit);
+    if !src.join("Cargo.toml").is_file() {
+        let _ = git(&["worktree", "prune"]);
+        git(&[
+            "worktree",
+            "add",
+            "--detach",
+            &src.display().to_string(),
+            &commit,
+        ])?;
+    }
+    eprintln!("xtask: building the ingot of {rev} ({commit}, release)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "-p", "ingot"])
+        .current_dir(&src)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo build --release of {rev} failed"));
+    }
+    Ok(dir.join("target/release/ingot"))
 }
 
 /// `cargo build --release` of ingot; returns the binary's path.
@@ -436,6 +492,8 @@ fn build_hello(root: &Path, bench: &Path, ingot: &Path) -> Result<PathBuf, Strin
 /// The commands each contender runs, made fresh for each measurement.
 struct Contenders {
     ingot: PathBuf,
+    /// `--against REV`: that revision and its ingot.
+    baseline: Option<(String, PathBuf)>,
     /// What the pipeline installs (see [`build_hello`]).
     pkg: PathBuf,
     /// Where the pipeline works.
@@ -457,7 +515,11 @@ impl Contenders {
     }
 
     fn ingot_build(&self, spec: &Path, out: &Path) -> Command {
-        let mut c = Command::new(&self.ingot);
+        Self::build_with(&self.ingot, spec, out)
+    }
+
+    fn build_with(ingot: &Path, spec: &Path, out: &Path) -> Command {
+        let mut c = Command::new(ingot);
         c.args(["-q", "build"])
             .arg(spec)
             .arg("--out")
@@ -468,7 +530,11 @@ impl Contenders {
     }
 
     fn ingot_bake(&self, img: &Path, out: &Path) -> Command {
-        let mut c = Command::new(&self.ingot);
+        Self::bake_with(&self.ingot, img, out)
+    }
+
+    fn bake_with(ingot: &Path, img: &Path, out: &Path) -> Command {
+        let mut c = Command::new(ingot);
         c.args(["-q", "bake"])
             .arg(img)
             .arg("--out")
@@ -638,6 +704,12 @@ fn measure_rounds(
                 "ingot build",
                 measure(&mut k.ingot_build(&root.join("specs/hello/hello.toml"), &out))?,
             );
+            if let Some((rev, bin)) = &k.baseline {
+                clean();
+                let spec = root.join("specs/hello/hello.toml");
+                let cmd = &mut Contenders::build_with(bin, &spec, &out);
+                res.push(A, &baseline_name("build", rev), measure(cmd)?);
+            }
             clean();
             res.push(
                 A,
@@ -656,6 +728,11 @@ fn measure_rounds(
                 "ingot build",
                 measure(&mut k.ingot_build(&bench.join(toml), &out))?,
             );
+            if let Some((rev, bin)) = &k.baseline {
+                clean();
+                let cmd = &mut Contenders::build_with(bin, &bench.join(toml), &out);
+                res.push(work, &baseline_name("build", rev), measure(cmd)?);
+            }
             clean();
             res.push(
                 work,
@@ -670,12 +747,23 @@ fn measure_rounds(
             }
             clean();
             let baked = measure_bake(&mut res, bench, k, work, tar, &out)?;
+            if let Some((rev, bin)) = &k.baseline {
+                clean();
+                let img = bench.join(format!("{tar}.toml"));
+                let cmd = &mut Contenders::bake_with(bin, &img, &out);
+                res.push(work, &baseline_name("bake", rev), measure(cmd)?);
+            }
             clean();
             let theirs = measure_pipeline(&mut res, bench, k, work, tar, baked.disk_bytes)?;
             res.vmdk_sizes.push((work, baked.vmdk_bytes, theirs));
         }
     }
     Ok(res)
+}
+
+/// The contender name of `--against REV`'s ingot running `command`.
+fn baseline_name(command: &str, rev: &str) -> String {
+    format!("ingot {command} of {rev}")
 }
 
 /// What one `ingot bake` of a (c) workload wrote.
@@ -832,6 +920,7 @@ fn write_ratios(md: &mut String, res: &Results) {
             }
         }
     }
+    write_against(md, res);
     let mut seen = std::collections::BTreeSet::new();
     for (w, ours, theirs) in &res.vmdk_sizes {
         if seen.insert(*w) && *theirs > 0 {
@@ -854,6 +943,34 @@ fn write_ratios(md: &mut String, res: &Results) {
          VMDK sizes differ because ingot deflates grains at level 1 and qemu-img at zlib's \
          default 6."
     );
+}
+
+/// With `--against REV`: that revision's ingot against this one, per
+/// workload (above 1.0 means this one is faster).
+fn write_against(md: &mut String, res: &Results) {
+    for w in [A, B, B2, C, C2] {
+        for (cmd, ours) in [("build", "ingot build"), ("bake", "ingot bake")] {
+            let prefix = format!("ingot {cmd} of ");
+            let Some(row) = res
+                .rows
+                .iter()
+                .find(|r| r.work == w && r.who.starts_with(&prefix))
+            else {
+                continue;
+            };
+            if let Some(i) = res.wall(w, ours) {
+                let (theirs, _, _) = row.stat(|s| s.wall);
+                let rev = &row.who[prefix.len()..];
+                let (mem, _, _) = row.stat(|s| s.rss_mib);
+                let our_mem = res.rss(w, ours).unwrap_or(0.0);
+                let _ = writeln!(
+                    md,
+                    "- {w}: ingot {cmd} of {rev} / this ingot {cmd} = **{:.2}x** (peak RSS {mem:.0} -> {our_mem:.0} MiB)",
+                    theirs / i
+                );
+            }
+        }
+    }
 }
 
 /// The "Peak memory against payload size" section: 1x against 2x bytes.

@@ -81,11 +81,16 @@ fn main() -> ExitCode {
                 .position(|a| a == "--only")
                 .and_then(|i| args.get(i + 1))
                 .map(String::as_str);
-            bench::run(&repo_root(), quick, only)
+            let against = args
+                .iter()
+                .position(|a| a == "--against")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str);
+            bench::run(&repo_root(), quick, only, against)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...] | bench [--quick] [--only abc]"
+                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...] | bench [--quick] [--only abc] [--against REV]"
             );
             return ExitCode::from(2);
         }
