@@ -78,16 +78,18 @@ fn is_zero(n: &u32) -> bool {
 impl LockedPackage {
     /// `name-[epoch:]version-release.arch`
     pub fn nevra(&self) -> String {
-        format!("{}-{}.{}", self.name, self.evr(), self.arch)
+        crate::package::nevra_text(
+            &self.name,
+            u64::from(self.epoch),
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 
     /// `[epoch:]version-release`
     pub fn evr(&self) -> String {
-        if self.epoch == 0 {
-            format!("{}-{}", self.version, self.release)
-        } else {
-            format!("{}:{}-{}", self.epoch, self.version, self.release)
-        }
+        crate::package::evr_text(u64::from(self.epoch), &self.version, &self.release)
     }
 
     /// rpm's order of two versions of a package.

@@ -80,6 +80,20 @@ impl Nevra<'_> {
     }
 }
 
+/// `[epoch:]version-release`, as rpm prints it: an epoch of 0 is left out.
+pub fn evr_text(epoch: u64, version: &str, release: &str) -> String {
+    if epoch == 0 {
+        format!("{version}-{release}")
+    } else {
+        format!("{epoch}:{version}-{release}")
+    }
+}
+
+/// `name-[epoch:]version-release.arch`, as `rpm -q` prints it.
+pub fn nevra_text(name: &str, epoch: u64, version: &str, release: &str, arch: &str) -> String {
+    format!("{name}-{}.{arch}", evr_text(epoch, version, release))
+}
+
 /// `name-[epoch:]version-release.arch`, split at its last dot and its last
 /// two dashes (names may hold dashes; versions and releases may not).
 pub fn split_nevra(nevra: &str) -> Option<Nevra<'_>> {

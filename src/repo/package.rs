@@ -261,16 +261,18 @@ pub struct Package {
 impl Package {
     /// `[epoch:]version-release` (an epoch of 0 left out).
     pub fn evr(&self) -> String {
-        if self.epoch == 0 {
-            format!("{}-{}", self.version, self.release)
-        } else {
-            format!("{}:{}-{}", self.epoch, self.version, self.release)
-        }
+        crate::package::evr_text(self.epoch, &self.version, &self.release)
     }
 
     /// `name-[epoch:]version-release.arch`
     pub fn nevra(&self) -> String {
-        format!("{}-{}.{}", self.name, self.evr(), self.arch)
+        crate::package::nevra_text(
+            &self.name,
+            self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 
     /// The dependency list of one kind.

@@ -131,16 +131,18 @@ pub struct Candidate {
 impl Candidate {
     /// `[epoch:]version-release`, the epoch only when it is not 0.
     pub fn evr(&self) -> String {
-        if self.epoch == 0 {
-            format!("{}-{}", self.version, self.release)
-        } else {
-            format!("{}:{}-{}", self.epoch, self.version, self.release)
-        }
+        crate::package::evr_text(u64::from(self.epoch), &self.version, &self.release)
     }
 
     /// `name-[epoch:]version-release.arch`, as `rpm -q` prints it.
     pub fn nevra(&self) -> String {
-        format!("{}-{}.{}", self.name, self.evr(), self.arch)
+        crate::package::nevra_text(
+            &self.name,
+            u64::from(self.epoch),
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 
     /// What a package header says (an installed record or a package file).
