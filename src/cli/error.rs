@@ -16,6 +16,8 @@ use ingot::inspect::InspectError;
 use ingot::install::InstallError;
 use ingot::manifest::verify::VerifyError;
 use ingot::output::{Interruption, OutputError};
+use ingot::repo::RepoError;
+use ingot::resolve::ResolveError;
 use ingot::rpm::build::BuildError;
 use ingot::spec::SpecError;
 
@@ -149,6 +151,9 @@ fn bake(e: &BakeError) -> Meaning {
         BakeError::Build(b) => build(b),
         BakeError::Install(i) => install(i),
         BakeError::Output(o) => output(o),
+        BakeError::Repo(r) => repo(r),
+        BakeError::Resolve(r) => resolve(r),
+        BakeError::Lock(_) | BakeError::Locked { .. } => Meaning::Input,
         BakeError::Spec(_)
         | BakeError::Read { .. }
         | BakeError::Usage(_)
@@ -169,6 +174,54 @@ fn install(e: &InstallError) -> Meaning {
         | InstallError::Override { .. }
         | InstallError::Rpmdb(_)
         | InstallError::Work { .. } => Meaning::Input,
+    }
+}
+
+/// A repository that cannot be reached, or a cache that cannot be
+/// written, is the environment; what a repository or the lock serves that
+/// is wrong (a 404, a checksum, a signature, bad metadata) is bad input.
+fn repo(e: &RepoError) -> Meaning {
+    match e {
+        RepoError::Unreachable { .. } | RepoError::Write { .. } => Meaning::Written,
+        RepoError::NoWorkingUrl { last, .. } => repo(last),
+        RepoError::Config { .. }
+        | RepoError::NoSource { .. }
+        | RepoError::Read { .. }
+        | RepoError::SymlinkLoop { .. }
+        | RepoError::UnsupportedUrl { .. }
+        | RepoError::NotFound { .. }
+        | RepoError::NoSuchFile { .. }
+        | RepoError::Http { .. }
+        | RepoError::Metalink { .. }
+        | RepoError::ChecksumType { .. }
+        | RepoError::Checksum { .. }
+        | RepoError::Size { .. }
+        | RepoError::NoRecord { .. }
+        | RepoError::Metadata { .. }
+        | RepoError::Limit { .. }
+        | RepoError::Sqlite { .. }
+        | RepoError::OfflineNoMetadata { .. }
+        | RepoError::NotCached { .. }
+        | RepoError::NoKey { .. }
+        | RepoError::Key { .. }
+        | RepoError::Unsigned { .. }
+        | RepoError::UnknownKey { .. }
+        | RepoError::BadSignature { .. } => Meaning::Input,
+    }
+}
+
+/// A request nothing satisfies is a failed check (as unmet dependencies
+/// are); the rest says what is wrong with the request or the metadata.
+fn resolve(e: &ResolveError) -> Meaning {
+    match e {
+        ResolveError::Unsatisfiable { .. } => Meaning::Check,
+        ResolveError::BadRequest { .. }
+        | ResolveError::DuplicateId { .. }
+        | ResolveError::TooManyCandidates { .. }
+        | ResolveError::TooManyDependencies { .. }
+        | ResolveError::TooMuchWork { .. }
+        | ResolveError::FileLists { .. }
+        | ResolveError::UnknownFileProvider { .. } => Meaning::Input,
     }
 }
 
