@@ -62,8 +62,9 @@ const BROKEN: Pkg = Pkg {
     files: &[],
 };
 
-/// Build `p` with `ingot build` into `out`; its file.
-fn build(p: &Pkg, dir: &Path, out: &Path) -> PathBuf {
+/// Build `p` with `ingot build` into `out` (signed with `key` when
+/// given); its file.
+fn build(p: &Pkg, dir: &Path, out: &Path, key: Option<&Path>) -> PathBuf {
     let src = dir.join(format!("src-{}-{}", p.name, p.version));
     std::fs::create_dir_all(&src).unwrap();
     let mut text = format!(
@@ -81,7 +82,12 @@ fn build(p: &Pkg, dir: &Path, out: &Path) -> PathBuf {
     }
     let spec = dir.join(format!("{}-{}.toml", p.name, p.version));
     std::fs::write(&spec, text).unwrap();
-    crate::common::build(&spec, out)
+    let mut c = ingot();
+    c.arg("build").arg(&spec).arg("--out").arg(out);
+    if let Some(k) = key {
+        c.arg("--sign-key").arg(k);
+    }
+    PathBuf::from(stdout(&run_ok(&mut c)).trim())
 }
 
 /// The packages built, a repository served on loopback at
@@ -96,14 +102,19 @@ struct World {
 
 impl World {
     fn new(createrepo: PathBuf) -> World {
+        World::signed(createrepo, None)
+    }
+
+    /// The same, every package signed with the secret key `key`.
+    fn signed(createrepo: PathBuf, key: Option<&Path>) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let pool = tmp.path().join("pool");
-        let newer_lib = build(&LIB_1_1, tmp.path(), &tmp.path().join("later"));
+        let newer_lib = build(&LIB_1_1, tmp.path(), &tmp.path().join("later"), key);
         let repo = tmp.path().join("served/x86_64");
         let packages = repo.join("Packages");
         std::fs::create_dir_all(&packages).unwrap();
         for p in [&LIB_1_0, &DATA, &APP, &BROKEN] {
-            let f = build(p, tmp.path(), &pool);
+            let f = build(p, tmp.path(), &pool, key);
             std::fs::copy(&f, packages.join(f.file_name().unwrap())).unwrap();
         }
         let w = World {
@@ -404,7 +415,39 @@ fn repository_errors_stop_the_bake_and_write_nothing() {
     );
     assert!(empty, "{err}");
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_text);
+    // ... or gone (404): named with its URL, nothing written.
+    std::fs::remove_file(&lib).unwrap();
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache-fresh",
+        &[&out_arg[..], &["--locked"]].concat(),
+    );
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("libdemo-1.0-1.x86_64.rpm") && err.contains("not found (HTTP 404)"),
+        "{err}"
+    );
+    assert!(empty, "{err}");
     std::fs::write(&lib, &original).unwrap();
+
+    // A bake that resolves anew but fails later writes no lock either.
+    let later = w.spec("later", "\"app\"");
+    let text = std::fs::read_to_string(&later).unwrap();
+    std::fs::write(
+        &later,
+        text.replace(
+            "[[image.repos]]",
+            "[[image.files]]\ndest = \"/etc\"\ncontent = \"x\"\n\n[[image.repos]]",
+        ),
+    )
+    .unwrap();
+    let o = w.ingot("bake", &later, "cache", &out_arg);
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`/etc` is a folder in the image"), "{err}");
+    assert!(empty && !later.with_file_name("web.lock").exists(), "{err}");
 
     // The server gone: the URL in the message, exit 2 or 3.
     let port = w.port();
@@ -432,4 +475,40 @@ fn repository_errors_stop_the_bake_and_write_nothing() {
         "{err}"
     );
     assert!(empty, "{err}");
+}
+
+#[test]
+fn a_repository_key_checks_every_package_the_bake_installs() {
+    let createrepo = need!("createrepo_c");
+    let gpg = crate::repo::Gpg {
+        gpg: need!("gpg"),
+        home: tempfile::tempdir().unwrap(),
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg.key("repo-key", keys.path());
+    let (_, other) = gpg.key("other-key", keys.path());
+    let w = World::signed(createrepo, Some(&secret));
+    let with_key = |dir: &str, key: &Path| {
+        let spec = w.spec(dir, "\"app\"");
+        std::fs::copy(key, spec.with_file_name("key.asc")).unwrap();
+        let text = std::fs::read_to_string(&spec).unwrap();
+        std::fs::write(&spec, format!("{text}gpgkey = \"key.asc\"\n")).unwrap();
+        spec
+    };
+    // Signed with the repository's key: baked.
+    let good = with_key("good", &public);
+    w.bake(&good, "good-out", "cache", &[]);
+    assert!(good.with_file_name("web.lock").is_file());
+    // Another key: refused, naming a package and the repository, even
+    // with every package already in the cache; nothing written.
+    let wrong = with_key("wrong", &other);
+    let out = w.path("wrong-out");
+    let o = w.ingot("bake", &wrong, "cache", &["--out", out.to_str().unwrap()]);
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("does not trust") && err.contains("repository `demo`"),
+        "{err}"
+    );
+    assert!(empty && !wrong.with_file_name("web.lock").exists(), "{err}");
 }
