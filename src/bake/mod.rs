@@ -221,7 +221,6 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     if let Some(b) = &opts.base {
         base::check_base_arg(b)?;
     }
-    refuse_repositories(spec)?;
     let (base, base_kind, pin) = choose_base(spec, opts.base.as_deref())?;
 
     if base_kind == BaseKind::Dir {
@@ -251,21 +250,6 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
         (Err(e), Some(mut d)) if d.pin.is_some() => Err(d.digest().err().unwrap_or(e)),
         (Err(e), _) => Err(e),
     }
-}
-
-/// The base's repositories are read by the spec but not yet used: refuse
-/// them where the spec names them rather than bake an image without them.
-fn refuse_repositories(spec: &ImageSpec) -> Result<()> {
-    if spec.repositories.use_base_repos {
-        return Err(spec
-            .error_at(
-                spec.at_base,
-                "use_base_repos is not supported by this ingot yet",
-            )
-            .with_hint("name the repositories in [[image.repos]] tables")
-            .into());
-    }
-    Ok(())
 }
 
 /// The base to read: `--base` (then no pin), else the spec's (checked).
@@ -307,10 +291,9 @@ pub struct LockOptions {
 /// lock file (or, with [`LockMode::Check`], say what is newer). No image
 /// is made; the scratch folder is in the system's temporary folder.
 pub fn lock(spec: &ImageSpec, opts: &LockOptions, progress: &dyn Reporter) -> Result<LockOutcome> {
-    refuse_repositories(spec)?;
-    if spec.repositories.repos.is_empty() {
+    if spec.repositories.repos.is_empty() && !spec.repositories.use_base_repos {
         return Err(BakeError::Usage(format!(
-            "`{}` names no [[image.repos]]: there is nothing to lock",
+            "`{}` names no [[image.repos]] and no use_base_repos: there is nothing to lock",
             spec.file.display()
         )));
     }

@@ -18,6 +18,9 @@
 //!    `releasever`; `$basearch` from the image's arch; the base's other
 //!    `/etc/dnf/vars` files too (Amazon Linux's mirror lists name
 //!    `$awsregion` and `$awsdomain`). The repositories' URLs get them.
+//!    With `use_base_repos`, the base's dnf configuration is copied out
+//!    of the tree and its enabled `.repo` sections follow the spec's own
+//!    (`weak_deps` then defaults to its `install_weak_deps`).
 //! 2. The lock's inputs digest ([`crate::lock::Inputs`]): the requests, the
 //!    image arch, `$releasever`, `weak_deps`, each repository's name, URLs,
 //!    priority and key (a key file by its SHA-256, so a clone elsewhere
@@ -118,6 +121,10 @@ impl LockUpdate {
 /// What resolution starts from, common to `bake` and `lock`.
 struct Setup {
     configs: Vec<RepoConfig>,
+    weak_deps: bool,
+    /// The base's dnf configuration copied out of the tree (with
+    /// `use_base_repos`): its key files are read from here.
+    _base_etc: Option<tempfile::TempDir>,
     inputs: [u8; 32],
     installed: Vec<Header>,
     local: Vec<Header>,
@@ -178,8 +185,7 @@ pub(super) fn fetch(
 
 /// Whether the image takes anything from a repository.
 fn wanted(spec: &ImageSpec) -> bool {
-    let r = &spec.repositories;
-    !r.install.is_empty() || !r.repos.is_empty()
+    spec.repositories.wanted()
 }
 
 fn client(o: &RepoOptions) -> Client {
@@ -214,12 +220,32 @@ fn setup(spec: &ImageSpec, tree: &Tree, local: &[(PathBuf, String)], work: &Path
     for (k, v) in &dnf_vars {
         vars.set(k, v);
     }
-    let configs: Vec<RepoConfig> = spec
+    let mut configs: Vec<RepoConfig> = spec
         .repositories
         .repos
         .iter()
         .map(|r| config_of(r, &vars))
         .collect();
+    let mut weak_deps = spec.repositories.weak_deps;
+    let base_etc = if spec.repositories.use_base_repos {
+        let etc = base_dnf_config(tree, work)?;
+        let base = repo::config::read_repos_dir(etc.path(), &vars)?;
+        // The spec's own table of a name wins over the base's.
+        let theirs: Vec<RepoConfig> = base
+            .into_iter()
+            .filter(|c| c.enabled && !configs.iter().any(|o| o.name == c.name))
+            .collect();
+        configs.extend(theirs);
+        if weak_deps.is_none() {
+            // dnf's default is to install them.
+            let conf = repo::config::dnf_conf_bool(etc.path(), "install_weak_deps", &vars)?;
+            weak_deps = Some(conf.unwrap_or(true));
+        }
+        Some(etc)
+    } else {
+        None
+    };
+    let weak_deps = weak_deps.unwrap_or(false);
     let mut local_headers = Vec::new();
     for (p, shown) in local {
         let (h, _) = PackageHeaders::open(p).map_err(|source| BakeError::Read {
@@ -228,11 +254,13 @@ fn setup(spec: &ImageSpec, tree: &Tree, local: &[(PathBuf, String)], work: &Path
         })?;
         local_headers.push(h.header);
     }
-    let inputs = inputs(spec, &releasever, &configs, &local_headers)?;
+    let inputs = inputs(spec, (&releasever, weak_deps), &configs, &local_headers)?;
     let lock_path = lock::path_for(&spec.file);
     let previous = Lock::read(&lock_path)?;
     Ok(Setup {
         configs,
+        weak_deps,
+        _base_etc: base_etc,
         inputs,
         installed,
         local: local_headers,
@@ -283,6 +311,62 @@ fn tree_dnf_vars(tree: &Tree) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The base's dnf configuration (`/etc/yum.repos.d`, `/etc/dnf/dnf.conf`,
+/// `/etc/dnf/vars`, the keys of `/etc/pki/rpm-gpg`) copied out of the tree
+/// into a folder of `work`, laid out as in the base, for
+/// [`repo::config::read_repos_dir`] to read as dnf would (its `file://`
+/// keys then resolve inside the copy). Symlinks are followed inside the
+/// tree; each file is bounded.
+fn base_dnf_config(tree: &Tree, work: &Path) -> Result<tempfile::TempDir> {
+    /// The largest file copied (a key or a `.repo` file).
+    const MAX_COPY: u64 = 1 << 20;
+    let root = tempfile::Builder::new()
+        .prefix("base-etc-")
+        .tempdir_in(work)
+        .map_err(|source| BakeError::Write {
+            path: work.to_path_buf(),
+            source,
+        })?;
+    let mut files = vec!["/etc/dnf/dnf.conf".to_string()];
+    for dir in ["/etc/yum.repos.d", "/etc/dnf/vars", "/etc/pki/rpm-gpg"] {
+        let Some(d) = tree
+            .resolve(dir, true)
+            .ok()
+            .and_then(|id| tree.node(id).as_dir())
+        else {
+            continue;
+        };
+        files.extend(
+            d.entries()
+                .keys()
+                .filter_map(|n| std::str::from_utf8(n).ok())
+                .filter(|n| !n.contains('/') && *n != "." && *n != "..")
+                .take(repo::config::MAX_FILES)
+                .map(|n| format!("{dir}/{n}")),
+        );
+    }
+    for f in files {
+        let Ok(id) = tree.resolve(&f, true) else {
+            continue;
+        };
+        if !matches!(tree.node(id).kind, Kind::File(_)) {
+            continue;
+        }
+        let to = root.path().join(f.trim_start_matches('/'));
+        let copy = || -> std::io::Result<()> {
+            std::fs::create_dir_all(to.parent().unwrap_or(root.path()))?;
+            let mut out = std::fs::File::create(&to)?;
+            std::io::copy(&mut tree.open(id)?.take(MAX_COPY), &mut out)?;
+            Ok(())
+        };
+        copy().map_err(|source| BakeError::Write {
+            path: to.clone(),
+            source,
+        })?;
+    }
+    Ok(root)
+}
+
 /// An `[[image.repos]]` table as the repository reader takes it.
 fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
     let mut c = RepoConfig::new(&r.name, "");
@@ -314,7 +398,7 @@ fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
 /// The digest of what the lock depends on (see the module doc).
 fn inputs(
     spec: &ImageSpec,
-    releasever: &str,
+    (releasever, weak_deps): (&str, bool),
     configs: &[RepoConfig],
     local: &[Header],
 ) -> Result<[u8; 32]> {
@@ -322,7 +406,7 @@ fn inputs(
     let mut i = Inputs::new();
     i.add("arch", &[spec.arch.name()]);
     i.add("releasever", &[releasever]);
-    i.add("weak_deps", &[&r.weak_deps.unwrap_or(false).to_string()]);
+    i.add("weak_deps", &[&weak_deps.to_string()]);
     for q in &r.install {
         i.add("install", &[&q.text]);
     }
@@ -437,7 +521,7 @@ fn resolve_packages(
             .map(|q| q.text.clone())
             .collect(),
         local,
-        weak_deps: spec.repositories.weak_deps.unwrap_or(false),
+        weak_deps: setup.weak_deps,
         arch: spec.arch,
     };
     let by_pkgid: HashMap<(usize, &str), usize> = pkgs

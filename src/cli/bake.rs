@@ -90,6 +90,10 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         "manifest": result.outputs.last(),
         "packages": result.manifest.packages.iter().map(|p| &p.package.nevra).collect::<Vec<_>>(),
         "warnings": result.manifest.warnings,
+        "lock": result.lock.as_ref().map(|u| serde_json::json!({
+            "path": u.path,
+            "changes": u.changes().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        })),
     });
     p.result(&main.display().to_string(), &json);
     Ok(())

@@ -374,4 +374,39 @@ mod tests {
         assert_eq!(interrupted_exit_code(&signal(libc::SIGTERM)), 143);
         assert_eq!(interrupted_exit_code(&signal(libc::SIGHUP)), 129);
     }
+
+    #[test]
+    fn repositories_unreachable_are_the_environment_and_bad_bytes_bad_input() {
+        let bake = Error::Bake;
+        let unsatisfiable = bake(BakeError::Resolve(ResolveError::Unsatisfiable {
+            explanation: "app requires libfoo".into(),
+        }));
+        assert_eq!(exit_code(&unsatisfiable), 1);
+        let unreachable = || RepoError::Unreachable {
+            url: "http://127.0.0.1:1/repodata/repomd.xml".into(),
+            attempts: 4,
+            cause: "connection refused".into(),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(unreachable()))), 3);
+        let all_failed = RepoError::NoWorkingUrl {
+            repo: "demo".into(),
+            tried: 2,
+            last: Box::new(unreachable()),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(all_failed))), 3);
+        let checksum = RepoError::Checksum {
+            what: "package `libfoo-1-1.x86_64`".into(),
+            url: "http://127.0.0.1:1/libfoo.rpm".into(),
+            kind: "sha256",
+            expected: "a".repeat(64),
+            actual: "b".repeat(64),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(checksum))), 2);
+        let locked = BakeError::Locked {
+            path: "web.lock".into(),
+            spec: "web.toml".into(),
+            missing: true,
+        };
+        assert_eq!(exit_code(&bake(locked)), 2);
+    }
 }

@@ -512,3 +512,55 @@ fn a_repository_key_checks_every_package_the_bake_installs() {
     );
     assert!(empty && !wrong.with_file_name("web.lock").exists(), "{err}");
 }
+
+#[test]
+fn use_base_repos_takes_the_enabled_repositories_the_base_names() {
+    let createrepo = need!("createrepo_c");
+    let tar = need!("tar");
+    need!("zstd");
+    let w = World::new(createrepo);
+    // A folder base: the stand-in with a .repo file naming the server,
+    // and a disabled repository nothing answers for.
+    let base = w.path("base");
+    std::fs::create_dir_all(&base).unwrap();
+    run_ok(
+        Command::new(tar)
+            .args(["--zstd", "-xf"])
+            .arg(repo_root().join("fixtures/al2023-standin/rootfs.tar.zst"))
+            .arg("-C")
+            .arg(&base),
+    );
+    std::fs::create_dir_all(base.join("etc/yum.repos.d")).unwrap();
+    std::fs::write(
+        base.join("etc/yum.repos.d/demo.repo"),
+        format!(
+            "[demo]\nname=Demo\nbaseurl=http://127.0.0.1:{}/$basearch/\nenabled=1\ngpgcheck=0\n\n\
+             [off]\nname=Off\nbaseurl=http://127.0.0.1:1/nothing/\nenabled=0\n",
+            w.port()
+        ),
+    )
+    .unwrap();
+    let dir = w.path("image");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("web.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[image]\nname = \"web\"\nbase = \"{}\"\nformats = [\"tar\"]\ninstall = [\"app\"]\n\
+             use_base_repos = true\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let image = w.bake(&spec, "out", "cache", &[]);
+    let listed = stdout(&run_ok(Command::new("tar").arg("-tf").arg(&image)));
+    for f in ["usr/bin/app", "usr/lib64/libdemo.so.1", "opt/demo/data.dat"] {
+        assert!(
+            listed.lines().any(|l| l.trim_start_matches("./") == f),
+            "the image lacks {f}"
+        );
+    }
+    let lock = std::fs::read_to_string(dir.join("web.lock")).unwrap();
+    assert!(lock.contains("repo = \"demo\""), "{lock}");
+    assert!(!lock.contains("repo = \"off\""), "{lock}");
+}
