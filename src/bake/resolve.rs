@@ -95,8 +95,9 @@ impl LockUpdate {
         lock::changes(old, &self.lock.packages)
     }
 
-    /// Write the lock file: a temporary file in the spec's folder, renamed
-    /// over the old one, so a reader sees the old lock or the new one.
+    /// Write the lock file: into a work folder in the spec's folder (known
+    /// to the cleanup on a signal), then renamed over the old one, so a
+    /// reader sees the old lock or the new one, never a part.
     pub fn write(&self) -> Result<()> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -106,14 +107,13 @@ impl LockUpdate {
             path: self.path.clone(),
             source,
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".ingot-lock-")
-            .tempfile_in(dir)
+        let work = crate::output::work_dir_in(dir).map_err(err)?;
+        let tmp = work.path().join("lock");
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(self.lock.to_text().as_bytes())
+            .and_then(|()| f.sync_all())
             .map_err(err)?;
-        tmp.write_all(self.lock.to_text().as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(err)?;
-        tmp.persist(&self.path).map_err(|e| err(e.error))?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
         Ok(())
     }
 }

@@ -250,6 +250,11 @@ fn bake_resolves_from_a_repository_locks_and_keeps_to_the_lock() {
     );
     let tar = PathBuf::from(stdout(&o).trim());
     let lock_text = std::fs::read_to_string(&lock).expect("the lock file beside the spec");
+    assert_eq!(
+        names(&files_of(spec.parent().unwrap())),
+        ["web.lock", "web.toml"],
+        "the lock's temporary name is gone"
+    );
     for n in ["app", "libdemo", "demo-data"] {
         assert!(
             lock_text.contains(&format!("name = \"{n}\"")),
