@@ -172,17 +172,7 @@ pub(super) fn read(
     work: &Path,
     progress: &dyn Reporter,
 ) -> Result<Base> {
-    progress.step("importing the base");
-    let task = match digest {
-        Some(_) => {
-            let size = std::fs::metadata(path).map(|m| m.len()).ok();
-            Task::start(progress, "reading the base", Unit::Bytes, size)
-        }
-        None => Task::start(progress, "reading the base", Unit::Items, None),
-    };
-    let tree = rootfs::import_reporting(path, Some(work), &task)
-        .map_err(|e| BakeError::Base(Box::new(e)))?;
-    task.finish();
+    let tree = import(path, digest.is_some(), work, progress)?;
     let dir_sha = match digest {
         Some(_) => None,
         None => {
@@ -201,4 +191,25 @@ pub(super) fn read(
         }
     };
     Ok(Base { tree, dir_sha })
+}
+
+/// Import the base at `path` (an archive when `archive`, its bytes then
+/// reported as read) into a tree whose spill store is in `work`.
+pub(super) fn import(
+    path: &Path,
+    archive: bool,
+    work: &Path,
+    progress: &dyn Reporter,
+) -> Result<Tree> {
+    progress.step("importing the base");
+    let task = if archive {
+        let size = std::fs::metadata(path).map(|m| m.len()).ok();
+        Task::start(progress, "reading the base", Unit::Bytes, size)
+    } else {
+        Task::start(progress, "reading the base", Unit::Items, None)
+    };
+    let tree = rootfs::import_reporting(path, Some(work), &task)
+        .map_err(|e| BakeError::Base(Box::new(e)))?;
+    task.finish();
+    Ok(tree)
 }

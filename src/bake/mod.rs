@@ -5,21 +5,25 @@
 //! | --- | --- | --- |
 //! | 1. read the base | `base.rs` | the base's path -> the tree, its digest (an archive's hashed on a thread from the start) |
 //! | 2. build the package specs | `packages.rs` | the spec -> the packages' files, the source date |
-//! | 3. resolve and install | `transaction.rs` | tree + packages -> tree with their files and records |
-//! | 4. activate | `activate.rs` | tree -> accounts, image files, units |
-//! | 5. lay out the disk | `layout.rs` | tree -> GPT, ESP, the root filesystem's place and writer |
-//! | 6. write the outputs | `outputs.rs` | tree + layout -> raw, every disk format in one pass, tarball |
-//! | 7. write the manifest and SBOM | `record.rs` | everything learned -> names, manifest, SBOM |
+//! | 3. resolve packages from repositories | `resolve.rs` | spec + tree + packages -> the lock, the packages it pins downloaded |
+//! | 4. install | `transaction.rs` | tree + packages -> tree with their files and records |
+//! | 5. activate | `activate.rs` | tree -> accounts, image files, units |
+//! | 6. lay out the disk | `layout.rs` | tree -> GPT, ESP, the root filesystem's place and writer |
+//! | 7. write the outputs | `outputs.rs` | tree + layout -> raw, every disk format in one pass, tarball |
+//! | 8. write the manifest and SBOM | `record.rs` | everything learned -> names, manifest, SBOM |
 //!
 //! In: an [`ImageSpec`] and options. Out: the outputs the spec asks for,
 //! named `NAME-DIGEST.EXT`, with `NAME-DIGEST.manifest.json` and the SBOM,
-//! all renamed into the output folder at the very end. Works in a hidden
+//! all renamed into the output folder at the very end; then, when the
+//! packages from repositories were resolved anew, the lock file beside the
+//! spec ([`resolve`]'s module doc; [`lock`] is `ingot lock`). Works in a hidden
 //! folder inside the output folder (the spill store, the database being
 //! written, the packages built from specs) that is removed in all cases,
 //! a signal included (`output::Staging::work_dir`).
 //!
 //! Time: `SOURCE_DATE_EPOCH` when set, else the newest source date among
-//! the packages the image installs (their build times), else 0.
+//! the packages the image installs (their build times, those from
+//! repositories included), else 0.
 //!
 //! Progress: the caller's [`Reporter`] hears each step, and as tasks with
 //! their totals the long ones: sources hashed and compressed (packages
@@ -36,16 +40,22 @@ mod layout;
 mod outputs;
 mod packages;
 mod record;
+mod resolve;
 mod transaction;
+
+pub use resolve::{LockMode, LockOutcome, LockState, LockUpdate, RepoOptions};
 
 use sha2::{Digest, Sha256};
 
 use crate::disk::{DiskError, OutputFormat};
 use crate::filesystem::FilesystemError;
 use crate::install::InstallError;
+use crate::lock::LockError;
 use crate::manifest::Manifest;
 use crate::output::{OutputError, Staging};
 pub use crate::progress::Reporter;
+use crate::repo::RepoError;
+use crate::resolve::ResolveError;
 use crate::rootfs::ImportError;
 use crate::rpm::Compression;
 use crate::rpm::build::BuildError;
@@ -101,6 +111,31 @@ pub enum BakeError {
     /// Staging or committing the outputs.
     #[error(transparent)]
     Output(#[from] OutputError),
+
+    /// Reading a repository or fetching a package from it.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+
+    /// Resolving the packages from repositories.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+
+    /// The lock file beside the spec cannot be read.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+
+    /// `--locked`, and the lock file does not pin the spec's packages.
+    #[error(
+        "the lock file `{}` is {}; run `ingot lock {}`",
+        path.display(),
+        if *missing { "missing" } else { "stale (the spec's install, packages, repositories or options changed since it was made)" },
+        spec.display()
+    )]
+    Locked {
+        path: PathBuf,
+        spec: PathBuf,
+        missing: bool,
+    },
 }
 
 pub type Result<T, E = BakeError> = std::result::Result<T, E>;
@@ -119,6 +154,8 @@ pub struct BakeOptions {
     pub jobs: std::num::NonZeroUsize,
     /// Only these formats (from `--format`); the spec's when empty.
     pub formats: Vec<OutputFormat>,
+    /// Packages from repositories: the cache, offline, locked.
+    pub repos: RepoOptions,
 }
 
 #[derive(Debug)]
@@ -126,6 +163,8 @@ pub struct BakeResult {
     /// Final paths: the main image first, the manifest last.
     pub outputs: Vec<PathBuf>,
     pub manifest: Manifest,
+    /// The lock file written after the outputs (resolved anew), if any.
+    pub lock: Option<LockUpdate>,
 }
 
 fn sha256_reader(mut r: impl Read) -> std::io::Result<String> {
@@ -182,22 +221,7 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     if let Some(b) = &opts.base {
         base::check_base_arg(b)?;
     }
-    refuse_repositories(spec)?;
-    let (base, base_kind, pin) = match &opts.base {
-        Some(b) => (
-            b.clone(),
-            if b.is_dir() {
-                BaseKind::Dir
-            } else {
-                BaseKind::Tar
-            },
-            None,
-        ),
-        None => {
-            spec.check_base()?;
-            (spec.base.clone(), spec.base_kind, spec.base_sha256.clone())
-        }
-    };
+    let (base, base_kind, pin) = choose_base(spec, opts.base.as_deref())?;
 
     if base_kind == BaseKind::Dir {
         base::refuse_out_inside(&base, &opts.out)?;
@@ -228,31 +252,80 @@ pub fn bake(spec: &ImageSpec, opts: &BakeOptions, progress: &dyn Reporter) -> Re
     }
 }
 
-/// Packages from repositories are read by the spec but not yet resolved
-/// by `bake`: refuse them where the spec names them rather than bake an
-/// image without them.
-fn refuse_repositories(spec: &ImageSpec) -> Result<()> {
-    let r = &spec.repositories;
-    let at = r
-        .install
-        .first()
-        .map(|q| q.at)
-        .or_else(|| r.repos.first().map(|q| q.at));
-    match at {
-        Some(at) if r.wanted() => Err(spec
-            .error_at(
-                at,
-                "installing packages from repositories is not supported by this ingot yet",
-            )
-            .into()),
-        _ if r.use_base_repos => Err(spec
-            .error_at(
-                spec.at_base,
-                "use_base_repos is not supported by this ingot yet",
-            )
-            .into()),
-        _ => Ok(()),
+/// The base to read: `--base` (then no pin), else the spec's (checked).
+fn choose_base(
+    spec: &ImageSpec,
+    arg: Option<&Path>,
+) -> Result<(PathBuf, BaseKind, Option<String>)> {
+    Ok(match arg {
+        Some(b) => (
+            b.to_path_buf(),
+            if b.is_dir() {
+                BaseKind::Dir
+            } else {
+                BaseKind::Tar
+            },
+            None,
+        ),
+        None => {
+            spec.check_base()?;
+            (spec.base.clone(), spec.base_kind, spec.base_sha256.clone())
+        }
+    })
+}
+
+/// What `ingot lock` takes.
+#[derive(Debug, Clone)]
+pub struct LockOptions {
+    /// Replaces the spec's base.
+    pub base: Option<PathBuf>,
+    pub repos: RepoOptions,
+    pub mode: LockMode,
+    /// Threads for building the image's package specs (their
+    /// requirements are resolved too).
+    pub jobs: std::num::NonZeroUsize,
+}
+
+/// `ingot lock`: read the base and build the image's own packages as
+/// `bake` does, then resolve the packages from repositories and write the
+/// lock file (or, with [`LockMode::Check`], say what is newer). No image
+/// is made; the scratch folder is in the system's temporary folder.
+pub fn lock(spec: &ImageSpec, opts: &LockOptions, progress: &dyn Reporter) -> Result<LockOutcome> {
+    if spec.repositories.repos.is_empty() && !spec.repositories.use_base_repos {
+        return Err(BakeError::Usage(format!(
+            "`{}` names no [[image.repos]] and no use_base_repos: there is nothing to lock",
+            spec.file.display()
+        )));
     }
+    if let Some(b) = &opts.base {
+        base::check_base_arg(b)?;
+    }
+    let (base, base_kind, _) = choose_base(spec, opts.base.as_deref())?;
+    let tmp = std::env::temp_dir();
+    let work = crate::output::work_dir_in(&tmp).map_err(|source| BakeError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    let bake_opts = BakeOptions {
+        out: work.path().to_path_buf(),
+        base: opts.base.clone(),
+        deps_check: true,
+        source_date_epoch: None,
+        compression: Compression::default(),
+        jobs: opts.jobs,
+        formats: Vec::new(),
+        repos: opts.repos.clone(),
+    };
+    let pkgs = packages::build(spec, &bake_opts, progress, work.path())?;
+    let tree = base::import(&base, base_kind == BaseKind::Tar, work.path(), progress)?;
+    resolve::lock_from(
+        spec,
+        &tree,
+        &pkgs.rpms,
+        (&opts.repos, opts.mode),
+        work.path(),
+        progress,
+    )
 }
 
 fn bake_from(
@@ -265,11 +338,16 @@ fn bake_from(
 ) -> Result<BakeResult> {
     let mut staging = Staging::new(&opts.out)?;
     let work = staging.work_dir()?;
-    let pkgs = packages::build(spec, opts, progress, work.path())?;
-    let date = pkgs.source_date;
-    let time = u32::try_from(date).unwrap_or(u32::MAX);
+    let mut pkgs = packages::build(spec, opts, progress, work.path())?;
     let base::Base { mut tree, dir_sha } =
         base::read(base_path, base_digest, work.path(), progress)?;
+    let fetched = resolve::fetch(spec, &tree, &pkgs.rpms, opts, work.path(), progress)?;
+    if opts.source_date_epoch.is_none() {
+        pkgs.source_date = pkgs.source_date.max(fetched.newest_build);
+    }
+    pkgs.rpms.extend(fetched.rpms);
+    let date = pkgs.source_date;
+    let time = u32::try_from(date).unwrap_or(u32::MAX);
     let report = transaction::install(&mut tree, &pkgs.rpms, opts, work.path(), time, progress)?;
     let activated = activate::activate(&mut tree, spec, &report, time, progress)?;
     // Located warnings about the specs themselves (modes) come first.
@@ -326,8 +404,12 @@ fn bake_from(
         d.digest()?;
     }
     let paths = staging.commit()?;
+    if let Some(u) = &fetched.update {
+        u.write()?;
+    }
     Ok(BakeResult {
         outputs: paths,
         manifest: m,
+        lock: fetched.update,
     })
 }

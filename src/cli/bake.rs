@@ -1,4 +1,4 @@
-//! `ingot bake IMAGE_SPEC [--out DIR] [--base PATH]`
+//! `ingot bake IMAGE_SPEC [--out DIR] [--base PATH] [--locked] [--offline] [--cache DIR]`
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -35,6 +35,11 @@ pub struct BakeArgs {
     /// Worker threads for zstd compression of packages built from specs and for the VMDK's grains and the EBS block hashes (default: all cores); the output is the same whatever N is
     #[arg(long, value_name = "N")]
     jobs: Option<NonZeroUsize>,
+    #[command(flatten)]
+    repos: super::lock::RepoArgs,
+    /// Fail (exit 2) when the lock file beside the spec is missing or stale instead of resolving and writing it (for CI)
+    #[arg(long)]
+    locked: bool,
 }
 
 pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
@@ -50,6 +55,7 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         compression: args.compression,
         jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
         formats,
+        repos: args.repos.options(args.locked)?,
     };
     // Each step on its own line with `-v`, after the seconds since the
     // bake began, so a slow step shows itself; bars on a terminal.
@@ -61,6 +67,9 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
     drawn.step("done");
     for w in &result.manifest.warnings {
         p.warn(w);
+    }
+    if let Some(u) = &result.lock {
+        super::lock::tell_written(p, u);
     }
     let main = result
         .manifest
@@ -81,6 +90,10 @@ pub fn run(args: BakeArgs, p: &Printer) -> Result<()> {
         "manifest": result.outputs.last(),
         "packages": result.manifest.packages.iter().map(|p| &p.package.nevra).collect::<Vec<_>>(),
         "warnings": result.manifest.warnings,
+        "lock": result.lock.as_ref().map(|u| serde_json::json!({
+            "path": u.path,
+            "changes": u.changes().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        })),
     });
     p.result(&main.display().to_string(), &json);
     Ok(())

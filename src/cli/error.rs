@@ -16,6 +16,8 @@ use ingot::inspect::InspectError;
 use ingot::install::InstallError;
 use ingot::manifest::verify::VerifyError;
 use ingot::output::{Interruption, OutputError};
+use ingot::repo::RepoError;
+use ingot::resolve::ResolveError;
 use ingot::rpm::build::BuildError;
 use ingot::spec::SpecError;
 
@@ -149,6 +151,9 @@ fn bake(e: &BakeError) -> Meaning {
         BakeError::Build(b) => build(b),
         BakeError::Install(i) => install(i),
         BakeError::Output(o) => output(o),
+        BakeError::Repo(r) => repo(r),
+        BakeError::Resolve(r) => resolve(r),
+        BakeError::Lock(_) | BakeError::Locked { .. } => Meaning::Input,
         BakeError::Spec(_)
         | BakeError::Read { .. }
         | BakeError::Usage(_)
@@ -169,6 +174,54 @@ fn install(e: &InstallError) -> Meaning {
         | InstallError::Override { .. }
         | InstallError::Rpmdb(_)
         | InstallError::Work { .. } => Meaning::Input,
+    }
+}
+
+/// A repository that cannot be reached, or a cache that cannot be
+/// written, is the environment; what a repository or the lock serves that
+/// is wrong (a 404, a checksum, a signature, bad metadata) is bad input.
+fn repo(e: &RepoError) -> Meaning {
+    match e {
+        RepoError::Unreachable { .. } | RepoError::Write { .. } => Meaning::Written,
+        RepoError::NoWorkingUrl { last, .. } => repo(last),
+        RepoError::Config { .. }
+        | RepoError::NoSource { .. }
+        | RepoError::Read { .. }
+        | RepoError::SymlinkLoop { .. }
+        | RepoError::UnsupportedUrl { .. }
+        | RepoError::NotFound { .. }
+        | RepoError::NoSuchFile { .. }
+        | RepoError::Http { .. }
+        | RepoError::Metalink { .. }
+        | RepoError::ChecksumType { .. }
+        | RepoError::Checksum { .. }
+        | RepoError::Size { .. }
+        | RepoError::NoRecord { .. }
+        | RepoError::Metadata { .. }
+        | RepoError::Limit { .. }
+        | RepoError::Sqlite { .. }
+        | RepoError::OfflineNoMetadata { .. }
+        | RepoError::NotCached { .. }
+        | RepoError::NoKey { .. }
+        | RepoError::Key { .. }
+        | RepoError::Unsigned { .. }
+        | RepoError::UnknownKey { .. }
+        | RepoError::BadSignature { .. } => Meaning::Input,
+    }
+}
+
+/// A request nothing satisfies is a failed check (as unmet dependencies
+/// are); the rest says what is wrong with the request or the metadata.
+fn resolve(e: &ResolveError) -> Meaning {
+    match e {
+        ResolveError::Unsatisfiable { .. } => Meaning::Check,
+        ResolveError::BadRequest { .. }
+        | ResolveError::DuplicateId { .. }
+        | ResolveError::TooManyCandidates { .. }
+        | ResolveError::TooManyDependencies { .. }
+        | ResolveError::TooMuchWork { .. }
+        | ResolveError::FileLists { .. }
+        | ResolveError::UnknownFileProvider { .. } => Meaning::Input,
     }
 }
 
@@ -320,5 +373,40 @@ mod tests {
         assert_eq!(interrupted_exit_code(&signal(libc::SIGINT)), 130);
         assert_eq!(interrupted_exit_code(&signal(libc::SIGTERM)), 143);
         assert_eq!(interrupted_exit_code(&signal(libc::SIGHUP)), 129);
+    }
+
+    #[test]
+    fn repositories_unreachable_are_the_environment_and_bad_bytes_bad_input() {
+        let bake = Error::Bake;
+        let unsatisfiable = bake(BakeError::Resolve(ResolveError::Unsatisfiable {
+            explanation: "app requires libfoo".into(),
+        }));
+        assert_eq!(exit_code(&unsatisfiable), 1);
+        let unreachable = || RepoError::Unreachable {
+            url: "http://127.0.0.1:1/repodata/repomd.xml".into(),
+            attempts: 4,
+            cause: "connection refused".into(),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(unreachable()))), 3);
+        let all_failed = RepoError::NoWorkingUrl {
+            repo: "demo".into(),
+            tried: 2,
+            last: Box::new(unreachable()),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(all_failed))), 3);
+        let checksum = RepoError::Checksum {
+            what: "package `libfoo-1-1.x86_64`".into(),
+            url: "http://127.0.0.1:1/libfoo.rpm".into(),
+            kind: "sha256",
+            expected: "a".repeat(64),
+            actual: "b".repeat(64),
+        };
+        assert_eq!(exit_code(&bake(BakeError::Repo(checksum))), 2);
+        let locked = BakeError::Locked {
+            path: "web.lock".into(),
+            spec: "web.toml".into(),
+            missing: true,
+        };
+        assert_eq!(exit_code(&bake(locked)), 2);
     }
 }

@@ -7,6 +7,7 @@ mod build;
 mod diff;
 mod error;
 mod inspect;
+mod lock;
 mod printer;
 mod progress;
 mod verify;
@@ -44,6 +45,8 @@ enum Command {
     Build(build::BuildArgs),
     /// Install packages into a base root filesystem and write the image
     Bake(bake::BakeArgs),
+    /// Resolve an image spec's packages from its repositories into its lock file
+    Lock(lock::LockArgs),
     /// Recompute the digest of every output a manifest names
     Verify(verify::VerifyArgs),
     /// Show what is inside an RPM, an image or a manifest
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => build::run(args, &printer),
         Command::Bake(args) => bake::run(args, &printer),
+        Command::Lock(args) => lock::run(args, &printer),
         Command::Verify(args) => verify::run(args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
         Command::Diff(args) => diff::run(args, &printer),

@@ -150,6 +150,14 @@ impl Printer {
         }
     }
 
+    /// A message worth seeing without `-v` (what a command changed beside
+    /// its result): on stderr, never with `-q`.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            self.above_bars(|| eprintln!("{}", shown(message)));
+        }
+    }
+
     pub fn info(&self, message: &str) {
         if self.verbose > 0 && !self.quiet {
             self.above_bars(|| eprintln!("{message}"));

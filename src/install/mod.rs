@@ -268,6 +268,24 @@ fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>),
     Ok((db, db_file, existing))
 }
 
+/// The headers of the packages the tree's rpm database lists (none when
+/// it has no database), for whoever needs the installed set before
+/// installing (resolving packages from repositories). The database is
+/// copied into a scratch folder inside `work`, removed before returning.
+pub fn installed_headers(tree: &Tree, work: &Path) -> Result<Vec<Header>, InstallError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("ingot-rpmdb-read-")
+        .tempdir_in(work)
+        .map_err(|source| InstallError::Work {
+            path: work.to_path_buf(),
+            source,
+        })?;
+    let (db, _, _) = open_db(tree, scratch.path())?;
+    let headers = db.packages()?.into_iter().map(|(_, h)| h).collect();
+    db.close()?;
+    Ok(headers)
+}
+
 fn installed_packages(db: &Rpmdb) -> Result<Vec<Old>, InstallError> {
     db.packages()?
         .into_iter()

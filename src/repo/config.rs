@@ -588,25 +588,32 @@ fn key_source(k: &str, root: Option<&Path>) -> Result<KeySource> {
 /// `gpgcheck` from `[main]` of `/etc/dnf/dnf.conf` inside `root` (dnf's
 /// default, off, when the file or the key is absent).
 pub fn dnf_conf_gpgcheck(root: &Path, vars: &Vars) -> Result<bool> {
+    Ok(dnf_conf_bool(root, "gpgcheck", vars)?.unwrap_or(false))
+}
+
+/// A yes/no key of `[main]` of `/etc/dnf/dnf.conf` inside `root`
+/// (`gpgcheck`, `install_weak_deps`); `None` when the file or the key is
+/// absent.
+pub fn dnf_conf_bool(root: &Path, key: &str, vars: &Vars) -> Result<Option<bool>> {
     let path = resolve_in_root(root, "/etc/dnf/dnf.conf")?;
     if !path.is_file() {
-        return Ok(false);
+        return Ok(None);
     }
     let text = read_small(&path, MAX_FILE, "MAX_FILE")?;
     for s in sections(&path, &text)? {
         if s.name == "main"
-            && let Some((v, l, c)) = s.keys.get("gpgcheck")
+            && let Some((v, l, c)) = s.keys.get(key)
         {
             let v = vars.substitute(v);
-            return parse_bool(&v).ok_or_else(|| RepoError::Config {
+            return parse_bool(&v).map(Some).ok_or_else(|| RepoError::Config {
                 path: path.clone(),
                 line: *l,
                 column: *c,
-                message: format!("`gpgcheck` must be 1 or 0 (or yes/no), not `{v}`"),
+                message: format!("`{key}` must be 1 or 0 (or yes/no), not `{v}`"),
             });
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Every repository of the `.repo` files in `/etc/yum.repos.d` inside

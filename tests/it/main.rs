@@ -33,6 +33,7 @@ mod progress;
 mod readers;
 mod real_rpms;
 mod repo;
+mod repo_bake;
 mod repo_server;
 mod reproducible;
 mod resolve_dnf;

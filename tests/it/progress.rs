@@ -188,6 +188,7 @@ fn a_bake_reports_every_long_step_to_its_total() {
             ingot::disk::OutputFormat::Vmdk,
             ingot::disk::OutputFormat::Tar,
         ],
+        repos: Default::default(),
     };
     let heard = Recording::default();
     let reported_out = repo.join("reported");

@@ -796,9 +796,9 @@ fn mirror_lists_and_file_urls() {
 }
 
 /// A throwaway GnuPG home (its agent stopped when dropped).
-struct Gpg {
-    gpg: PathBuf,
-    home: tempfile::TempDir,
+pub(crate) struct Gpg {
+    pub(crate) gpg: PathBuf,
+    pub(crate) home: tempfile::TempDir,
 }
 
 impl Gpg {
@@ -815,7 +815,7 @@ impl Gpg {
     }
 
     /// A signing key: (secret key file, public key file).
-    fn key(&self, uid: &str, dir: &Path) -> (PathBuf, PathBuf) {
+    pub(crate) fn key(&self, uid: &str, dir: &Path) -> (PathBuf, PathBuf) {
         run_ok(
             self.cmd()
                 .args(["--quick-gen-key", uid, "ed25519", "sign", "never"]),

@@ -1,0 +1,741 @@
+//! Stage 3 of `bake` (and all of `ingot lock`): resolve packages from
+//! repositories. The image spec's `install` requests, and the
+//! requirements of the image's own packages, are resolved against the
+//! base's installed set and the `[[image.repos]]` repositories; the answer
+//! is pinned in the lock file beside the spec (`web.lock` for `web.toml`,
+//! [`crate::lock`]) and the chosen packages are downloaded into the cache.
+//!
+//! In: the image spec, the base's tree (its `/etc/dnf/vars` and rpm
+//! database), the packages the spec builds or names, [`RepoOptions`]
+//! (cache folder, `offline`, `locked`). Out: [`Fetched`]: the downloaded
+//! packages (files in the content-addressed cache, each checked against
+//! its SHA-256 and size, and its signature with gpgcheck), their newest
+//! build time, and the lock to write once the bake succeeded.
+//!
+//! The steps:
+//! 1. Variables: `$releasever` from the base's `/etc/dnf/vars/releasever`,
+//!    else its installed `system-release` (dnf's way), else the spec's
+//!    `releasever`; `$basearch` from the image's arch; the base's other
+//!    `/etc/dnf/vars` files too (Amazon Linux's mirror lists name
+//!    `$awsregion` and `$awsdomain`). The repositories' URLs get them.
+//!    With `use_base_repos`, the base's dnf configuration is copied out
+//!    of the tree and its enabled `.repo` sections follow the spec's own
+//!    (`weak_deps` then defaults to its `install_weak_deps`).
+//! 2. The lock's inputs digest ([`crate::lock::Inputs`]): the requests, the
+//!    image arch, `$releasever`, `weak_deps`, each repository's name, URLs,
+//!    priority and key (a key file by its SHA-256, so a clone elsewhere
+//!    gives the same digest), and the requirements of the image's own
+//!    packages (but not their versions: a new release of the application
+//!    does not make the lock stale).
+//! 3. A lock that matches: exactly its packages are downloaded (by their
+//!    repository's base URLs and locations), nothing is resolved. A lock
+//!    missing or stale: with `locked`, an error; otherwise the repositories
+//!    are read, the request resolved ([`crate::resolve`], file lists read
+//!    only for a file dependency primary does not answer), the chosen
+//!    packages downloaded, and a new lock made.
+//!
+//! Never: writes the lock before the caller says the bake succeeded
+//! ([`LockUpdate::write`], a temporary file renamed into place), or sends
+//! a request in `offline` mode.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{BakeError, BakeOptions, Reporter, Result, sha256_path};
+use crate::install;
+use crate::lock::{self, Change, Inputs, Lock, LockedPackage};
+use crate::repo::{
+    self, Checksum, ChecksumKind, Client, Dep, Download, KeySource, Repo, RepoConfig, Vars,
+};
+use crate::resolve::{self as solver, Candidate, Limits, Request};
+use crate::rootfs::{Kind, Tree};
+use crate::rpm::header::{Header, tag};
+use crate::rpm::read::PackageHeaders;
+use crate::spec::image::ImageSpec;
+use crate::spec::repos::{KeyRef, RepoSource, RepoSpec};
+
+/// How packages from repositories are fetched.
+#[derive(Debug, Clone, Default)]
+pub struct RepoOptions {
+    /// The cache folder: metadata and packages by checksum (the CLI's
+    /// default is `$XDG_CACHE_HOME/ingot`). Used only when the spec
+    /// installs from repositories.
+    pub cache: PathBuf,
+    /// Only the cache: no request is sent.
+    pub offline: bool,
+    /// A missing or stale lock file is an error rather than resolved.
+    pub locked: bool,
+}
+
+/// What the repositories add to the image.
+#[derive(Debug, Default)]
+pub(super) struct Fetched {
+    /// (file in the cache, how messages name it), in the lock's order.
+    pub rpms: Vec<(PathBuf, String)>,
+    /// The newest build time among them (for the source date).
+    pub newest_build: u64,
+    /// The lock to write once the bake succeeded (none when the lock file
+    /// already matched).
+    pub update: Option<LockUpdate>,
+}
+
+/// A lock file to write, and what it had before.
+#[derive(Debug, Clone)]
+pub struct LockUpdate {
+    pub path: PathBuf,
+    pub previous: Option<Lock>,
+    pub lock: Lock,
+}
+
+impl LockUpdate {
+    /// What changed against the lock file as it was.
+    pub fn changes(&self) -> Vec<Change> {
+        let old = self.previous.as_ref().map_or(&[][..], |l| &l.packages);
+        lock::changes(old, &self.lock.packages)
+    }
+
+    /// Write the lock file: into a work folder in the spec's folder (known
+    /// to the cleanup on a signal), then renamed over the old one, so a
+    /// reader sees the old lock or the new one, never a part.
+    pub fn write(&self) -> Result<()> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let err = |source| BakeError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let work = crate::output::work_dir_in(dir).map_err(err)?;
+        let tmp = work.path().join("lock");
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(self.lock.to_text().as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        Ok(())
+    }
+}
+
+/// What resolution starts from, common to `bake` and `lock`.
+struct Setup {
+    configs: Vec<RepoConfig>,
+    weak_deps: bool,
+    /// The base's dnf configuration copied out of the tree (with
+    /// `use_base_repos`): its key files are read from here.
+    _base_etc: Option<tempfile::TempDir>,
+    inputs: [u8; 32],
+    installed: Vec<Header>,
+    local: Vec<Header>,
+    lock_path: PathBuf,
+    previous: Option<Lock>,
+}
+
+/// The `bake` stage: the packages the image installs from repositories
+/// (none when the spec names no repository).
+pub(super) fn fetch(
+    spec: &ImageSpec,
+    tree: &Tree,
+    local: &[(PathBuf, String)],
+    opts: &BakeOptions,
+    work: &Path,
+    progress: &dyn Reporter,
+) -> Result<Fetched> {
+    if !wanted(spec) {
+        return Ok(Fetched::default());
+    }
+    progress.step("resolving packages from repositories");
+    let setup = setup(spec, tree, local, work)?;
+    let client = client(&opts.repos);
+    let (lock, update) = match &setup.previous {
+        Some(l) if l.matches(&setup.inputs) => (l.clone(), None),
+        _ if opts.repos.locked => {
+            return Err(BakeError::Locked {
+                path: setup.lock_path.clone(),
+                spec: spec.file.clone(),
+                missing: setup.previous.is_none(),
+            });
+        }
+        _ => {
+            let lock = resolve_new(spec, &setup, &client, progress)?;
+            let update = LockUpdate {
+                path: setup.lock_path.clone(),
+                previous: setup.previous.clone(),
+                lock: lock.clone(),
+            };
+            (lock, Some(update))
+        }
+    };
+    let rpms = download_locked(&lock, &setup.configs, &client, progress)?;
+    let mut newest_build = 0;
+    for (p, shown) in &rpms {
+        let (h, _) = PackageHeaders::open(p).map_err(|source| BakeError::Read {
+            path: PathBuf::from(shown),
+            source,
+        })?;
+        newest_build = newest_build.max(h.header.int(tag::BUILDTIME).unwrap_or(0));
+    }
+    Ok(Fetched {
+        rpms,
+        newest_build,
+        update,
+    })
+}
+
+/// Whether the image takes anything from a repository.
+fn wanted(spec: &ImageSpec) -> bool {
+    spec.repositories.wanted()
+}
+
+fn client(o: &RepoOptions) -> Client {
+    Client::new(
+        o.cache.clone(),
+        repo::Options {
+            offline: o.offline,
+            ..repo::Options::default()
+        },
+    )
+}
+
+fn setup(spec: &ImageSpec, tree: &Tree, local: &[(PathBuf, String)], work: &Path) -> Result<Setup> {
+    let installed = install::installed_headers(tree, work)?;
+    let mut dnf_vars = tree_dnf_vars(tree)?;
+    let releasever = match dnf_vars.remove("releasever").filter(|v| !v.is_empty()) {
+        Some(v) => v,
+        None => repo::config::releasever_from_installed(&installed)
+            .or_else(|| spec.repositories.releasever.clone())
+            .ok_or_else(|| {
+                BakeError::Spec(
+                    spec.error_at(
+                        spec.at_base,
+                        "cannot tell the base's release for `$releasever`: it has no \
+                         /etc/dnf/vars/releasever and no installed system-release",
+                    )
+                    .with_hint("set `releasever` in [image] (\"2023\" for Amazon Linux 2023)"),
+                )
+            })?,
+    };
+    let mut vars = Vars::new(&releasever, spec.arch.name());
+    for (k, v) in &dnf_vars {
+        vars.set(k, v);
+    }
+    let mut configs: Vec<RepoConfig> = spec
+        .repositories
+        .repos
+        .iter()
+        .map(|r| config_of(r, &vars))
+        .collect();
+    let mut weak_deps = spec.repositories.weak_deps;
+    let base_etc = if spec.repositories.use_base_repos {
+        let etc = base_dnf_config(tree, work)?;
+        let base = repo::config::read_repos_dir(etc.path(), &vars)?;
+        // The spec's own table of a name wins over the base's.
+        let theirs: Vec<RepoConfig> = base
+            .into_iter()
+            .filter(|c| c.enabled && !configs.iter().any(|o| o.name == c.name))
+            .collect();
+        configs.extend(theirs);
+        if weak_deps.is_none() {
+            // dnf's default is to install them.
+            let conf = repo::config::dnf_conf_bool(etc.path(), "install_weak_deps", &vars)?;
+            weak_deps = Some(conf.unwrap_or(true));
+        }
+        Some(etc)
+    } else {
+        None
+    };
+    let weak_deps = weak_deps.unwrap_or(false);
+    let mut local_headers = Vec::new();
+    for (p, shown) in local {
+        let (h, _) = PackageHeaders::open(p).map_err(|source| BakeError::Read {
+            path: PathBuf::from(shown),
+            source,
+        })?;
+        local_headers.push(h.header);
+    }
+    let inputs = inputs(spec, (&releasever, weak_deps), &configs, &local_headers)?;
+    let lock_path = lock::path_for(&spec.file);
+    let previous = Lock::read(&lock_path)?;
+    Ok(Setup {
+        configs,
+        weak_deps,
+        _base_etc: base_etc,
+        inputs,
+        installed,
+        local: local_headers,
+        lock_path,
+        previous,
+    })
+}
+
+/// The variables of the base's `/etc/dnf/vars` (one file per variable,
+/// its first line the value), read from the tree.
+fn tree_dnf_vars(tree: &Tree) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = tree.resolve("/etc/dnf/vars", true) else {
+        return Ok(out);
+    };
+    let Some(d) = tree.node(dir).as_dir() else {
+        return Ok(out);
+    };
+    let names: Vec<String> = d
+        .entries()
+        .keys()
+        .filter_map(|n| std::str::from_utf8(n).ok())
+        .filter(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
+        .take(repo::config::MAX_FILES)
+        .map(str::to_string)
+        .collect();
+    for n in names {
+        let path = format!("/etc/dnf/vars/{n}");
+        let Ok(id) = tree.resolve(&path, true) else {
+            continue;
+        };
+        if !matches!(tree.node(id).kind, Kind::File(_)) {
+            continue;
+        }
+        let mut text = String::new();
+        tree.open(id)
+            .and_then(|r| {
+                r.take(repo::config::MAX_VAR)
+                    .read_to_string(&mut text)
+                    .map(|_| ())
+            })
+            .map_err(|source| BakeError::Read {
+                path: PathBuf::from(format!("{path} (in the base)")),
+                source,
+            })?;
+        out.insert(n, text.lines().next().unwrap_or("").trim().to_string());
+    }
+    Ok(out)
+}
+
+/// The base's dnf configuration (`/etc/yum.repos.d`, `/etc/dnf/dnf.conf`,
+/// `/etc/dnf/vars`, the keys of `/etc/pki/rpm-gpg`) copied out of the tree
+/// into a folder of `work`, laid out as in the base, for
+/// [`repo::config::read_repos_dir`] to read as dnf would (its `file://`
+/// keys then resolve inside the copy). Symlinks are followed inside the
+/// tree; each file is bounded.
+fn base_dnf_config(tree: &Tree, work: &Path) -> Result<tempfile::TempDir> {
+    /// The largest file copied (a key or a `.repo` file).
+    const MAX_COPY: u64 = 1 << 20;
+    let root = tempfile::Builder::new()
+        .prefix("base-etc-")
+        .tempdir_in(work)
+        .map_err(|source| BakeError::Write {
+            path: work.to_path_buf(),
+            source,
+        })?;
+    let mut files = vec!["/etc/dnf/dnf.conf".to_string()];
+    for dir in ["/etc/yum.repos.d", "/etc/dnf/vars", "/etc/pki/rpm-gpg"] {
+        let Some(d) = tree
+            .resolve(dir, true)
+            .ok()
+            .and_then(|id| tree.node(id).as_dir())
+        else {
+            continue;
+        };
+        files.extend(
+            d.entries()
+                .keys()
+                .filter_map(|n| std::str::from_utf8(n).ok())
+                .filter(|n| !n.contains('/') && *n != "." && *n != "..")
+                .take(repo::config::MAX_FILES)
+                .map(|n| format!("{dir}/{n}")),
+        );
+    }
+    for f in files {
+        let Ok(id) = tree.resolve(&f, true) else {
+            continue;
+        };
+        if !matches!(tree.node(id).kind, Kind::File(_)) {
+            continue;
+        }
+        let to = root.path().join(f.trim_start_matches('/'));
+        let copy = || -> std::io::Result<()> {
+            std::fs::create_dir_all(to.parent().unwrap_or(root.path()))?;
+            let mut out = std::fs::File::create(&to)?;
+            std::io::copy(&mut tree.open(id)?.take(MAX_COPY), &mut out)?;
+            Ok(())
+        };
+        copy().map_err(|source| BakeError::Write {
+            path: to.clone(),
+            source,
+        })?;
+    }
+    Ok(root)
+}
+
+/// An `[[image.repos]]` table as the repository reader takes it.
+fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
+    let mut c = RepoConfig::new(&r.name, "");
+    c.baseurl = match &r.source {
+        RepoSource::BaseUrl(urls) => urls.iter().map(|u| vars.substitute(u)).collect(),
+        RepoSource::MirrorList(_) => Vec::new(),
+    };
+    c.mirrorlist = match &r.source {
+        RepoSource::MirrorList(m) => Some(vars.substitute(m)),
+        RepoSource::BaseUrl(_) => None,
+    };
+    c.gpgkey = match &r.gpgkey {
+        Some(KeyRef::File(p)) => vec![KeySource::File(p.clone())],
+        Some(KeyRef::Url(u)) => {
+            let u = vars.substitute(u);
+            vec![match repo::fetch::file_path(&u) {
+                Some(p) => KeySource::File(p),
+                None => KeySource::Url(u),
+            }]
+        }
+        None => Vec::new(),
+    };
+    c.gpgcheck = r.gpgkey.is_some();
+    c.priority = i32::try_from(r.priority).unwrap_or(i32::MAX);
+    c.vars = vars.0.clone();
+    c
+}
+
+/// The digest of what the lock depends on (see the module doc).
+fn inputs(
+    spec: &ImageSpec,
+    (releasever, weak_deps): (&str, bool),
+    configs: &[RepoConfig],
+    local: &[Header],
+) -> Result<[u8; 32]> {
+    let r = &spec.repositories;
+    let mut i = Inputs::new();
+    i.add("arch", &[spec.arch.name()]);
+    i.add("releasever", &[releasever]);
+    i.add("weak_deps", &[&weak_deps.to_string()]);
+    for q in &r.install {
+        i.add("install", &[&q.text]);
+    }
+    for c in configs {
+        let key = match c.gpgkey.first() {
+            Some(KeySource::File(p)) => {
+                let d = sha256_path(p).map_err(|source| BakeError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                format!("sha256:{d}")
+            }
+            Some(KeySource::Url(u)) => u.clone(),
+            None => String::new(),
+        };
+        let urls = c.baseurl.join(" ");
+        let mirrors = c.mirrorlist.clone().unwrap_or_default();
+        i.add(
+            "repo",
+            &[&c.name, &urls, &mirrors, &c.priority.to_string(), &key],
+        );
+    }
+    for h in local {
+        let c = Candidate::from_header(h, 0, "", 0);
+        for q in &c.requires {
+            let own = c.provides.iter().any(|p| p.name == q.name) || c.files.contains(&q.name);
+            if q.name.starts_with("rpmlib(") || own {
+                continue;
+            }
+            i.add("local-requires", &[&c.name, &q.to_string()]);
+        }
+    }
+    Ok(i.digest())
+}
+
+/// Read the repositories, resolve, and make the lock of the answer
+/// (downloading the chosen packages whose metadata gives no SHA-256).
+fn resolve_new(
+    spec: &ImageSpec,
+    setup: &Setup,
+    client: &Client,
+    progress: &dyn Reporter,
+) -> Result<Lock> {
+    let (repos, pkgs, chosen) = resolve_packages(spec, setup, client, progress)?;
+    let mut locked = Vec::with_capacity(chosen.len());
+    for i in chosen {
+        let (ri, p) = &pkgs[i];
+        let sha256 = match p.checksum.kind {
+            ChecksumKind::Sha256 => p.checksum.hex.to_ascii_lowercase(),
+            _ => {
+                let file = client.download(&[repos[*ri].download_of(p)], progress)?;
+                sha256_path(&file[0]).map_err(|source| BakeError::Read {
+                    path: file[0].clone(),
+                    source,
+                })?
+            }
+        };
+        locked.push(LockedPackage {
+            name: p.name.clone(),
+            epoch: u32::try_from(p.epoch).unwrap_or(u32::MAX),
+            version: p.version.clone(),
+            release: p.release.clone(),
+            arch: p.arch.clone(),
+            repo: repos[*ri].config.name.clone(),
+            location: p.location.clone(),
+            size: p.size,
+            sha256,
+        });
+    }
+    Ok(Lock::new(setup.inputs, locked))
+}
+
+/// The repositories opened, their packages (repository index, package),
+/// and the indexes of those the resolution chose.
+type Resolved = (Vec<Repo>, Vec<(usize, repo::Package)>, Vec<usize>);
+
+fn resolve_packages(
+    spec: &ImageSpec,
+    setup: &Setup,
+    client: &Client,
+    progress: &dyn Reporter,
+) -> Result<Resolved> {
+    let mut repos = Vec::with_capacity(setup.configs.len());
+    let mut pkgs: Vec<(usize, repo::Package)> = Vec::new();
+    let mut available: Vec<Candidate> = Vec::new();
+    for (ri, c) in setup.configs.iter().enumerate() {
+        let r = client.open(c, progress)?;
+        r.each_package(client, progress, |p| {
+            available.push(candidate_of(&p, pkgs.len(), &c.name, c.priority));
+            pkgs.push((ri, p));
+            Ok(())
+        })?;
+        repos.push(r);
+    }
+    let installed: Vec<Candidate> = setup
+        .installed
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Candidate::from_header(h, i, "@System", 0))
+        .collect();
+    let local: Vec<Candidate> = setup
+        .local
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Candidate::from_header(h, pkgs.len() + i, "@commandline", 0))
+        .collect();
+    let request = Request {
+        install: spec
+            .repositories
+            .install
+            .iter()
+            .map(|q| q.text.clone())
+            .collect(),
+        local,
+        weak_deps: setup.weak_deps,
+        arch: spec.arch,
+    };
+    let by_pkgid: HashMap<(usize, &str), usize> = pkgs
+        .iter()
+        .enumerate()
+        .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
+        .collect();
+    let mut more_files = |path: &str| -> std::result::Result<Vec<usize>, String> {
+        let mut ids = Vec::new();
+        for (ri, r) in repos.iter().enumerate() {
+            if r.repomd.record("filelists").is_none() {
+                continue;
+            }
+            let owners = r
+                .file_owners(client, &[path], progress)
+                .map_err(|e| chain(&e))?;
+            for pkgid in owners.get(path).into_iter().flatten() {
+                ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
+            }
+        }
+        Ok(ids)
+    };
+    progress.step("resolving dependencies");
+    let answer = solver::resolve(
+        &installed,
+        &available,
+        &request,
+        &mut more_files,
+        &Limits::default(),
+    )?;
+    drop(by_pkgid);
+    let chosen = answer
+        .install
+        .iter()
+        .filter(|c| !c.local)
+        .map(|c| c.id)
+        .collect();
+    Ok((repos, pkgs, chosen))
+}
+
+/// A repository package as the solver sees it.
+fn candidate_of(p: &repo::Package, id: usize, repo: &str, priority: i32) -> Candidate {
+    let caps = |d: &[Dep]| d.iter().map(Dep::capability).collect();
+    Candidate {
+        id,
+        name: p.name.clone(),
+        epoch: u32::try_from(p.epoch).unwrap_or(u32::MAX),
+        version: p.version.clone(),
+        release: p.release.clone(),
+        arch: p.arch.clone(),
+        repo: repo.to_string(),
+        priority,
+        provides: caps(&p.provides),
+        requires: caps(&p.requires),
+        conflicts: caps(&p.conflicts),
+        obsoletes: caps(&p.obsoletes),
+        recommends: caps(&p.recommends),
+        supplements: caps(&p.supplements),
+        files: p.files.iter().map(|f| f.path.clone()).collect(),
+    }
+}
+
+/// An error and its causes on one line (for the solver's file-list hook).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// Download exactly the packages `lock` names, from their repositories'
+/// base URLs (asked only when a package is not in the cache yet).
+fn download_locked(
+    lock: &Lock,
+    configs: &[RepoConfig],
+    client: &Client,
+    progress: &dyn Reporter,
+) -> Result<Vec<(PathBuf, String)>> {
+    let mut urls: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut keys = HashMap::new();
+    let mut wanted = Vec::with_capacity(lock.packages.len());
+    for p in &lock.packages {
+        let Some(config) = configs.iter().find(|c| c.name == p.repo) else {
+            return Err(BakeError::Usage(format!(
+                "the lock file names repository `{}` for {}, which the image spec does not have",
+                crate::spec::diag::escape(&p.repo),
+                p.nevra()
+            )));
+        };
+        let what = format!("package `{}`", p.nevra());
+        let checksum = Checksum::new(ChecksumKind::Sha256, &p.sha256, &what)?;
+        let cached = client.cache().get(&checksum, Some(p.size)).is_some();
+        let bases = if cached || client.options().offline {
+            Vec::new()
+        } else {
+            if !urls.contains_key(config.name.as_str()) {
+                urls.insert(&config.name, client.base_urls(config)?);
+            }
+            urls[config.name.as_str()].clone()
+        };
+        if !keys.contains_key(config.name.as_str()) {
+            keys.insert(config.name.as_str(), client.keyring(config)?);
+        }
+        wanted.push(Download {
+            name: p.nevra(),
+            repo: p.repo.clone(),
+            urls: bases
+                .iter()
+                .map(|b| repo::fetch::join(b, &p.location))
+                .collect(),
+            checksum,
+            size: p.size,
+            keys: keys[config.name.as_str()].clone(),
+        });
+    }
+    let paths = client.download(&wanted, progress)?;
+    Ok(paths
+        .into_iter()
+        .zip(&lock.packages)
+        .map(|(f, p)| (f, format!("{} (from repository {})", p.nevra(), p.repo)))
+        .collect())
+}
+
+/// What `ingot lock` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Resolve and write the lock when it is missing or stale.
+    Update,
+    /// Resolve again to the newest, whatever the lock says, and write it.
+    Upgrade,
+    /// Resolve to the newest and say what is newer; write nothing.
+    Check,
+}
+
+/// How the lock file stood against the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    Missing,
+    Stale,
+    Current,
+}
+
+/// What `ingot lock` found or did.
+#[derive(Debug)]
+pub enum LockOutcome {
+    /// The lock file matched the spec (and `--upgrade` was not asked).
+    UpToDate { path: PathBuf },
+    /// A lock file was written.
+    Written(LockUpdate),
+    /// `--check`: the packages the repositories offer newer versions of
+    /// (as changes from the lock), and how the lock stood.
+    Checked {
+        path: PathBuf,
+        state: LockState,
+        newer: Vec<Change>,
+    },
+}
+
+impl LockOutcome {
+    /// Whether `--check` found the lock in need of an update.
+    pub fn outdated(&self) -> bool {
+        match self {
+            LockOutcome::Checked { state, newer, .. } => {
+                *state != LockState::Current || !newer.is_empty()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `ingot lock`'s work once the base is read and the image's own
+/// packages are built.
+pub(super) fn lock_from(
+    spec: &ImageSpec,
+    tree: &Tree,
+    local: &[(PathBuf, String)],
+    (repos, mode): (&RepoOptions, LockMode),
+    work: &Path,
+    progress: &dyn Reporter,
+) -> Result<LockOutcome> {
+    let setup = setup(spec, tree, local, work)?;
+    let state = match &setup.previous {
+        None => LockState::Missing,
+        Some(l) if l.matches(&setup.inputs) => LockState::Current,
+        Some(_) => LockState::Stale,
+    };
+    if mode == LockMode::Update && state == LockState::Current {
+        return Ok(LockOutcome::UpToDate {
+            path: setup.lock_path,
+        });
+    }
+    let client = client(repos);
+    let lock = resolve_new(spec, &setup, &client, progress)?;
+    let update = LockUpdate {
+        path: setup.lock_path.clone(),
+        previous: setup.previous.clone(),
+        lock,
+    };
+    if mode != LockMode::Check {
+        update.write()?;
+        return Ok(LockOutcome::Written(update));
+    }
+    let newer = update
+        .changes()
+        .into_iter()
+        .filter(|c| matches!(c, Change::Changed { from, to } if to.cmp_evr(from).is_gt()))
+        .collect();
+    Ok(LockOutcome::Checked {
+        path: setup.lock_path,
+        state,
+        newer,
+    })
+}

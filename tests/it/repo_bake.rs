@@ -1,0 +1,571 @@
+//! `ingot bake` and `ingot lock` with packages from repositories, end to
+//! end: RPMs made by `ingot build` (a library in two versions, an
+//! application needing it by soname and a file only the file lists name),
+//! a repository made by Debian's `createrepo_c`, served by the loopback
+//! server (`repo_server.rs`). The images are judged by GNU tar and by
+//! `rpm --root … -qa`/`-V` on what the tarball holds; the lock file by
+//! what the commands say and by the bytes of the images baked from it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::bake::{extract, rpm_in, rpm_out};
+use crate::common::{ingot, repo_root, run_ok, stderr, stdout};
+use crate::repo_server::Server;
+use crate::{need, need_root};
+
+/// One test package: name, version, arch, `[dependencies]` lines, files
+/// (destination, content).
+struct Pkg {
+    name: &'static str,
+    version: &'static str,
+    arch: &'static str,
+    deps: &'static str,
+    files: &'static [(&'static str, &'static str)],
+}
+
+const LIB_1_0: Pkg = Pkg {
+    name: "libdemo",
+    version: "1.0",
+    arch: "x86_64",
+    deps: r#"provides = ["libdemo.so.1()(64bit)"]"#,
+    files: &[("/usr/lib64/libdemo.so.1", "library 1.0\n")],
+};
+const LIB_1_1: Pkg = Pkg {
+    name: "libdemo",
+    version: "1.1",
+    arch: "x86_64",
+    deps: r#"provides = ["libdemo.so.1()(64bit)"]"#,
+    files: &[("/usr/lib64/libdemo.so.1", "library 1.1\n")],
+};
+/// Its one file is outside the folders createrepo puts into primary: only
+/// the file lists say who has it.
+const DATA: Pkg = Pkg {
+    name: "demo-data",
+    version: "1",
+    arch: "noarch",
+    deps: "",
+    files: &[("/opt/demo/data.dat", "data\n")],
+};
+const APP: Pkg = Pkg {
+    name: "app",
+    version: "2.0",
+    arch: "x86_64",
+    deps: r#"requires = ["libdemo.so.1()(64bit)", "/opt/demo/data.dat"]"#,
+    files: &[("/usr/bin/app", "#!/bin/sh\necho app\n")],
+};
+const BROKEN: Pkg = Pkg {
+    name: "broken",
+    version: "1",
+    arch: "x86_64",
+    deps: r#"requires = ["libdemo.so.9()(64bit)"]"#,
+    files: &[],
+};
+
+/// Build `p` with `ingot build` into `out` (signed with `key` when
+/// given); its file.
+fn build(p: &Pkg, dir: &Path, out: &Path, key: Option<&Path>) -> PathBuf {
+    let src = dir.join(format!("src-{}-{}", p.name, p.version));
+    std::fs::create_dir_all(&src).unwrap();
+    let mut text = format!(
+        "[package]\nname = \"{}\"\nversion = \"{}\"\nrelease = \"1\"\narch = \"{}\"\n\
+         summary = \"repo bake test\"\nlicense = \"MIT\"\n\n[dependencies]\nauto = false\n{}\n",
+        p.name, p.version, p.arch, p.deps
+    );
+    for (i, (dest, content)) in p.files.iter().enumerate() {
+        let f = src.join(format!("f{i}"));
+        std::fs::write(&f, content).unwrap();
+        text += &format!(
+            "\n[[files]]\nsrc = \"{}\"\ndest = \"{dest}\"\n",
+            f.display()
+        );
+    }
+    let spec = dir.join(format!("{}-{}.toml", p.name, p.version));
+    std::fs::write(&spec, text).unwrap();
+    let mut c = ingot();
+    c.arg("build").arg(&spec).arg("--out").arg(out);
+    if let Some(k) = key {
+        c.arg("--sign-key").arg(k);
+    }
+    PathBuf::from(stdout(&run_ok(&mut c)).trim())
+}
+
+/// The packages built, a repository served on loopback at
+/// `/x86_64/` (so the spec's `$basearch` must be substituted).
+struct World {
+    tmp: tempfile::TempDir,
+    createrepo: PathBuf,
+    repo: PathBuf,
+    newer_lib: PathBuf,
+    server: Option<Server>,
+}
+
+impl World {
+    fn new(createrepo: PathBuf) -> World {
+        World::signed(createrepo, None)
+    }
+
+    /// The same, every package signed with the secret key `key`.
+    fn signed(createrepo: PathBuf, key: Option<&Path>) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = tmp.path().join("pool");
+        let newer_lib = build(&LIB_1_1, tmp.path(), &tmp.path().join("later"), key);
+        let repo = tmp.path().join("served/x86_64");
+        let packages = repo.join("Packages");
+        std::fs::create_dir_all(&packages).unwrap();
+        for p in [&LIB_1_0, &DATA, &APP, &BROKEN] {
+            let f = build(p, tmp.path(), &pool, key);
+            std::fs::copy(&f, packages.join(f.file_name().unwrap())).unwrap();
+        }
+        let w = World {
+            server: Some(Server::start(&tmp.path().join("served"))),
+            tmp,
+            createrepo,
+            repo,
+            newer_lib,
+        };
+        w.index();
+        w
+    }
+
+    fn index(&self) {
+        run_ok(
+            Command::new(&self.createrepo)
+                .arg("-q")
+                .arg("--update")
+                .arg(&self.repo),
+        );
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    fn port(&self) -> u16 {
+        self.server.as_ref().unwrap().port
+    }
+
+    /// An image spec in its own folder `dir` installing `install`.
+    fn spec(&self, dir: &str, install: &str) -> PathBuf {
+        let d = self.path(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let base = repo_root().join("fixtures/al2023-standin/rootfs.tar.zst");
+        let text = format!(
+            "[image]\nname = \"web\"\nbase = \"{}\"\nformats = [\"tar\"]\ninstall = [{install}]\n\n\
+             [[image.repos]]\nname = \"demo\"\nbaseurl = \"http://127.0.0.1:{}/$basearch/\"\n",
+            base.display(),
+            self.port()
+        );
+        let spec = d.join("web.toml");
+        std::fs::write(&spec, text).unwrap();
+        spec
+    }
+
+    /// `ingot CMD SPEC --cache CACHE ARGS…`, not checked.
+    fn ingot(&self, cmd: &str, spec: &Path, cache: &str, args: &[&str]) -> Output {
+        ingot()
+            .arg(cmd)
+            .arg(spec)
+            .arg("--cache")
+            .arg(self.path(cache))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A bake into `out` that must succeed; its tarball.
+    fn bake(&self, spec: &Path, out: &str, cache: &str, args: &[&str]) -> PathBuf {
+        let out = self.path(out);
+        let mut a = vec!["--out", out.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let o = self.ingot("bake", spec, cache, &a);
+        assert!(
+            o.status.success(),
+            "bake failed ({}):\n{}{}",
+            o.status,
+            stdout(&o),
+            stderr(&o)
+        );
+        PathBuf::from(stdout(&o).trim())
+    }
+}
+
+/// Every file of a folder: (name, bytes), sorted.
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn names(files: &[(String, Vec<u8>)]) -> Vec<&str> {
+    files.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// The packages `rpm -qa` lists in the image the tarball holds, and the
+/// root it was extracted to.
+fn installed(rpm: &Path, tar: &Path, root: &Path) -> Vec<String> {
+    extract(tar, root);
+    let mut v: Vec<String> = rpm_out(rpm, root, &["-qa"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bake_resolves_from_a_repository_locks_and_keeps_to_the_lock() {
+    let createrepo = need!("createrepo_c");
+    let rpm = need!("rpm");
+    need!("tar");
+    need_root!("extracting tarballs with their owners for rpm -V");
+    let w = World::new(createrepo);
+    let spec = w.spec("image", "\"app\"");
+    let lock = spec.with_file_name("web.lock");
+
+    // (a) The first bake resolves app, the library by its soname and the
+    // data package by a file only the file lists name; writes the lock.
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache",
+        &["--out", w.path("out1").to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("+ libdemo-1.0-1.x86_64"),
+        "the bake says what the new lock holds:\n{}",
+        stderr(&o)
+    );
+    let tar = PathBuf::from(stdout(&o).trim());
+    let lock_text = std::fs::read_to_string(&lock).expect("the lock file beside the spec");
+    assert_eq!(
+        names(&files_of(spec.parent().unwrap())),
+        ["web.lock", "web.toml"],
+        "the lock's temporary name is gone"
+    );
+    for n in ["app", "libdemo", "demo-data"] {
+        assert!(
+            lock_text.contains(&format!("name = \"{n}\"")),
+            "{lock_text}"
+        );
+    }
+    let root = w.path("root1");
+    let qa = installed(&rpm, &tar, &root);
+    for want in [
+        "app-2.0-1.x86_64",
+        "libdemo-1.0-1.x86_64",
+        "demo-data-1-1.noarch",
+    ] {
+        assert!(qa.iter().any(|l| l == want), "rpm -qa lacks {want}: {qa:?}");
+    }
+    assert!(!qa.iter().any(|l| l.starts_with("broken")), "{qa:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("usr/lib64/libdemo.so.1")).unwrap(),
+        "library 1.0\n"
+    );
+    assert!(root.join("opt/demo/data.dat").is_file());
+    let v = rpm_in(&rpm, &root)
+        .args(["-V", "app", "libdemo", "demo-data"])
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success() && v.stdout.is_empty(),
+        "rpm -V is not clean:\n{}{}",
+        stdout(&v),
+        stderr(&v)
+    );
+    let first = files_of(&w.path("out1"));
+
+    // (b) The repository gains libdemo 1.1: a bake with the lock installs
+    // exactly what it did, byte for byte (d: in another folder too).
+    std::fs::copy(
+        &w.newer_lib,
+        w.repo
+            .join("Packages")
+            .join(w.newer_lib.file_name().unwrap()),
+    )
+    .unwrap();
+    w.index();
+    w.bake(&spec, "out2", "cache", &["--locked"]);
+    assert_eq!(
+        files_of(&w.path("out2")),
+        first,
+        "--locked changed the image"
+    );
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_text);
+    w.bake(&spec, "out3", "cache2", &[]);
+    assert_eq!(
+        files_of(&w.path("out3")),
+        first,
+        "a matching lock is kept without --locked, whatever the cache"
+    );
+
+    // lock --check names the newer version and exits 1; writes nothing.
+    let c = w.ingot("lock", &spec, "cache", &["--check"]);
+    assert_eq!(c.status.code(), Some(1), "{}{}", stdout(&c), stderr(&c));
+    assert!(
+        stdout(&c).contains("libdemo.x86_64 upgraded: 1.0-1 -> 1.1-1"),
+        "{}",
+        stdout(&c)
+    );
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_text);
+    // Without --upgrade the matching lock stays.
+    let same = w.ingot("lock", &spec, "cache", &[]);
+    assert!(same.status.success(), "{}", stderr(&same));
+    assert!(stdout(&same).contains("up to date"), "{}", stdout(&same));
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_text);
+
+    // lock --upgrade takes it and says so; the next bake installs it.
+    let u = w.ingot("lock", &spec, "cache", &["--upgrade"]);
+    assert!(u.status.success(), "{}", stderr(&u));
+    assert!(
+        stdout(&u).contains("~ libdemo.x86_64 upgraded: 1.0-1 -> 1.1-1"),
+        "{}",
+        stdout(&u)
+    );
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("version = \"1.1\"")
+    );
+    let c = w.ingot("lock", &spec, "cache", &["--check"]);
+    assert_eq!(c.status.code(), Some(0), "{}{}", stdout(&c), stderr(&c));
+    let tar4 = w.bake(&spec, "out4", "cache", &["--locked"]);
+    let qa = installed(&rpm, &tar4, &w.path("root4"));
+    assert!(qa.iter().any(|l| l == "libdemo-1.1-1.x86_64"), "{qa:?}");
+    assert_ne!(names(&files_of(&w.path("out4"))), names(&first));
+}
+
+/// Exit code, stderr, and whether `out` is empty or absent.
+fn failed(o: &Output, out: &Path) -> (Option<i32>, String, bool) {
+    let empty = std::fs::read_dir(out).map_or(true, |mut r| r.next().is_none());
+    (o.status.code(), stderr(o), empty)
+}
+
+#[test]
+fn repository_errors_stop_the_bake_and_write_nothing() {
+    let createrepo = need!("createrepo_c");
+    let mut w = World::new(createrepo);
+    let spec = w.spec("image", "\"app\"");
+    let lock = spec.with_file_name("web.lock");
+    let out = w.path("bad-out");
+    let out_arg = ["--out", out.to_str().unwrap()];
+
+    // --locked without a lock: exit 2, nothing written, the fix named.
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache",
+        &[&out_arg[..], &["--locked"]].concat(),
+    );
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("is missing") && err.contains("ingot lock"),
+        "{err}"
+    );
+    assert!(empty && !lock.exists(), "{err}");
+
+    // A request nothing satisfies: exit 1 with the chain, nothing written.
+    let broken = w.spec("broken", "\"broken\"");
+    let o = w.ingot("bake", &broken, "cache", &out_arg);
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("libdemo.so.9()(64bit)"), "{err}");
+    assert!(
+        empty && !broken.with_file_name("web.lock").exists(),
+        "{err}"
+    );
+
+    // A good bake for the lock and the cache.
+    w.bake(&spec, "good", "cache", &[]);
+    let lock_text = std::fs::read_to_string(&lock).unwrap();
+    let good = files_of(&w.path("good"));
+
+    // The locked library's file replaced by other bytes of the same size:
+    // the package is named, nothing written, the lock unchanged.
+    let lib = std::fs::read_dir(w.repo.join("Packages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("libdemo-1.0-1"))
+        .unwrap();
+    let original = std::fs::read(&lib).unwrap();
+    let mut changed = original.clone();
+    let mid = changed.len() / 2;
+    changed[mid] ^= 0x5a;
+    std::fs::write(&lib, &changed).unwrap();
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache-fresh",
+        &[&out_arg[..], &["--locked"]].concat(),
+    );
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("libdemo-1.0-1.x86_64") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    assert!(empty, "{err}");
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_text);
+    // ... or gone (404): named with its URL, nothing written.
+    std::fs::remove_file(&lib).unwrap();
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache-fresh",
+        &[&out_arg[..], &["--locked"]].concat(),
+    );
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("libdemo-1.0-1.x86_64.rpm") && err.contains("not found (HTTP 404)"),
+        "{err}"
+    );
+    assert!(empty, "{err}");
+    std::fs::write(&lib, &original).unwrap();
+
+    // A bake that resolves anew but fails later writes no lock either.
+    let later = w.spec("later", "\"app\"");
+    let text = std::fs::read_to_string(&later).unwrap();
+    std::fs::write(
+        &later,
+        text.replace(
+            "[[image.repos]]",
+            "[[image.files]]\ndest = \"/etc\"\ncontent = \"x\"\n\n[[image.repos]]",
+        ),
+    )
+    .unwrap();
+    let o = w.ingot("bake", &later, "cache", &out_arg);
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`/etc` is a folder in the image"), "{err}");
+    assert!(empty && !later.with_file_name("web.lock").exists(), "{err}");
+
+    // The server gone: the URL in the message, exit 2 or 3.
+    let port = w.port();
+    drop(w.server.take());
+    let o = w.ingot("bake", &spec, "cache-empty", &out_arg);
+    let (code, err, empty) = failed(&o, &out);
+    assert!(matches!(code, Some(2 | 3)), "{code:?}: {err}");
+    assert!(err.contains(&format!("http://127.0.0.1:{port}/")), "{err}");
+    assert!(empty, "{err}");
+
+    // --offline works from the cache the good bake filled.
+    w.bake(&spec, "offline", "cache", &["--offline"]);
+    assert_eq!(files_of(&w.path("offline")), good);
+    // ... and says what is missing from an empty one.
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache-empty",
+        &[&out_arg[..], &["--offline"]].concat(),
+    );
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("offline") && err.contains("app-2.0-1.x86_64"),
+        "{err}"
+    );
+    assert!(empty, "{err}");
+}
+
+#[test]
+fn a_repository_key_checks_every_package_the_bake_installs() {
+    let createrepo = need!("createrepo_c");
+    let gpg = crate::repo::Gpg {
+        gpg: need!("gpg"),
+        home: tempfile::tempdir().unwrap(),
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg.key("repo-key", keys.path());
+    let (_, other) = gpg.key("other-key", keys.path());
+    let w = World::signed(createrepo, Some(&secret));
+    let with_key = |dir: &str, key: &Path| {
+        let spec = w.spec(dir, "\"app\"");
+        std::fs::copy(key, spec.with_file_name("key.asc")).unwrap();
+        let text = std::fs::read_to_string(&spec).unwrap();
+        std::fs::write(&spec, format!("{text}gpgkey = \"key.asc\"\n")).unwrap();
+        spec
+    };
+    // Signed with the repository's key: baked.
+    let good = with_key("good", &public);
+    w.bake(&good, "good-out", "cache", &[]);
+    assert!(good.with_file_name("web.lock").is_file());
+    // Another key: refused, naming a package and the repository, even
+    // with every package already in the cache; nothing written.
+    let wrong = with_key("wrong", &other);
+    let out = w.path("wrong-out");
+    let o = w.ingot("bake", &wrong, "cache", &["--out", out.to_str().unwrap()]);
+    let (code, err, empty) = failed(&o, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("does not trust") && err.contains("repository `demo`"),
+        "{err}"
+    );
+    assert!(empty && !wrong.with_file_name("web.lock").exists(), "{err}");
+}
+
+#[test]
+fn use_base_repos_takes_the_enabled_repositories_the_base_names() {
+    let createrepo = need!("createrepo_c");
+    let tar = need!("tar");
+    need!("zstd");
+    let w = World::new(createrepo);
+    // A folder base: the stand-in with a .repo file naming the server,
+    // and a disabled repository nothing answers for.
+    let base = w.path("base");
+    std::fs::create_dir_all(&base).unwrap();
+    run_ok(
+        Command::new(tar)
+            .args(["--zstd", "-xf"])
+            .arg(repo_root().join("fixtures/al2023-standin/rootfs.tar.zst"))
+            .arg("-C")
+            .arg(&base),
+    );
+    std::fs::create_dir_all(base.join("etc/yum.repos.d")).unwrap();
+    std::fs::write(
+        base.join("etc/yum.repos.d/demo.repo"),
+        format!(
+            "[demo]\nname=Demo\nbaseurl=http://127.0.0.1:{}/$basearch/\nenabled=1\ngpgcheck=0\n\n\
+             [off]\nname=Off\nbaseurl=http://127.0.0.1:1/nothing/\nenabled=0\n",
+            w.port()
+        ),
+    )
+    .unwrap();
+    let dir = w.path("image");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("web.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[image]\nname = \"web\"\nbase = \"{}\"\nformats = [\"tar\"]\ninstall = [\"app\"]\n\
+             use_base_repos = true\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let image = w.bake(&spec, "out", "cache", &[]);
+    let listed = stdout(&run_ok(Command::new("tar").arg("-tf").arg(&image)));
+    for f in ["usr/bin/app", "usr/lib64/libdemo.so.1", "opt/demo/data.dat"] {
+        assert!(
+            listed.lines().any(|l| l.trim_start_matches("./") == f),
+            "the image lacks {f}"
+        );
+    }
+    let lock = std::fs::read_to_string(dir.join("web.lock")).unwrap();
+    assert!(lock.contains("repo = \"demo\""), "{lock}");
+    assert!(!lock.contains("repo = \"off\""), "{lock}");
+}
