@@ -145,7 +145,9 @@ pub struct Package {
     pub files: Vec<String>,
 }
 
-fn caps(h: &Header, names: u32, flags: u32, versions: u32) -> Vec<Capability> {
+/// The capabilities a header lists under one kind's three tags (names,
+/// flags, versions), in the header's order.
+pub fn caps(h: &Header, names: u32, flags: u32, versions: u32) -> Vec<Capability> {
     let n = h.strings(names);
     let f = h.ints(flags);
     let v = h.strings(versions);
@@ -156,6 +158,17 @@ fn caps(h: &Header, names: u32, flags: u32, versions: u32) -> Vec<Capability> {
             flags: f.get(i).copied().unwrap_or(0),
             evr: v.get(i).cloned().unwrap_or_default(),
         })
+        .collect()
+}
+
+/// The paths of the files a header lists (folder plus base name), in the
+/// header's order; an entry whose folder index is out of range is left out.
+pub fn file_paths(h: &Header) -> Vec<String> {
+    let dirs = h.strings(tag::DIRNAMES);
+    h.strings(tag::BASENAMES)
+        .into_iter()
+        .zip(h.ints(tag::DIRINDEXES))
+        .filter_map(|(b, i)| dirs.get(i as usize).map(|d| format!("{d}{b}")))
         .collect()
 }
 
@@ -175,13 +188,7 @@ pub fn nevra(h: &Header) -> String {
 
 impl Package {
     pub fn from_header(h: &Header) -> Package {
-        let dirs = h.strings(tag::DIRNAMES);
-        let files = h
-            .strings(tag::BASENAMES)
-            .into_iter()
-            .zip(h.ints(tag::DIRINDEXES))
-            .filter_map(|(b, i)| dirs.get(i as usize).map(|d| format!("{d}{b}")))
-            .collect();
+        let files = file_paths(h);
         Package {
             nevra: nevra(h),
             name: h.string(tag::NAME).unwrap_or_default(),

@@ -147,26 +147,8 @@ impl Candidate {
 
     /// What a package header says (an installed record or a package file).
     pub fn from_header(h: &Header, id: usize, repo: &str, priority: i32) -> Candidate {
-        let caps = |names: u32, flags: u32, versions: u32| -> Vec<Capability> {
-            let f = h.ints(flags);
-            let v = h.strings(versions);
-            h.strings(names)
-                .into_iter()
-                .enumerate()
-                .map(|(i, name)| Capability {
-                    name,
-                    flags: f.get(i).copied().unwrap_or(0),
-                    evr: v.get(i).cloned().unwrap_or_default(),
-                })
-                .collect()
-        };
-        let dirs = h.strings(tag::DIRNAMES);
-        let files = h
-            .strings(tag::BASENAMES)
-            .into_iter()
-            .zip(h.ints(tag::DIRINDEXES))
-            .filter_map(|(b, i)| dirs.get(i as usize).map(|d| format!("{d}{b}")))
-            .collect();
+        let caps = |names, flags, versions| crate::install::deps::caps(h, names, flags, versions);
+        let files = crate::install::deps::file_paths(h);
         Candidate {
             id,
             name: h.string(tag::NAME).unwrap_or_default(),
