@@ -236,7 +236,7 @@ fn project_packages(
             match (&all[d].program, &all[d].soname) {
                 (Some(prog), _) if k == 0 => a.req(prog.clone()),
                 (_, Some(s)) => a.req(format!("{s}()(64bit)")),
-                _ => a.req(all[d].stem.clone()),
+                _ => a.req(format!("{}-doc", all[d].stem)),
             }
         }
         if stem.len().is_multiple_of(5) {
@@ -264,7 +264,7 @@ fn project_packages(
     doc.files
         .push(format!("/usr/share/{stem}/data/{stem}-{version}.txt"));
     if p.program.is_none() {
-        doc.req(core(CORE.len() - 1));
+        doc.req(CORE[CORE.len() - 1].0);
     }
     pkgs.push(doc);
 }
@@ -453,7 +453,7 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
     let repo = dir.join("repo");
     let count = 20_000 / scale;
     let seed = 5;
-    let stamp = format!("repo {count} {seed}");
+    let stamp = format!("repo 3 {count} {seed}");
     let request_file = dir.join("request.txt");
     if !crate::bench::is_made(&dir, &stamp) {
         let _ = std::fs::remove_dir_all(&dir);
