@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: ingot against the tools people use today,
+//! `cargo xtask bench [--quick] [--only abcd]`: ingot against the tools people use today,
 //! on the same work, in the same run, side by side; writes
 //! `docs/benchmarks.md`.
 //!
@@ -9,7 +9,10 @@
 //! - (c) a root filesystem of about 20,000 entries and 500 MB, with a
 //!   package to install into it;
 //! - (b2), (c2): the same number of files with twice the bytes, to show
-//!   peak memory does not follow the payload's size.
+//!   peak memory does not follow the payload's size;
+//! - (d) an rpm-md repository of 20,000 packages served over loopback, and
+//!   a request whose closure is a few hundred of them
+//!   ([`crate::bench_repo`]).
 //!
 //! Contenders: `ingot build` against `rpmbuild` on an equivalent `.spec`
 //! (same files, zstd level 3, strip, build-id and brp steps off) for (a)
@@ -17,7 +20,9 @@
 //! (`tar -x`, `rpm -i --root`, `mkfs.ext4 -d` with a fixed UUID, hash seed
 //! and time, `mkfs.vfat`, `sgdisk`, `dd`, `qemu-img convert` to a
 //! stream-optimized VMDK, `sha256sum`) for (c), plus the machine's own
-//! limits (writing the image's allocated bytes, hashing the raw file).
+//! limits (writing the image's allocated bytes, hashing the raw file);
+//! `ingot lock` against `dnf install --assumeno` for (d), each from an
+//! empty cache (resolution including the metadata fetch).
 //! Runs alternate between contenders; each is repeated and reported as the
 //! median with the spread. Wall time, CPU time and peak RSS come from
 //! `wait4`'s rusage of each command. Needs root (rpm -i --root and
@@ -30,14 +35,14 @@ use std::time::Instant;
 
 /// One measured command (or pipeline of commands).
 #[derive(Clone, Copy, Debug, Default)]
-struct Sample {
+pub(crate) struct Sample {
     wall: f64,
     cpu: f64,
     rss_mib: f64,
 }
 
 /// Run a command, measuring it with `wait4` ([`crate::rusage`]).
-fn measure(cmd: &mut Command) -> Result<Sample, String> {
+pub(crate) fn measure(cmd: &mut Command) -> Result<Sample, String> {
     // Dirty pages of the step before are written out first, untimed, so
     // that nobody pays for another's writeback.
     let _ = Command::new("sync").status();
@@ -58,16 +63,16 @@ fn measure(cmd: &mut Command) -> Result<Sample, String> {
     })
 }
 
-fn sh(script: &str) -> Command {
+pub(crate) fn sh(script: &str) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c").arg(script);
     c
 }
 
 /// splitmix64: a fixed, fast source of "random" bytes.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -142,11 +147,11 @@ fn stamp_path(dir: &Path) -> std::path::PathBuf {
 
 /// Whether `dir` was generated with these parameters (a `--quick` run and
 /// a full one make the same folders at other sizes).
-fn is_made(dir: &Path, stamp: &str) -> bool {
+pub(crate) fn is_made(dir: &Path, stamp: &str) -> bool {
     std::fs::read_to_string(stamp_path(dir)).is_ok_and(|s| s == stamp)
 }
 
-fn made(dir: &Path, stamp: &str) -> Result<(), String> {
+pub(crate) fn made(dir: &Path, stamp: &str) -> Result<(), String> {
     std::fs::write(stamp_path(dir), stamp).map_err(|e| e.to_string())
 }
 
@@ -309,7 +314,7 @@ const PIPE_STEP: &str = "- pipeline step: ";
 const SDE: &str = "1767225600";
 
 /// `quick`: a tenth of the sizes, one round. `only`: the workloads to run
-/// (letters of "abc"), all when `None`. `against`: a git revision whose
+/// (letters of "abcd"), all when `None`. `against`: a git revision whose
 /// ingot runs the same `build` and `bake` beside this one (to show a change
 /// made nothing slower).
 pub fn run(
@@ -323,7 +328,15 @@ pub fn run(
     std::fs::create_dir_all(&bench).map_err(|e| e.to_string())?;
     let ingot = build_ingot(root)?;
     eprintln!("xtask: generating workloads under {}", bench.display());
-    make_workloads(root, &bench, if quick { 10 } else { 1 })?;
+    let wants = |w: char| only.is_none_or(|o| o.contains(w));
+    let scale = if quick { 10 } else { 1 };
+    if wants('a') || wants('b') || wants('c') {
+        make_workloads(root, &bench, scale)?;
+    }
+    let repo = match wants('d') {
+        true => Some(crate::bench_repo::prepare(&bench, scale)?),
+        false => None,
+    };
     let baseline = match against {
         Some(rev) => Some((rev.to_string(), build_revision(root, &bench, rev)?)),
         None => None,
@@ -333,6 +346,7 @@ pub fn run(
         ingot,
         scratch: bench.join("scratch"),
         baseline,
+        repo,
     };
     let results = measure_rounds(root, &bench, &contenders, reps, only)?;
     let md = report(&results, reps);
@@ -498,6 +512,8 @@ struct Contenders {
     pkg: PathBuf,
     /// Where the pipeline works.
     scratch: PathBuf,
+    /// (d)'s repository, request and base, when (d) runs.
+    repo: Option<crate::bench_repo::RepoWork>,
 }
 
 impl Contenders {
@@ -631,14 +647,16 @@ fn fast_hash(file: &Path) -> (&'static str, Command) {
 
 /// Every measurement, by workload and contender, in the order first seen.
 #[derive(Default)]
-struct Results {
+pub(crate) struct Results {
     rows: Vec<Row>,
     /// (workload, ingot's VMDK bytes, qemu-img's VMDK bytes), per round.
     vmdk_sizes: Vec<(&'static str, u64, u64)>,
+    /// (d): the packages ingot locked and dnf would install, per round.
+    pub(crate) closure: Vec<(usize, usize)>,
 }
 
 impl Results {
-    fn push(&mut self, work: &str, who: &str, s: Sample) {
+    pub(crate) fn push(&mut self, work: &str, who: &str, s: Sample) {
         match self
             .rows
             .iter_mut()
@@ -757,6 +775,10 @@ fn measure_rounds(
             let theirs = measure_pipeline(&mut res, bench, k, work, tar, baked.disk_bytes)?;
             res.vmdk_sizes.push((work, baked.vmdk_bytes, theirs));
         }
+        // (d)
+        if let Some(repo) = &k.repo {
+            repo.measure_round(&mut res, &k.ingot)?;
+        }
     }
     Ok(res)
 }
@@ -859,7 +881,7 @@ fn report(res: &Results, reps: usize) -> String {
     let _ = writeln!(
         md,
         "Generated by `cargo xtask bench` (as root; `--quick` for a tenth of the sizes, \
-         `--only abc` for some workloads). The pipeline writes a disk of the size ingot chose. \
+         `--only abcd` for some workloads). The pipeline writes a disk of the size ingot chose. \
          Each cell is the median of {reps} runs, with the spread (min-max) in parentheses; contenders \
          alternate within each round. Wall and CPU time in seconds, peak RSS in MiB (the largest \
          step's, for pipelines), from `wait4`'s rusage.\n"
@@ -893,7 +915,8 @@ fn write_ratios(md: &mut String, res: &Results) {
         "Median wall times. Targets: `ingot build` at least 5x faster than rpmbuild on (b); \
          `ingot bake` at least 3x faster than the pipeline on (c), and within 2x of the \
          machine's limits (writing the image's allocated bytes with fsync, plus the fastest \
-         SHA-256 of the raw file the machine has).\n"
+         SHA-256 of the raw file the machine has); `ingot lock` at least 10x faster than \
+         `dnf install --assumeno` on (d), both starting from an empty cache.\n"
     );
     for w in [A, B, B2, C, C2] {
         if let (Some(i), Some(o)) = (res.wall(w, "ingot build"), res.wall(w, "rpmbuild")) {
@@ -920,6 +943,7 @@ fn write_ratios(md: &mut String, res: &Results) {
             }
         }
     }
+    write_repo_ratio(md, res);
     write_against(md, res);
     let mut seen = std::collections::BTreeSet::new();
     for (w, ours, theirs) in &res.vmdk_sizes {
@@ -943,6 +967,28 @@ fn write_ratios(md: &mut String, res: &Results) {
          VMDK sizes differ because ingot deflates grains at level 1 and qemu-img at zlib's \
          default 6."
     );
+}
+
+/// (d): dnf against `ingot lock`, peak memory, and the closure each chose.
+fn write_repo_ratio(md: &mut String, res: &Results) {
+    use crate::bench_repo::{D, DNF, INGOT};
+    if let (Some(i), Some(o)) = (res.wall(D, INGOT), res.wall(D, DNF)) {
+        let (im, om) = (
+            res.rss(D, INGOT).unwrap_or(0.0),
+            res.rss(D, DNF).unwrap_or(0.0),
+        );
+        let _ = writeln!(
+            md,
+            "- {D}: {DNF} / {INGOT} = **{:.1}x**; peak RSS {im:.0} MiB (ingot) against {om:.0} MiB (dnf)",
+            o / i
+        );
+    }
+    if let Some((ours, theirs)) = res.closure.first() {
+        let _ = writeln!(
+            md,
+            "- {D}: the request's closure, {ours} packages locked by ingot, {theirs} in dnf's transaction"
+        );
+    }
 }
 
 /// With `--against REV`: that revision's ingot against this one, per

@@ -2,8 +2,8 @@
 //! tidy` (what ARCHITECTURE.md promises, checked on the source: see
 //! `tidy/mod.rs`), `cargo xtask fixtures [--check]` (regenerate the
 //! committed fixtures), `cargo xtask boot-base` (build the bootable Debian
-//! test base, cached), `cargo xtask bench [--quick] [--only abc]` (ingot
-//! against rpmbuild and the mkfs pipeline, written to docs/benchmarks.md).
+//! test base, cached), `cargo xtask bench [--quick] [--only abcd]` (ingot
+//! against rpmbuild, the mkfs pipeline and dnf, written to docs/benchmarks.md).
 //!
 //! `ci` installs the external judges the tests need when they are missing
 //! and it runs as root (Debian's apt-get), then runs rustfmt, `tidy`, the
@@ -25,6 +25,7 @@
 //! folder as `INGOT_REAL_RPMS`.
 
 mod bench;
+mod bench_repo;
 mod boot_base;
 mod corpus;
 mod fixtures;
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...] | bench [--quick] [--only abc] [--against REV]"
+                "usage: cargo xtask ci [--allow-skips] | tidy | fixtures [--check] | boot-base | corpus | fuzz [--minutes N] [--jobs J] [--fresh] [TARGET...] | bench [--quick] [--only abcd] [--against REV]"
             );
             return ExitCode::from(2);
         }

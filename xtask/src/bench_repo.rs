@@ -1,0 +1,658 @@
+//! Workload (d) of `cargo xtask bench`: resolving a request against a
+//! generated rpm-md repository of the size of Amazon Linux 2023's
+//! (20,000 packages at full size), served over loopback HTTP; `ingot lock`
+//! against `dnf install --assumeno`, each with an empty cache.
+//!
+//! The repository is metadata only (`primary`, `filelists`, `other`,
+//! `repomd.xml`, written here from a fixed seed): resolution needs nothing
+//! else. Its packages come in projects of a few subpackages (the program,
+//! its `-libs` with a soname `libX.so.N()(64bit)`, `-devel`, a noarch
+//! `-doc`), some in two versions whose sonames differ; a few core packages
+//! with the real names everything needs (`glibc`, `bash` for `/bin/sh`,
+//! `zlib`, ...); requirements on sonames, names, versioned names and
+//! files (in `primary` for `bin/` paths, only in `filelists` for a few
+//! others) pointing at earlier projects, mostly near ones, so dependency
+//! chains are tens of packages deep. The request is the last programs,
+//! as many as make a closure of a few hundred packages.
+//!
+//! The server is written here (a thread per connection, `GET` of files
+//! under the repository, `Connection: close`): a few lines, and the bench
+//! then needs no other program.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::bench::{Results, Rng, measure, sh};
+
+/// The workload's title and its contenders.
+pub const D: &str = "(d) repository of 20,000 packages: resolve a request";
+pub const INGOT: &str = "ingot lock";
+pub const DNF: &str = "dnf install --assumeno";
+
+/// The core packages: name, soname (of `-libs`-like ones), files.
+const CORE: &[(&str, &str, &[&str])] = &[
+    ("filesystem", "", &["/etc/fstab"]),
+    ("setup", "", &["/etc/passwd", "/etc/group"]),
+    ("glibc", "libc.so.6", &["/usr/sbin/ldconfig"]),
+    ("bash", "", &["/usr/bin/bash", "/usr/bin/sh"]),
+    ("ncurses-libs", "libtinfo.so.6", &[]),
+    ("zlib", "libz.so.1", &[]),
+    ("openssl-libs", "libssl.so.3", &[]),
+    ("libgcc", "libgcc_s.so.1", &[]),
+    ("libstdc++", "libstdc++.so.6", &[]),
+    ("xz-libs", "liblzma.so.5", &[]),
+    ("libzstd", "libzstd.so.1", &[]),
+    ("pcre2", "libpcre2-8.so.0", &[]),
+    ("libselinux", "libselinux.so.1", &[]),
+    ("systemd-libs", "libsystemd.so.0", &[]),
+    ("coreutils", "", &["/usr/bin/ls", "/usr/bin/cp"]),
+    ("libcap", "libcap.so.2", &[]),
+    ("krb5-libs", "libkrb5.so.3", &["/etc/krb5.conf"]),
+    ("libcurl", "libcurl.so.4", &[]),
+    ("python3-libs", "libpython3.9.so.1.0", &[]),
+    ("python3", "", &["/usr/bin/python3"]),
+];
+
+const SYLLABLES: &[&str] = &[
+    "ac", "bel", "cor", "dex", "en", "fal", "gor", "hen", "ix", "jun", "kal", "lum", "mor", "nex",
+    "ol", "pra", "qui", "ros", "sol", "tor", "um", "vex", "wen", "xan", "yor", "zel", "at", "bri",
+];
+
+/// One package of the repository.
+struct Pkg {
+    name: String,
+    epoch: u32,
+    version: String,
+    release: String,
+    arch: &'static str,
+    /// (name, flags, evr) of each provide.
+    provides: Vec<(String, &'static str, String)>,
+    /// (name, flags, evr) of each requirement.
+    requires: Vec<(String, &'static str, String)>,
+    files: Vec<String>,
+}
+
+impl Pkg {
+    fn new(name: &str, epoch: u32, version: &str, arch: &'static str) -> Pkg {
+        let release = "1.amzn2023".to_string();
+        let evr = format!("{epoch}:{version}-{release}");
+        let mut provides = vec![(name.to_string(), "EQ", evr.clone())];
+        if arch != "noarch" {
+            provides.push((format!("{name}(x86-64)"), "EQ", evr));
+        }
+        Pkg {
+            name: name.into(),
+            epoch,
+            version: version.into(),
+            release,
+            arch,
+            provides,
+            requires: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn evr(&self) -> String {
+        format!("{}:{}-{}", self.epoch, self.version, self.release)
+    }
+
+    fn nevra(&self) -> String {
+        format!(
+            "{}-{}-{}.{}",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+
+    fn req(&mut self, name: impl Into<String>) {
+        self.requires.push((name.into(), "", String::new()));
+    }
+}
+
+/// One project of the generated repository: its newest version's
+/// packages' names, and what its dependants require of it.
+struct Project {
+    stem: String,
+    /// The soname of its `-libs`, when it has one.
+    soname: Option<String>,
+    /// Its program's path, when it has one.
+    program: Option<String>,
+}
+
+/// The generated packages (`count` of them, about) and the request.
+fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>) {
+    let mut rng = Rng(seed);
+    let mut pkgs = Vec::new();
+    let mut projects: Vec<Project> = Vec::new();
+    for (name, soname, files) in CORE {
+        let mut p = Pkg::new(name, 0, "2.34", "x86_64");
+        if !soname.is_empty() {
+            p.provides
+                .push((format!("{soname}()(64bit)"), "", String::new()));
+            p.files.push(format!("/usr/lib64/{soname}"));
+        }
+        if *name == "bash" {
+            p.provides.push(("/bin/sh".into(), "", String::new()));
+        }
+        if *name != "glibc" && *name != "filesystem" {
+            p.req("libc.so.6()(64bit)");
+        }
+        p.files.extend(files.iter().map(|f| f.to_string()));
+        pkgs.push(p);
+    }
+    let mut used = HashSet::new();
+    while pkgs.len() < count {
+        let stem = loop {
+            let n = 2 + (rng.next() % 2) as usize;
+            let s: String = (0..n)
+                .map(|_| SYLLABLES[rng.next() as usize % SYLLABLES.len()])
+                .collect();
+            if used.insert(s.clone()) {
+                break s;
+            }
+        };
+        let deps = pick_deps(&mut rng, projects.len());
+        let project = Project {
+            soname: (!rng.next().is_multiple_of(3))
+                .then(|| format!("lib{stem}.so.{}", 1 + rng.next() % 4)),
+            program: (!rng.next().is_multiple_of(4)).then(|| format!("/usr/bin/{stem}")),
+            stem,
+        };
+        let versions = if rng.next() % 10 < 3 { 2 } else { 1 };
+        for v in 0..versions {
+            let older = v + 1 < versions;
+            let version = format!("{}.{}.{}", 1 + v, rng.next() % 20, rng.next() % 10);
+            project_packages(&mut pkgs, &project, &projects, &deps, &version, older);
+        }
+        projects.push(project);
+    }
+    let request = pick_request(&pkgs, &projects, count);
+    (pkgs, request)
+}
+
+/// The earlier projects a new one (the `n`th) needs: mostly near ones.
+fn pick_deps(rng: &mut Rng, n: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let m = [0, 0, 1, 1, 1, 2, 2, 3][rng.next() as usize % 8];
+    let mut deps: Vec<usize> = (0..m)
+        .map(|_| n - 1 - (rng.next() as usize % n.min(300)))
+        .collect();
+    deps.sort_unstable();
+    deps.dedup();
+    deps
+}
+
+/// One version of a project's packages, appended to `pkgs`. An `older`
+/// version's library has the soname before the current one.
+fn project_packages(
+    pkgs: &mut Vec<Pkg>,
+    p: &Project,
+    all: &[Project],
+    deps: &[usize],
+    version: &str,
+    older: bool,
+) {
+    let stem = &p.stem;
+    let core = |i: usize| format!("{}()(64bit)", CORE[i].1);
+    let mut libs = None;
+    if let Some(soname) = &p.soname {
+        let soname = if older {
+            format!("{soname}.0")
+        } else {
+            soname.clone()
+        };
+        let mut l = Pkg::new(&format!("{stem}-libs"), 0, version, "x86_64");
+        l.provides
+            .push((format!("{soname}()(64bit)"), "", String::new()));
+        l.files.push(format!("/usr/lib64/{soname}"));
+        l.req(core(2));
+        for &d in deps {
+            if let Some(s) = &all[d].soname {
+                l.req(format!("{s}()(64bit)"));
+            }
+        }
+        libs = Some((l.name.clone(), l.evr()));
+        pkgs.push(l);
+    }
+    if let Some(program) = &p.program {
+        let mut a = Pkg::new(stem, 0, version, "x86_64");
+        a.files.push(program.clone());
+        a.files.push(format!("/etc/{stem}/{stem}.conf"));
+        a.files.push(format!("/usr/share/man/man1/{stem}.1.gz"));
+        a.req(core(2));
+        if let Some((name, evr)) = &libs {
+            a.requires.push((name.clone(), "EQ", evr.clone()));
+        }
+        for (k, &d) in deps.iter().enumerate() {
+            match (&all[d].program, &all[d].soname) {
+                (Some(prog), _) if k == 0 => a.req(prog.clone()),
+                (_, Some(s)) => a.req(format!("{s}()(64bit)")),
+                _ => a.req(format!("{}-doc", all[d].stem)),
+            }
+        }
+        if stem.len().is_multiple_of(5) {
+            a.req("/bin/sh");
+        }
+        if stem.len().is_multiple_of(7) && deps.last().is_some_and(|&d| all[d].program.is_some()) {
+            // A file only the file lists name.
+            let d = &all[deps[deps.len() - 1]].stem;
+            a.req(format!("/usr/share/{d}/data/{d}.dat"));
+        }
+        pkgs.push(a);
+    }
+    if let Some((name, evr)) = &libs {
+        let mut d = Pkg::new(&format!("{stem}-devel"), 0, version, "x86_64");
+        d.provides
+            .push((format!("pkgconfig({stem})"), "EQ", version.to_string()));
+        d.requires.push((name.clone(), "EQ", evr.clone()));
+        d.files.push(format!("/usr/include/{stem}/{stem}.h"));
+        d.files.push(format!("/usr/lib64/pkgconfig/{stem}.pc"));
+        pkgs.push(d);
+    }
+    let mut doc = Pkg::new(&format!("{stem}-doc"), 0, version, "noarch");
+    doc.files.push(format!("/usr/share/doc/{stem}/README"));
+    doc.files.push(format!("/usr/share/{stem}/data/{stem}.dat"));
+    doc.files
+        .push(format!("/usr/share/{stem}/data/{stem}-{version}.txt"));
+    if p.program.is_none() {
+        doc.req(CORE[CORE.len() - 1].0);
+    }
+    pkgs.push(doc);
+}
+
+/// The names of the last programs, as many as make a closure of about
+/// `count / 60` packages (a few hundred at full size).
+fn pick_request(pkgs: &[Pkg], projects: &[Project], count: usize) -> Vec<String> {
+    // The newest package providing each capability or file.
+    let mut who: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, p) in pkgs.iter().enumerate() {
+        for (cap, _, _) in &p.provides {
+            who.insert(cap, i);
+        }
+        for f in &p.files {
+            who.insert(f, i);
+            if let Some(dir) = f.rsplit_once('/').map(|(d, _)| d) {
+                who.entry(dir).or_insert(i);
+            }
+        }
+    }
+    let mut closure = BTreeSet::new();
+    let mut request = Vec::new();
+    for p in projects.iter().rev().filter(|p| p.program.is_some()) {
+        if closure.len() >= count / 60 {
+            break;
+        }
+        let mut todo = vec![who[p.stem.as_str()]];
+        while let Some(i) = todo.pop() {
+            if closure.insert(i) {
+                todo.extend(
+                    pkgs[i]
+                        .requires
+                        .iter()
+                        .filter_map(|r| who.get(r.0.as_str())),
+                );
+            }
+        }
+        request.push(p.stem.clone());
+    }
+    request
+}
+
+/// `<rpm:entry .../>` lines of a provides or requires list.
+fn entries(xml: &mut String, tag: &str, list: &[(String, &'static str, String)]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(xml, "    <rpm:{tag}>");
+    for (name, flags, evr) in list {
+        let _ = write!(xml, "      <rpm:entry name=\"{name}\"");
+        if !flags.is_empty() {
+            let (e, vr) = evr.split_once(':').unwrap_or(("0", evr));
+            let (v, r) = match vr.rsplit_once('-') {
+                Some((v, r)) => (v, Some(r)),
+                None => (vr, None),
+            };
+            let _ = write!(xml, " flags=\"{flags}\" epoch=\"{e}\" ver=\"{v}\"");
+            if let Some(r) = r {
+                let _ = write!(xml, " rel=\"{r}\"");
+            }
+        }
+        let _ = writeln!(xml, "/>");
+    }
+    let _ = writeln!(xml, "    </rpm:{tag}>");
+}
+
+/// The paths createrepo_c puts in `primary`.
+fn in_primary(path: &str) -> bool {
+    path.starts_with("/etc/") || path.contains("bin/")
+}
+
+/// The three metadata documents of `pkgs`.
+fn metadata(pkgs: &[Pkg], rng: &mut Rng) -> [(&'static str, String); 3] {
+    let n = pkgs.len();
+    let mut primary = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"
+    );
+    let mut filelists = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"
+    );
+    let mut other = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"
+    );
+    for p in pkgs {
+        let nevra = p.nevra();
+        let pkgid = hex::encode(Sha256::digest(nevra.as_bytes()));
+        let size = 20_000 + rng.next() % 2_000_000;
+        let (name, arch, e, v, r) = (&p.name, p.arch, p.epoch, &p.version, &p.release);
+        let version = format!("<version epoch=\"{e}\" ver=\"{v}\" rel=\"{r}\"/>");
+        let _ = writeln!(
+            primary,
+            "<package type=\"rpm\">\n  <name>{name}</name>\n  <arch>{arch}</arch>\n  {version}\n  \
+             <checksum type=\"sha256\" pkgid=\"YES\">{pkgid}</checksum>\n  <summary>The {name} package</summary>\n  \
+             <description>Generated for the benchmark.</description>\n  <packager>Amazon Linux</packager>\n  <url>https://example.invalid/{name}</url>\n  \
+             <time file=\"1767225600\" build=\"1767225600\"/>\n  <size package=\"{size}\" installed=\"{}\" archive=\"{}\"/>\n  \
+             <location href=\"Packages/{nevra}.rpm\"/>\n  <format>\n    <rpm:license>MIT</rpm:license>\n    <rpm:vendor>Amazon Linux</rpm:vendor>\n    \
+             <rpm:group>Unspecified</rpm:group>\n    <rpm:buildhost>bench</rpm:buildhost>\n    <rpm:sourcerpm>{name}-{v}-{r}.src.rpm</rpm:sourcerpm>\n    \
+             <rpm:header-range start=\"4504\" end=\"{}\"/>",
+            size * 3,
+            size * 3 + 512,
+            4504 + 2000 + size % 8000
+        );
+        entries(&mut primary, "provides", &p.provides);
+        entries(&mut primary, "requires", &p.requires);
+        for f in p.files.iter().filter(|f| in_primary(f)) {
+            let _ = writeln!(primary, "    <file>{f}</file>");
+        }
+        let _ = writeln!(primary, "  </format>\n</package>");
+        let _ = writeln!(
+            filelists,
+            "<package pkgid=\"{pkgid}\" name=\"{name}\" arch=\"{arch}\">\n  {version}"
+        );
+        for f in &p.files {
+            let _ = writeln!(filelists, "  <file>{f}</file>");
+        }
+        let _ = writeln!(filelists, "</package>");
+        let _ = writeln!(
+            other,
+            "<package pkgid=\"{pkgid}\" name=\"{name}\" arch=\"{arch}\">\n  {version}\n  \
+             <changelog author=\"Bench &lt;bench@example.invalid&gt; - {v}-{r}\" date=\"1767225600\">- Update to {v}</changelog>\n</package>"
+        );
+    }
+    primary.push_str("</metadata>\n");
+    filelists.push_str("</filelists>\n");
+    other.push_str("</otherdata>\n");
+    [
+        ("primary", primary),
+        ("filelists", filelists),
+        ("other", other),
+    ]
+}
+
+/// `repodata/` of `pkgs` under `dir`: each document gzipped, then
+/// `repomd.xml` with their checksums.
+fn write_repodata(dir: &Path, pkgs: &[Pkg], seed: u64) -> Result<(), String> {
+    let repodata = dir.join("repodata");
+    let _ = std::fs::remove_dir_all(&repodata);
+    std::fs::create_dir_all(&repodata).map_err(|e| e.to_string())?;
+    let mut repomd = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>1767225600</revision>\n",
+    );
+    for (kind, xml) in metadata(pkgs, &mut Rng(seed)) {
+        let plain = repodata.join(format!("{kind}.xml"));
+        std::fs::write(&plain, &xml).map_err(|e| e.to_string())?;
+        let st = Command::new("gzip")
+            .args(["-n", "-6", "-f"])
+            .arg(&plain)
+            .status()
+            .map_err(|e| format!("gzip: {e}"))?;
+        if !st.success() {
+            return Err("gzip failed".into());
+        }
+        let gz = std::fs::read(plain.with_extension("xml.gz")).map_err(|e| e.to_string())?;
+        let sum = hex::encode(Sha256::digest(&gz));
+        let open = hex::encode(Sha256::digest(xml.as_bytes()));
+        let href = format!("repodata/{sum}-{kind}.xml.gz");
+        std::fs::rename(plain.with_extension("xml.gz"), dir.join(&href))
+            .map_err(|e| e.to_string())?;
+        let _ = writeln!(
+            repomd,
+            "  <data type=\"{kind}\">\n    <checksum type=\"sha256\">{sum}</checksum>\n    <open-checksum type=\"sha256\">{open}</open-checksum>\n    \
+             <location href=\"{href}\"/>\n    <timestamp>1767225600</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>",
+            gz.len(),
+            xml.len()
+        );
+    }
+    repomd.push_str("</repomd>\n");
+    std::fs::write(repodata.join("repomd.xml"), repomd).map_err(|e| e.to_string())
+}
+
+/// Workload (d)'s inputs under `bench/repo-d`: the repository, a base
+/// folder with an empty rpm database, the HOME whose `.rpmmacros` points
+/// Debian's rpm (and so dnf) at `/var/lib/rpm`, and the request.
+pub struct RepoWork {
+    dir: PathBuf,
+    repo: PathBuf,
+    base: PathBuf,
+    home: PathBuf,
+    request: Vec<String>,
+}
+
+/// Generate (d)'s inputs with 20,000 / `scale` packages (kept when made
+/// with the same parameters).
+pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
+    let dir = bench.join("repo-d");
+    let repo = dir.join("repo");
+    let count = 20_000 / scale;
+    let seed = 5;
+    let stamp = format!("repo 3 {count} {seed}");
+    let request_file = dir.join("request.txt");
+    if !crate::bench::is_made(&dir, &stamp) {
+        let _ = std::fs::remove_dir_all(&dir);
+        let (pkgs, request) = generate(count, seed);
+        write_repodata(&repo, &pkgs, seed)?;
+        std::fs::write(&request_file, request.join("\n")).map_err(|e| e.to_string())?;
+        let base = dir.join("base");
+        let st = Command::new("rpm")
+            .arg("--root")
+            .arg(&base)
+            .args(["--dbpath", "/var/lib/rpm", "--initdb"])
+            .status()
+            .map_err(|e| format!("rpm: {e}"))?;
+        if !st.success() {
+            return Err("rpm --initdb failed".into());
+        }
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+        std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")
+            .map_err(|e| e.to_string())?;
+        crate::bench::made(&dir, &stamp)?;
+    }
+    let request = std::fs::read_to_string(&request_file)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok(RepoWork {
+        base: dir.join("base"),
+        home: dir.join("home"),
+        dir,
+        repo,
+        request,
+    })
+}
+
+impl RepoWork {
+    /// One round: `ingot lock` then dnf, each with an empty cache,
+    /// against the repository served over loopback.
+    pub fn measure_round(&self, res: &mut Results, ingot: &Path) -> Result<(), String> {
+        let server = Server::start(self.repo.clone())?;
+        let url = format!("http://127.0.0.1:{}/", server.port);
+        let spec = self.dir.join("image.toml");
+        let quoted: Vec<String> = self.request.iter().map(|r| format!("{r:?}")).collect();
+        std::fs::write(
+            &spec,
+            format!(
+                "[image]\nname = \"bench-d\"\nbase = \"{}\"\nreleasever = \"2023\"\ninstall = [{}]\n\n\
+                 [[image.repos]]\nname = \"bench\"\nbaseurl = \"{url}\"\n",
+                self.base.display(),
+                quoted.join(", ")
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let lock = spec.with_extension("lock");
+        let cache = self.dir.join("cache-ingot");
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_dir_all(&cache);
+        let mut cmd = Command::new(ingot);
+        cmd.args(["-q", "lock"])
+            .arg(&spec)
+            .arg("--cache")
+            .arg(&cache);
+        res.push(D, INGOT, measure(&mut cmd)?);
+        let ours = std::fs::read_to_string(&lock)
+            .map_err(|e| e.to_string())?
+            .lines()
+            .filter(|l| l.trim() == "[[package]]")
+            .count();
+
+        let root = self.dir.join("root");
+        let dnf_cache = self.dir.join("cache-dnf");
+        let out = self.dir.join("dnf.out");
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir_all(&dnf_cache);
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&self.base)
+            .arg(&root)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("cp -a of the base failed".into());
+        }
+        // --assumeno: dnf resolves, prints the transaction, says
+        // "Operation aborted." and exits 1.
+        let script = format!(
+            "HOME={home} dnf --installroot {root} --setopt=reposdir=/dev/null --noplugins --nogpgcheck \
+             --repofrompath=bench,{url} --setopt=install_weak_deps=False --setopt=cachedir={cache} \
+             --releasever=2023 --assumeno install {names} >{out} 2>&1; \
+             test $? -eq 1 && grep -q 'Operation aborted' {out}",
+            home = self.home.display(),
+            root = root.display(),
+            cache = dnf_cache.display(),
+            names = self.request.join(" "),
+            out = out.display(),
+        );
+        res.push(D, DNF, measure(&mut sh(&script))?);
+        let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+        let theirs = text
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("Install"))
+                    .then(|| w.next()?.parse::<usize>().ok())
+                    .flatten()
+            })
+            .ok_or_else(|| format!("no \"Install N Packages\" line in dnf's output:\n{text}"))?;
+        res.closure.push((ours, theirs));
+        if ours != theirs {
+            eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
+        }
+        Ok(())
+    }
+}
+
+/// A loopback HTTP server of the files under a folder, stopped on drop.
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(root: PathBuf) -> Result<Server, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(s) = stream {
+                    let root = root.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve(s, &root);
+                    });
+                }
+            }
+        });
+        Ok(Server {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answer one request: `GET` or `HEAD` of a file under `root`.
+fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 2 {
+        header.clear();
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("/");
+    let path = target
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let body = if path.split('/').any(|c| c == "..") {
+        None
+    } else {
+        std::fs::read(root.join(path)).ok()
+    };
+    let mut w = stream;
+    match body {
+        Some(b) => {
+            write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                b.len()
+            )?;
+            if method != "HEAD" {
+                w.write_all(&b)?;
+            }
+        }
+        None => write!(
+            w,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?,
+    }
+    w.flush()
+}
