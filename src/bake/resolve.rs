@@ -38,7 +38,7 @@
 //! ([`LockUpdate::write`], a temporary file renamed into place), or sends
 //! a request in `offline` mode.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -529,20 +529,43 @@ fn resolve_packages(
         .enumerate()
         .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
         .collect();
+    // The file lists are read once, for every path any package or the
+    // request names as a requirement: the solver asks path by path, and
+    // a repository's filelists is its largest file. A path found only
+    // inside a rich dependency is looked up on its own.
+    let wanted = file_requirements(&available, &installed, &request);
+    let mut known: Option<HashMap<String, Vec<usize>>> = None;
     let mut more_files = |path: &str| -> std::result::Result<Vec<usize>, String> {
-        let mut ids = Vec::new();
-        for (ri, r) in repos.iter().enumerate() {
-            if r.repomd.record("filelists").is_none() {
-                continue;
+        let owners = |paths: &[&str]| -> std::result::Result<HashMap<String, Vec<usize>>, String> {
+            let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+            for (ri, r) in repos.iter().enumerate() {
+                if r.repomd.record("filelists").is_none() {
+                    continue;
+                }
+                let found = r
+                    .file_owners(client, paths, progress)
+                    .map_err(|e| chain(&e))?;
+                for (p, pkgids) in found {
+                    let ids = out.entry(p).or_default();
+                    for pkgid in pkgids {
+                        ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
+                    }
+                }
             }
-            let owners = r
-                .file_owners(client, &[path], progress)
-                .map_err(|e| chain(&e))?;
-            for pkgid in owners.get(path).into_iter().flatten() {
-                ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
-            }
+            Ok(out)
+        };
+        if known.is_none() {
+            let all: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            known = Some(owners(&all)?);
         }
-        Ok(ids)
+        if wanted.contains(path) {
+            return Ok(known
+                .as_ref()
+                .and_then(|k| k.get(path))
+                .cloned()
+                .unwrap_or_default());
+        }
+        Ok(owners(&[path])?.remove(path).unwrap_or_default())
     };
     progress.step("resolving dependencies");
     let answer = solver::resolve(
@@ -560,6 +583,30 @@ fn resolve_packages(
         .map(|c| c.id)
         .collect();
     Ok((repos, pkgs, chosen))
+}
+
+/// Every path that a package (available, installed or local) requires,
+/// recommends or supplements, or that the request names: what the file
+/// lists may have to answer.
+fn file_requirements(
+    available: &[Candidate],
+    installed: &[Candidate],
+    request: &Request,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for c in available.iter().chain(installed).chain(&request.local) {
+        for cap in c.requires.iter().chain(&c.recommends).chain(&c.supplements) {
+            if cap.name.starts_with('/') {
+                out.insert(cap.name.clone());
+            }
+        }
+    }
+    for q in &request.install {
+        if q.starts_with('/') {
+            out.insert(q.split_whitespace().next().unwrap_or(q).to_string());
+        }
+    }
+    out
 }
 
 /// A repository package as the solver sees it.
