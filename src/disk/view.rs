@@ -183,15 +183,7 @@ impl DiskRead for RawView {
     }
 
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > self.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read past the end of the {}-byte disk", self.size),
-            ));
-        }
+        within_disk(buf, offset, self.size)?;
         self.file.read_exact_at(buf, offset)
     }
 }
@@ -509,28 +501,48 @@ impl DiskRead for VmdkView {
     }
 
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > self.capacity)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read past the end of the {}-byte disk", self.capacity),
-            ));
-        }
-        let gb = self.grain_bytes();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let g = at / gb;
-            let within = (at % gb) as usize;
+        within_disk(buf, offset, self.capacity)?;
+        by_unit(buf, offset, self.grain_bytes(), |g, within, out| {
             let grain = self.grain(g).map_err(io_err)?;
-            let n = (grain.len() - within).min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(&grain[within..within + n]);
-            done += n;
-        }
-        Ok(())
+            out.copy_from_slice(&grain[within as usize..within as usize + out.len()]);
+            Ok(())
+        })
     }
+}
+
+/// A read of `buf.len()` bytes at `offset` ends inside a disk of `size`
+/// bytes, or is an end-of-file error saying so.
+fn within_disk(buf: &[u8], offset: u64, size: u64) -> io::Result<()> {
+    if offset
+        .checked_add(buf.len() as u64)
+        .is_none_or(|end| end > size)
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("read past the end of the {size}-byte disk"),
+        ));
+    }
+    Ok(())
+}
+
+/// Fill `buf` (read at `offset`) piece by piece in units of `unit` bytes
+/// (grains, clusters): `read(unit index, offset within it, piece)` fills
+/// each piece, which never crosses a unit's end.
+fn by_unit(
+    buf: &mut [u8],
+    offset: u64,
+    unit: u64,
+    mut read: impl FnMut(u64, u64, &mut [u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = offset + done as u64;
+        let (u, within) = (at / unit, at % unit);
+        let n = ((unit - within) as usize).min(buf.len() - done);
+        read(u, within, &mut buf[done..done + n])?;
+        done += n;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

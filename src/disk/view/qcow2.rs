@@ -30,7 +30,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use super::{DiskRead, MAX_CAPACITY, corrupt, io_err};
+use super::{DiskRead, MAX_CAPACITY, by_unit, corrupt, io_err, within_disk};
 use crate::disk::Result;
 
 /// The most L1 entries read: qemu's limit of a 32 MiB L1 table.
@@ -322,25 +322,10 @@ impl DiskRead for Qcow2View {
     }
 
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > self.size)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("read past the end of the {}-byte disk", self.size),
-            ));
-        }
+        within_disk(buf, offset, self.size)?;
         let cluster = self.cluster();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let (g, within) = (at / cluster, at % cluster);
-            let n = ((cluster - within) as usize).min(buf.len() - done);
-            self.read_cluster(g, within, &mut buf[done..done + n])
-                .map_err(io_err)?;
-            done += n;
-        }
-        Ok(())
+        by_unit(buf, offset, cluster, |g, within, out| {
+            self.read_cluster(g, within, out).map_err(io_err)
+        })
     }
 }
