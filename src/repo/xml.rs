@@ -368,29 +368,45 @@ pub fn read_primary<R: Read>(
     limits: &Limits,
     mut each: impl FnMut(Package) -> Result<()>,
 ) -> Result<u64> {
+    packages_under(input, what, limits, "metadata", |x, _, count| {
+        each(package(x, count)?)
+    })
+}
+
+/// The document's one `root` element and each `<package>` in it, in the
+/// order of the file: `one(reader, its attributes, its number)` reads each
+/// (from just after its start). Other children are skipped; at most
+/// `max_packages` of them. Returns how many there were.
+fn packages_under<R: Read>(
+    input: R,
+    what: &str,
+    limits: &Limits,
+    root: &str,
+    mut one: impl FnMut(&mut Xml<R>, &[(String, String)], u64) -> Result<()>,
+) -> Result<u64> {
     let mut x = Xml::new(input, limits, what);
     let mut count = 0u64;
     let mut saw_root = false;
     loop {
         match x.next()? {
-            Ev::Start(n, _) if n == "metadata" && !saw_root => saw_root = true,
-            Ev::Start(n, _) if n == "package" && saw_root => {
+            Ev::Start(n, _) if n == root && !saw_root => saw_root = true,
+            Ev::Start(n, attrs) if n == "package" && saw_root => {
                 count += 1;
                 if count > limits.max_packages {
                     return Err(x.limit("max_packages", limits.max_packages, "packages"));
                 }
-                each(package(&mut x, count)?)?;
+                one(&mut x, &attrs, count)?;
             }
             Ev::Start(n, _) if saw_root => x.skip(&n)?,
             Ev::Start(n, _) | Ev::Empty(n, _) if !saw_root => {
-                return Err(x.error(format!("`<{n}>` where `<metadata>` should be")));
+                return Err(x.error(format!("`<{n}>` where `<{root}>` should be")));
             }
             Ev::Eof => break,
             _ => {}
         }
     }
     if !saw_root {
-        return Err(x.error("no `<metadata>` element".into()));
+        return Err(x.error(format!("no `<{root}>` element")));
     }
     Ok(count)
 }
@@ -540,31 +556,9 @@ pub fn read_filelists<R: Read>(
     limits: &Limits,
     mut each: impl FnMut(FileList) -> Result<()>,
 ) -> Result<u64> {
-    let mut x = Xml::new(input, limits, what);
-    let mut count = 0u64;
-    let mut saw_root = false;
-    loop {
-        match x.next()? {
-            Ev::Start(n, _) if n == "filelists" && !saw_root => saw_root = true,
-            Ev::Start(n, attrs) if n == "package" && saw_root => {
-                count += 1;
-                if count > limits.max_packages {
-                    return Err(x.limit("max_packages", limits.max_packages, "packages"));
-                }
-                each(file_list(&mut x, &attrs)?)?;
-            }
-            Ev::Start(n, _) if saw_root => x.skip(&n)?,
-            Ev::Start(n, _) | Ev::Empty(n, _) if !saw_root => {
-                return Err(x.error(format!("`<{n}>` where `<filelists>` should be")));
-            }
-            Ev::Eof => break,
-            _ => {}
-        }
-    }
-    if !saw_root {
-        return Err(x.error("no `<filelists>` element".into()));
-    }
-    Ok(count)
+    packages_under(input, what, limits, "filelists", |x, attrs, _| {
+        each(file_list(x, attrs)?)
+    })
 }
 
 fn file_list<R: Read>(x: &mut Xml<R>, attrs: &[(String, String)]) -> Result<FileList> {
