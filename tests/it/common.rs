@@ -236,3 +236,62 @@ pub fn copy_specs_tar_only(dest: &Path) {
         .to_string();
     std::fs::write(&spec, text.replace(&line, "formats = [\"tar\"]")).unwrap();
 }
+
+/// A throwaway GnuPG home for making signing keys (stopped and removed
+/// when dropped).
+pub struct Gpg {
+    gpg: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    pub fn new(gpg: PathBuf) -> Gpg {
+        Gpg {
+            gpg,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.gpg);
+        c.arg("--homedir").arg(self.home.path()).args([
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
+        c
+    }
+
+    /// A signing key for `uid` of algorithm `algo` (`ed25519`, `rsa4096`,
+    /// ...): (secret key file, public key file) in `dir`.
+    pub fn key(&self, uid: &str, algo: &str, dir: &Path) -> (PathBuf, PathBuf) {
+        run_ok(
+            self.cmd()
+                .args(["--quick-gen-key", uid, algo, "sign", "never"]),
+        );
+        let file = uid
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == ' ')
+            .collect::<String>()
+            .replace(' ', "-");
+        let secret = dir.join(format!("{file}.secret.asc"));
+        let public = dir.join(format!("{file}.public.asc"));
+        let s = run_ok(self.cmd().args(["--armor", "--export-secret-keys", uid]));
+        std::fs::write(&secret, &s.stdout).unwrap();
+        let p = run_ok(self.cmd().args(["--armor", "--export", uid]));
+        std::fs::write(&public, &p.stdout).unwrap();
+        (secret, public)
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--kill", "all"])
+            .status();
+    }
+}

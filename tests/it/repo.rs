@@ -26,7 +26,7 @@ use ingot::repo::{
 };
 use sha2::Digest as _;
 
-use crate::common::{self, ingot, run_ok, stdout};
+use crate::common::{self, Gpg, ingot, run_ok, stdout};
 use crate::need;
 use crate::repo_server::{Fault, Server};
 
@@ -795,51 +795,6 @@ fn mirror_lists_and_file_urls() {
     assert!(matches!(e, RepoError::NoSuchFile { .. }), "{e}");
 }
 
-/// A throwaway GnuPG home (its agent stopped when dropped).
-pub(crate) struct Gpg {
-    pub(crate) gpg: PathBuf,
-    pub(crate) home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.gpg);
-        c.arg("--homedir").arg(self.home.path()).args([
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ]);
-        c
-    }
-
-    /// A signing key: (secret key file, public key file).
-    pub(crate) fn key(&self, uid: &str, dir: &Path) -> (PathBuf, PathBuf) {
-        run_ok(
-            self.cmd()
-                .args(["--quick-gen-key", uid, "ed25519", "sign", "never"]),
-        );
-        let secret = dir.join(format!("{uid}.secret.asc"));
-        let public = dir.join(format!("{uid}.public.asc"));
-        let s = run_ok(self.cmd().args(["--armor", "--export-secret-keys", uid]));
-        std::fs::write(&secret, &s.stdout).unwrap();
-        let p = run_ok(self.cmd().args(["--armor", "--export", uid]));
-        std::fs::write(&public, &p.stdout).unwrap();
-        (secret, public)
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args(["--kill", "all"])
-            .status();
-    }
-}
-
 /// `rpm -K` with only `key` imported: does rpm accept the package?
 fn rpm_accepts(rpm: &Path, key: &Path, pkg: &Path, db: &Path) -> bool {
     if !db.exists() {
@@ -867,13 +822,10 @@ fn rpm_accepts(rpm: &Path, key: &Path, pkg: &Path, db: &Path) -> bool {
 fn gpgcheck_takes_only_packages_signed_with_the_repository_key() {
     let cr = need!("createrepo_c");
     let rpm = need!("rpm");
-    let gpg = Gpg {
-        gpg: need!("gpg"),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let gpg = Gpg::new(need!("gpg"));
     let t = tempfile::tempdir().unwrap();
-    let (secret, public) = gpg.key("repo-key", t.path());
-    let (other_secret, _) = gpg.key("other-key", t.path());
+    let (secret, public) = gpg.key("repo-key", "ed25519", t.path());
+    let (other_secret, _) = gpg.key("other-key", "ed25519", t.path());
     let pool = t.path().join("pool");
     let signed = LIBFOO2.build(t.path(), &pool, Some(&secret));
     let unsigned = APP.build(t.path(), &pool, None);

@@ -485,13 +485,10 @@ fn repository_errors_stop_the_bake_and_write_nothing() {
 #[test]
 fn a_repository_key_checks_every_package_the_bake_installs() {
     let createrepo = need!("createrepo_c");
-    let gpg = crate::repo::Gpg {
-        gpg: need!("gpg"),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let gpg = crate::common::Gpg::new(need!("gpg"));
     let keys = tempfile::tempdir().unwrap();
-    let (secret, public) = gpg.key("repo-key", keys.path());
-    let (_, other) = gpg.key("other-key", keys.path());
+    let (secret, public) = gpg.key("repo-key", "ed25519", keys.path());
+    let (_, other) = gpg.key("other-key", "ed25519", keys.path());
     let w = World::signed(createrepo, Some(&secret));
     let with_key = |dir: &str, key: &Path| {
         let spec = w.spec(dir, "\"app\"");

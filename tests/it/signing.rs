@@ -4,59 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{example_dir, ingot, run_ok, stdout};
+use crate::common::{Gpg, example_dir, ingot, run_ok, stdout};
 use crate::need;
-
-/// A throwaway GnuPG home; its agent is stopped when dropped.
-struct Gpg {
-    gpg: PathBuf,
-    home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn new(gpg: PathBuf) -> Self {
-        let home = tempfile::tempdir().unwrap();
-        Gpg { gpg, home }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.gpg);
-        c.arg("--homedir").arg(self.home.path()).args([
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ]);
-        c
-    }
-
-    /// Make a signing key; returns (secret key file, public key file).
-    fn make_key(&self, algo: &str, dir: &Path) -> (PathBuf, PathBuf) {
-        let uid = format!("ingot test {algo} <{algo}@example.invalid>");
-        run_ok(
-            self.cmd()
-                .args(["--quick-gen-key", &uid, algo, "sign", "never"]),
-        );
-        let secret = dir.join(format!("{algo}.secret.asc"));
-        let public = dir.join(format!("{algo}.public.asc"));
-        let s = run_ok(self.cmd().args(["--armor", "--export-secret-keys", &uid]));
-        std::fs::write(&secret, &s.stdout).unwrap();
-        let p = run_ok(self.cmd().args(["--armor", "--export", &uid]));
-        std::fs::write(&public, &p.stdout).unwrap();
-        (secret, public)
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args(["--kill", "all"])
-            .status();
-    }
-}
 
 fn signed_build(key: &Path, out: &Path) -> PathBuf {
     let o = run_ok(
@@ -74,7 +23,11 @@ fn signed_build(key: &Path, out: &Path) -> PathBuf {
 fn check(rpm: &Path, algo: &str) {
     let gpg = Gpg::new(need!("gpg"));
     let t = tempfile::tempdir().unwrap();
-    let (secret, public) = gpg.make_key(algo, t.path());
+    let (secret, public) = gpg.key(
+        &format!("ingot test {algo} <{algo}@example.invalid>"),
+        algo,
+        t.path(),
+    );
     let pkg = signed_build(&secret, &t.path().join("dist"));
     let db = t.path().join("rpmdb");
     let rpm_db = || {
