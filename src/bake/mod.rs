@@ -341,7 +341,10 @@ fn bake_from(
     let mut pkgs = packages::build(spec, opts, progress, work.path())?;
     let base::Base { mut tree, dir_sha } =
         base::read(base_path, base_digest, work.path(), progress)?;
-    let fetched = resolve::fetch(spec, &tree, &pkgs.rpms, opts, work.path(), progress)?;
+    // `--no-deps-check`: only `install` is resolved, not what the image's
+    // own packages require.
+    let local: &[(PathBuf, String)] = if opts.deps_check { &pkgs.rpms } else { &[] };
+    let fetched = resolve::fetch(spec, &tree, local, opts, work.path(), progress)?;
     if opts.source_date_epoch.is_none() {
         pkgs.source_date = pkgs.source_date.max(fetched.newest_build);
     }
@@ -395,6 +398,7 @@ fn bake_from(
             report: &report,
             systemd: &activated.systemd,
             warnings,
+            lock: fetched.lock.as_ref(),
         },
     )?;
     drop(tree);

@@ -30,6 +30,8 @@ pub(super) struct Facts<'a> {
     pub report: &'a InstallReport,
     pub systemd: &'a Activation,
     pub warnings: Vec<String>,
+    /// The lock file and the lock the repository packages came by.
+    pub lock: Option<&'a super::resolve::LockUsed>,
 }
 
 /// Name the staged outputs, stage the SBOM and the manifest.
@@ -134,6 +136,30 @@ fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
             },
             package_specs: f.packages.built_inputs,
             rpms: f.packages.rpm_inputs,
+            lock: f.lock.map(|l| manifest::Input {
+                path: l
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: l.sha256.clone(),
+                kind: "file".into(),
+            }),
+            repository_packages: f
+                .lock
+                .map(|l| {
+                    l.lock
+                        .packages
+                        .iter()
+                        .map(|p| manifest::RepoInput {
+                            nevra: p.nevra(),
+                            repo: p.repo.clone(),
+                            location: p.location.clone(),
+                            sha256: p.sha256.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         outputs: outputs.list.clone(),
         packages: report

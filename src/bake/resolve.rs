@@ -38,6 +38,7 @@
 //! ([`LockUpdate::write`], a temporary file renamed into place), or sends
 //! a request in `offline` mode.
 
+use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,18 @@ pub(super) struct Fetched {
     /// The lock to write once the bake succeeded (none when the lock file
     /// already matched).
     pub update: Option<LockUpdate>,
+    /// The lock the packages came by: the manifest names it.
+    pub lock: Option<LockUsed>,
+}
+
+/// The lock a bake took its repository packages by.
+#[derive(Debug)]
+pub(super) struct LockUsed {
+    pub path: PathBuf,
+    pub lock: Lock,
+    /// The SHA-256 of the lock file's bytes: as read, or as the bake
+    /// writes it when it was missing or stale.
+    pub sha256: String,
 }
 
 /// A lock file to write, and what it had before.
@@ -176,10 +189,22 @@ pub(super) fn fetch(
         })?;
         newest_build = newest_build.max(h.header.int(tag::BUILDTIME).unwrap_or(0));
     }
+    let sha256 = match &update {
+        Some(u) => hex::encode(sha2::Sha256::digest(u.lock.to_text().as_bytes())),
+        None => sha256_path(&setup.lock_path).map_err(|source| BakeError::Read {
+            path: setup.lock_path.clone(),
+            source,
+        })?,
+    };
     Ok(Fetched {
         rpms,
         newest_build,
         update,
+        lock: Some(LockUsed {
+            path: setup.lock_path,
+            lock,
+            sha256,
+        }),
     })
 }
 
@@ -422,7 +447,8 @@ fn inputs(
             Some(KeySource::Url(u)) => u.clone(),
             None => String::new(),
         };
-        let urls = c.baseurl.join(" ");
+        let urls: Vec<String> = c.baseurl.iter().map(|u| portable_url(spec, u)).collect();
+        let urls = urls.join(" ");
         let mirrors = c.mirrorlist.clone().unwrap_or_default();
         i.add(
             "repo",
@@ -440,6 +466,23 @@ fn inputs(
         }
     }
     Ok(i.digest())
+}
+
+/// A repository URL as the lock's digest takes it: a `file://` folder
+/// inside the spec's folder by its path from there, so a checkout
+/// elsewhere (a committed repository beside the spec) gives the same
+/// digest.
+fn portable_url(spec: &ImageSpec, url: &str) -> String {
+    let inside = repo::fetch::file_path(url).and_then(|p| {
+        let dir = spec.file.parent()?;
+        let dir = std::path::absolute(dir).ok()?;
+        let rel = p.strip_prefix(&dir).ok()?;
+        Some(rel.to_string_lossy().into_owned())
+    });
+    match inside {
+        Some(rel) => format!("spec-folder:{rel}/"),
+        None => url.to_string(),
+    }
 }
 
 /// Read the repositories, resolve, and make the lock of the answer

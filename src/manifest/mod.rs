@@ -119,6 +119,25 @@ pub struct Inputs {
     pub package_specs: Vec<BuiltInput>,
     /// Ready `.rpm` files named by the spec.
     pub rpms: Vec<Input>,
+    /// The lock file the packages from repositories were taken by (absent
+    /// when the image takes nothing from a repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<Input>,
+    /// The packages taken from repositories, as the lock names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repository_packages: Vec<RepoInput>,
+}
+
+/// A package from a repository.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepoInput {
+    pub nevra: String,
+    /// The repository's name in the image spec (or the base's dnf
+    /// configuration).
+    pub repo: String,
+    /// Its path below the repository's base URL.
+    pub location: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -168,7 +168,13 @@ impl Renderer<'_, '_, '_> {
                     matches!(self.p.kind(s), Kind::Pkg(i) if self.p.pkgs[i].origin == Origin::Installed)
                 })
             };
+            let local = |t: NodeIndex| {
+                self.solvable(t).is_some_and(|s| {
+                    matches!(self.p.kind(s), Kind::Pkg(i) if self.p.pkgs[i].origin == Origin::Local)
+                })
+            };
             let text = match shown.as_slice() {
+                [_] if from_root && local(targets[0]) => format!("{who} cannot be installed"),
                 [_] if from_root && installed(targets[0]) => format!(
                     "{} is installed, and nothing newer or obsoleting it is offered",
                     self.show(targets[0]).trim_end_matches(" (installed)")

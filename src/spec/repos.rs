@@ -7,6 +7,9 @@
 //! each error): each request is a dependency rpm could write, each
 //! repository has a unique name, exactly one of `baseurl` and
 //! `mirrorlist` with a scheme ingot can fetch (`http`, `https`, `file`),
+//! or for `baseurl` a folder (a path relative to the spec's folder or
+//! absolute, made a `file://` URL here, so a repository can be committed
+//! with the spec),
 //! and a `gpgkey` that is a URL or a file beside the spec. Nothing is
 //! fetched here; `$releasever` and `$basearch` stay in the URLs until the
 //! repository reader substitutes them.
@@ -236,10 +239,11 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
             if urls.is_empty() {
                 return Err(cx.err(b, "baseurl is an empty list"));
             }
+            let mut fetched = Vec::with_capacity(urls.len());
             for u in &urls {
-                url(cx, b, u, "baseurl")?;
+                fetched.push(base_url(cx, b, u)?);
             }
-            RepoSource::BaseUrl(urls)
+            RepoSource::BaseUrl(fetched)
         }
         (None, Some(m)) => {
             url(cx, m, m.get_ref(), "mirrorlist")?;
@@ -268,6 +272,50 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
         priority,
         at: cx.loc(v),
     })
+}
+
+/// One `baseurl` entry as ingot fetches it: a URL as written, or a path
+/// (relative to the spec's folder, or absolute) made the `file://` URL of
+/// that folder.
+fn base_url(cx: &Cx, at: &Spanned<BaseUrls>, u: &str) -> Result<String, SpecError> {
+    if has_scheme(u) {
+        url(cx, at, u, "baseurl")?;
+        return Ok(u.to_string());
+    }
+    if let Some(c) = u.chars().find(|c| c.is_control()) {
+        return Err(cx.err(at, format!("baseurl `{}` contains {c:?}", escape(u))));
+    }
+    let dir = cx.dir.join(u);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    // A folder named through `$releasever` or `$basearch` is checked
+    // when it is read, once they are known.
+    if !u.contains('$') && !dir.is_dir() {
+        return Err(cx
+            .err(
+                at,
+                format!("baseurl folder `{}` does not exist", dir.display()),
+            )
+            .with_hint("a baseurl without a scheme is a folder (relative to the spec's folder)"));
+    }
+    Ok(file_url(&dir))
+}
+
+/// The `file://` URL of folder `dir` (absolute), ending in `/`, with the
+/// bytes a URL cannot hold percent-encoded.
+pub fn file_url(dir: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::from("file://");
+    for &b in dir.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~$".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 fn has_scheme(s: &str) -> bool {
@@ -422,11 +470,12 @@ gpgkey = "https://example.invalid/key.asc"
                 6,
             ),
             (
-                repo("baseurl = \"/srv/repo\""),
-                "not an http, https or file URL",
+                repo("baseurl = \"/no/such/repo\""),
+                "baseurl folder `/no/such/repo` does not exist",
                 6,
             ),
             (repo("baseurl = []"), "empty list", 6),
+            (repo("baseurl = \"no-such-repo/\""), "baseurl folder", 6),
             (
                 repo("baseurl = \"file:///r/\"\npriority = 0"),
                 "priority",
@@ -463,5 +512,26 @@ gpgkey = "https://example.invalid/key.asc"
             assert!(text.contains(want), "{body}: `{text}` lacks `{want}`");
             assert_eq!(at, line, "{body}: {text}");
         }
+    }
+
+    #[test]
+    fn a_relative_baseurl_is_the_folder_beside_the_spec() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("repo dir/x86_64")).unwrap();
+        let text = "[image]\nname = \"web\"\nbase = \"base.tar\"\n\
+                    [[image.repos]]\nname = \"local\"\nbaseurl = [\"repo dir/\", \"./repo dir/$basearch\"]\n";
+        let r = parse_image(&t.path().join("img.toml"), text)
+            .unwrap()
+            .repositories;
+        let RepoSource::BaseUrl(urls) = &r.repos[0].source else {
+            panic!("{:?}", r.repos[0].source)
+        };
+        let dir = crate::repo::fetch::file_path(&urls[0]).unwrap();
+        assert_eq!(
+            std::fs::canonicalize(&dir).unwrap(),
+            std::fs::canonicalize(t.path().join("repo dir")).unwrap()
+        );
+        assert!(urls[0].starts_with("file:///") && urls[0].ends_with("repo%20dir/"));
+        assert!(urls[1].ends_with("repo%20dir/$basearch/"), "{}", urls[1]);
     }
 }

@@ -654,9 +654,28 @@ fn the_manifest_names_every_input_and_output_by_digest_without_host_paths() {
         Some(sha256_file(&built).as_str())
     );
 
-    // Packages: hello, identified by the SIGMD5 rpm reads from the package.
+    // The example's repository package, by the lock the bake took it by.
+    let lock = ws.path("specs/hello-image.lock");
+    assert_eq!(
+        inputs["lock"],
+        serde_json::json!({"path": "hello-image.lock", "sha256": sha256_file(&lock), "kind": "file"})
+    );
+    let motd = ws.path("fixtures/example-repo/repo/hello-motd-1.0.0-1.noarch.rpm");
+    assert_eq!(
+        inputs["repository_packages"],
+        serde_json::json!([{
+            "nevra": "hello-motd-1.0.0-1.noarch",
+            "repo": "hello-examples",
+            "location": "hello-motd-1.0.0-1.noarch.rpm",
+            "sha256": sha256_file(&motd),
+        }])
+    );
+
+    // Packages: hello (then hello-motd), identified by the SIGMD5 rpm
+    // reads from the package.
     let pkgs = m["packages"].as_array().expect("packages");
-    assert_eq!(pkgs.len(), 1, "{text}");
+    assert_eq!(pkgs.len(), 2, "{text}");
+    assert_eq!(pkgs[1]["nevra"].as_str(), Some("hello-motd-1.0.0-1.noarch"));
     assert_eq!(pkgs[0]["name"].as_str(), Some("hello"));
     assert_eq!(pkgs[0]["nevra"].as_str(), Some("hello-1.0.0-1.noarch"));
     let sigmd5 = pkgs[0]["sigmd5"].as_str().unwrap_or_default();
@@ -799,7 +818,8 @@ fn two_bakes_in_other_folders_zones_umasks_locales_and_users_give_the_same_bytes
         .current_dir(&c_ws.dir)
         .env_remove("SOURCE_DATE_EPOCH")
         .env("TZ", "America/St_Johns")
-        .env("HOME", "/nonexistent");
+        .env("HOME", "/nonexistent")
+        .env("XDG_CACHE_HOME", c_ws.path("cache"));
         with_sde(&mut c);
         let bc = bake_ok(&mut c, &c_ws.path("out"));
         assert!(
@@ -935,7 +955,14 @@ fn an_upgrade_replaces_the_old_version_and_the_same_version_is_refused() {
     let r = ws.path("root");
     extract(&b.tar, &r);
     let qa = rpm_out(&rpm, &r, &["-qa"]);
-    let hellos: Vec<&str> = qa.lines().filter(|l| l.starts_with("hello-")).collect();
+    // `hello` itself, not `hello-motd` (from the example's repository).
+    let hellos: Vec<&str> = qa
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("hello-")
+                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
     assert_eq!(hellos, ["hello-1.0.1-1.noarch"], "rpm -qa:\n{qa}");
     assert!(
         !r.join("usr/share/doc/hello/README.md").exists(),

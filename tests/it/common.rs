@@ -7,7 +7,16 @@ use std::process::{Command, Output};
 pub fn ingot() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ingot"));
     c.env_remove("SOURCE_DATE_EPOCH");
+    // Repository downloads (the committed example installs from its
+    // repository) go to a cache under target/, not the user's.
+    c.env("XDG_CACHE_HOME", test_cache());
     c
+}
+
+/// The download cache the tests' ingot commands share (content-addressed,
+/// so tests running side by side agree on it).
+pub fn test_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache")
 }
 
 // The rule for a check that cannot run here, shared with the unit tests:

@@ -248,15 +248,17 @@ fn disk_images_and_manifest_are_identical_from_two_folders_under_other_settings(
         &out1,
         &[("TZ", "UTC")],
     );
-    // Another time zone and umask for the second bake.
+    // Another time zone and umask for the second bake; `--locked`: the
+    // committed lock (made in another checkout) matches this one too.
     let mut c = Command::new("sh");
     c.arg("-c").arg(format!(
-        "umask 077 && exec '{}' -q bake '{}' --out '{}' --format raw --format vmdk --format vhd --format tar",
+        "umask 077 && exec '{}' -q bake '{}' --locked --out '{}' --format raw --format vmdk --format vhd --format tar",
         env!("CARGO_BIN_EXE_ingot"),
         repo2.join("specs/hello-image.toml").display(),
         out2.display()
     ));
     c.env("TZ", "America/St_Johns")
+        .env("XDG_CACHE_HOME", t2.path().join("cache"))
         .env_remove("SOURCE_DATE_EPOCH");
     run_ok(&mut c);
     let mut names1: Vec<String> = std::fs::read_dir(&out1)
@@ -591,4 +593,28 @@ fn the_committed_example_bakes_the_disk_and_verifies() {
             .arg(out.join(format!("{stem}.vmdk"))),
     ));
     assert!(cmp.contains("Images are identical."), "{cmp}");
+
+    // `install = ["hello-motd"]` came from the example repository, pinned
+    // by the committed lock, which the bake left as it was.
+    let tar = need!("tar");
+    let listing = stdout(&run_ok(
+        Command::new(&tar)
+            .arg("-tvf")
+            .arg(out.join(format!("{stem}.tar"))),
+    ));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.ends_with(" ./etc/motd.d/50-hello") || l.ends_with(" etc/motd.d/50-hello")),
+        "the repository's package is not in the image:\n{listing}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.manifest.json"))).unwrap())
+            .unwrap();
+    let text = m.to_string();
+    assert!(text.contains("\"hello-motd\""), "{text}");
+    assert_eq!(
+        std::fs::read(dir.join("specs/hello-image.lock")).unwrap(),
+        std::fs::read(repo_root().join("specs/hello-image.lock")).unwrap()
+    );
 }

@@ -78,9 +78,10 @@ fn inspect_reads_the_packages_and_files_of_an_image_back() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 9, "{names:?}");
+    // The stand-in's 8, hello, and hello-motd from the example repository.
+    assert_eq!(names.len(), 10, "{names:?}");
     assert!(
-        names.contains(&"hello") && names.contains(&"systemd"),
+        names.contains(&"hello") && names.contains(&"systemd") && names.contains(&"hello-motd"),
         "{names:?}"
     );
     let f = &doc["files"]["/usr/bin/hello-server"];

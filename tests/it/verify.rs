@@ -98,7 +98,8 @@ fn the_sbom_lists_every_package_of_the_image_and_is_valid_spdx() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    // The image itself, then the stand-in's 8 packages and hello, by name.
+    // The image itself, then the stand-in's 8 packages, hello and
+    // hello-motd (from the example's repository), by name.
     assert_eq!(
         names,
         [
@@ -106,6 +107,7 @@ fn the_sbom_lists_every_package_of_the_image_and_is_valid_spdx() {
             "bash",
             "filesystem",
             "hello",
+            "hello-motd",
             "python3",
             "rpm",
             "setup",
