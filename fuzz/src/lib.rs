@@ -15,7 +15,7 @@
 //! | `rpm_payload` | an uncompressed cpio payload (`install::cpio::CpioReader`), every member's data read or skipped |
 //! | `tar` | an uncompressed tarball imported as a base (`rootfs::Tree::import_tar`), then every file read back |
 //! | `disk` | a disk image (`disk::view::detect`/`open`: raw, fixed VHD, stream-optimized VMDK), its GPT (`disk::gpt::read_disk`) and, as `inspect` does, the ext4 root partition |
-//! | `ext4` | a bare ext4 filesystem (`inspect::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
+//! | `ext4` | a bare ext4 filesystem (`fsread::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
 //!
 //! Inspect reads no FAT (the ESP is never opened when reading an image
 //! back), so there is no FAT target. Compressed tarballs and payloads are
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn the_seeds_are_accepted_by_the_library() {
         use ingot::disk::{gpt, view};
-        use ingot::inspect::ext4;
+        use ingot::fsread::ext4;
         let repo = super::repo_root();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         for (n, s) in super::seeds::seeds("package_spec") {

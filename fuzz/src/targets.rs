@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ingot::disk::view::{self, DiskRead};
-use ingot::inspect::ext4::{self, Ext4ReadError, Fs};
+use ingot::fsread::ext4::{self, Ext4ReadError, Fs};
 use ingot::rpm::header::{Header, Limits, tag};
 
 use crate::READ_CAP;

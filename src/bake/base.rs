@@ -193,6 +193,19 @@ pub(super) fn read(
     Ok(Base { tree, dir_sha })
 }
 
+/// The format of the base at `path` when it is a disk image (a raw GPT
+/// disk, qcow2, VMDK, VHD or Compute Engine tarball, told apart by their
+/// bytes), `None` for a folder or a root filesystem tarball.
+pub(super) fn disk_image(path: &Path) -> Option<crate::disk::view::DiskFormat> {
+    if !path.is_file() {
+        return None;
+    }
+    match crate::inspect::detect(path).ok()? {
+        crate::inspect::Artifact::Disk(f) => Some(f),
+        _ => None,
+    }
+}
+
 /// Import the base at `path` (an archive when `archive`, its bytes then
 /// reported as read) into a tree whose spill store is in `work`.
 pub(super) fn import(
@@ -208,8 +221,13 @@ pub(super) fn import(
     } else {
         Task::start(progress, "reading the base", Unit::Items, None)
     };
-    let tree = rootfs::import_reporting(path, Some(work), &task)
-        .map_err(|e| BakeError::Base(Box::new(e)))?;
+    let tree = match disk_image(path) {
+        Some(format) => crate::fsread::image::Image::open(path, format)
+            .and_then(|image| image.read_root(Some(work)))
+            .map_err(|e| BakeError::BaseImage(Box::new(e)))?,
+        None => rootfs::import_reporting(path, Some(work), &task)
+            .map_err(|e| BakeError::Base(Box::new(e)))?,
+    };
     task.finish();
     Ok(tree)
 }

@@ -101,6 +101,10 @@ pub enum BakeError {
     #[error("cannot import the base root filesystem")]
     Base(#[source] Box<ImportError>),
 
+    /// A base that is a disk image whose root filesystem does not read.
+    #[error("cannot import the base root filesystem")]
+    BaseImage(#[source] Box<crate::fsread::image::ImageError>),
+
     /// Building a package spec of the image.
     #[error(transparent)]
     Build(#[from] BuildError),
