@@ -99,7 +99,7 @@ pub(crate) fn fill_source(src: &Path) {
 
 /// Attributes the host's folder may not hold (a remote value, hundreds of
 /// names: leaf and node form), set on the XFS mount itself.
-fn big_xattrs(mnt: &Path) {
+pub(crate) fn big_xattrs(mnt: &Path) {
     let set = |p: &str, n: &str, v: &[u8]| xattr::set(mnt.join(p), n, v).unwrap();
     let big: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 251) as u8).collect();
     set("labelled", "user.big", &big);

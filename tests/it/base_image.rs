@@ -1,0 +1,201 @@
+//! A base that is a disk image: a qcow2 (plain and with compressed
+//! clusters) or a raw GPT disk with an XFS or ext4 root made by the real
+//! mkfs tools bakes into the same tree as the same filesystem read by
+//! GNU tar through a kernel mount, SELinux labels included. Both bakes
+//! write tarballs, listed by Python's `tarfile` (not by ingot).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{ingot, run_ok, stderr, stdout};
+use crate::xfs_read::{big_xattrs, fill_source, gpt_disk, mount, xfs_of_then};
+
+/// Every member of a tarball: name, type, mode, owner, mtime, size,
+/// SHA-256, link target, device numbers and pax xattrs, one JSON line
+/// each, in name order.
+const LIST: &str = r#"
+import hashlib, json, sys, tarfile
+out = []
+with tarfile.open(sys.argv[1]) as t:
+    for m in t.getmembers():
+        d = {"name": m.name.lstrip("./") or ".", "type": m.type.decode(), "mode": m.mode,
+             "uid": m.uid, "gid": m.gid, "mtime": int(m.mtime), "size": m.size,
+             "link": m.linkname, "dev": [m.devmajor, m.devminor],
+             "xattrs": {k: v for k, v in sorted(m.pax_headers.items()) if k.startswith("SCHILY.xattr.")}}
+        if m.isfile():
+            d["sha256"] = hashlib.sha256(t.extractfile(m).read()).hexdigest()
+        out.append(d)
+for d in sorted(out, key=lambda d: d["name"]):
+    print(json.dumps(d, sort_keys=True))
+"#;
+
+fn listing(python: &Path, tar: &Path) -> String {
+    stdout(&run_ok(Command::new(python).arg("-c").arg(LIST).arg(tar)))
+}
+
+/// Bake `base` into a tarball in `dir/NAME`, returning the tarball.
+fn bake(dir: &Path, name: &str, base: &Path) -> PathBuf {
+    let spec = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &spec,
+        format!(
+            "[image]\nname = \"x\"\nbase = {:?}\npackages = []\nformats = [\"tar\"]\n",
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.join(name);
+    let o = ingot()
+        .arg("bake")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "bake {name}: {}", stderr(&o));
+    std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .unwrap()
+}
+
+/// GNU tar of the filesystem `img` (type `fstype`) through a read-only
+/// kernel mount, xattrs and sparse files kept.
+fn tar_of_mount(tar: &Path, img: &Path, fstype: &str, mnt: &Path, to: &Path) -> Option<()> {
+    let _m = mount(img, fstype, "loop,ro", mnt)?;
+    run_ok(
+        Command::new(tar)
+            .args([
+                "--create",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--numeric-owner",
+            ])
+            .args(["--sparse", "--format=posix", "-f"])
+            .arg(to)
+            .arg("-C")
+            .arg(mnt)
+            .arg("."),
+    );
+    Some(())
+}
+
+struct Judges {
+    qemu_img: PathBuf,
+    tar: PathBuf,
+    python: PathBuf,
+}
+
+fn judges() -> Option<Judges> {
+    crate::common::judge("sgdisk")?;
+    let j = Judges {
+        qemu_img: crate::common::judge("qemu-img")?,
+        tar: crate::common::judge("tar")?,
+        python: crate::common::judge("python3")?,
+    };
+    crate::common::need_root("a kernel loop mount").then_some(j)
+}
+
+/// The disk `disk` as qcow2 files: plain and with compressed clusters.
+fn qcow2s(j: &Judges, disk: &Path, dir: &Path) -> [PathBuf; 2] {
+    let plain = dir.join("disk.qcow2");
+    let packed = dir.join("disk-compressed.qcow2");
+    for (to, extra) in [(&plain, None), (&packed, Some("-c"))] {
+        let mut c = Command::new(&j.qemu_img);
+        c.args(["convert", "-O", "qcow2"]);
+        c.args(extra);
+        run_ok(c.arg(disk).arg(to));
+    }
+    [plain, packed]
+}
+
+fn assert_same(j: &Judges, want: &Path, got: &Path, what: &str) {
+    let (w, g) = (listing(&j.python, want), listing(&j.python, got));
+    if w != g {
+        let diff: Vec<_> = w
+            .lines()
+            .zip(g.lines())
+            .filter(|(a, b)| a != b)
+            .take(5)
+            .collect();
+        panic!("{what}: the bakes differ:\n{diff:#?}");
+    }
+}
+
+#[test]
+fn a_qcow2_with_an_xfs_root_bakes_as_its_tarball_does() {
+    let Some(j) = judges() else { return };
+    crate::common::judge("mkfs.xfs").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (src, img, disk, mnt) = (
+        t.join("src"),
+        t.join("fs.img"),
+        t.join("disk.raw"),
+        t.join("m"),
+    );
+    fill_source(&src);
+    if xfs_of_then(&src, &img, &mnt, big_xattrs).is_none() {
+        return;
+    }
+    // Partition named "Linux": the root is found by the fstab's LABEL=/.
+    gpt_disk(&img, &disk, "Linux");
+    let base_tar = t.join("base.tar");
+    if tar_of_mount(&j.tar, &img, "xfs", &mnt, &base_tar).is_none() {
+        return;
+    }
+    let want = bake(t, "from-tar", &base_tar);
+    let listed = listing(&j.python, &want);
+    assert!(
+        listed.contains("\"SCHILY.xattr.security.selinux\": \"system_u:object_r:etc_t:s0"),
+        "the tarball base lacks the SELinux label: {listed}"
+    );
+    let [plain, packed] = qcow2s(&j, &disk, t);
+    for (name, base) in [("raw", &disk), ("qcow2", &plain), ("qcow2-c", &packed)] {
+        let got = bake(t, name, base);
+        assert_same(&j, &want, &got, name);
+    }
+}
+
+#[test]
+fn a_qcow2_with_an_ext4_root_bakes_as_its_tarball_does() {
+    let Some(j) = judges() else { return };
+    let Some(mkfs) = crate::common::judge("mkfs.ext4") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (src, img, disk, mnt) = (
+        t.join("src"),
+        t.join("fs.img"),
+        t.join("disk.raw"),
+        t.join("m"),
+    );
+    fill_source(&src);
+    let f = std::fs::File::create(&img).unwrap();
+    f.set_len(64 << 20).unwrap();
+    drop(f);
+    run_ok(
+        Command::new(mkfs)
+            .args(["-q", "-F", "-L", "/", "-I", "256", "-d"])
+            .arg(&src)
+            .arg(&img),
+    );
+    gpt_disk(&img, &disk, "/");
+    let base_tar = t.join("base.tar");
+    if tar_of_mount(&j.tar, &img, "ext4", &mnt, &base_tar).is_none() {
+        return;
+    }
+    let want = bake(t, "from-tar", &base_tar);
+    let listed = listing(&j.python, &want);
+    assert!(
+        listed.contains("\"SCHILY.xattr.security.selinux\": \"system_u:object_r:etc_t:s0"),
+        "the tarball base lacks the SELinux label: {listed}"
+    );
+    let [plain, _] = qcow2s(&j, &disk, t);
+    for (name, base) in [("raw", &disk), ("qcow2", &plain)] {
+        let got = bake(t, name, base);
+        assert_same(&j, &want, &got, name);
+    }
+}
