@@ -199,3 +199,91 @@ fn a_qcow2_with_an_ext4_root_bakes_as_its_tarball_does() {
         assert_same(&j, &want, &got, name);
     }
 }
+
+fn json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let o = run_ok(ingot().arg("--json").args(args));
+    serde_json::from_slice(&o.stdout).expect("one JSON document")
+}
+
+/// `inspect` and `diff` read a qcow2 whose root is XFS: every path with
+/// what the source says of it, and no difference from GNU tar's reading
+/// of the same filesystem but the one path left out of that tarball.
+#[test]
+fn inspect_and_diff_read_an_xfs_root() {
+    let Some(j) = judges() else { return };
+    crate::common::judge("mkfs.xfs").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (src, img, disk, mnt) = (
+        t.join("src"),
+        t.join("fs.img"),
+        t.join("disk.raw"),
+        t.join("m"),
+    );
+    fill_source(&src);
+    if xfs_of_then(&src, &img, &mnt, |_| ()).is_none() {
+        return;
+    }
+    gpt_disk(&img, &disk, "/");
+    let [qcow, _] = qcow2s(&j, &disk, t);
+    let doc = json(&["inspect".as_ref(), qcow.as_os_str(), "--files".as_ref()]);
+    assert_eq!(doc["os_release"]["NAME"], "Amazon Linux", "{doc}");
+    let files = &doc["files"];
+    let setuid = &files["/setuid"];
+    assert_eq!(
+        (
+            &setuid["kind"],
+            &setuid["mode"],
+            &setuid["uid"],
+            &setuid["gid"]
+        ),
+        (&"file".into(), &"4751".into(), &1234.into(), &5678.into()),
+        "{setuid}"
+    );
+    let sha = stdout(&run_ok(Command::new("sha256sum").arg(src.join("sparse"))));
+    assert_eq!(files["/sparse"]["content"], sha.split(' ').next().unwrap());
+    assert_eq!(files["/long-link"]["content"], "t".repeat(600));
+    assert_eq!(files["/dev/big"]["content"], "300,70000");
+    assert_eq!(
+        files["/d5000"].as_object().map(|_| ()),
+        Some(()),
+        "the node-form directory is listed"
+    );
+    let in_big = files
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("/d5000/"))
+        .count();
+    assert_eq!(in_big, 5000);
+    // diff against GNU tar's reading, one file left out of it.
+    let base_tar = t.join("base.tar");
+    {
+        let Some(_m) = mount(&img, "xfs", "loop,ro", &mnt) else {
+            return;
+        };
+        run_ok(
+            Command::new(&j.tar)
+                .args([
+                    "--create",
+                    "--xattrs",
+                    "--xattrs-include=*",
+                    "--numeric-owner",
+                ])
+                .args(["--sparse", "--format=posix", "--exclude=./d5/f3", "-f"])
+                .arg(&base_tar)
+                .arg("-C")
+                .arg(&mnt)
+                .arg("."),
+        );
+    }
+    let doc = json(&["diff".as_ref(), base_tar.as_os_str(), qcow.as_os_str()]);
+    let changes: Vec<String> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["path"].as_str().unwrap(), f["changes"]))
+        .collect();
+    // The folder's mtime is what tar saw, so only the file differs.
+    assert_eq!(changes, ["/d5/f3 [\"added\"]"], "{doc}");
+}

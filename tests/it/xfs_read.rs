@@ -82,7 +82,7 @@ pub(crate) fn fill_source(src: &Path) {
            dd if=/dev/urandom of=btree bs=4096 count=1 seek=$((i*4)) conv=notrunc 2>/dev/null
            i=$((i+1)); done
          mknod dev/null c 1 3; mknod dev/loop7 b 7 7; mknod dev/big c 300 70000; mkfifo dev/fifo
-         echo x > setuid; chmod 4751 setuid; chown 1234:5678 setuid
+         echo x > setuid; chown 1234:5678 setuid; chmod 4751 setuid
          touch -d @1700000000.123456789 setuid
          echo labelled > labelled
          echo many > many"
