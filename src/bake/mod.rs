@@ -343,8 +343,11 @@ fn bake_from(
     let mut staging = Staging::new(&opts.out)?;
     let work = staging.work_dir()?;
     let mut pkgs = packages::build(spec, opts, progress, work.path())?;
-    let base::Base { mut tree, dir_sha } =
-        base::read(base_path, base_digest, work.path(), progress)?;
+    let base::Base {
+        mut tree,
+        bios,
+        dir_sha,
+    } = base::read(base_path, base_digest, work.path(), progress)?;
     let fetched = resolve::fetch(spec, &tree, &pkgs.rpms, opts, work.path(), progress)?;
     if opts.source_date_epoch.is_none() {
         pkgs.source_date = pkgs.source_date.max(fetched.newest_build);
@@ -384,6 +387,7 @@ fn bake_from(
         opts,
         progress,
         &mut warnings,
+        bios.as_ref(),
     )?;
     let base_sha256 = base::sha256(&dir_sha, base_digest)?;
     let m = record::write(

@@ -10,6 +10,9 @@
 //! `/dev/disk/by-partuuid/`); else the one whose GPT name or filesystem
 //! label is `/`; else the largest.
 //!
+//! The ESP's files (FAT, [`super::fat`]) land under `/boot/efi`, owned by
+//! root with mode 0700, as AL2023's fstab mounts it (`umask=0077`).
+//!
 //! What comes through: every path with its owner, mode, mtime, xattrs
 //! (SELinux labels, capabilities, ACLs), symlink target and device
 //! numbers; hard links as one node under every name; file contents by
@@ -78,6 +81,24 @@ pub enum ImageError {
 }
 
 type Result<T> = std::result::Result<T, ImageError>;
+
+/// What a disk boots by legacy BIOS with: the boot code of its MBR and
+/// the bytes of its BIOS boot partition (GRUB's core image), carried into
+/// the disk `bake` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BiosBoot {
+    /// Bytes 0..440 of the disk: the MBR's boot code.
+    pub mbr_code: Vec<u8>,
+    /// The BIOS boot partition's bytes, trailing zeros left out.
+    pub partition: Vec<u8>,
+    /// Where the partition starts on the base's disk, in 512-byte sectors.
+    pub first_lba: u64,
+    pub last_lba: u64,
+}
+
+/// The most bytes of a BIOS boot partition read (GRUB's core image is
+/// tens of KiB; the partition is usually 1 MiB).
+pub const MAX_BIOS_BOOT: u64 = 8 << 20;
 
 /// A disk image opened, its partition table read.
 pub struct Image {
@@ -150,6 +171,40 @@ impl Image {
         Ok(out)
     }
 
+    /// The MBR boot code and the BIOS boot partition, when the disk has
+    /// both (boot code not all zeros, a partition of the BIOS boot type
+    /// of at most [`MAX_BIOS_BOOT`] bytes).
+    pub fn bios_boot(&self) -> Result<Option<BiosBoot>> {
+        let Some(p) = self
+            .table
+            .partitions
+            .iter()
+            .find(|p| p.type_guid == gpt::TYPE_BIOS_BOOT)
+        else {
+            return Ok(None);
+        };
+        let mut disk = open_view(&self.path, self.format)?;
+        let io = |source| ImageError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let mut mbr_code = vec![0u8; 440];
+        disk.read_at(&mut mbr_code, 0).map_err(io)?;
+        if mbr_code.iter().all(|&b| b == 0) || p.size() > MAX_BIOS_BOOT {
+            return Ok(None);
+        }
+        let mut partition = vec![0u8; p.size() as usize];
+        disk.read_at(&mut partition, p.offset()).map_err(io)?;
+        let used = partition.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        partition.truncate(used);
+        Ok(Some(BiosBoot {
+            mbr_code,
+            partition,
+            first_lba: p.first_lba,
+            last_lba: p.last_lba,
+        }))
+    }
+
     /// Whether a partition holds XFS.
     pub fn holds_xfs(&self) -> Result<bool> {
         Ok(self.candidates()?.iter().any(|c| c.fs == "xfs"))
@@ -216,7 +271,89 @@ impl Image {
             host,
         };
         copy.walk(&mut tree)?;
+        self.read_esp(&mut tree, host)?;
         Ok(tree)
+    }
+
+    /// The ESP's files (the first FAT partition of the ESP type) under
+    /// `/boot/efi`, as AL2023 mounts it: owned by root, mode 0700
+    /// (`umask=0077`).
+    fn read_esp(&self, tree: &mut Tree, host: Option<SourceId>) -> Result<()> {
+        let Some(p) = self
+            .table
+            .partitions
+            .iter()
+            .find(|p| p.type_guid == gpt::TYPE_ESP)
+        else {
+            return Ok(());
+        };
+        let mut disk = open_view(&self.path, self.format)?;
+        let bad = |source| self.fs_err(p, "vfat", source);
+        if super::sniff(&mut *disk, p.offset())
+            .map_err(|source| bad(FsError::Io { offset: 0, source }))?
+            != Some("vfat")
+        {
+            return Ok(());
+        }
+        let entries = super::fat::Fat::open(&mut *disk, p.offset(), p.size())
+            .and_then(|mut f| f.entries())
+            .map_err(bad)?;
+        let dir_meta = |mtime| Meta::new(0o700, 0, 0, mtime);
+        let place = |e: PathError, member: &[u8]| ImageError::Place {
+            path: self.path.clone(),
+            member: String::from_utf8_lossy(member).into_owned(),
+            source: e,
+        };
+        let esp = match tree.resolve("/boot/efi", true) {
+            Ok(id) if tree.node(id).is_dir() => id,
+            _ => tree
+                .mkdir_p("/boot/efi", &dir_meta(0))
+                .map_err(|e| place(e, b"/boot/efi"))?,
+        };
+        for e in entries {
+            let member = [b"/boot/efi/".as_slice(), &e.path].concat();
+            let (parent, name) = match e.path.iter().rposition(|&c| c == b'/') {
+                Some(i) => (
+                    tree.resolve(&member[..10 + i], false)
+                        .map_err(|x| place(x, &member))?,
+                    &e.path[i + 1..],
+                ),
+                None => (esp, &e.path[..]),
+            };
+            let kind = if e.dir {
+                Kind::Dir(Default::default())
+            } else if let Some(source) = host {
+                Kind::File(FileData {
+                    size: e.size,
+                    extents: e
+                        .data
+                        .iter()
+                        .map(|m| Extent {
+                            file_offset: m.file_offset,
+                            len: m.len,
+                            source,
+                            source_offset: m.disk_offset,
+                        })
+                        .collect(),
+                })
+            } else {
+                let mut r = MapReader {
+                    disk: &mut *disk,
+                    map: &e.data,
+                    size: e.size,
+                    pos: 0,
+                };
+                Kind::File(tree.spill(&mut r).map_err(|source| ImageError::Copy {
+                    path: self.path.clone(),
+                    member: String::from_utf8_lossy(&member).into_owned(),
+                    source,
+                })?)
+            };
+            let meta = dir_meta(e.mtime);
+            tree.insert(parent, name, Node { meta, kind })
+                .map_err(|x| place(x, &member))?;
+        }
+        Ok(())
     }
 }
 

@@ -17,7 +17,8 @@
 //! | `mod.rs` | [`FsError`], the [`ReadFs`] seam both readers implement, [`Stat`], [`Mapped`] |
 //! | `ext4.rs` | the ext4 reader (walks by inode) |
 //! | `xfs.rs` | the XFS v5 reader |
-//! | `image.rs` | a disk image's root partition (chosen by its fstab) and ESP into a tree |
+//! | `fat.rs` | a FAT12/16/32 reader for the ESP (cluster runs as disk ranges) |
+//! | `image.rs` | a disk image's root partition (chosen by its fstab) and ESP (under `/boot/efi`) into a tree |
 //!
 //! Above `disk` and `rootfs`; used by `inspect` and `bake`.
 
@@ -27,6 +28,7 @@ use std::io;
 use crate::disk::view::DiskRead;
 
 pub mod ext4;
+pub mod fat;
 pub mod image;
 pub mod xfs;
 

@@ -287,3 +287,96 @@ fn inspect_and_diff_read_an_xfs_root() {
     // The folder's mtime is what tar saw, so only the file differs.
     assert_eq!(changes, ["/d5/f3 [\"added\"]"], "{doc}");
 }
+
+/// The ESP of a disk-image base (FAT16 and FAT32 as mkfs.vfat makes them,
+/// files put in by mtools, long names included) lands under `/boot/efi`.
+#[test]
+fn the_esp_of_a_disk_image_base_lands_under_boot_efi() {
+    let Some(j) = judges() else { return };
+    let (Some(mkfs_vfat), Some(mcopy), Some(mmd)) = (
+        crate::common::judge("mkfs.vfat"),
+        crate::common::judge("mcopy"),
+        crate::common::judge("mmd"),
+    ) else {
+        return;
+    };
+    crate::common::judge("mkfs.xfs").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (src, img) = (t.join("src"), t.join("fs.img"));
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::create_dir_all(src.join("boot/efi")).unwrap();
+    std::fs::write(src.join("etc/fstab"), "LABEL=/ / xfs defaults 0 0\n").unwrap();
+    if xfs_of_then(&src, &img, &t.join("m"), |_| ()).is_none() {
+        return;
+    }
+    let files: [(&str, Vec<u8>); 3] = [
+        (
+            "EFI/BOOT/BOOTX64.EFI",
+            (0..300_000u32).map(|i| (i % 251) as u8).collect(),
+        ),
+        ("EFI/amzn/grubx64.efi", b"grub".repeat(5000)),
+        (
+            "EFI/amzn/a-long-file-name-for-vfat.cfg",
+            b"set timeout=0\n".to_vec(),
+        ),
+    ];
+    for fat in ["16", "32"] {
+        let esp = t.join(format!("esp{fat}.img"));
+        std::fs::File::create(&esp)
+            .unwrap()
+            .set_len(40 << 20)
+            .unwrap();
+        run_ok(Command::new(&mkfs_vfat).args(["-F", fat]).arg(&esp));
+        let i = format!("{}", esp.display());
+        run_ok(Command::new(&mmd).args(["-i", &i, "::EFI", "::EFI/BOOT", "::EFI/amzn"]));
+        for (name, data) in &files {
+            let f = t.join("file");
+            std::fs::write(&f, data).unwrap();
+            run_ok(
+                Command::new(&mcopy)
+                    .args(["-i", &i])
+                    .arg(&f)
+                    .arg(format!("::{name}")),
+            );
+        }
+        // ESP at 1 MiB (40 MiB), the root after it.
+        let disk = t.join(format!("disk{fat}.raw"));
+        let size = std::fs::metadata(&img).unwrap().len();
+        std::fs::File::create(&disk)
+            .unwrap()
+            .set_len((42 << 20) + size)
+            .unwrap();
+        run_ok(
+            Command::new(crate::common::judge("sgdisk").unwrap())
+                .args(["--new=1:2048:+40M", "--typecode=1:ef00"])
+                .arg(format!("--new=2:83968:+{}K", size / 1024))
+                .arg("--typecode=2:8300")
+                .arg(&disk),
+        );
+        for (from, seek) in [(&esp, 2048), (&img, 83968)] {
+            run_ok(
+                Command::new("dd")
+                    .arg(format!("if={}", from.display()))
+                    .arg(format!("of={}", disk.display()))
+                    .arg(format!("seek={seek}"))
+                    .args(["bs=512", "conv=notrunc,sparse", "status=none"]),
+            );
+        }
+        let [qcow, _] = qcow2s(&j, &disk, t);
+        for (name, base) in [(format!("raw{fat}"), &disk), (format!("qcow{fat}"), &qcow)] {
+            let tar = bake(t, &name, base);
+            let listed = listing(&j.python, &tar);
+            for (path, data) in &files {
+                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data));
+                let want = format!("\"name\": \"boot/efi/{path}\"");
+                let line = listed
+                    .lines()
+                    .find(|l| l.contains(&want))
+                    .unwrap_or_else(|| panic!("{name}: no {path} in\n{listed}"));
+                assert!(line.contains(&sha), "{name}: {path}: {line}");
+                assert!(line.contains("\"mode\": 448"), "{name}: {path}: {line}");
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod arch;
 mod bake;
 mod bake_jobs;
+mod base_bios;
 mod base_image;
 mod boot;
 mod boottest;
