@@ -380,3 +380,71 @@ fn the_esp_of_a_disk_image_base_lands_under_boot_efi() {
         }
     }
 }
+
+/// A qcow2 with a backing file, and a base whose XFS is damaged, are
+/// refused with exit 2 and a message naming why; nothing is written.
+#[test]
+fn a_backed_qcow2_or_a_damaged_xfs_base_is_refused() {
+    let Some(j) = judges() else { return };
+    crate::common::judge("mkfs.xfs").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (src, img, disk) = (t.join("src"), t.join("fs.img"), t.join("disk.raw"));
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/fstab"), "LABEL=/ / xfs defaults 0 0\n").unwrap();
+    if xfs_of_then(&src, &img, &t.join("m"), |_| ()).is_none() {
+        return;
+    }
+    gpt_disk(&img, &disk, "/");
+    let over = t.join("over.qcow2");
+    run_ok(
+        Command::new(&j.qemu_img)
+            .args(["create", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(&disk)
+            .arg(&over),
+    );
+    // The root directory's inode (128 in a fresh mkfs.xfs) flipped.
+    let mut bytes = std::fs::read(&disk).unwrap();
+    let sb = &bytes[1 << 20..(1 << 20) + 512];
+    let be = |o: usize, n: usize| {
+        sb[o..o + n]
+            .iter()
+            .fold(0u64, |a, b| a << 8 | u64::from(*b))
+    };
+    let (bs, root, isize) = (be(4, 4), be(0x38, 8), be(0x68, 2));
+    let inopblog = u64::from(sb[0x7B]);
+    let at = (1 << 20) + (root >> inopblog) * bs + (root & ((1 << inopblog) - 1)) * isize;
+    bytes[at as usize + 0x60] ^= 0x10;
+    let damaged = t.join("damaged.raw");
+    std::fs::write(&damaged, &bytes).unwrap();
+    for (base, why) in [
+        (&over, "backing file"),
+        (
+            &damaged,
+            &format!("inode {root}: its CRC does not match")[..],
+        ),
+    ] {
+        let spec = t.join("x.toml");
+        std::fs::write(
+            &spec,
+            format!(
+                "[image]\nname = \"x\"\nbase = {:?}\npackages = []\nformats = [\"tar\"]\n",
+                base.display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = t.join("out");
+        let o = ingot()
+            .arg("bake")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        let left = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "outputs were written");
+    }
+}

@@ -352,9 +352,21 @@ fn damaged_xfs_is_an_error_naming_the_damage() {
     for i in 0..300 {
         std::fs::write(src.join(format!("d/entry-{i}")), b"x").unwrap();
     }
+    sh(&format!(
+        "cd {}; truncate -s 4M btree; i=0; while [ $i -lt 200 ]; do
+           dd if=/dev/urandom of=btree bs=4096 count=1 seek=$((i*4)) conv=notrunc 2>/dev/null
+           i=$((i+1)); done",
+        src.display()
+    ));
     if xfs_of(&src, &img, &mnt).is_none() {
         return;
     }
+    let btree_ino = {
+        let Some(_m) = mount(&img, "xfs", "loop,ro", &mnt) else {
+            return;
+        };
+        std::fs::metadata(mnt.join("btree")).unwrap().ino() as usize
+    };
     gpt_disk(&img, &disk, "/");
     let good = std::fs::read(&disk).unwrap();
     let read = |bytes: &[u8]| {
@@ -396,6 +408,38 @@ fn damaged_xfs_is_an_error_naming_the_damage() {
     bad[root_at + 0x40] ^= 0x01;
     let e = read(&bad).unwrap_err();
     assert!(e.contains(&format!("inode {root}: its CRC")), "{e}");
+    // A B+tree whose root names one block twice, its CRC set right: a
+    // loop, found.
+    let agblklog = sb[0x7C] as usize;
+    let agblocks = be(0x54, 4) as usize;
+    let agino_bits = agblklog + inopblog;
+    let (ag, agino) = (btree_ino >> agino_bits, btree_ino & ((1 << agino_bits) - 1));
+    let ino_at =
+        at + (ag * agblocks + (agino >> inopblog)) * bs + (agino & ((1 << inopblog) - 1)) * isize;
+    let mut bad = good.clone();
+    {
+        let i = &mut bad[ino_at..ino_at + isize];
+        assert_eq!(i[5], 3, "/btree is not in B+tree form");
+        let forksize = if i[0x52] == 0 {
+            isize - 0xB0
+        } else {
+            usize::from(i[0x52]) * 8
+        };
+        let fork = &mut i[0xB0..0xB0 + forksize];
+        let maxrecs = (forksize - 4) / 16;
+        assert_eq!(u16::from_be_bytes([fork[2], fork[3]]), 1);
+        fork[2..4].copy_from_slice(&2u16.to_be_bytes());
+        let (k, p) = (4, 4 + maxrecs * 8);
+        let key: [u8; 8] = fork[k..k + 8].try_into().unwrap();
+        let ptr: [u8; 8] = fork[p..p + 8].try_into().unwrap();
+        fork[k + 8..k + 16].copy_from_slice(&key);
+        fork[p + 8..p + 16].copy_from_slice(&ptr);
+        i[0x64..0x68].fill(0);
+        let crc = crc32c::crc32c(i);
+        i[0x64..0x68].copy_from_slice(&crc.to_le_bytes());
+    }
+    let e = read(&bad).unwrap_err();
+    assert!(e.contains("reached twice (a loop)"), "{e}");
     // Every XDD3/XDB3 block of the image flipped in its entries.
     let mut bad = good.clone();
     let mut n = 0;
