@@ -843,6 +843,9 @@ impl ReadFs for Fs {
             FMT_LOCAL => {
                 let a = &inode.attr;
                 let bad = || corrupt(format!("inode {ino}: its short-form attributes"));
+                if a.len() < 4 {
+                    return Err(bad());
+                }
                 let total = usize::from(be16(a, 0)).min(a.len());
                 let mut at = 4;
                 for _ in 0..a[2] {
@@ -880,7 +883,7 @@ impl ReadFs for Fs {
             )));
         }
         for e in self.extents(&inode, false)? {
-            let from = e.logical * self.bs;
+            let from = e.logical.saturating_mul(self.bs);
             if e.unwritten || from >= size {
                 continue;
             }
