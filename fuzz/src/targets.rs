@@ -277,6 +277,7 @@ pub fn xfs(data: &[u8]) {
     let Ok(file) = crate::sparse::decode(data) else {
         return;
     };
+    crate::fixup::xfs(&file);
     let Ok(view) = view::RawView::new(file) else {
         return;
     };

@@ -200,7 +200,7 @@ impl Fs {
         let inodelog = u32::from(sb[0x7A]);
         let inopblog = u32::from(sb[0x7B]);
         if !(256..=2048).contains(&inode_size)
-            || inode_size != 1 << inodelog
+            || 1usize.checked_shl(inodelog) != Some(inode_size)
             || inopblog != blocklog.saturating_sub(inodelog)
         {
             return Err(corrupt(format!(
@@ -232,8 +232,8 @@ impl Fs {
         let dirblklog = u32::from(sb[0xC0]);
         if blocklog + dirblklog > 16 {
             return Err(corrupt(format!(
-                "the superblock: directory blocks of {} bytes",
-                bs << dirblklog
+                "the superblock: directory blocks of 2^{} bytes",
+                blocklog + dirblklog
             )));
         }
         let mut uuid = [0u8; 16];
