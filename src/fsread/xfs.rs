@@ -943,3 +943,62 @@ fn short_dir(ino: u64, d: &[u8], size: u64, ftype: bool) -> Result<Vec<(Vec<u8>,
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1 MiB image holding only a superblock: 4 KiB blocks, 512-byte
+    /// inodes, one AG, `edit` applied, its CRC set right.
+    fn open_with(edit: impl Fn(&mut [u8])) -> Result<Fs> {
+        let mut sb = vec![0u8; 512];
+        sb[..4].copy_from_slice(b"XFSB");
+        sb[0x04..0x08].copy_from_slice(&4096u32.to_be_bytes());
+        sb[0x08..0x10].copy_from_slice(&256u64.to_be_bytes());
+        sb[0x38..0x40].copy_from_slice(&128u64.to_be_bytes());
+        sb[0x54..0x58].copy_from_slice(&256u32.to_be_bytes());
+        sb[0x58..0x5C].copy_from_slice(&1u32.to_be_bytes());
+        sb[0x64..0x66].copy_from_slice(&0xB4A5u16.to_be_bytes());
+        sb[0x66..0x68].copy_from_slice(&512u16.to_be_bytes());
+        sb[0x68..0x6A].copy_from_slice(&512u16.to_be_bytes());
+        (sb[0x78], sb[0x7A], sb[0x7B], sb[0x7C]) = (12, 9, 3, 8);
+        edit(&mut sb);
+        sb[0xE0..0xE4].fill(0);
+        let c = crc32c::crc32c(&sb);
+        sb[0xE0..0xE4].copy_from_slice(&c.to_le_bytes());
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(1 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &sb, 0).unwrap();
+        let v = crate::disk::view::RawView::new(f).unwrap();
+        Fs::open(Box::new(v), 0, 1 << 20)
+    }
+
+    #[test]
+    fn a_sound_superblock_opens() {
+        assert!(open_with(|_| ()).is_ok());
+    }
+
+    /// Found by the `xfs` fuzz target: logs past the width of a shift
+    /// panicked in a debug build.
+    #[test]
+    fn huge_size_logs_in_the_superblock_are_errors_not_panics() {
+        let e = open_with(|sb| sb[0x7A] = 200).err().unwrap().to_string();
+        assert!(e.contains("inode size"), "{e}");
+        let e = open_with(|sb| sb[0xC0] = 250).err().unwrap().to_string();
+        assert!(e.contains("directory blocks"), "{e}");
+    }
+
+    #[test]
+    fn unknown_or_unread_incompatible_features_are_refused_by_name() {
+        let e = open_with(|sb| sb[0xDB] = 16).err().unwrap().to_string();
+        assert!(e.contains("needsrepair"), "{e}");
+        let e = open_with(|sb| sb[0xDA] = 1).err().unwrap().to_string();
+        assert!(e.contains("metadata directory tree"), "{e}");
+        let e = open_with(|sb| sb[0xD9] = 1).err().unwrap().to_string();
+        assert!(e.contains("unknown incompatible features"), "{e}");
+        let e = open_with(|sb| sb[0xDF] = 1).err().unwrap().to_string();
+        assert!(e.contains("log needs recovery"), "{e}");
+        let e = open_with(|sb| sb[0x65] = 4).err().unwrap().to_string();
+        assert!(e.contains("version 4"), "{e}");
+    }
+}
