@@ -1,5 +1,6 @@
 //! A base that is a disk image: a qcow2 (plain and with compressed
-//! clusters) or a raw GPT disk with an XFS or ext4 root made by the real
+//! clusters), a raw GPT disk, a stream-optimized VMDK or a fixed VHD (all
+//! made by qemu-img) with an XFS or ext4 root made by the real
 //! mkfs tools bakes into the same tree as the same filesystem read by
 //! GNU tar through a kernel mount, SELinux labels included. Both bakes
 //! write tarballs, listed by Python's `tarfile` (not by ingot).
@@ -152,7 +153,25 @@ fn a_qcow2_with_an_xfs_root_bakes_as_its_tarball_does() {
         "the tarball base lacks the SELinux label: {listed}"
     );
     let [plain, packed] = qcow2s(&j, &disk, t);
-    for (name, base) in [("raw", &disk), ("qcow2", &plain), ("qcow2-c", &packed)] {
+    let (vmdk, vhd) = (t.join("disk.vmdk"), t.join("disk.vhd"));
+    for (to, args) in [
+        (&vmdk, ["vmdk", "subformat=streamOptimized"]),
+        (&vhd, ["vpc", "subformat=fixed,force_size=on"]),
+    ] {
+        run_ok(
+            Command::new(&j.qemu_img)
+                .args(["convert", "-O", args[0], "-o", args[1]])
+                .arg(&disk)
+                .arg(to),
+        );
+    }
+    for (name, base) in [
+        ("raw", &disk),
+        ("qcow2", &plain),
+        ("qcow2-c", &packed),
+        ("vmdk", &vmdk),
+        ("vhd", &vhd),
+    ] {
         let got = bake(t, name, base);
         assert_same(&j, &want, &got, name);
     }
