@@ -12,7 +12,8 @@
 //! directories in short form, block (`XDB3`), leaf and node form (their
 //! data blocks, `XDD3`, the only ones holding entries; the leaf and free
 //! index blocks above 32 GiB are not needed to list them), symlinks inline
-//! and remote (`XSLM` blocks), extended attributes in short form, leaf
+//! and remote (one `XSLM` header per extent, its CRC over the extent, as
+//! the kernel reads them), extended attributes in short form, leaf
 //! (`0x3bee`) and node (`0x3ebe`) form with remote values (`XARM`); POSIX
 //! ACLs (`SGI_ACL_FILE`, `SGI_ACL_DEFAULT`) are given as the kernel gives
 //! them, `system.posix_acl_access`/`_default`; parent pointers are left
@@ -812,14 +813,24 @@ impl ReadFs for Fs {
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| corrupt(format!("inode {ino}: an inline symlink too long")));
         }
+        // One header per extent (the kernel reads each extent as one
+        // buffer), its CRC over the whole extent.
         let map = self.extents(&inode, false)?;
-        let per = self.bs - 56;
-        let blocks = size.div_ceil(per);
-        let raw = self.read_range(&map, 0, blocks)?;
         let mut out = Vec::new();
-        for b in raw.chunks_exact(self.bs as usize) {
-            let n = u64::from(be32(b, 8));
-            if &b[..4] != b"XSLM" || !crc_ok(b, 12) || n > per || be64(b, 32) != ino {
+        for e in &map {
+            if e.len > MAX_SYMLINK.div_ceil(self.bs - 56) || out.len() as u64 >= size {
+                return Err(corrupt(format!(
+                    "inode {ino}: a remote symlink of more extents or blocks than it needs"
+                )));
+            }
+            let b = self.read_range(&map, e.logical, e.len)?;
+            let n = u64::from(be32(&b, 8));
+            if &b[..4] != b"XSLM"
+                || !crc_ok(&b, 12)
+                || n > b.len() as u64 - 56
+                || be64(&b, 32) != ino
+                || u64::from(be32(&b, 4)) != out.len() as u64
+            {
                 return Err(corrupt(format!(
                     "inode {ino}: a remote symlink block is damaged"
                 )));

@@ -63,6 +63,7 @@ pub(crate) fn fill_source(src: &Path) {
     std::fs::create_dir_all(src).unwrap();
     let s = src.display();
     let long = "t".repeat(600);
+    let longer = "u".repeat(1000);
     sh(&format!(
         "cd {s}
          mkdir -p etc d0 d5 d200 d5000 dev
@@ -73,6 +74,7 @@ pub(crate) fn fill_source(src: &Path) {
          i=0; while [ $i -lt 5000 ]; do : > d5000/an-entry-with-a-longer-name-$i; i=$((i+1)); done
          ln -s target short-link
          ln -s {long} long-link
+         ln -s {longer} longer-link
          echo hello > hard1; ln hard1 hard2; ln hard1 d5/hard3
          truncate -s 10M sparse
          dd if=/dev/urandom of=sparse bs=4096 count=1 conv=notrunc 2>/dev/null
@@ -152,6 +154,17 @@ pub(crate) fn xfs_of_then(
     mnt: &Path,
     then: impl FnOnce(&Path),
 ) -> Option<()> {
+    xfs_of_with(src, img, mnt, &[], then)
+}
+
+/// [`xfs_of_then`], with `mkfs_args` given to mkfs.xfs.
+pub(crate) fn xfs_of_with(
+    src: &Path,
+    img: &Path,
+    mnt: &Path,
+    mkfs_args: &[&str],
+    then: impl FnOnce(&Path),
+) -> Option<()> {
     crate::common::judge("mkfs.xfs")?;
     if !crate::common::need_root("a kernel loop mount") {
         return None;
@@ -162,6 +175,7 @@ pub(crate) fn xfs_of_then(
     run_ok(
         Command::new("mkfs.xfs")
             .args(["-q", "-f", "-L", "/"])
+            .args(mkfs_args)
             .arg(img),
     );
     let m = mount(img, "xfs", "loop", mnt)?;
@@ -331,6 +345,54 @@ fn xfs_reads_as_the_kernel_reads_it() {
     );
     let out = xfs_db(inos[3], "print core.format");
     assert!(out.contains("core.format = 1 (local)"), "{out}");
+}
+
+/// The other shapes mkfs.xfs makes: 1 KiB blocks (directory blocks of
+/// four filesystem blocks, a 1000-byte symlink over two blocks, remote
+/// attribute values over several) and the old timestamps (no bigtime),
+/// read as the kernel reads them.
+#[test]
+fn xfs_of_1k_blocks_and_old_timestamps_reads_as_the_kernel_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, img, disk, mnt) = (
+        tmp.path().join("src"),
+        tmp.path().join("fs.img"),
+        tmp.path().join("disk.raw"),
+        tmp.path().join("mnt"),
+    );
+    if !crate::common::need_root("a kernel loop mount") || crate::common::judge("sgdisk").is_none()
+    {
+        return;
+    }
+    fill_source(&src);
+    let args = [
+        "-b",
+        "size=1024",
+        "-m",
+        "bigtime=0,finobt=0",
+        "-i",
+        "sparse=0",
+    ];
+    if xfs_of_with(&src, &img, &mnt, &args, big_xattrs).is_none() {
+        return;
+    }
+    gpt_disk(&img, &disk, "/");
+    let Some(_m) = mount(&img, "xfs", "loop,ro", &mnt) else {
+        return;
+    };
+    let image = Image::open(&disk, DiskFormat::Raw).unwrap();
+    let tree = image.read_root(Some(tmp.path())).unwrap();
+    assert_tree_is_mount(&tree, &mnt);
+    let id = tree.resolve("/longer-link", false).unwrap();
+    assert!(matches!(&tree.node(id).kind, Kind::Symlink(t) if t.len() == 1000));
+    drop(_m);
+    let o = run_ok(
+        Command::new("xfs_db")
+            .args(["-r", "-c", "version"])
+            .arg(&img),
+    );
+    let v = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!v.contains("BIGTIME"), "{v}");
 }
 
 /// A damaged filesystem is an error naming what is damaged (never a panic
