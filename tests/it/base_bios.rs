@@ -135,6 +135,10 @@ fn bios_boot_code_comes_along_from_a_disk_image_base() {
     );
     assert!(dd(&disk, BAKED_BIOS_LBA, part.len()) == part);
     assert_eq!(manifest["disk"]["bios_bootable"], true, "{manifest}");
+    assert_eq!(
+        manifest["inputs"]["base"]["kind"], "disk image",
+        "{manifest}"
+    );
     // The protective MBR past the boot code is still one (sgdisk reads
     // the GPT above without complaint, and the signature is there).
     assert_eq!(dd(&disk, 0, 512)[510..], [0x55, 0xAA]);
@@ -163,6 +167,7 @@ fn a_tarball_base_is_not_bios_bootable_and_says_so() {
     let base = repo_root().join("fixtures/al2023-standin/rootfs.tar.zst");
     let (_, manifest) = bake_raw(tmp.path(), &base);
     assert_eq!(manifest["disk"]["bios_bootable"], false, "{manifest}");
+    assert_eq!(manifest["inputs"]["base"]["kind"], "archive", "{manifest}");
     assert!(
         manifest["warnings"]
             .as_array()
