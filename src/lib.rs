@@ -21,6 +21,7 @@ pub mod diff;
 pub mod disk;
 pub mod ext4;
 pub mod filesystem;
+pub mod fsread;
 pub mod input;
 pub mod inspect;
 pub mod install;

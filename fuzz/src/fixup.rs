@@ -3,7 +3,7 @@
 //! A fuzzer that flips a byte of a tar header, a GPT header or a VHD
 //! footer almost never fixes the checksum that covers it, so nearly every
 //! mutant would stop at the checksum test and the code behind it would go
-//! unexplored. The `tar` and `disk` targets therefore recompute those
+//! unexplored. The `tar`, `disk` and `xfs` targets therefore recompute those
 //! checksums first, where the input has the structure they cover; a
 //! checksum outside that structure stays as the fuzzer left it (and the
 //! library's checksum tests still run on every input). Replaying an input
@@ -136,6 +136,96 @@ pub fn disk(file: &File) {
     vhd_footer(file, len);
 }
 
+/// Set XFS's CRC32C (little-endian at `crc`, over `len` bytes at `at`
+/// with the field zeroed).
+fn xfs_crc(file: &File, at: u64, len: usize, crc: usize) {
+    let mut b = vec![0u8; len];
+    if file.read_exact_at(&mut b, at).is_err() {
+        return;
+    }
+    b[crc..crc + 4].fill(0);
+    let c = crc32c::crc32c(&b);
+    let _ = file.write_all_at(&c.to_le_bytes(), at + crc as u64);
+}
+
+/// The most bytes of an image the XFS repair looks through.
+const XFS_SCAN: u64 = 256 << 20;
+
+/// The CRCs of an XFS image's metadata: the superblock, then, in the
+/// parts of the image that hold data (`SEEK_DATA`), every inode (magic
+/// `IN`, version 3, at a multiple of the inode size) and every block
+/// whose magic names it (bmap B+tree, directory data, free index and
+/// leaf blocks, symlink and remote attribute blocks, dabtree nodes and
+/// attribute leaves), each over its own length as the superblock gives
+/// it.
+pub fn xfs(file: &File) {
+    use std::os::fd::AsRawFd;
+    let mut sb = [0u8; 512];
+    if file.read_exact_at(&mut sb, 0).is_err() || &sb[..4] != b"XFSB" {
+        return;
+    }
+    let be16 = |b: &[u8], at: usize| usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let bs = u32::from_be_bytes([sb[4], sb[5], sb[6], sb[7]]) as usize;
+    let (sect, isize) = (be16(&sb, 0x66), be16(&sb, 0x68));
+    let dirblk = bs.checked_shl(u32::from(sb[0xC0])).unwrap_or(0);
+    let ok = |n: usize, lo: usize, hi: usize| n.is_power_of_two() && (lo..=hi).contains(&n);
+    if !ok(bs, 512, 65536) || !ok(sect, 512, bs) || !ok(isize, 256, 2048) || !ok(dirblk, bs, 65536)
+    {
+        return;
+    }
+    xfs_crc(file, 0, sect, 0xE0);
+    let fd = file.as_raw_fd();
+    let mut pos: i64 = 0;
+    let mut scanned = 0u64;
+    loop {
+        // SAFETY: lseek on a descriptor this function borrows for its
+        // whole run; no memory is passed.
+        let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if data < 0 {
+            return;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole <= data {
+            return;
+        }
+        let mut at = (data as u64) / BLOCK as u64 * BLOCK as u64;
+        while at < hole as u64 {
+            if at > 0 {
+                xfs_block(file, at, bs, isize, dirblk);
+            }
+            at += BLOCK as u64;
+            scanned += BLOCK as u64;
+            if scanned > XFS_SCAN {
+                return;
+            }
+        }
+        pos = hole;
+    }
+}
+
+/// The CRC of the XFS structure at `at`, if one starts there.
+fn xfs_block(file: &File, at: u64, bs: usize, isize: usize, dirblk: usize) {
+    let mut h = [0u8; 16];
+    if file.read_exact_at(&mut h, at).is_err() {
+        return;
+    }
+    if &h[..2] == b"IN" && h[4] == 3 && at.is_multiple_of(isize as u64) {
+        return xfs_crc(file, at, isize, 0x64);
+    }
+    if !at.is_multiple_of(bs as u64) {
+        return;
+    }
+    match (&h[..4], u16::from_be_bytes([h[8], h[9]])) {
+        (b"BMA3", _) => xfs_crc(file, at, bs, 64),
+        (b"XDB3" | b"XDD3" | b"XDF3", _) => xfs_crc(file, at, dirblk, 4),
+        (b"XSLM" | b"XARM", _) => xfs_crc(file, at, bs, 12),
+        (_, 0x3df1 | 0x3dff) => xfs_crc(file, at, dirblk, 12),
+        (_, 0x3bee | 0x3ebe) => xfs_crc(file, at, bs, 12),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +280,36 @@ mod tests {
                 !t.from_backup && t.disk_guid.to_uefi_bytes()[0] == 1,
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn xfs_crcs_are_made_right_and_good_ones_kept() {
+        use ingot::fsread::ReadFs;
+        for (name, seed) in crate::seeds::seeds("xfs") {
+            let f = crate::sparse::decode(&seed).unwrap();
+            xfs(&f);
+            let enc = crate::sparse::encode(&f).unwrap();
+            assert!(enc == seed, "{name}: the repair changed a valid filesystem");
+            // The root inode's mode changed to 0700: its CRC is made right,
+            // so the reader sees the new mode rather than a CRC error.
+            let v = ingot::disk::view::RawView::new(f.try_clone().unwrap()).unwrap();
+            let size = ingot::disk::view::DiskRead::size(&v);
+            let fs = ingot::fsread::xfs::Fs::open(Box::new(v), 0, size).unwrap();
+            let root = fs.root_ino();
+            drop(fs);
+            let mut sb = [0u8; 512];
+            f.read_exact_at(&mut sb, 0).unwrap();
+            let bs = u64::from(u32::from_be_bytes([sb[4], sb[5], sb[6], sb[7]]));
+            let isize = u64::from(u16::from_be_bytes([sb[0x68], sb[0x69]]));
+            let inopblog = u32::from(sb[0x7B]);
+            // One AG in the seed: the inode's block is its number's high bits.
+            let at = (root >> inopblog) * bs + (root & ((1 << inopblog) - 1)) * isize;
+            f.write_all_at(&0o040700u16.to_be_bytes(), at + 2).unwrap();
+            xfs(&f);
+            let v = ingot::disk::view::RawView::new(f).unwrap();
+            let mut fs = ingot::fsread::xfs::Fs::open(Box::new(v), 0, size).unwrap();
+            assert_eq!(fs.stat(root).unwrap().mode, 0o700, "{name}");
         }
     }
 }

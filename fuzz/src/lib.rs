@@ -15,7 +15,8 @@
 //! | `rpm_payload` | an uncompressed cpio payload (`install::cpio::CpioReader`), every member's data read or skipped |
 //! | `tar` | an uncompressed tarball imported as a base (`rootfs::Tree::import_tar`), then every file read back |
 //! | `disk` | a disk image (`disk::view::detect`/`open`: raw, fixed VHD, stream-optimized VMDK), its GPT (`disk::gpt::read_disk`) and, as `inspect` does, the ext4 root partition |
-//! | `ext4` | a bare ext4 filesystem (`inspect::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
+//! | `ext4` | a bare ext4 filesystem (`fsread::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
+//! | `xfs` | a bare XFS v5 filesystem (`fsread::xfs::Fs::open`), walked through `fsread::ReadFs` as a base import walks it: directories, inodes, xattrs, symlinks, file extents |
 //!
 //! Inspect reads no FAT (the ESP is never opened when reading an image
 //! back), so there is no FAT target. Compressed tarballs and payloads are
@@ -23,7 +24,7 @@
 //! zstd, bzip2), and what ingot adds on top (the member readers) is the
 //! same code the uncompressed targets reach.
 //!
-//! Disk images are big and mostly zeros, so the `disk` and `ext4` targets
+//! Disk images are big and mostly zeros, so the `disk`, `ext4` and `xfs` targets
 //! read their input as a sparse image ([`sparse`]): a size, then runs of
 //! sectors at their places. Both run the image through the library from a
 //! `memfd`, so nothing touches the disk. The `tar` target writes its input
@@ -106,6 +107,10 @@ pub const TARGETS: &[Target] = &[
         name: "ext4",
         run: targets::ext4,
     },
+    Target {
+        name: "xfs",
+        run: targets::xfs,
+    },
 ];
 
 /// The target called `name`.
@@ -161,7 +166,7 @@ mod tests {
     #[test]
     fn the_seeds_are_accepted_by_the_library() {
         use ingot::disk::{gpt, view};
-        use ingot::inspect::ext4;
+        use ingot::fsread::ext4;
         let repo = super::repo_root();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         for (n, s) in super::seeds::seeds("package_spec") {
@@ -197,6 +202,28 @@ mod tests {
             let size = view::DiskRead::size(&v);
             let mut fs = ext4::Fs::open(Box::new(v), 0, size).unwrap();
             assert!(ext4::walk(&mut fs).unwrap().len() > 80, "{n}");
+        }
+        for (n, s) in super::seeds::seeds("xfs") {
+            use ingot::fsread::ReadFs;
+            let v = view::RawView::new(super::sparse::decode(&s).unwrap()).unwrap();
+            let size = view::DiskRead::size(&v);
+            let mut fs = ingot::fsread::xfs::Fs::open(Box::new(v), 0, size).unwrap();
+            let root = fs.root_ino();
+            let names: Vec<Vec<u8>> = fs
+                .read_dir(root)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.0)
+                .collect();
+            assert!(names.iter().any(|n| n == b"big"), "{n}: {names:?}");
+            for (name, ino) in fs.read_dir(root).unwrap() {
+                if name == b"big" {
+                    assert_eq!(fs.read_dir(ino).unwrap().len(), 150, "{n}");
+                }
+                if name == b"long" {
+                    assert_eq!(fs.link_target(ino).unwrap().len(), 300, "{n}");
+                }
+            }
         }
         let disks = super::seeds::seeds("disk").into_iter().map(|(n, s)| {
             let f = super::sparse::decode(&s).unwrap();

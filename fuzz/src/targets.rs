@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ingot::disk::view::{self, DiskRead};
-use ingot::inspect::ext4::{self, Ext4ReadError, Fs};
+use ingot::fsread::ext4::{self, Ext4ReadError, Fs};
 use ingot::rpm::header::{Header, Limits, tag};
 
 use crate::READ_CAP;
@@ -267,5 +267,68 @@ pub fn ext4(data: &[u8]) {
     let size = view.size();
     if let Ok(fs) = Fs::open(Box::new(view), 0, size) {
         use_ext4(fs);
+    }
+}
+
+/// A bare XFS filesystem (`fsread::xfs::Fs::open`), walked through the
+/// `ReadFs` seam as a base import walks it: every directory, inode,
+/// attribute set and symlink, and up to [`READ_CAP`] bytes of each file.
+pub fn xfs(data: &[u8]) {
+    let Ok(file) = crate::sparse::decode(data) else {
+        return;
+    };
+    crate::fixup::xfs(&file);
+    let Ok(view) = view::RawView::new(file) else {
+        return;
+    };
+    let size = view.size();
+    if let Ok(fs) = ingot::fsread::xfs::Fs::open(Box::new(view), 0, size) {
+        use_fs(fs);
+    }
+}
+
+/// Walk `fs` as `fsread::image` does, each directory once.
+fn use_fs(mut fs: impl ingot::fsread::ReadFs) {
+    use ingot::fsread::FileType;
+    let root = fs.root_ino();
+    let mut seen = std::collections::HashSet::from([root]);
+    let mut todo = vec![root];
+    let mut paths = 0usize;
+    let _ = fs.ids();
+    while let Some(ino) = todo.pop() {
+        let Ok(entries) = fs.read_dir(ino) else {
+            continue;
+        };
+        for (_, child) in entries {
+            paths += 1;
+            if paths > 1 << 16 {
+                return;
+            }
+            let Ok(st) = fs.stat(child) else {
+                continue;
+            };
+            let _ = fs.xattrs(child);
+            match st.kind {
+                FileType::Dir if seen.insert(child) => todo.push(child),
+                FileType::Symlink => {
+                    let _ = fs.link_target(child);
+                }
+                FileType::File => {
+                    let Ok(map) = fs.file_map(child) else {
+                        continue;
+                    };
+                    let mut left = READ_CAP;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    for m in map {
+                        let n = m.len.min(left).min(buf.len() as u64) as usize;
+                        if n == 0 || fs.disk().read_at(&mut buf[..n], m.disk_offset).is_err() {
+                            break;
+                        }
+                        left -= n as u64;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! Stage 1 of `bake`: read the base. The base is checked before anything
-//! else (a folder or an archive, `--out` not inside it), its archive is
+//! else (a folder or an archive, `--out` not inside it); an archive that
+//! is a disk image (told apart by its bytes) is read by
+//! [`crate::fsread::image`], its root partition into the tree and its
+//! legacy-BIOS boot code kept for the new disk. Its archive is
 //! hashed on a thread of its own from the start (a pin stands in for the
 //! digest until the check before commit), and it is imported into the tree
 //! (metadata in memory, contents by reference or in the spill store).
 //!
-//! In: the base's path and kind, the work folder. Out: [`Base`]: the tree
-//! and the base's digest for the image's seed and the manifest.
+//! In: the base's path and kind, the work folder. Out: [`Base`]: the tree,
+//! a disk image's BIOS boot code, and the base's digest for the image's
+//! seed and the manifest.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{BakeError, Result};
 use super::{Hashing, Reporter, sha256_path};
+use crate::fsread::image::{BiosBoot, Image};
 use crate::progress::{Task, Unit};
 use crate::rootfs::{self, Tree};
 use crate::spec::SpecError;
@@ -151,6 +156,8 @@ impl BaseDigest {
 /// The base, imported.
 pub(super) struct Base {
     pub tree: Tree,
+    /// A disk image's legacy-BIOS boot code, carried into the new disk.
+    pub bios: Option<BiosBoot>,
     /// A folder's digest (its tree's, as a tarball); an archive's comes
     /// from the [`BaseDigest`].
     pub dir_sha: Option<String>,
@@ -172,7 +179,7 @@ pub(super) fn read(
     work: &Path,
     progress: &dyn Reporter,
 ) -> Result<Base> {
-    let tree = import(path, digest.is_some(), work, progress)?;
+    let (tree, bios) = import_with_bios(path, digest.is_some(), work, progress)?;
     let dir_sha = match digest {
         Some(_) => None,
         None => {
@@ -190,7 +197,24 @@ pub(super) fn read(
             Some(hex::encode(h.hash.finalize()))
         }
     };
-    Ok(Base { tree, dir_sha })
+    Ok(Base {
+        tree,
+        bios,
+        dir_sha,
+    })
+}
+
+/// The format of the base at `path` when it is a disk image (a raw GPT
+/// disk, qcow2, VMDK, VHD or Compute Engine tarball, told apart by their
+/// bytes), `None` for a folder or a root filesystem tarball.
+pub(super) fn disk_image(path: &Path) -> Option<crate::disk::view::DiskFormat> {
+    if !path.is_file() {
+        return None;
+    }
+    match crate::inspect::detect(path).ok()? {
+        crate::inspect::Artifact::Disk(f) => Some(f),
+        _ => None,
+    }
 }
 
 /// Import the base at `path` (an archive when `archive`, its bytes then
@@ -201,6 +225,16 @@ pub(super) fn import(
     work: &Path,
     progress: &dyn Reporter,
 ) -> Result<Tree> {
+    Ok(import_with_bios(path, archive, work, progress)?.0)
+}
+
+/// [`import`], with a disk image's BIOS boot code.
+fn import_with_bios(
+    path: &Path,
+    archive: bool,
+    work: &Path,
+    progress: &dyn Reporter,
+) -> Result<(Tree, Option<BiosBoot>)> {
     progress.step("importing the base");
     let task = if archive {
         let size = std::fs::metadata(path).map(|m| m.len()).ok();
@@ -208,8 +242,16 @@ pub(super) fn import(
     } else {
         Task::start(progress, "reading the base", Unit::Items, None)
     };
-    let tree = rootfs::import_reporting(path, Some(work), &task)
-        .map_err(|e| BakeError::Base(Box::new(e)))?;
+    let found = match disk_image(path) {
+        Some(format) => Image::open(path, format)
+            .and_then(|image| Ok((image.read_root(Some(work))?, image.bios_boot()?)))
+            .map_err(|e| BakeError::BaseImage(Box::new(e)))?,
+        None => (
+            rootfs::import_reporting(path, Some(work), &task)
+                .map_err(|e| BakeError::Base(Box::new(e)))?,
+            None,
+        ),
+    };
     task.finish();
-    Ok(tree)
+    Ok(found)
 }

@@ -9,7 +9,8 @@
 //! its boot configuration stays valid, `/etc/fstab` pointing at the root
 //! and the FAT ESP, `/boot/efi` emptied into the ESP, mount points
 //! present), a verdict on whether it can boot (with the reason when not),
-//! and the raw disk: GPT and ESP written, sized for the root filesystem
+//! and the raw disk: GPT, ESP and (from a base that is a disk image) the
+//! MBR boot code and BIOS boot partition written, sized for the root filesystem
 //! ([`crate::filesystem`], the seam every root filesystem plugs into).
 
 use std::fs::File;
@@ -19,6 +20,7 @@ use super::{BakeError, Result};
 use crate::arch::Arch;
 use crate::disk::{self, Guid, fat, gpt};
 use crate::filesystem::{FilesystemKind, Identity, RootFilesystem};
+use crate::fsread::image::BiosBoot;
 use crate::progress::Task;
 use crate::rootfs::{Kind, Meta, PutError, Tree};
 
@@ -270,6 +272,8 @@ pub fn prepare(
 /// filesystem still to come ([`write_root`]).
 pub struct Written {
     pub layout: gpt::Layout,
+    /// Why the disk has no legacy-BIOS boot code, when it has none.
+    pub not_bios_bootable_because: Option<String>,
     fs: Box<dyn RootFilesystem>,
 }
 
@@ -286,6 +290,7 @@ pub fn lay_out_raw(
     time: u32,
     file: &File,
     bad_size: &dyn Fn(String) -> BakeError,
+    bios: Option<&BiosBoot>,
 ) -> Result<Written> {
     if !arch.bios_boot() {
         return Err(BakeError::Usage(format!(
@@ -328,7 +333,91 @@ pub fn lay_out_raw(
         layout.esp.end - layout.esp.start,
     )
     .map_err(disk_err)?;
-    Ok(Written { layout, fs })
+    let not_bios_bootable_because = match bios {
+        None => Some(
+            "the base (a root filesystem archive or folder) brings no MBR boot code or BIOS \
+             boot partition"
+                .to_string(),
+        ),
+        Some(b) => match relocate_bios(b, &layout) {
+            Ok((mbr_code, partition)) => {
+                let io = |offset| {
+                    move |source| {
+                        BakeError::Disk(disk::DiskError::Io {
+                            action: "write the BIOS boot code",
+                            offset,
+                            source,
+                        })
+                    }
+                };
+                use std::os::unix::fs::FileExt;
+                file.write_all_at(&mbr_code, 0).map_err(io(0))?;
+                file.write_all_at(&partition, layout.bios.start)
+                    .map_err(io(layout.bios.start))?;
+                None
+            }
+            Err(why) => Some(why),
+        },
+    };
+    Ok(Written {
+        layout,
+        not_bios_bootable_because,
+        fs,
+    })
+}
+
+/// GRUB's `boot.img` keeps the sector of `core.img` at this offset of the
+/// MBR (`GRUB_BOOT_MACHINE_KERNEL_SECTOR`), a little-endian u64.
+const GRUB_KERNEL_SECTOR: usize = 0x5c;
+/// `core.img`'s first sector (`diskboot.img`) ends with block lists of
+/// 12 bytes (start u64, sectors u16, segment u16), the first at byte 500,
+/// going down, ended by one of 0 sectors.
+const GRUB_FIRST_LIST: usize = 500;
+
+/// The base's MBR boot code and BIOS boot partition as they go into the
+/// new disk: as they are when the partition starts at the same sector;
+/// else, when the MBR is GRUB's pointing into the partition, with the
+/// sectors GRUB keeps (its `core.img`'s and the block lists in that
+/// image's first sector) moved by as much as the partition moved. The
+/// reason when they cannot be carried.
+fn relocate_bios(
+    b: &BiosBoot,
+    layout: &gpt::Layout,
+) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+    let room = layout.bios.end - layout.bios.start;
+    if b.partition.len() as u64 > room {
+        return Err(format!(
+            "the base's BIOS boot partition holds {} bytes, more than the {room} of the new one",
+            b.partition.len()
+        ));
+    }
+    let (mut mbr, mut part) = (b.mbr_code.clone(), b.partition.clone());
+    let new_first = layout.bios.start / disk::SECTOR;
+    if new_first == b.first_lba {
+        return Ok((mbr, part));
+    }
+    let inside = |lba: u64| (b.first_lba..=b.last_lba).contains(&lba);
+    let moved = |lba: u64| lba - b.first_lba + new_first;
+    let le64 =
+        |v: &[u8], at: usize| u64::from_le_bytes(v[at..at + 8].try_into().unwrap_or_default());
+    let kernel = le64(&mbr, GRUB_KERNEL_SECTOR);
+    if !inside(kernel) || part.len() < 512 {
+        return Err(format!(
+            "the base's BIOS boot partition starts at sector {}, the new one at {new_first}, and \
+             its MBR boot code is not GRUB's pointing into it (so it cannot be moved)",
+            b.first_lba
+        ));
+    }
+    mbr[GRUB_KERNEL_SECTOR..GRUB_KERNEL_SECTOR + 8].copy_from_slice(&moved(kernel).to_le_bytes());
+    let mut at = GRUB_FIRST_LIST;
+    while at >= 12 * 8 && u16::from_le_bytes([part[at + 8], part[at + 9]]) != 0 {
+        let start = le64(&part, at);
+        if inside(start) {
+            part[at..at + 8].copy_from_slice(&moved(start).to_le_bytes());
+        }
+        at -= 12;
+    }
+    Ok((mbr, part))
 }
 
 /// Write the root filesystem into its partition, telling `written` how

@@ -101,6 +101,10 @@ pub enum BakeError {
     #[error("cannot import the base root filesystem")]
     Base(#[source] Box<ImportError>),
 
+    /// A base that is a disk image whose root filesystem does not read.
+    #[error("cannot import the base root filesystem")]
+    BaseImage(#[source] Box<crate::fsread::image::ImageError>),
+
     /// Building a package spec of the image.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -339,8 +343,11 @@ fn bake_from(
     let mut staging = Staging::new(&opts.out)?;
     let work = staging.work_dir()?;
     let mut pkgs = packages::build(spec, opts, progress, work.path())?;
-    let base::Base { mut tree, dir_sha } =
-        base::read(base_path, base_digest, work.path(), progress)?;
+    let base::Base {
+        mut tree,
+        bios,
+        dir_sha,
+    } = base::read(base_path, base_digest, work.path(), progress)?;
     // `--no-deps-check`: only `install` is resolved, not what the image's
     // own packages require.
     let local: &[(PathBuf, String)] = if opts.deps_check { &pkgs.rpms } else { &[] };
@@ -383,6 +390,7 @@ fn bake_from(
         opts,
         progress,
         &mut warnings,
+        bios.as_ref(),
     )?;
     let base_sha256 = base::sha256(&dir_sha, base_digest)?;
     let m = record::write(

@@ -21,6 +21,7 @@ use super::{BakeError, Result};
 use super::{BakeOptions, Hashing, Reporter};
 use crate::disk::format::{Context, ImageFormat, RawDone, RawStream};
 use crate::disk::{OutputFormat, raw::Watermark};
+use crate::fsread::image::BiosBoot;
 use crate::manifest;
 use crate::output::Staging;
 use crate::progress::{Counted, Task, Unit};
@@ -59,6 +60,7 @@ pub(super) fn write(
     opts: &BakeOptions,
     progress: &dyn Reporter,
     warnings: &mut Vec<String>,
+    bios: Option<&BiosBoot>,
 ) -> Result<Outputs> {
     // The tarball first: it is the tree as installed, before the disk
     // adds its fstab and moves `/boot/efi` onto the ESP.
@@ -71,7 +73,7 @@ pub(super) fn write(
     if formats.iter().any(|f| f.is_disk()) {
         let seed = seed()?;
         let (outputs, facts) = write_disk(
-            tree, spec, formats, &seed, time, staging, opts, progress, warnings,
+            tree, spec, formats, &seed, time, staging, opts, progress, warnings, bios,
         )?;
         list.extend(outputs);
         disk = Some(facts);
@@ -128,6 +130,7 @@ fn write_disk(
     opts: &BakeOptions,
     progress: &dyn Reporter,
     warnings: &mut Vec<String>,
+    bios: Option<&BiosBoot>,
 ) -> Result<(Vec<manifest::Output>, DiskFacts)> {
     progress.step("writing the disk");
     let prepared = layout::prepare(tree, seed, time, spec.arch, spec.filesystem)?;
@@ -164,7 +167,14 @@ fn write_disk(
         time,
         &raw_file,
         &bad_size,
+        bios,
     )?;
+    if let Some(why) = &written.not_bios_bootable_because {
+        warnings.push(format!(
+            "the image will not boot by legacy BIOS (instance types that boot only so will \
+             not start it): {why}"
+        ));
+    }
     let raw_path = staging
         .path_of(&raw_tmp)
         .map(Path::to_path_buf)
@@ -370,6 +380,7 @@ fn disk_facts(
             ),
             bootable: prepared.bootable,
             not_bootable_because: prepared.not_bootable_because.clone(),
+            bios_bootable: written.not_bios_bootable_because.is_none(),
         },
         ebs: manifest::Ebs {
             block_size: ebs.block_size,

@@ -131,7 +131,13 @@ fn manifest(outputs: &Outputs, f: Facts<'_>) -> Result<Manifest> {
                 sha256: f.base_sha256,
                 kind: match f.base_kind {
                     BaseKind::Dir => "directory".into(),
-                    BaseKind::Tar => "archive".into(),
+                    BaseKind::Tar => {
+                        let path = f.opts.base.as_deref().unwrap_or(&spec.base);
+                        match super::base::disk_image(path) {
+                            Some(_) => "disk image".into(),
+                            None => "archive".into(),
+                        }
+                    }
                 },
             },
             package_specs: f.packages.built_inputs,

@@ -159,7 +159,8 @@ fn bake(e: &BakeError) -> Meaning {
         | BakeError::Usage(_)
         | BakeError::Disk(_)
         | BakeError::Filesystem(_)
-        | BakeError::Base(_) => Meaning::Input,
+        | BakeError::Base(_)
+        | BakeError::BaseImage(_) => Meaning::Input,
     }
 }
 

@@ -10,7 +10,7 @@
 //! ([`crate::input::open_regular`]); disks through
 //! [`crate::disk::view`] (raw, fixed VHD, stream-optimized VMDK, qcow2,
 //! Compute Engine tarball), their
-//! root filesystem through [`ext4`].
+//! root filesystem through [`crate::fsread`].
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -18,9 +18,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub mod ext4;
-
 use crate::disk::view::DiskFormat;
+use crate::fsread::ext4;
 use crate::input::InputError;
 use crate::install::package_of;
 use crate::manifest::{Manifest, ManifestError};
@@ -226,6 +225,22 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
     let work = tempfile::tempdir().map_err(read_err(path))?;
     let tree = crate::rootfs::import(path, Some(work.path()))
         .map_err(|e| InspectError::Base(Box::new(e)))?;
+    image_from_tree(&tree, work.path(), with_digests)
+}
+
+/// A disk image's error with its whole cause chain, as a usage error.
+fn bad_image(e: crate::fsread::image::ImageError) -> InspectError {
+    let mut m = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        m = format!("{m}: {c}");
+        cause = c.source();
+    }
+    InspectError::Usage(m)
+}
+
+/// Read an image's tree (a tarball's, or a disk's root read into a tree).
+fn image_from_tree(tree: &Tree, work: &Path, with_digests: bool) -> Result<ImageView> {
     let os_release = tree
         .read_text("/etc/os-release")
         .map(|t| {
@@ -236,8 +251,8 @@ pub fn image_from_tar(path: &Path, with_digests: bool) -> Result<ImageView> {
         })
         .unwrap_or_default();
     Ok(ImageView {
-        packages: tree_packages(&tree, work.path())?,
-        files: tree_files(&tree, with_digests)?,
+        packages: tree_packages(tree, work)?,
+        files: tree_files(tree, with_digests)?,
         os_release,
     })
 }
@@ -260,6 +275,14 @@ pub fn image_from_disk(path: &Path, format: DiskFormat, with_digests: bool) -> R
         }
         InspectError::Usage(format!("`{}`: {m}", path.display()))
     };
+    // An XFS root (or any root a GPT names other than by the Linux type)
+    // reads through the tree, as a base from a disk image does.
+    let image = crate::fsread::image::Image::open(path, format).ok();
+    if let Some(image) = image.filter(|i| i.holds_xfs().unwrap_or(false)) {
+        let work = tempfile::tempdir().map_err(read_err(path))?;
+        let tree = image.read_root(Some(work.path())).map_err(bad_image)?;
+        return image_from_tree(&tree, work.path(), with_digests);
+    }
     let mut disk = crate::disk::view::open(file, format).map_err(bad_disk)?;
     let table = crate::disk::gpt::read_disk(&mut *disk).map_err(bad_disk)?;
     let root = table

@@ -268,6 +268,10 @@ pub struct Disk {
     pub esp_volume_id: String,
     pub bootable: bool,
     pub not_bootable_because: Vec<String>,
+    /// Whether the disk carries legacy-BIOS boot code (the MBR's and a
+    /// BIOS boot partition's, brought from a base that is a disk image).
+    #[serde(default)]
+    pub bios_bootable: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ingot::disk::view::{DiskRead, RawView};
-use ingot::inspect::ext4::{self, Fs};
+use ingot::fsread::ext4::{self, Fs};
 use ingot::rootfs::{Meta, Tree};
 
 /// Far longer than any of these reads takes; only a hang reaches it.

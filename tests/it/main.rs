@@ -7,6 +7,8 @@
 mod arch;
 mod bake;
 mod bake_jobs;
+mod base_bios;
+mod base_image;
 mod boot;
 mod boottest;
 mod boottest_input;
@@ -45,3 +47,4 @@ mod source_date_future;
 mod sparse_tar;
 mod spec_hostile;
 mod verify;
+mod xfs_read;

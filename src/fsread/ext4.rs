@@ -1,4 +1,5 @@
-//! A read-only ext4 reader for `inspect` and `diff`: walks a root
+//! A read-only ext4 reader for `inspect`, `diff` and bases read from disk
+//! images: walks a root
 //! filesystem by inode, so paths of any depth read back (a reader that
 //! resolves every path from `/`, as `ext4-view` does, stops at 4096 bytes,
 //! and `bake` writes deeper trees than that).
@@ -39,7 +40,6 @@
 //! lookup.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io;
 
 use crate::disk::view::DiskRead;
 
@@ -67,26 +67,12 @@ const INCOMPAT_INLINE_DATA: u32 = 0x8000;
 const EXTENTS_FL: u32 = 0x80000;
 const INLINE_DATA_FL: u32 = 0x1000_0000;
 
-/// What went wrong, with where.
-#[derive(Debug, thiserror::Error)]
-pub enum Ext4ReadError {
-    #[error("{0}")]
-    Corrupt(String),
-    #[error("{0} is not supported by this reader")]
-    Unsupported(String),
-    #[error("cannot read the filesystem at byte {offset}")]
-    Io {
-        offset: u64,
-        #[source]
-        source: io::Error,
-    },
-}
+/// What went wrong, with where (shared with the XFS reader).
+pub use super::FsError as Ext4ReadError;
 
 type Result<T> = std::result::Result<T, Ext4ReadError>;
 
-fn corrupt(m: impl Into<String>) -> Ext4ReadError {
-    Ext4ReadError::Corrupt(m.into())
-}
+use super::corrupt;
 
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -104,7 +90,11 @@ pub struct Inode {
     pub uid: u32,
     pub gid: u32,
     pub size: u64,
+    pub nlink: u16,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
     flags: u32,
+    file_acl: u64,
     block: [u8; 60],
 }
 
@@ -156,6 +146,8 @@ pub struct Fs {
     /// Inode table block of each group.
     tables: Vec<u64>,
     incompat: u32,
+    uuid: [u8; 16],
+    label: Vec<u8>,
 }
 
 impl Fs {
@@ -172,6 +164,8 @@ impl Fs {
             inode_size: 128,
             tables: Vec::new(),
             incompat: 0,
+            uuid: [0; 16],
+            label: Vec::new(),
         };
         let mut sb = [0u8; 1024];
         fs.read(1024, &mut sb)?;
@@ -188,6 +182,12 @@ impl Fs {
         }
         fs.block_size = 1024 << log;
         fs.incompat = le32(&sb, 0x60);
+        fs.uuid.copy_from_slice(&sb[0x68..0x78]);
+        fs.label = sb[0x78..0x88]
+            .iter()
+            .copied()
+            .take_while(|&c| c != 0)
+            .collect();
         for (bit, what) in [
             (INCOMPAT_META_BG, "meta_bg"),
             (INCOMPAT_ENCRYPT, "encryption"),
@@ -306,8 +306,20 @@ impl Fs {
             .checked_mul(self.block_size)
             .and_then(|t| t.checked_add(i * self.inode_size))
             .ok_or_else(|| corrupt(format!("inode {ino}'s table is out of range")))?;
-        let mut b = [0u8; 128];
-        self.read(at, &mut b)?;
+        let mut b = [0u8; 160];
+        let n = (self.inode_size as usize).min(b.len());
+        self.read(at, &mut b[..n])?;
+        let extra = if n > 128 {
+            usize::from(le16(&b, 0x80))
+        } else {
+            0
+        };
+        let (mut mtime, mut mtime_nsec) = (i64::from(le32(&b, 0x10) as i32), 0);
+        if extra >= 12 {
+            let x = le32(&b, 0x88);
+            mtime += i64::from(x & 3) << 32;
+            mtime_nsec = (x >> 2).min(999_999_999);
+        }
         let mut block = [0u8; 60];
         block.copy_from_slice(&b[0x28..0x28 + 60]);
         Ok(Inode {
@@ -316,7 +328,11 @@ impl Fs {
             uid: u32::from(le16(&b, 0x2)) | u32::from(le16(&b, 0x78)) << 16,
             gid: u32::from(le16(&b, 0x18)) | u32::from(le16(&b, 0x7A)) << 16,
             size: u64::from(le32(&b, 0x4)) | u64::from(le32(&b, 0x6C)) << 32,
+            nlink: le16(&b, 0x1A),
+            mtime,
+            mtime_nsec,
             flags: le32(&b, 0x20),
+            file_acl: u64::from(le32(&b, 0x68)) | u64::from(le16(&b, 0x76)) << 32,
             block,
         })
     }
@@ -648,4 +664,184 @@ pub fn resolve<'a>(found: &'a BTreeMap<Vec<u8>, Found>, path: &[u8]) -> Option<&
     }
     let key = [b"/".to_vec(), cur.join(&b'/')].concat();
     found.get(&key)
+}
+
+/// The most bytes of extended attributes read for one inode (its in-inode
+/// area and one block).
+const MAX_XATTR_BYTES: usize = 128 * 1024;
+
+impl Fs {
+    /// An inode's extended attributes: those in the inode after
+    /// `i_extra_isize` and those in its `i_file_acl` block ("Extended
+    /// Attributes" in the kernel's ext4 documentation). POSIX ACLs are
+    /// given in the kernel's `posix_acl_xattr` form.
+    pub fn xattrs(&mut self, inode: &Inode) -> Result<BTreeMap<String, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let ino = inode.ino;
+        if self.inode_size > 128 {
+            let table = self.tables[((ino - 1) / self.inodes_per_group) as usize];
+            let at = table * self.block_size
+                + u64::from((ino - 1) % self.inodes_per_group) * self.inode_size;
+            let mut b = vec![0u8; self.inode_size as usize];
+            self.read(at, &mut b)?;
+            let extra = 128 + usize::from(le16(&b, 0x80));
+            if extra + 4 <= b.len() && le32(&b, extra) == 0xEA02_0000 {
+                let area = &b[extra + 4..];
+                xattr_entries(ino, area, 0, area, &mut out)?;
+            }
+        }
+        if inode.file_acl != 0 {
+            self.block_in_range(inode.file_acl, 1, "an xattr block")?;
+            let mut b = vec![0u8; self.block_size as usize];
+            self.read(inode.file_acl * self.block_size, &mut b)?;
+            if le32(&b, 0) != 0xEA02_0000 {
+                return Err(corrupt(format!(
+                    "inode {ino}: its xattr block has no magic"
+                )));
+            }
+            xattr_entries(ino, &b, 32, &b, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// A regular file's data extents (uninitialized ones are holes).
+    pub fn map(&mut self, inode: &Inode) -> Result<Vec<super::Mapped>> {
+        let mut out = Vec::new();
+        for e in self.extents(inode)? {
+            let from = e.logical * self.block_size;
+            if e.uninit || from >= inode.size {
+                continue;
+            }
+            out.push(super::Mapped {
+                file_offset: from,
+                len: (e.len * self.block_size).min(inode.size - from),
+                disk_offset: self.offset + e.start * self.block_size,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The entries of an xattr area: entries from `first` of `b`, values at
+/// offsets into `values`.
+fn xattr_entries(
+    ino: u32,
+    b: &[u8],
+    first: usize,
+    values: &[u8],
+    out: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<()> {
+    let bad = || corrupt(format!("inode {ino}: a damaged extended attribute entry"));
+    let mut at = first;
+    let mut total = 0usize;
+    while at + 4 <= b.len() && le32(b, at) != 0 {
+        let h = b.get(at..at + 16).ok_or_else(bad)?;
+        let (nl, index) = (usize::from(h[0]), h[1]);
+        let (voff, vino, vsize) = (usize::from(le16(h, 2)), le32(h, 4), le32(h, 8) as usize);
+        if vino != 0 {
+            return Err(Ext4ReadError::Unsupported(format!(
+                "inode {ino}: an extended attribute value in an inode (ea_inode)"
+            )));
+        }
+        let name = b.get(at + 16..at + 16 + nl).ok_or_else(bad)?;
+        let value = values.get(voff..voff + vsize).ok_or_else(bad)?;
+        total += nl + vsize;
+        if total > MAX_XATTR_BYTES {
+            return Err(bad());
+        }
+        let name = String::from_utf8_lossy(name);
+        let (full, value) = match index {
+            1 => (format!("user.{name}"), value.to_vec()),
+            2 => ("system.posix_acl_access".into(), acl(value)),
+            3 => ("system.posix_acl_default".into(), acl(value)),
+            4 => (format!("trusted.{name}"), value.to_vec()),
+            6 => (format!("security.{name}"), value.to_vec()),
+            7 => (format!("system.{name}"), value.to_vec()),
+            8 => ("system.richacl".into(), value.to_vec()),
+            _ => return Err(bad()),
+        };
+        out.insert(full, value);
+        at += (16 + nl).div_ceil(4) * 4;
+    }
+    Ok(())
+}
+
+/// ext4's ACL (version 1, short entries without an id) as the kernel's
+/// `posix_acl_xattr` (version 2, tag, perm, id).
+fn acl(v: &[u8]) -> Vec<u8> {
+    let mut out = 2u32.to_le_bytes().to_vec();
+    let mut at = 4;
+    while at + 4 <= v.len() {
+        let (tag, perm) = (le16(v, at), le16(v, at + 2));
+        let id = if (tag == 2 || tag == 8) && at + 8 <= v.len() {
+            at += 8;
+            le32(v, at - 4)
+        } else {
+            at += 4;
+            u32::MAX
+        };
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    out
+}
+
+impl super::ReadFs for Fs {
+    fn root_ino(&self) -> u64 {
+        u64::from(ROOT_INO)
+    }
+
+    fn stat(&mut self, ino: u64) -> Result<super::Stat> {
+        let i = self.inode(small(ino)?)?;
+        let kind = super::FileType::from_mode(u32::from(i.mode))
+            .ok_or_else(|| corrupt(format!("inode {ino}: a mode of {:#o}", i.mode)))?;
+        Ok(super::Stat {
+            ino,
+            kind,
+            mode: i.mode & 0o7777,
+            uid: i.uid,
+            gid: i.gid,
+            nlink: u32::from(i.nlink),
+            size: i.size,
+            mtime: i.mtime,
+            mtime_nsec: i.mtime_nsec,
+            rdev: i.device(),
+        })
+    }
+
+    fn read_dir(&mut self, ino: u64) -> Result<Vec<(Vec<u8>, u64)>> {
+        let i = self.inode(small(ino)?)?;
+        Ok(Fs::read_dir(self, &i)?
+            .into_iter()
+            .map(|(n, c)| (n, u64::from(c)))
+            .collect())
+    }
+
+    fn link_target(&mut self, ino: u64) -> Result<Vec<u8>> {
+        let i = self.inode(small(ino)?)?;
+        Fs::link_target(self, &i)
+    }
+
+    fn xattrs(&mut self, ino: u64) -> Result<BTreeMap<String, Vec<u8>>> {
+        let i = self.inode(small(ino)?)?;
+        Fs::xattrs(self, &i)
+    }
+
+    fn file_map(&mut self, ino: u64) -> Result<Vec<super::Mapped>> {
+        let i = self.inode(small(ino)?)?;
+        self.map(&i)
+    }
+
+    fn disk(&mut self) -> &mut dyn DiskRead {
+        &mut *self.disk
+    }
+
+    fn ids(&self) -> ([u8; 16], Vec<u8>) {
+        (self.uuid, self.label.clone())
+    }
+}
+
+fn small(ino: u64) -> Result<u32> {
+    u32::try_from(ino).map_err(|_| corrupt(format!("inode {ino} is out of range")))
 }
