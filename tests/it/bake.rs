@@ -1246,8 +1246,14 @@ fn a_disk_bake_does_not_grow_with_the_data() {
     let (one, two) = (peaks[0], peaks[1]);
     eprintln!("peak RSS of ingot bake to raw + vmdk: 192 MiB of data {one} MiB, 384 MiB {two} MiB");
     assert!(two < 200, "peak RSS {two} MiB with 384 MiB of data");
+    // The digest pass holds at most 8 read buffers of 4 MiB and as many
+    // compressed parts (disk::digest): how much of those 64 MiB a run
+    // fills depends on how the threads are scheduled (a busy machine
+    // fills more), not on the data. Growth with the data (192 MiB more
+    // here) is past that slack.
+    const SCHEDULING_SLACK_MIB: u64 = 64;
     assert!(
-        two * 10 <= one * 11 + 20,
+        two <= one + SCHEDULING_SLACK_MIB,
         "peak RSS grew from {one} MiB to {two} MiB when the data doubled"
     );
 }
