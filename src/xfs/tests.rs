@@ -1,0 +1,171 @@
+//! The writer judged by xfsprogs: `xfs_repair -n` must find nothing, and
+//! `xfs_db` must read back the forms and values written.
+
+use std::fs::File;
+use std::process::Command;
+
+use super::*;
+use crate::rootfs::{FileData, Kind, Meta, Node};
+
+fn opts() -> Options {
+    Options {
+        uuid: [0x11; 16],
+        hash_seed: [0x22; 16],
+        label: "/".into(),
+        timestamp: 1_700_000_000,
+        size: 0,
+    }
+}
+
+fn m(mode: u32) -> Meta {
+    Meta::new(mode, 0, 0, 1_700_000_000)
+}
+
+fn file(tree: &mut Tree, path: &str, bytes: &[u8]) {
+    let data = tree.spill(&mut &bytes[..]).unwrap();
+    tree.insert_path(path, Node::file(m(0o644), data)).unwrap();
+}
+
+/// Every form the writer has: directories of 0, 5, 200 and 5000 entries
+/// with long names, inline and remote symlinks, short and leaf xattrs,
+/// a sparse file, a multi-block file, devices, a FIFO, hard links.
+pub(super) fn hard_tree() -> Tree {
+    let mut t = Tree::new();
+    t.mkdir_p("/empty", &m(0o755)).unwrap();
+    for (dir, n) in [("/five", 5), ("/two-hundred", 200), ("/many", 5000)] {
+        t.mkdir_p(dir, &m(0o755)).unwrap();
+        for i in 0..n {
+            let name = format!("{dir}/entry-with-a-longer-name-{i:05}");
+            file(&mut t, &name, format!("{i}").as_bytes());
+        }
+    }
+    let long = "n".repeat(255);
+    file(&mut t, &format!("/two-hundred/{long}"), b"long name");
+    t.insert_path("/short-link", Node::symlink(m(0o777), "five"))
+        .unwrap();
+    t.insert_path("/long-link", Node::symlink(m(0o777), "x/".repeat(400)))
+        .unwrap();
+    let mut big = Vec::new();
+    for i in 0..300_000u32 {
+        big.extend_from_slice(&i.to_le_bytes());
+    }
+    file(&mut t, "/big", &big);
+    // A sparse file: data, a 1 MiB hole, data.
+    let mut sparse = vec![1u8; 4096];
+    sparse.resize(4096 + (1 << 20), 0);
+    sparse.extend_from_slice(&[2u8; 100]);
+    let data = t.spill(&mut &sparse[..]).unwrap();
+    t.insert_path("/sparse", Node::file(m(0o600), data))
+        .unwrap();
+    let mut meta = m(0o755);
+    meta.xattrs.insert(
+        "security.selinux".into(),
+        b"system_u:object_r:bin_t:s0\0".to_vec(),
+    );
+    meta.xattrs.insert(
+        "security.capability".into(),
+        vec![
+            1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+    );
+    meta.xattrs.insert("user.note".into(), b"hello".to_vec());
+    t.insert_path("/labelled", Node::file(meta, FileData::default()))
+        .unwrap();
+    let mut meta = m(0o644);
+    for i in 0..6 {
+        meta.xattrs
+            .insert(format!("user.big{i}"), vec![b'a' + i as u8; 600]);
+    }
+    t.insert_path("/leaf-attrs", Node::file(meta, FileData::default()))
+        .unwrap();
+    let dev = |kind| Node {
+        meta: m(0o660),
+        kind,
+    };
+    t.insert_path("/null", dev(Kind::CharDev { major: 1, minor: 3 }))
+        .unwrap();
+    t.insert_path("/sda", dev(Kind::BlockDev { major: 8, minor: 0 }))
+        .unwrap();
+    t.insert_path("/fifo", dev(Kind::Fifo)).unwrap();
+    t.insert_path("/sock", dev(Kind::Socket)).unwrap();
+    file(&mut t, "/a", b"linked");
+    t.hardlink("/a", "/five/b").unwrap();
+    t
+}
+
+fn write_image(tree: &Tree, dir: &std::path::Path) -> std::path::PathBuf {
+    let img = dir.join("fs.img");
+    let f = File::create(&img).unwrap();
+    write_following(tree, &opts(), &f, 0, &|_| {}).unwrap();
+    img
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?}: {text}");
+    text
+}
+
+#[test]
+fn xfs_repair_finds_nothing_to_fix() {
+    let Some(repair) = crate::testutil::judge("xfs_repair") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&hard_tree(), dir.path());
+    let out = run(Command::new(repair).arg("-n").arg("-f").arg(&img));
+    for bad in [
+        "would ",
+        "bad",
+        "corrupt",
+        "error",
+        "invalid",
+        "inconsistent",
+    ] {
+        assert!(!out.to_lowercase().contains(bad), "{out}");
+    }
+}
+
+#[test]
+fn xfs_db_reads_the_forms_written() {
+    let Some(db) = crate::testutil::judge("xfs_db") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tree = hard_tree();
+    let img = write_image(&tree, dir.path());
+    let sb = run(Command::new(&db)
+        .args(["-r", "-c", "sb 0", "-c", "print"])
+        .arg(&img));
+    assert!(
+        sb.contains("uuid = 11111111-1111-1111-1111-111111111111"),
+        "{sb}"
+    );
+    assert!(sb.contains("fname = \"/\\000"), "{sb}");
+    assert!(sb.contains("crc = ") && sb.contains("(correct)"), "{sb}");
+    assert!(sb.contains("features_incompat = 0xb"), "{sb}");
+    let content = Content::gather(&tree, &opts()).unwrap();
+    use std::path::Path;
+    let form = |p: &str| layout::dir_form(&content, Path::new(p)).unwrap();
+    assert_eq!(form("/empty"), dir::Form::Short);
+    assert_eq!(form("/five"), dir::Form::Short);
+    assert_eq!(form("/two-hundred"), dir::Form::Leaf);
+    assert_eq!(form("/many"), dir::Form::Node);
+    // xfs_db resolves names through every form.
+    for p in [
+        "/five/entry-with-a-longer-name-00003",
+        "/two-hundred/entry-with-a-longer-name-00150",
+        "/many/entry-with-a-longer-name-04999",
+        "/many/entry-with-a-longer-name-00000",
+    ] {
+        let out = run(Command::new(&db)
+            .args(["-r", "-c", &format!("path {p}"), "-c", "print core.size"])
+            .arg(&img));
+        assert!(out.contains("core.size = "), "{p}: {out}");
+    }
+}
