@@ -135,8 +135,10 @@ pub struct ImageSpec {
     pub formats: Vec<OutputFormat>,
     /// The architecture the image is for (`x86_64` when not given).
     pub arch: Arch,
-    /// The root filesystem of disk images (`ext4` when not given).
-    pub filesystem: FilesystemKind,
+    /// The root filesystem of disk images; when not given, what the
+    /// base's `/etc/fstab` names for `/`, else ext4 (see
+    /// [`FilesystemKind::of_tree`]).
+    pub filesystem: Option<FilesystemKind>,
     pub systemd: SystemdOverrides,
     pub files: Vec<Overlay>,
     /// `install`, `weak_deps`, `use_base_repos`, `releasever`,
@@ -314,8 +316,8 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     let formats = parse_formats(&cx, im.formats.as_ref())?;
     let arch = parse_arch(&cx, im.arch.as_ref())?;
     let filesystem = match &im.filesystem {
-        None => FilesystemKind::Ext4,
-        Some(fs) => FilesystemKind::from_name(fs.get_ref()).ok_or_else(|| {
+        None => None,
+        Some(fs) => Some(FilesystemKind::from_name(fs.get_ref()).ok_or_else(|| {
             let names: Vec<&str> = FilesystemKind::ALL.iter().map(|k| k.name()).collect();
             cx.err(
                 fs,
@@ -325,7 +327,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
                     names.join(" or ")
                 ),
             )
-        })?,
+        })?),
     };
     let units = |list: &[Spanned<String>]| -> Result<Vec<UnitRef>, SpecError> {
         list.iter()

@@ -19,7 +19,6 @@
 //! (each inode: its attribute leaf block, then its data), AG after AG,
 //! skipping the headers and the log, so the write pass goes front to back.
 
-
 use crate::rootfs::{Kind, NodeId, Tree};
 
 use super::attr::{self, Item};
