@@ -178,3 +178,22 @@ impl RootFilesystem for Xfs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_is_what_the_fstab_mounts_at_root() {
+        let mut t = Tree::new();
+        assert_eq!(FilesystemKind::of_tree(&t), None);
+        t.mkdir_p("/etc", &crate::rootfs::Meta::new(0o755, 0, 0, 0))
+            .unwrap();
+        let fstab = "# / ext4\nLABEL=data /data ext4 defaults 0 2\nUUID=x / xfs defaults 0 0\n";
+        t.put_text("/etc/fstab", fstab, 0o644, 0).unwrap();
+        assert_eq!(FilesystemKind::of_tree(&t), Some(FilesystemKind::Xfs));
+        t.put_text("/etc/fstab", "UUID=x / btrfs defaults 0 0\n", 0o644, 0)
+            .unwrap();
+        assert_eq!(FilesystemKind::of_tree(&t), None);
+    }
+}

@@ -45,3 +45,4 @@ mod source_date_future;
 mod sparse_tar;
 mod spec_hostile;
 mod verify;
+mod xfs;
