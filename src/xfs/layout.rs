@@ -261,9 +261,16 @@ fn node_inode(
         node.kind,
         Kind::CharDev { .. } | Kind::BlockDev { .. } | Kind::Fifo | Kind::Socket
     );
-    // The attribute fork: short form when it fits beside the smallest
-    // data fork; a device's data fork is always 8 bytes.
-    let min_data = if is_dev { 8 } else { 16 };
+    // The attribute fork: short form when it fits beside the data fork's
+    // least: a device's 8 bytes; the extents of a directory in any form
+    // (data, leaf and free sections, one split at an AG's end) or of a
+    // file (one run, one split); a remote symlink's one extent.
+    let min_data = match &node.kind {
+        _ if is_dev => 8,
+        Kind::Dir(_) => 64,
+        Kind::File(_) => 32,
+        _ => 16,
+    };
     let (attr_sf, avail) = if attrs.is_empty() {
         (false, LITERAL)
     } else {

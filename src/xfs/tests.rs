@@ -39,6 +39,11 @@ pub(super) fn hard_tree() -> Tree {
             file(&mut t, &name, format!("{i}").as_bytes());
         }
     }
+    // A node-form directory with short-form xattrs beside its extents.
+    let many = t.get("/many").unwrap();
+    t.meta_mut(many)
+        .xattrs
+        .insert("user.x".into(), vec![b'x'; 200]);
     let long = "n".repeat(255);
     file(&mut t, &format!("/two-hundred/{long}"), b"long name");
     t.insert_path("/short-link", Node::symlink(m(0o777), "five"))
