@@ -2,9 +2,9 @@
 //! pointers: free space by block and by size, inodes, free inodes,
 //! reference counts), built bottom-up from sorted records.
 //!
-//! Leaves are filled to the brim and nodes too: the kernel splits them
-//! when it inserts later, and `xfs_repair` only asks that every block hold
-//! between one record and its maximum (a root may hold fewer).
+//! Records are shared evenly between the blocks of a level, so every
+//! block but a lone root holds at least half its maximum, which
+//! `xfs_repair` asks of a non-root block.
 
 use super::format::{BS, put16, put32, put64, set_crc};
 
@@ -82,10 +82,9 @@ pub(crate) fn build(
     let mut out = Vec::new();
     // Leaves: records split evenly in order; remember each block's first key.
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    let per = kind.leaf_max();
     for (i, &bno) in bnos[0].iter().enumerate() {
-        let chunk = &recs[(i * per * kind.rec_len).min(recs.len())
-            ..((i + 1) * per * kind.rec_len).min(recs.len())];
+        let r = share(nrecs, bnos[0].len(), i);
+        let chunk = &recs[r.start * kind.rec_len..r.end * kind.rec_len];
         let mut b = header(
             kind.magic,
             0,
@@ -104,7 +103,7 @@ pub(crate) fn build(
         let below = &bnos[level - 1];
         let mut up_keys = Vec::new();
         for (i, &bno) in bnos[level].iter().enumerate() {
-            let range = i * per..((i + 1) * per).min(below.len());
+            let range = share(below.len(), bnos[level].len(), i);
             let mut b = header(
                 kind.magic,
                 level as u16,
@@ -126,6 +125,14 @@ pub(crate) fn build(
     }
     out.sort_by_key(|(bno, _)| *bno);
     out
+}
+
+/// Block `i` of `blocks`' share of `n` items: the first `n % blocks`
+/// blocks take one more.
+fn share(n: usize, blocks: usize, i: usize) -> std::ops::Range<usize> {
+    let (base, extra) = (n / blocks, n % blocks);
+    let start = i * base + i.min(extra);
+    start..start + base + usize::from(i < extra)
 }
 
 /// A block header: level, record count, siblings from `row[i-1]`, `row[i+1]`.
@@ -176,8 +183,12 @@ mod tests {
         );
         let bnos: Vec<u32> = blocks.iter().map(|b| b.0).collect();
         assert_eq!(bnos, [3, 100, 101]);
-        // The root points at both leaves.
+        // The root points at both leaves, which share the records.
         let root = &blocks[0].1;
         assert_eq!(u16::from_be_bytes([root[6], root[7]]), 2);
+        let count = |b: &[u8]| u16::from_be_bytes([b[6], b[7]]);
+        assert_eq!((count(&blocks[1].1), count(&blocks[2].1)), (127, 126));
+        assert_eq!(share(10, 3, 0), 0..4);
+        assert_eq!(share(10, 3, 2), 7..10);
     }
 }

@@ -296,9 +296,16 @@ impl Dir {
         put32(b, BS - 4, nd as u32);
     }
 
+    /// Where leaf `i`'s hashes start: `n` hashes shared evenly, so no
+    /// leaf is less than half full.
+    fn leaf_start(&self, i: usize, n: usize) -> usize {
+        let l = self.leaves as usize;
+        i * (n / l) + i.min(n % l)
+    }
+
     /// The hashes leaf `i` holds.
     fn leaf_range(&self, i: usize, n: usize) -> Range<usize> {
-        i * LEAFN_MAX..((i + 1) * LEAFN_MAX).min(n)
+        self.leaf_start(i, n)..self.leaf_start(i + 1, n)
     }
 
     fn leafn_block(&self, b: &mut [u8], i: usize, hashes: &[(u32, u32)]) {
@@ -354,8 +361,10 @@ impl Dir {
                 first_of(level - 1) + c as u64
             }
         };
-        // The last hash under child `c` of this level.
-        let span = |lvl: usize| -> usize { LEAFN_MAX * NODE_MAX.pow(lvl as u32) };
+        // The last leaf under child `c` of this level.
+        let leaves = self.leaves as usize;
+        let last_leaf =
+            |c: usize| -> usize { ((c + 1) * NODE_MAX.pow(level as u32)).min(leaves) - 1 };
         let n = hashes.len();
         put16(b, 8, DA3_NODE_MAGIC);
         if idx > 0 {
@@ -368,7 +377,7 @@ impl Dir {
         put16(b, 56, range.len() as u16);
         put16(b, 58, level as u16 + 1);
         for (j, c) in range.enumerate() {
-            let last = ((c + 1) * span(level)).min(n) - 1;
+            let last = self.leaf_start(last_leaf(c) + 1, n) - 1;
             put32(b, 64 + 8 * j, hashes[last].0);
             put32(b, 64 + 8 * j + 4, child_block(c) as u32);
         }

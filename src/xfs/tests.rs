@@ -174,3 +174,32 @@ fn xfs_db_reads_the_forms_written() {
         assert!(out.contains("core.size = "), "{p}: {out}");
     }
 }
+
+/// Over 252 inode chunks: a two-level inode btree, whose leaves
+/// `xfs_repair` wants at least half full.
+#[test]
+fn a_two_level_inode_btree_is_clean() {
+    let Some(repair) = crate::testutil::judge("xfs_repair") else {
+        return;
+    };
+    let mut t = Tree::new();
+    for d in 0..20 {
+        let dir = t.mkdir_p(format!("/d{d:02}"), &m(0o755)).unwrap();
+        for i in 0..900 {
+            t.insert(
+                dir,
+                format!("f{i:04}"),
+                Node::file(m(0o644), FileData::default()),
+            )
+            .unwrap();
+        }
+    }
+    let content = Content::gather(&t, &opts()).unwrap();
+    assert!(content.inodes.len() as u64 > 252 * 64);
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&t, dir.path());
+    let out = run(Command::new(repair).arg("-n").arg("-f").arg(&img));
+    for bad in ["would ", "bad", "dubious", "corrupt", "error", "invalid"] {
+        assert!(!out.to_lowercase().contains(bad), "{out}");
+    }
+}
