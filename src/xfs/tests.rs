@@ -203,3 +203,36 @@ fn a_two_level_inode_btree_is_clean() {
         assert!(!out.to_lowercase().contains(bad), "{out}");
     }
 }
+
+/// What `progress(n)` calls final below `n` is what the finished
+/// filesystem holds there (the digest pass reads behind the mark).
+#[test]
+fn what_the_watermark_calls_final_stays_final() {
+    use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let f = File::create(&img).unwrap();
+    let reader = File::open(&img).unwrap();
+    let seen: Mutex<Vec<(u64, u64, Vec<u8>)>> = Mutex::new(Vec::new());
+    let last = Mutex::new(0u64);
+    let snap = |n: u64| {
+        let mut from = last.lock().unwrap();
+        assert!(n >= *from, "the mark went back from {} to {n}", *from);
+        let mut bytes = vec![0u8; (n - *from) as usize];
+        reader.read_exact_at(&mut bytes, *from).unwrap_or_default();
+        seen.lock().unwrap().push((*from, n, bytes));
+        *from = n;
+    };
+    write_following(&hard_tree(), &opts(), &f, 0, &snap).unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.len() > 3, "the mark moved {} times", seen.len());
+    for (from, to, bytes) in seen {
+        let mut now = vec![0u8; (to - from) as usize];
+        reader.read_exact_at(&mut now, from).unwrap();
+        assert!(
+            now == bytes,
+            "bytes {from}..{to} changed after the mark passed them"
+        );
+    }
+}
