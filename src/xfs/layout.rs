@@ -17,7 +17,8 @@
 //! share the number of their first name). Extra inode btree blocks follow
 //! the chunks. Then blocks are handed out front to back in inode order
 //! (each inode: its attribute leaf block, then its data), AG after AG,
-//! skipping the headers and the log, so the write pass goes front to back.
+//! skipping the headers and the log, so the write pass goes front to back;
+//! each AG keeps free what the kernel reserves in it at mount.
 
 use crate::rootfs::{Kind, NodeId, Tree};
 
@@ -86,6 +87,32 @@ impl Geo {
 
     pub fn log_start(&self) -> u64 {
         self.ag_start(self.log_ag()) + PREALLOC
+    }
+
+    /// Blocks left free at the end of every AG: what the kernel sets
+    /// aside per AG at mount for the free-inode and refcount btrees to
+    /// grow into (`xfs_ag_resv_init`: their largest size for the AG,
+    /// `xfs_btree_calc_size` with half-full blocks), and a little more.
+    /// Without it a full AG mounts with "ENOSPC reserving per-AG metadata
+    /// pool".
+    pub fn ag_reserve(&self) -> u64 {
+        fn size(leaf_min: u64, node_min: u64, records: u64) -> u64 {
+            let mut n = records.div_ceil(leaf_min).max(1);
+            let mut total = n;
+            while n > 1 {
+                n = n.div_ceil(node_min);
+                total += n;
+            }
+            total
+        }
+        let node_min = (BLOCK - 56) / 8 / 2;
+        let refcount = size((BLOCK - 56) / 12 / 2, node_min, self.agblocks);
+        let finobt = size(
+            (BLOCK - 56) / 16 / 2,
+            node_min,
+            self.agblocks * INODES_PER_BLOCK / INODES_PER_CHUNK,
+        );
+        refcount + finobt + 16
     }
 
     /// Where AG `ag`'s free list blocks start.
@@ -423,7 +450,8 @@ impl Cursor<'_> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut left = n;
         while left > 0 {
-            let room = self.geo.ag_len(self.ag) - self.next;
+            let end = self.geo.ag_len(self.ag) - self.geo.ag_reserve();
+            let room = end.saturating_sub(self.next);
             if room == 0 {
                 self.ag += 1;
                 if self.ag >= self.geo.agcount {
@@ -491,7 +519,7 @@ impl Plan {
         let inobt_extra = FIRST_CHUNK + chunks * CHUNK_BLOCKS;
         let extra = super::write::INO_BTREE.extra_blocks(chunks as usize);
         let first_free = inobt_extra + extra;
-        if first_free >= geo.ag_len(0) {
+        if first_free + geo.ag_reserve() >= geo.ag_len(0) {
             return Err(PlanError::NoSpace);
         }
         let mut cur = Cursor {
@@ -524,7 +552,9 @@ impl Plan {
         }
         let ag_ends = (0..geo.agcount)
             .map(|ag| match ag.cmp(&cur.ag) {
-                std::cmp::Ordering::Less => geo.ag_len(ag),
+                std::cmp::Ordering::Less => {
+                    (geo.ag_len(ag) - geo.ag_reserve()).max(geo.agfl_start(ag) + AGFL_BLOCKS)
+                }
                 std::cmp::Ordering::Equal => cur.next,
                 std::cmp::Ordering::Greater => geo.agfl_start(ag) + AGFL_BLOCKS,
             })

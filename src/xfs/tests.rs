@@ -236,3 +236,74 @@ fn what_the_watermark_calls_final_stays_final() {
         );
     }
 }
+
+/// Bytes 1..=251 over and over: data the spill store keeps (no holes).
+struct Pattern(u64);
+
+impl std::io::Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.0 as usize);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = (i % 251) as u8 + 1;
+        }
+        self.0 -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Data filling AG 0 of the smallest filesystem: the kernel mounts it
+/// without "ENOSPC reserving per-AG metadata pool" (each AG keeps free
+/// what the kernel reserves in it), and reads the data back.
+#[test]
+fn full_ags_leave_the_kernel_its_per_ag_reservation() {
+    if !crate::testutil::need_root("a kernel loop mount of XFS") {
+        return;
+    }
+    let mut t = Tree::new();
+    let data = t.spill(&mut Pattern(100 << 20)).unwrap();
+    t.insert_path("/fill", Node::file(m(0o644), data)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let f = File::create(&img).unwrap();
+    let o = Options {
+        size: 300 << 20,
+        ..opts()
+    };
+    write_following(&t, &o, &f, 0, &|_| {}).unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let out = Command::new("mount")
+        .args(["-t", "xfs", "-o", "ro,loop"])
+        .arg(&img)
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::testutil::cannot_run(
+            "a kernel loop mount of XFS",
+            &String::from_utf8_lossy(&out.stderr),
+            "run as root where loop devices and the xfs module exist",
+        );
+        return;
+    }
+    // Unmounted (and the loop device freed) however the test ends.
+    struct Umount(std::path::PathBuf);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let guard = Umount(mnt.clone());
+    let size = std::fs::metadata(mnt.join("fill")).map(|m| m.len());
+    let log = run(&mut Command::new("dmesg"));
+    drop(guard);
+    assert_eq!(size.unwrap(), 100 << 20);
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines
+        .iter()
+        .rposition(|l| l.contains("Mounting V5 Filesystem 11111111-1111-1111-1111-111111111111"))
+        .expect("the kernel logged the mount");
+    for l in &lines[from..] {
+        assert!(!l.contains("ENOSPC"), "the kernel says: {l}");
+    }
+}
