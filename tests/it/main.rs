@@ -7,7 +7,7 @@
 mod arch;
 mod bake;
 mod bake_jobs;
-mod boot;
+pub(crate) mod boot;
 mod boottest;
 mod boottest_input;
 mod build_cli;
