@@ -211,7 +211,7 @@ impl Writer<'_, '_> {
                 self.sink.blocks(start + u64::from(*bno), b)?;
             }
             if ag == geo.log_ag() {
-                let b = log_head(self.opts, geo.logblocks);
+                let b = log_head(self.opts);
                 self.sink.blocks(geo.log_start(), &b)?;
             }
         }
@@ -315,7 +315,7 @@ pub(crate) fn free_extents(plan: &Plan, ag: u32) -> Vec<(u64, u64)> {
     v
 }
 
-/// The inodes in use in AG 0 (the first `n` of the chunks).
+/// The inodes in use (all in AG 0: the first of its chunks).
 fn used_inodes(content: &Content<'_>) -> u64 {
     content.inodes.len() as u64
 }
@@ -512,8 +512,7 @@ fn agfl(geo: &Geo, opts: &Options, ag: u32) -> Vec<u8> {
 /// The log's first block: a record header and an unmount record (cycle
 /// 1), what `mkfs.xfs` leaves in a new log; the rest of the log stays
 /// zero (cycle 0), so the head is found right after this record.
-fn log_head(opts: &Options, logblocks: u64) -> Vec<u8> {
-    let _ = logblocks;
+fn log_head(opts: &Options) -> Vec<u8> {
     let mut b = vec![0u8; BS];
     put32(&mut b, 0, LOG_MAGIC);
     put32(&mut b, 4, 1); // h_cycle
