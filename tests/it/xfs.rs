@@ -333,6 +333,10 @@ fn hard_base(dir: &Path) {
         "etc/fstab",
         b"UUID=5a6b7c8d-1111-2222-3333-444455556666 / xfs defaults,noatime 1 1\n",
     );
+    w(
+        "boot/loader/entries/al2023.conf",
+        b"title Amazon Linux 2023\noptions root=UUID=5a6b7c8d-1111-2222-3333-444455556666 ro rootfstype=ext4\n",
+    );
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     for (d, n) in [("five", 5), ("two-hundred", 200), ("many", 5000)] {
         for i in 0..n {
@@ -454,6 +458,17 @@ fn the_kernel_mounts_the_hard_cases_and_shows_the_tars_tree() {
         }
     }
     let (disk, disk_links) = snapshot(&mnt.0);
+    // The fstab and the boot entry name the root's new type.
+    let fstab = std::fs::read_to_string(mnt.0.join("etc/fstab")).unwrap();
+    assert!(
+        fstab.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[1] == "/" && f[2] == "xfs"
+        }),
+        "{fstab}"
+    );
+    let entry = std::fs::read_to_string(mnt.0.join("boot/loader/entries/al2023.conf")).unwrap();
+    assert!(entry.contains(" rootfstype=xfs\n"), "{entry}");
     let (want, want_links) = snapshot(&from_tar);
     drop(mnt);
     // The disk has what the tar has, except what bake changes for a disk:
@@ -466,7 +481,7 @@ fn the_kernel_mounts_the_hard_cases_and_shows_the_tars_tree() {
         let d = disk
             .get(p)
             .unwrap_or_else(|| panic!("{p:?} is not on the disk"));
-        if p == Path::new("etc/fstab") {
+        if p == Path::new("etc/fstab") || p == Path::new("boot/loader/entries/al2023.conf") {
             assert_eq!(d.kind, 'f');
             continue;
         }
