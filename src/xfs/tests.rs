@@ -307,3 +307,51 @@ fn full_ags_leave_the_kernel_its_per_ag_reservation() {
         assert!(!l.contains("ENOSPC"), "the kernel says: {l}");
     }
 }
+
+/// A directory of more than 504 hash leaves: two levels of nodes above
+/// them (its entries all hard links to one file, to stay small).
+#[test]
+fn a_directory_with_two_node_levels_is_clean() {
+    let Some(repair) = crate::testutil::judge("xfs_repair") else {
+        return;
+    };
+    let Some(db) = crate::testutil::judge("xfs_db") else {
+        return;
+    };
+    let mut t = Tree::new();
+    let d = t.mkdir_p("/d", &m(0o755)).unwrap();
+    let f = t
+        .insert(d, "h000000", Node::file(m(0o644), FileData::default()))
+        .unwrap();
+    for i in 1..260_000 {
+        t.link_entry(d, format!("h{i:06}").as_bytes(), f).unwrap();
+    }
+    let content = Content::gather(&t, &opts()).unwrap();
+    assert_eq!(
+        layout::dir_form(&content, std::path::Path::new("/d")),
+        Some(dir::Form::Node)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&t, dir.path());
+    let out = run(Command::new(repair).arg("-n").arg("-f").arg(&img));
+    for bad in ["would ", "bad", "dubious", "corrupt", "error", "invalid"] {
+        assert!(!out.to_lowercase().contains(bad), "{out}");
+    }
+    // The root node of the hash tree is two levels up.
+    let node = run(Command::new(&db)
+        .args(["-r", "-c", "path /d", "-c", "dblock 8388608", "-c", "print"])
+        .arg(&img));
+    assert!(node.lines().any(|l| l.trim() == "nhdr.level = 2"), "{node}");
+    for name in ["/d/h000000", "/d/h131313", "/d/h259999"] {
+        let out = run(Command::new(&db)
+            .args([
+                "-r",
+                "-c",
+                &format!("path {name}"),
+                "-c",
+                "print core.nlinkv2",
+            ])
+            .arg(&img));
+        assert!(out.contains("core.nlinkv2 = 260000"), "{name}: {out}");
+    }
+}
