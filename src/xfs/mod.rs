@@ -35,7 +35,14 @@
 //!
 //! Sizing: at least 300 MiB (what mkfs.xfs accepts with the default log);
 //! `size = "auto"` is what the layout needs plus a tenth and 16 MiB, as
-//! ext4 gets, or that minimum.
+//! ext4 gets, or that minimum. Every AG keeps free what the kernel sets
+//! aside in it at mount for the free-inode and refcount btrees (see
+//! `Geo::ag_reserve`), so a full AG mounts without complaint.
+//!
+//! Not written: bmap btrees (never needed, see above), remote attribute
+//! values and multi-block attribute trees (an error names the file),
+//! inodes outside AG 0 (AG 0 holds a quarter of the disk: half a million
+//! inodes per GiB), disks of 4 TiB or more (more than 4 AGs).
 //!
 //! Deterministic: inode numbers follow [`Tree::walk`]; blocks are handed
 //! out in one fixed order; every inode time (atime, mtime, ctime, crtime)
