@@ -530,6 +530,28 @@ mod tests {
     }
 
     #[test]
+    fn the_filesystem_key_names_ext4_or_xfs_or_is_left_to_the_base() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("base")).unwrap();
+        let spec = t.path().join("img.toml");
+        let parse = |extra: &str| {
+            let text = format!("[image]\nname = \"x\"\nbase = \"base\"\n{extra}");
+            parse_image(&spec, &text)
+        };
+        assert_eq!(parse("").unwrap().filesystem, None);
+        assert_eq!(
+            parse("filesystem = \"xfs\"\n").unwrap().filesystem,
+            Some(FilesystemKind::Xfs)
+        );
+        assert_eq!(
+            parse("filesystem = \"ext4\"\n").unwrap().filesystem,
+            Some(FilesystemKind::Ext4)
+        );
+        let e = parse("filesystem = \"btrfs\"\n").unwrap_err().to_string();
+        assert!(e.contains("use ext4 or xfs"), "{e}");
+    }
+
+    #[test]
     fn image_spec_parses_and_checks_references() {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir(t.path().join("base")).unwrap();
