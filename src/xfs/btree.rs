@@ -6,7 +6,9 @@
 //! block but a lone root holds at least half its maximum, which
 //! `xfs_repair` asks of a non-root block.
 
-use super::format::{BS, put16, put32, put64, set_crc};
+use super::format::{
+    BNO_MAGIC, BS, CNT_MAGIC, FINO_MAGIC, INO_MAGIC, REFC_MAGIC, put16, put32, put64, set_crc,
+};
 
 /// The v5 short block header (`XFS_BTREE_SBLOCK_CRC_LEN`).
 pub(crate) const HDR: usize = 56;
@@ -46,6 +48,35 @@ impl Kind {
         self.levels(nrecs).iter().sum::<usize>() as u64 - 1
     }
 }
+
+/// The trees every AG has: inodes and free inodes (16-byte records,
+/// 4-byte keys), free space by block and by size (8 and 8), reference
+/// counts (12 and 4).
+pub(crate) const INO_BTREE: Kind = Kind {
+    magic: INO_MAGIC,
+    rec_len: 16,
+    key_len: 4,
+};
+pub(crate) const FINO_BTREE: Kind = Kind {
+    magic: FINO_MAGIC,
+    rec_len: 16,
+    key_len: 4,
+};
+pub(crate) const BNO_BTREE: Kind = Kind {
+    magic: BNO_MAGIC,
+    rec_len: 8,
+    key_len: 8,
+};
+pub(crate) const CNT_BTREE: Kind = Kind {
+    magic: CNT_MAGIC,
+    rec_len: 8,
+    key_len: 8,
+};
+pub(crate) const REFC_BTREE: Kind = Kind {
+    magic: REFC_MAGIC,
+    rec_len: 12,
+    key_len: 4,
+};
 
 /// Where the tree lives: its AG, the AG's first sector on disk (for the
 /// `bb_blkno` self-pointer), the filesystem UUID.

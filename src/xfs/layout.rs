@@ -517,7 +517,7 @@ impl Plan {
         let geo = Geo::new(dblocks);
         let chunks = (content.inodes.len() as u64).div_ceil(INODES_PER_CHUNK);
         let inobt_extra = FIRST_CHUNK + chunks * CHUNK_BLOCKS;
-        let extra = super::write::INO_BTREE.extra_blocks(chunks as usize);
+        let extra = super::btree::INO_BTREE.extra_blocks(chunks as usize);
         let first_free = inobt_extra + extra;
         if first_free + geo.ag_reserve() >= geo.ag_len(0) {
             return Err(PlanError::NoSpace);

@@ -8,36 +8,10 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 
-use super::btree::{self, Place};
+use super::btree::{self, BNO_BTREE, CNT_BTREE, FINO_BTREE, INO_BTREE, Place, REFC_BTREE};
 use super::format::*;
 use super::layout::{AGFL_BLOCKS, Body, Content, FIRST_CHUNK, Geo, Ino, PREALLOC, Plan, ROOT_INO};
 use super::{Options, XfsError};
-
-pub(crate) const INO_BTREE: btree::Kind = btree::Kind {
-    magic: INO_MAGIC,
-    rec_len: 16,
-    key_len: 4,
-};
-const FINO_BTREE: btree::Kind = btree::Kind {
-    magic: FINO_MAGIC,
-    rec_len: 16,
-    key_len: 4,
-};
-const BNO_BTREE: btree::Kind = btree::Kind {
-    magic: BNO_MAGIC,
-    rec_len: 8,
-    key_len: 8,
-};
-const CNT_BTREE: btree::Kind = btree::Kind {
-    magic: CNT_MAGIC,
-    rec_len: 8,
-    key_len: 8,
-};
-const REFC_BTREE: btree::Kind = btree::Kind {
-    magic: REFC_MAGIC,
-    rec_len: 12,
-    key_len: 4,
-};
 
 const CHUNK: usize = 1 << 20;
 const PROGRESS_STEP: u64 = 1 << 20;
