@@ -41,3 +41,4 @@ pub mod spec;
 pub mod systemd;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod xfs;

@@ -12,7 +12,7 @@
 
 mod rule;
 
-pub use rule::{cannot_run, find_program, judge, shared};
+pub use rule::{cannot_run, find_program, judge, need_root, shared};
 
 #[cfg(test)]
 mod tests {

@@ -137,6 +137,48 @@ fn fstab(old: Option<&str>, root: &str, fs: FilesystemKind, esp: &str) -> String
     s
 }
 
+/// The base's boot loader entries (`/boot/loader/entries/*.conf`) and
+/// `/etc/kernel/cmdline`, with their text.
+fn boot_entries(tree: &Tree) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Ok(dir) = tree.resolve("/boot/loader/entries", true)
+        && let Some(d) = tree.node(dir).as_dir()
+    {
+        for name in d.entries().keys() {
+            let path = format!("/boot/loader/entries/{}", String::from_utf8_lossy(name));
+            if let Some(text) = tree.read_text(&path) {
+                out.push((path, text));
+            }
+        }
+    }
+    if let Some(text) = tree.read_text("/etc/kernel/cmdline") {
+        out.push(("/etc/kernel/cmdline".to_string(), text));
+    }
+    out
+}
+
+/// `text` with every `rootfstype=` word naming `fs`, or `None` when it
+/// names none or already names `fs`.
+fn with_rootfstype(text: &str, fs: FilesystemKind) -> Option<String> {
+    let mut changed = false;
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            line.split(' ')
+                .map(|w| match w.strip_prefix("rootfstype=") {
+                    Some(v) if v != fs.name() => {
+                        changed = true;
+                        format!("rootfstype={}", fs.name())
+                    }
+                    _ => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    changed.then(|| lines.join("\n"))
+}
+
 /// Adjust the tree for a disk and collect the ESP's contents.
 pub fn prepare(
     tree: &mut Tree,
@@ -222,6 +264,12 @@ pub fn prepare(
             .map_err(|e| BakeError::Usage(format!("cannot make /etc: {e}")))?;
     }
     put_text(tree, "/etc/fstab", &new, time)?;
+    // Boot entries that name the root's type name the new one.
+    for (path, text) in boot_entries(tree) {
+        if let Some(fixed) = with_rootfstype(&text, fs) {
+            put_text(tree, &path, &fixed, time)?;
+        }
+    }
 
     // Mount points the kernel and systemd need.
     for (p, mode) in [
@@ -473,6 +521,20 @@ mod tests {
         assert_eq!(lines[3], "/dev/sdb /data ext4 defaults 0 2");
         let fresh = fstab(None, "2222", FilesystemKind::Ext4, "CCCC-DDDD");
         assert_eq!(fresh.lines().count(), 2);
+    }
+
+    #[test]
+    fn boot_entries_that_name_the_root_type_name_the_new_one() {
+        let entry = "title AL2023\noptions root=UUID=1 ro rootfstype=ext4 console=ttyS0\n";
+        assert_eq!(
+            with_rootfstype(entry, FilesystemKind::Xfs).as_deref(),
+            Some("title AL2023\noptions root=UUID=1 ro rootfstype=xfs console=ttyS0\n")
+        );
+        assert_eq!(with_rootfstype(entry, FilesystemKind::Ext4), None);
+        assert_eq!(
+            with_rootfstype("options root=UUID=1 ro\n", FilesystemKind::Xfs),
+            None
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::{BakeError, Result};
 use super::{BakeOptions, Hashing, Reporter};
 use crate::disk::format::{Context, ImageFormat, RawDone, RawStream};
 use crate::disk::{OutputFormat, raw::Watermark};
+use crate::filesystem::FilesystemKind;
 use crate::fsread::image::BiosBoot;
 use crate::manifest;
 use crate::output::Staging;
@@ -133,7 +134,12 @@ fn write_disk(
     bios: Option<&BiosBoot>,
 ) -> Result<(Vec<manifest::Output>, DiskFacts)> {
     progress.step("writing the disk");
-    let prepared = layout::prepare(tree, seed, time, spec.arch, spec.filesystem)?;
+    // The spec's choice, else what the base's own fstab mounts at `/`.
+    let fs_kind = spec
+        .filesystem
+        .or_else(|| FilesystemKind::of_tree(tree))
+        .unwrap_or(FilesystemKind::Ext4);
+    let prepared = layout::prepare(tree, seed, time, spec.arch, fs_kind)?;
     if !prepared.bootable {
         warnings.push(format!(
             "the image will not boot: {}",
@@ -158,16 +164,7 @@ fn write_disk(
         None => BakeError::Usage(m),
     };
     let written = layout::lay_out_raw(
-        tree,
-        &prepared,
-        spec.filesystem,
-        spec.arch,
-        size,
-        seed,
-        time,
-        &raw_file,
-        &bad_size,
-        bios,
+        tree, &prepared, fs_kind, spec.arch, size, seed, time, &raw_file, &bad_size, bios,
     )?;
     if let Some(why) = &written.not_bios_bootable_because {
         warnings.push(format!(

@@ -261,7 +261,7 @@ pub struct Disk {
     pub size: u64,
     pub disk_guid: String,
     pub partitions: Vec<Partition>,
-    /// The ext4 root filesystem's UUID, and where it came from (`fstab`,
+    /// The root filesystem's UUID (ext4 or XFS), and where it came from (`fstab`,
     /// `boot entries` of the base, or `derived` from the inputs).
     pub root_uuid: String,
     pub root_uuid_from: String,

@@ -135,8 +135,10 @@ pub struct ImageSpec {
     pub formats: Vec<OutputFormat>,
     /// The architecture the image is for (`x86_64` when not given).
     pub arch: Arch,
-    /// The root filesystem of disk images (`ext4` when not given).
-    pub filesystem: FilesystemKind,
+    /// The root filesystem of disk images; when not given, what the
+    /// base's `/etc/fstab` names for `/`, else ext4 (see
+    /// [`FilesystemKind::of_tree`]).
+    pub filesystem: Option<FilesystemKind>,
     pub systemd: SystemdOverrides,
     pub files: Vec<Overlay>,
     /// `install`, `weak_deps`, `use_base_repos`, `releasever`,
@@ -314,8 +316,8 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
     let formats = parse_formats(&cx, im.formats.as_ref())?;
     let arch = parse_arch(&cx, im.arch.as_ref())?;
     let filesystem = match &im.filesystem {
-        None => FilesystemKind::Ext4,
-        Some(fs) => FilesystemKind::from_name(fs.get_ref()).ok_or_else(|| {
+        None => None,
+        Some(fs) => Some(FilesystemKind::from_name(fs.get_ref()).ok_or_else(|| {
             let names: Vec<&str> = FilesystemKind::ALL.iter().map(|k| k.name()).collect();
             cx.err(
                 fs,
@@ -325,7 +327,7 @@ pub fn parse_image(file: &Path, text: &str) -> Result<ImageSpec, SpecError> {
                     names.join(" or ")
                 ),
             )
-        })?,
+        })?),
     };
     let units = |list: &[Spanned<String>]| -> Result<Vec<UnitRef>, SpecError> {
         list.iter()
@@ -525,6 +527,28 @@ mod tests {
         assert_eq!(parse_size("512M"), Ok(Size::Bytes(512 << 20)));
         assert!(parse_size("8 parsecs").is_err());
         assert!(parse_size("GiB").is_err());
+    }
+
+    #[test]
+    fn the_filesystem_key_names_ext4_or_xfs_or_is_left_to_the_base() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("base")).unwrap();
+        let spec = t.path().join("img.toml");
+        let parse = |extra: &str| {
+            let text = format!("[image]\nname = \"x\"\nbase = \"base\"\n{extra}");
+            parse_image(&spec, &text)
+        };
+        assert_eq!(parse("").unwrap().filesystem, None);
+        assert_eq!(
+            parse("filesystem = \"xfs\"\n").unwrap().filesystem,
+            Some(FilesystemKind::Xfs)
+        );
+        assert_eq!(
+            parse("filesystem = \"ext4\"\n").unwrap().filesystem,
+            Some(FilesystemKind::Ext4)
+        );
+        let e = parse("filesystem = \"btrfs\"\n").unwrap_err().to_string();
+        assert!(e.contains("use ext4 or xfs"), "{e}");
     }
 
     #[test]

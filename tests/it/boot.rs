@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::common::{cannot_run, copy_dir, ingot, one_qemu, repo_root, run_ok, stdout};
 use crate::need;
 
-fn boot_base() -> Option<PathBuf> {
+pub(crate) fn boot_base() -> Option<PathBuf> {
     let p = std::env::var_os("INGOT_BOOT_BASE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/boot-base/debian12-boot.tar.zst"));

@@ -343,8 +343,12 @@ fn the_root_uuid_named_by_the_bases_fstab_is_kept() {
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(
         &spec,
-        text.replace("formats = [\"tar\"]", "formats = [\"raw\"]")
-            + &format!("\n[[image.files]]\ndest = \"/etc/fstab\"\ncontent = \"UUID={uuid} / xfs defaults,noatime 1 1\\n\"\n"),
+        // ext4 asked for: without it the base's XFS fstab line makes an
+        // XFS root (tests/it/xfs.rs).
+        text.replace(
+            "formats = [\"tar\"]",
+            "formats = [\"raw\"]\nfilesystem = \"ext4\"",
+        ) + &format!("\n[[image.files]]\ndest = \"/etc/fstab\"\ncontent = \"UUID={uuid} / xfs defaults,noatime 1 1\\n\"\n"),
     )
     .unwrap();
     // Overlays come after install but before the disk is prepared, so the

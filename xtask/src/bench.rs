@@ -22,7 +22,10 @@
 //! stream-optimized VMDK, `sha256sum`) for (c), plus the machine's own
 //! limits (writing the image's allocated bytes, hashing the raw file);
 //! `ingot lock` against `dnf install --assumeno` for (d), each from an
-//! empty cache (resolution including the metadata fetch).
+//! empty cache (resolution including the metadata fetch). (c-xfs) is (c)
+//! with `filesystem = "xfs"`, against the same pipeline with `mkfs.xfs`,
+//! a loop mount and `cp -a` in place of `mkfs.ext4 -d`; its ratio to
+//! (c)'s ext4 bake is reported (target: within 1.2x).
 //! Runs alternate between contenders; each is repeated and reported as the
 //! median with the spread. Wall time, CPU time and peak RSS come from
 //! `wait4`'s rusage of each command. Needs root (rpm -i --root and
@@ -306,6 +309,7 @@ const B: &str = "(b) 2,000 files, 200 MB";
 const B2: &str = "(b2) 2,000 files, 400 MB";
 const C: &str = "(c) rootfs 20,000 entries, 500 MB -> raw + VMDK";
 const C2: &str = "(c2) rootfs 20,000 entries, 1 GB -> raw + VMDK";
+const CX: &str = "(c-xfs) rootfs 20,000 entries, 500 MB -> XFS root, raw + VMDK";
 /// The whole pipeline's row, and the prefix of its steps' rows.
 const PIPELINE: &str = "pipeline (tar, rpm, mkfs, sgdisk, dd, qemu-img, sha256sum)";
 const PIPE_STEP: &str = "- pipeline step: ";
@@ -471,16 +475,18 @@ fn make_workloads(root: &Path, bench: &Path, scale: usize) -> Result<(), String>
             }
             made(&t, &stamp)?;
         }
-        let img = bench.join(format!("{tar}.toml"));
-        std::fs::write(
-            &img,
-            format!(
-                "[image]\nname = \"bench\"\nbase = \"{}\"\npackages = [\"{}\"]\nformats = [\"raw\", \"vmdk\"]\n",
-                t.display(),
-                root.join("specs/hello/hello.toml").display()
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+        for (suffix, extra) in [("toml", ""), ("xfs.toml", "filesystem = \"xfs\"\n")] {
+            let img = bench.join(format!("{tar}.{suffix}"));
+            std::fs::write(
+                &img,
+                format!(
+                    "[image]\nname = \"bench\"\nbase = \"{}\"\npackages = [\"{}\"]\nformats = [\"raw\", \"vmdk\"]\n{extra}",
+                    t.display(),
+                    root.join("specs/hello/hello.toml").display()
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }
@@ -562,10 +568,34 @@ impl Contenders {
 
     /// The pipeline people script, for a disk of `disk_bytes` (the size
     /// ingot chose, so both write the same disk): named steps.
-    fn pipeline_c(&self, base_tar: &Path, disk_bytes: u64) -> Vec<(&'static str, Command)> {
+    fn pipeline_c(
+        &self,
+        base_tar: &Path,
+        disk_bytes: u64,
+        xfs: bool,
+    ) -> Vec<(&'static str, Command)> {
         let s = self.scratch.display();
         let sde = SDE;
         let root_bytes = disk_bytes - (13 << 20);
+        let mkfs = if xfs {
+            (
+                "mkfs.xfs + mount + cp -a",
+                sh(&format!(
+                    "truncate -s {root_bytes} {s}/root.fs && \
+                     mkfs.xfs -q -f -L / -m uuid=6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1b {s}/root.fs && \
+                     mkdir -p {s}/mnt && mount -o loop {s}/root.fs {s}/mnt && \
+                     cp -a {s}/root/. {s}/mnt/ && umount {s}/mnt"
+                )),
+            )
+        } else {
+            (
+                "mkfs.ext4 -d",
+                sh(&format!(
+                    "E2FSPROGS_FAKE_TIME={sde} mkfs.ext4 -q -F -U 6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1b -E hash_seed=6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1c -L / -d {s}/root {s}/root.fs {}k",
+                    root_bytes / 1024
+                )),
+            )
+        };
         vec![
             (
                 "tar -x",
@@ -581,13 +611,7 @@ impl Contenders {
                     self.pkg.display()
                 )),
             ),
-            (
-                "mkfs.ext4 -d",
-                sh(&format!(
-                    "E2FSPROGS_FAKE_TIME={sde} mkfs.ext4 -q -F -U 6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1b -E hash_seed=6b9f8e4a-1c2d-4e3f-8a5b-6c7d8e9f0a1c -L / -d {s}/root {s}/root.ext4 {}k",
-                    root_bytes / 1024
-                )),
-            ),
+            mkfs,
             (
                 "mkfs.vfat",
                 sh(&format!(
@@ -605,7 +629,7 @@ impl Contenders {
                 "dd",
                 sh(&format!(
                     "dd if={s}/esp.fat of={s}/disk.raw bs=1M seek=1 conv=notrunc,sparse status=none && \
-                     dd if={s}/root.ext4 of={s}/disk.raw bs=1M seek=12 conv=notrunc,sparse status=none"
+                     dd if={s}/root.fs of={s}/disk.raw bs=1M seek=12 conv=notrunc,sparse status=none"
                 )),
             ),
             (
@@ -759,20 +783,26 @@ fn measure_rounds(
             );
         }
         // (c) and (c2)
-        for (work, tar) in [(C, "base-c.tar"), (C2, "base-c2.tar")] {
+        for (work, tar, xfs) in [
+            (C, "base-c.tar", false),
+            (CX, "base-c.tar", true),
+            (C2, "base-c2.tar", false),
+        ] {
             if !wants('c') {
                 continue;
             }
             clean();
-            let baked = measure_bake(&mut res, bench, k, work, tar, &out)?;
-            if let Some((rev, bin)) = &k.baseline {
+            let baked = measure_bake(&mut res, bench, k, work, tar, xfs, &out)?;
+            if let Some((rev, bin)) = &k.baseline
+                && !xfs
+            {
                 clean();
                 let img = bench.join(format!("{tar}.toml"));
                 let cmd = &mut Contenders::bake_with(bin, &img, &out);
                 res.push(work, &baseline_name("bake", rev), measure(cmd)?);
             }
             clean();
-            let theirs = measure_pipeline(&mut res, bench, k, work, tar, baked.disk_bytes)?;
+            let theirs = measure_pipeline(&mut res, bench, k, work, (tar, xfs), baked.disk_bytes)?;
             res.vmdk_sizes.push((work, baked.vmdk_bytes, theirs));
         }
         // (d)
@@ -796,7 +826,8 @@ struct Baked {
     vmdk_bytes: u64,
 }
 
-/// One round of `ingot bake` on `work` (base tarball `tar`) into `out`,
+/// One round of `ingot bake` on `work` (base tarball `tar`, an XFS root
+/// when `xfs`) into `out`,
 /// then the machine's limits for the image it wrote.
 fn measure_bake(
     res: &mut Results,
@@ -804,9 +835,10 @@ fn measure_bake(
     k: &Contenders,
     work: &'static str,
     tar: &str,
+    xfs: bool,
     out: &Path,
 ) -> Result<Baked, String> {
-    let img = bench.join(format!("{tar}.toml"));
+    let img = bench.join(format!("{tar}.{}", if xfs { "xfs.toml" } else { "toml" }));
     res.push(work, "ingot bake", measure(&mut k.ingot_bake(&img, out))?);
     let raw = find_output(out, "raw")?.ok_or("no raw image")?;
     let our_vmdk = find_output(out, "vmdk")?
@@ -848,11 +880,11 @@ fn measure_pipeline(
     bench: &Path,
     k: &Contenders,
     work: &'static str,
-    tar: &str,
+    (tar, xfs): (&str, bool),
     disk_bytes: u64,
 ) -> Result<u64, String> {
     let mut total = Sample::default();
-    for (step, mut cmd) in k.pipeline_c(&bench.join(tar), disk_bytes) {
+    for (step, mut cmd) in k.pipeline_c(&bench.join(tar), disk_bytes, xfs) {
         let x = measure(&mut cmd)?;
         res.push(work, &format!("{PIPE_STEP}{step}"), x);
         total.wall += x.wall;
@@ -918,7 +950,7 @@ fn write_ratios(md: &mut String, res: &Results) {
          SHA-256 of the raw file the machine has); `ingot lock` at least 10x faster than \
          `dnf install --assumeno` on (d), both starting from an empty cache.\n"
     );
-    for w in [A, B, B2, C, C2] {
+    for w in [A, B, B2, C, CX, C2] {
         if let (Some(i), Some(o)) = (res.wall(w, "ingot build"), res.wall(w, "rpmbuild")) {
             let _ = writeln!(md, "- {w}: rpmbuild / ingot build = **{:.1}x**", o / i);
         }
@@ -942,6 +974,13 @@ fn write_ratios(md: &mut String, res: &Results) {
                 );
             }
         }
+    }
+    if let (Some(x), Some(e)) = (res.wall(CX, "ingot bake"), res.wall(C, "ingot bake")) {
+        let _ = writeln!(
+            md,
+            "- {CX}: ingot bake with an XFS root / with ext4 (c) = **{:.2}x** (target: at most 1.2x)",
+            x / e
+        );
     }
     write_repo_ratio(md, res);
     write_against(md, res);
@@ -1065,6 +1104,7 @@ fn write_machine(md: &mut String) {
     for (c, a) in [
         ("rpmbuild", "--version"),
         ("mkfs.ext4", "-V"),
+        ("mkfs.xfs", "-V"),
         ("qemu-img", "--version"),
         ("sgdisk", "--version"),
         ("openssl", "version"),
