@@ -22,6 +22,7 @@ pub mod disk;
 pub mod ext4;
 pub mod filesystem;
 pub mod fsread;
+pub mod fswrite;
 pub mod input;
 pub mod inspect;
 pub mod install;

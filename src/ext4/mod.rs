@@ -200,40 +200,20 @@ fn fits(content: &Content<'_>, blocks: u64) -> Result<bool, Ext4Error> {
     }
 }
 
-/// The fewest blocks that hold `content` (found by bisection between a
-/// lower bound and the first doubling that fits).
+/// The fewest blocks that hold `content`.
 fn min_blocks(content: &Content<'_>) -> Result<u64, Ext4Error> {
-    let mut lo = MIN_BLOCKS.max(content.data_blocks()) - 1;
-    let mut hi = lo + 1;
-    while !fits(content, hi)? {
-        lo = hi;
-        hi = hi
-            .checked_mul(2)
-            .ok_or(Ext4Error::TooLarge { blocks: hi })?;
-    }
-    // Invariant: `hi` fits, `lo` does not (or is below the minimum).
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if fits(content, mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok(hi)
+    let start = MIN_BLOCKS.max(content.data_blocks()) - 1;
+    crate::fswrite::fewest_blocks(
+        start,
+        u64::MAX,
+        |n| fits(content, n),
+        |blocks| Ext4Error::TooLarge { blocks },
+    )
 }
 
-/// The size [`Options::size`] 0 stands for: the minimum, plus a tenth and
-/// 16 MiB, rounded up to a MiB (and up again until it fits, as the journal
-/// grows in steps with the disk).
+/// The size [`Options::size`] 0 stands for ([`crate::fswrite::auto_blocks`]).
 fn auto_blocks(content: &Content<'_>) -> Result<u64, Ext4Error> {
-    const MIB: u64 = (1 << 20) / BLOCK_SIZE;
-    let min = min_blocks(content)?;
-    let mut blocks = (min + min / 10 + 16 * MIB).div_ceil(MIB) * MIB;
-    while !fits(content, blocks)? {
-        blocks += MIB;
-    }
-    Ok(blocks)
+    crate::fswrite::auto_blocks(min_blocks(content)?, BLOCK_SIZE, |n| fits(content, n))
 }
 
 /// The smallest size in bytes that holds `tree` with `opts` (the size in

@@ -10,8 +10,8 @@
 //! superblock's "lifetime writes" therefore counts the blocks in use, known
 //! before the data is read, not the bytes the data turned out to need.
 
+use crate::fswrite::{fill, is_zero};
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 
 use crate::rootfs::{NodeId, Tree};
@@ -53,15 +53,6 @@ struct Sink<'f> {
 
 /// `progress` hears of the front moving at least this far at a time.
 const PROGRESS_STEP: u64 = 1 << 20;
-
-fn is_zero(bytes: &[u8]) -> bool {
-    let chunks = bytes.chunks_exact(16);
-    let tail = chunks.remainder();
-    tail.iter().all(|b| *b == 0)
-        && chunks
-            .map(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])))
-            .all(|w| w == 0)
-}
 
 impl<'f> Sink<'f> {
     fn new(out: &'f File, base: u64, progress: &'f dyn Fn(u64)) -> Sink<'f> {
@@ -646,20 +637,6 @@ fn write_file(
         }
     }
     Ok(())
-}
-
-/// Read until `buf` is full or the reader ends; returns the bytes read.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// journal.rst: the jbd2 superblock of an empty, clean journal, as mke2fs

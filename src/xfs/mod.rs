@@ -166,39 +166,24 @@ fn fits(content: &Content<'_>, blocks: u64) -> Result<bool, XfsError> {
     }
 }
 
-/// The fewest blocks that hold `content` (bisection, as for ext4).
+/// The fewest blocks that hold `content`.
 fn min_blocks(content: &Content<'_>) -> Result<u64, XfsError> {
-    let mut lo = MIN_BLOCKS.max(content.data_blocks) - 1;
-    let mut hi = lo + 1;
-    while !fits(content, hi)? {
-        lo = hi;
-        hi = hi.saturating_mul(2);
-        if hi > layout::MAX_BLOCKS {
-            return Err(XfsError::TooLarge {
-                size: hi * BLOCK_SIZE,
-            });
-        }
-    }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if fits(content, mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok(hi)
+    let start = MIN_BLOCKS.max(content.data_blocks) - 1;
+    crate::fswrite::fewest_blocks(
+        start,
+        layout::MAX_BLOCKS,
+        |n| fits(content, n),
+        |hi| XfsError::TooLarge {
+            size: hi.saturating_mul(2).saturating_mul(BLOCK_SIZE),
+        },
+    )
 }
 
-/// The automatic size: the minimum plus a tenth and 16 MiB, rounded up to
-/// a MiB, and never under 300 MiB.
+/// The automatic size ([`crate::fswrite::auto_blocks`]), never under
+/// 300 MiB.
 fn auto_blocks(content: &Content<'_>) -> Result<u64, XfsError> {
-    const MIB: u64 = (1 << 20) / BLOCK_SIZE;
-    let min = min_blocks(content)?;
-    let mut blocks = (min + min / 10 + 16 * MIB).div_ceil(MIB) * MIB;
-    while !fits(content, blocks)? {
-        blocks += MIB;
-    }
+    let blocks =
+        crate::fswrite::auto_blocks(min_blocks(content)?, BLOCK_SIZE, |n| fits(content, n))?;
     Ok(blocks.max(MIN_BLOCKS))
 }
 

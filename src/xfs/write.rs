@@ -4,8 +4,8 @@
 //! headers and the log written as the front reaches them), never an
 //! all-zero block.
 
+use crate::fswrite::{fill, is_zero};
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 
 use super::btree::{self, BNO_BTREE, CNT_BTREE, FINO_BTREE, INO_BTREE, Place, REFC_BTREE};
@@ -35,7 +35,7 @@ impl Sink<'_> {
     fn blocks(&mut self, block: u64, data: &[u8]) -> Result<(), XfsError> {
         for (i, b) in data.chunks(BS).enumerate() {
             let at = (block + i as u64) * BLOCK;
-            if b.iter().all(|x| *x == 0) {
+            if is_zero(b) {
                 continue;
             }
             if self.buf.is_empty()
@@ -259,19 +259,6 @@ impl Writer<'_, '_> {
         }
         Ok(())
     }
-}
-
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// Free extents of AG `ag` as (agbno, len), by block.
