@@ -143,7 +143,7 @@ impl Compression {
 }
 
 /// `input`, decompressed as its first bytes say.
-pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + Send + 'a>(input: R) -> io::Result<Box<dyn Read + Send + 'a>> {
     let mut r = BufReader::with_capacity(64 << 10, input);
     let head = r.fill_buf()?;
     Ok(match Compression::sniff(head) {
