@@ -476,11 +476,11 @@ impl Repo {
         let input = decoded(&path)?;
         let limits = client.limits();
         // Decompressing and parsing run on a thread of their own, a few
-        // hundred packages ahead of `each` (what the caller makes of each
+        // few dozen packages ahead of `each` (what the caller makes of each
         // package overlaps with reading the next): memory still holds a
         // bounded number of packages beyond what the caller keeps.
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Package>(256);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Package>(64);
             let reader = s.spawn(move || {
                 xml::read_primary(input, &what, limits, |p| {
                     tx.send(p).map_err(|_| RepoError::Metadata {
@@ -607,8 +607,9 @@ fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
         path: path.to_path_buf(),
         source,
     })?;
-    decode::decompress(f).map_err(|source| RepoError::Read {
+    let plain = decode::decompress(f).map_err(|source| RepoError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    Ok(Box::new(decode::ReadAhead::new(plain)))
 }
