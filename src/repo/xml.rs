@@ -1005,6 +1005,68 @@ mod tests {
     }
 
     #[test]
+    fn filelists_matching_keeps_only_the_wanted_paths() {
+        let pkg = |id: char, files: &str| {
+            format!(
+                "<package pkgid=\"{}\" name=\"{id}\" arch=\"noarch\"><version epoch=\"0\" ver=\"1\" rel=\"1\"/>{files}</package>\n",
+                id.to_string().repeat(64)
+            )
+        };
+        let text = format!(
+            "<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\">\n{}{}{}</filelists>",
+            pkg('a', "<file>/usr/share/a &amp; b</file><file>/etc/x</file>"),
+            pkg('b', "<file type=\"dir\">/etc</file><file>/etc/x</file>"),
+            pkg('c', "<file>/opt/c</file>"),
+        );
+        let wanted = ["/usr/share/a & b", "/etc/x", "/nowhere"];
+        let mut got = Vec::new();
+        let n = filelists_matching(
+            text.as_bytes(),
+            "filelists",
+            &Limits::default(),
+            |p| wanted.contains(&p),
+            |id, p| {
+                got.push((id[..1].to_string(), p.to_string()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            pairs(&[("a", "/usr/share/a & b"), ("a", "/etc/x"), ("b", "/etc/x")])
+        );
+        // The same limits as the whole reader: files per package, a bad epoch.
+        let few = Limits {
+            max_entries: 1,
+            ..Limits::default()
+        };
+        let e = filelists_matching(text.as_bytes(), "f", &few, |_| true, |_, _| Ok(()));
+        assert!(matches!(
+            e,
+            Err(RepoError::Limit {
+                limit: "max_entries",
+                ..
+            })
+        ));
+        let bad = text.replacen("epoch=\"0\"", "epoch=\"x\"", 1);
+        let e = filelists_matching(
+            bad.as_bytes(),
+            "f",
+            &Limits::default(),
+            |_| true,
+            |_, _| Ok(()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`epoch` is not a number"), "{e}");
+    }
+
+    #[test]
     fn filelists_by_package() {
         let text = format!(
             r#"<?xml version="1.0"?>
