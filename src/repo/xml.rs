@@ -76,6 +76,8 @@ struct Xml<'a, R: Read> {
     /// ([`ATTRS`]), as spans of `attr_text`.
     attrs: Vec<(&'static str, std::ops::Range<usize>)>,
     attr_text: String,
+    /// Where each attribute name of the last tag is in it (start, length).
+    keys: Vec<(usize, usize)>,
     /// The last text event's text.
     text: String,
 }
@@ -162,6 +164,7 @@ impl<'a, R: Read> Xml<'a, R> {
             outer: String::new(),
             attrs: Vec::new(),
             attr_text: String::new(),
+            keys: Vec::new(),
             text: String::new(),
         }
     }
@@ -197,8 +200,23 @@ impl<'a, R: Read> Xml<'a, R> {
     fn read_attrs(&mut self, e: &BytesStart) -> Result<()> {
         self.attrs.clear();
         self.attr_text.clear();
-        for a in e.attributes() {
+        self.keys.clear();
+        let tag: &str = e;
+        // quick-xml's own duplicate check allocates a list per tag; the
+        // same check, with the same error, on a list kept here.
+        for a in e.attributes().with_checks(false) {
             let a = a.map_err(|err| self.error(format!("bad attribute: {err}")))?;
+            let key: &str = a.key.as_ref();
+            let at = key.as_ptr() as usize - tag.as_ptr() as usize;
+            if let Some(&(prev, _)) = self
+                .keys
+                .iter()
+                .find(|(start, len)| &tag[*start..*start + *len] == key)
+            {
+                let err = quick_xml::events::attributes::AttrError::Duplicated(at, prev);
+                return Err(self.error(format!("bad attribute: {err}")));
+            }
+            self.keys.push((at, key.len()));
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(|err| {
@@ -1002,6 +1020,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "r: record `x`: no `checksum`");
+    }
+
+    #[test]
+    fn a_duplicate_attribute_is_refused_as_quick_xml_would() {
+        let text = primary(&one("a").replace("<arch>", "<arch x=\"1\" y=\"2\" x=\"3\">"));
+        let e = read(&text, &Limits::default()).unwrap_err().to_string();
+        let mut r = quick_xml::Reader::from_str("<arch x=\"1\" y=\"2\" x=\"3\">");
+        let quick_xml::events::Event::Start(tag) = r.read_event().unwrap() else {
+            panic!("no start tag")
+        };
+        let theirs = tag.attributes().find_map(|a| a.err()).unwrap();
+        assert!(
+            e.contains(&format!("bad attribute: {theirs}")),
+            "{e} / {theirs}"
+        );
     }
 
     #[test]
