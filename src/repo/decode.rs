@@ -162,6 +162,8 @@ pub fn decompress<'a, R: Read + Send + 'a>(input: R) -> io::Result<Box<dyn Read 
 /// dropped (its next piece finds no one to take it).
 pub struct ReadAhead {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Pieces read, back to the thread to fill again.
+    back: std::sync::mpsc::Sender<Vec<u8>>,
     piece: Vec<u8>,
     at: usize,
     ended: bool,
@@ -176,9 +178,11 @@ pub const AHEAD: usize = 4;
 impl ReadAhead {
     pub fn new<R: Read + Send + 'static>(mut input: R) -> ReadAhead {
         let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+        let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
             loop {
-                let mut piece = vec![0u8; PIECE];
+                let mut piece = spare.try_recv().unwrap_or_default();
+                piece.resize(PIECE, 0);
                 let mut len = 0;
                 let result = loop {
                     match input.read(&mut piece[len..]) {
@@ -213,6 +217,7 @@ impl ReadAhead {
         });
         ReadAhead {
             rx,
+            back,
             piece: Vec::new(),
             at: 0,
             ended: false,
@@ -229,7 +234,9 @@ impl Read for ReadAhead {
             match self.rx.recv() {
                 Ok(Ok(piece)) => {
                     self.ended = piece.is_empty();
-                    self.piece = piece;
+                    let done = std::mem::replace(&mut self.piece, piece);
+                    // The thread may have ended: then the piece is dropped.
+                    let _ = self.back.send(done);
                     self.at = 0;
                 }
                 Ok(Err(e)) => return Err(e),
