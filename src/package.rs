@@ -82,16 +82,32 @@ impl Nevra<'_> {
 
 /// `[epoch:]version-release`, as rpm prints it: an epoch of 0 is left out.
 pub fn evr_text(epoch: u64, version: &str, release: &str) -> String {
-    if epoch == 0 {
-        format!("{version}-{release}")
-    } else {
-        format!("{epoch}:{version}-{release}")
+    let mut s = String::with_capacity(version.len() + release.len() + 8);
+    push_evr(&mut s, epoch, version, release);
+    s
+}
+
+/// `[epoch:]version-release` appended to `s` (one allocation for a whole
+/// NEVRA: the resolver makes one per package of a repository).
+fn push_evr(s: &mut String, epoch: u64, version: &str, release: &str) {
+    if epoch != 0 {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{epoch}:");
     }
+    s.push_str(version);
+    s.push('-');
+    s.push_str(release);
 }
 
 /// `name-[epoch:]version-release.arch`, as `rpm -q` prints it.
 pub fn nevra_text(name: &str, epoch: u64, version: &str, release: &str, arch: &str) -> String {
-    format!("{name}-{}.{arch}", evr_text(epoch, version, release))
+    let mut s = String::with_capacity(name.len() + version.len() + release.len() + arch.len() + 12);
+    s.push_str(name);
+    s.push('-');
+    push_evr(&mut s, epoch, version, release);
+    s.push('.');
+    s.push_str(arch);
+    s
 }
 
 /// `name-[epoch:]version-release.arch`, split at its last dot and its last
@@ -121,6 +137,17 @@ pub struct NotRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evr_and_nevra_as_rpm_prints_them() {
+        assert_eq!(evr_text(0, "1.0", "3.amzn2023"), "1.0-3.amzn2023");
+        assert_eq!(evr_text(12, "1.0", "3"), "12:1.0-3");
+        assert_eq!(
+            nevra_text("libfoo-devel", 0, "2.1", "1.fc40", "x86_64"),
+            "libfoo-devel-2.1-1.fc40.x86_64"
+        );
+        assert_eq!(nevra_text("a", 1, "2", "3", "noarch"), "a-1:2-3.noarch");
+    }
 
     #[test]
     fn nevra_splits_at_the_last_dashes_and_dot() {

@@ -143,7 +143,7 @@ impl Compression {
 }
 
 /// `input`, decompressed as its first bytes say.
-pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + Send + 'a>(input: R) -> io::Result<Box<dyn Read + Send + 'a>> {
     let mut r = BufReader::with_capacity(64 << 10, input);
     let head = r.fill_buf()?;
     Ok(match Compression::sniff(head) {
@@ -153,6 +153,105 @@ pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> 
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
     })
+}
+
+/// A stream decompressed on a thread of its own, at most [`AHEAD`]
+/// pieces of [`PIECE`] bytes ahead of its reader: inflating a metadata
+/// file then overlaps with parsing it. The thread stops at the end of the
+/// stream, on an error (handed to the reader), or when the reader is
+/// dropped (its next piece finds no one to take it).
+pub struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Pieces read, back to the thread to fill again.
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    piece: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+/// Bytes of one piece: under glibc's mmap threshold, so pieces reuse the
+/// heap rather than map and unmap pages.
+pub const PIECE: usize = 64 << 10;
+/// Pieces in flight.
+pub const AHEAD: usize = 4;
+
+impl ReadAhead {
+    pub fn new<R: Read + Send + 'static>(mut input: R) -> ReadAhead {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+        let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            loop {
+                let mut piece = spare.try_recv().unwrap_or_default();
+                piece.resize(PIECE, 0);
+                let mut len = 0;
+                let result = loop {
+                    match input.read(&mut piece[len..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            len += n;
+                            if len == piece.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                piece.truncate(len);
+                let last = len == 0;
+                let sent = match result {
+                    Ok(()) => tx.send(Ok(piece)),
+                    Err(e) => {
+                        if len > 0 && tx.send(Ok(piece)).is_err() {
+                            return;
+                        }
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                // An empty piece marks the end.
+                if sent.is_err() || last {
+                    return;
+                }
+            }
+        });
+        ReadAhead {
+            rx,
+            back,
+            piece: Vec::new(),
+            at: 0,
+            ended: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.piece.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(piece)) => {
+                    self.ended = piece.is_empty();
+                    let done = std::mem::replace(&mut self.piece, piece);
+                    // The thread may have ended: then the piece is dropped.
+                    let _ = self.back.send(done);
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "the thread decompressing the file stopped before its end",
+                    ));
+                }
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// The error for a read that failed: a limit if the guard tripped, else
@@ -175,6 +274,53 @@ pub(super) fn read_error(what: &str, tripped: &Tripped, message: String) -> Repo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fails after handing over `ok` bytes.
+    struct FailsAt {
+        ok: usize,
+        at: usize,
+    }
+
+    impl Read for FailsAt {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.ok {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.ok - self.at).min(1000);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((self.at + i) % 251) as u8;
+            }
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_hands_over_every_byte_then_the_end_or_the_error() {
+        // Several pieces and a partial one, read in odd sizes.
+        let data: Vec<u8> = (0..PIECE * 3 + 777).map(|i| (i % 251) as u8).collect();
+        let mut r = ReadAhead::new(std::io::Cursor::new(data.clone()));
+        let mut got = Vec::new();
+        let mut buf = [0u8; 5000];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, data);
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+        // The bytes before an error arrive, then the error itself.
+        let mut r = ReadAhead::new(FailsAt {
+            ok: PIECE + 10,
+            at: 0,
+        });
+        let mut got = Vec::new();
+        let e = r.read_to_end(&mut got).unwrap_err();
+        assert_eq!(e.to_string(), "disk on fire");
+        assert_eq!(got.len(), PIECE + 10);
+    }
 
     fn read_all(data: &[u8], limits: &Limits) -> Result<usize, &'static str> {
         let mut g = Guard::new(data, limits);

@@ -474,9 +474,38 @@ impl Repo {
         );
         let what = self.what("primary");
         let input = decoded(&path)?;
-        xml::read_primary(input, &what, client.limits(), |p| {
-            task.advance(1);
-            each(p)
+        let limits = client.limits();
+        // Decompressing and parsing run on a thread of their own, a few
+        // few dozen packages ahead of `each` (what the caller makes of each
+        // package overlaps with reading the next): memory still holds a
+        // bounded number of packages beyond what the caller keeps.
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Package>(64);
+            let reader = s.spawn(move || {
+                xml::read_primary(input, &what, limits, |p| {
+                    tx.send(p).map_err(|_| RepoError::Metadata {
+                        what: what.clone(),
+                        message: "the reader of its packages stopped".into(),
+                    })
+                })
+            });
+            let mut failed = None;
+            for p in rx.iter() {
+                task.advance(1);
+                if let Err(e) = each(p) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            // Dropping the receiver stops the reader at its next package.
+            drop(rx);
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            match failed {
+                Some(e) => Err(e),
+                None => read,
+            }
         })
     }
 
@@ -535,16 +564,15 @@ impl Repo {
         let file = client.record_file(self, record, reporter)?;
         let wanted: BTreeSet<&str> = paths.iter().copied().collect();
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        xml::read_filelists(
+        xml::filelists_matching(
             decoded(&file)?,
             &self.what("filelists"),
             client.limits(),
-            |l| {
-                for f in &l.files {
-                    if wanted.contains(f.path.as_str()) {
-                        out.entry(f.path.clone()).or_default().push(l.pkgid.clone());
-                    }
-                }
+            |path| wanted.contains(path),
+            |pkgid, path| {
+                out.entry(path.to_string())
+                    .or_default()
+                    .push(pkgid.to_string());
                 Ok(())
             },
         )?;
@@ -574,13 +602,14 @@ impl Repo {
 }
 
 /// A cached metadata file, decompressed.
-fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read>> {
+fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
     let f = std::fs::File::open(path).map_err(|source| RepoError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    decode::decompress(f).map_err(|source| RepoError::Read {
+    let plain = decode::decompress(f).map_err(|source| RepoError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    Ok(Box::new(decode::ReadAhead::new(plain)))
 }

@@ -54,6 +54,13 @@ impl Repomd {
 
 /// The reader of one metadata stream: events, depth and text, with the
 /// limits checked as it goes.
+///
+/// Nothing is allocated per event: an event hands back the element's local
+/// name as one of [`KNOWN`] (or `""`), and the reader keeps the rest in
+/// buffers it reuses (the name as written in `name`, the known attributes
+/// in `attrs`, a text event's text in `text`). Primary holds a few hundred
+/// events per package; owning each name and value cost a third of the
+/// time reading a repository took.
 struct Xml<'a, R: Read> {
     reader: Reader<BufReader<Guard<R>>>,
     tripped: Tripped,
@@ -61,16 +68,83 @@ struct Xml<'a, R: Read> {
     depth: usize,
     limits: &'a Limits,
     what: &'a str,
+    /// The local name of the last start, empty or end tag.
+    name: String,
+    /// The name of the element [`Xml::text`] or [`Xml::skip`] is inside.
+    outer: String,
+    /// The last start or empty tag's attributes, by their known names
+    /// ([`ATTRS`]), as spans of `attr_text`.
+    attrs: Vec<(&'static str, std::ops::Range<usize>)>,
+    attr_text: String,
+    /// Where each attribute name of the last tag is in it (start, length).
+    keys: Vec<(usize, usize)>,
+    /// The last text event's text.
+    text: String,
 }
 
-/// What the reader handed back (owned, so the buffer can be reused).
+/// What the reader handed back: a tag's local name when it is one the
+/// readers look for (one of [`KNOWN`], else `""`).
+#[derive(Clone, Copy)]
 enum Ev {
-    Start(String, Vec<(String, String)>),
+    Start(&'static str),
     /// `<x/>`: a start and its end at once.
-    Empty(String, Vec<(String, String)>),
-    End(String),
-    Text(String),
+    Empty(&'static str),
+    End(&'static str),
+    Text,
     Eof,
+}
+
+/// The element names the readers match on.
+const KNOWN: &[&str] = &[
+    "package",
+    "entry",
+    "file",
+    "name",
+    "arch",
+    "version",
+    "checksum",
+    "time",
+    "size",
+    "location",
+    "format",
+    "provides",
+    "requires",
+    "conflicts",
+    "obsoletes",
+    "recommends",
+    "suggests",
+    "supplements",
+    "enhances",
+    "metadata",
+    "filelists",
+    "repomd",
+    "revision",
+    "data",
+    "open-checksum",
+    "open-size",
+];
+
+/// The attribute names the readers look at (the rest are checked, not
+/// kept).
+const ATTRS: &[&str] = &[
+    "name",
+    "flags",
+    "epoch",
+    "ver",
+    "rel",
+    "pre",
+    "type",
+    "href",
+    "xml:base",
+    "build",
+    "package",
+    "installed",
+    "pkgid",
+    "arch",
+];
+
+fn known(list: &[&'static str], name: &str) -> &'static str {
+    list.iter().find(|k| **k == name).copied().unwrap_or("")
 }
 
 impl<'a, R: Read> Xml<'a, R> {
@@ -86,6 +160,12 @@ impl<'a, R: Read> Xml<'a, R> {
             depth: 0,
             limits,
             what,
+            name: String::new(),
+            outer: String::new(),
+            attrs: Vec::new(),
+            attr_text: String::new(),
+            keys: Vec::new(),
+            text: String::new(),
         }
     }
 
@@ -107,14 +187,42 @@ impl<'a, R: Read> Xml<'a, R> {
         }
     }
 
-    fn attrs(&self, e: &BytesStart) -> Result<Vec<(String, String)>> {
-        let mut out = Vec::new();
-        for a in e.attributes() {
+    /// The value of the last start or empty tag's attribute `key` (one of
+    /// [`ATTRS`]).
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, r)| &self.attr_text[r.clone()])
+    }
+
+    /// Check a tag's attributes; keep the known ones.
+    fn read_attrs(&mut self, e: &BytesStart) -> Result<()> {
+        self.attrs.clear();
+        self.attr_text.clear();
+        self.keys.clear();
+        let tag: &str = e;
+        // quick-xml's own duplicate check allocates a list per tag; the
+        // same check, with the same error, on a list kept here.
+        for a in e.attributes().with_checks(false) {
             let a = a.map_err(|err| self.error(format!("bad attribute: {err}")))?;
-            let key = a.key.as_ref().to_string();
+            let key: &str = a.key.as_ref();
+            let at = key.as_ptr() as usize - tag.as_ptr() as usize;
+            if let Some(&(prev, _)) = self
+                .keys
+                .iter()
+                .find(|(start, len)| &tag[*start..*start + *len] == key)
+            {
+                let err = quick_xml::events::attributes::AttrError::Duplicated(at, prev);
+                return Err(self.error(format!("bad attribute: {err}")));
+            }
+            self.keys.push((at, key.len()));
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|err| self.error(format!("bad attribute `{key}`: {err}")))?;
+                .map_err(|err| {
+                    let key = a.key.as_ref().to_string();
+                    self.error(format!("bad attribute `{key}`: {err}"))
+                })?;
             if value.len() > self.limits.max_string {
                 return Err(self.limit(
                     "max_string",
@@ -122,26 +230,41 @@ impl<'a, R: Read> Xml<'a, R> {
                     "bytes in one value",
                 ));
             }
-            out.push((key, value.into_owned()));
+            let key = known(ATTRS, a.key.as_ref());
+            if !key.is_empty() {
+                let from = self.attr_text.len();
+                self.attr_text.push_str(&value);
+                self.attrs.push((key, from..self.attr_text.len()));
+            }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    fn set_name(&mut self, local: &str) -> &'static str {
+        self.name.clear();
+        self.name.push_str(local);
+        known(KNOWN, local)
     }
 
     fn next(&mut self) -> Result<Ev> {
+        self.next_kept(true)
+    }
+
+    /// The next event; a text event's text is kept in `text` when `keep`.
+    fn next_kept(&mut self, keep: bool) -> Result<Ev> {
         let mut buf = std::mem::take(&mut self.buf);
-        let ev = self.next_in(&mut buf);
+        let ev = self.next_in(&mut buf, keep);
         self.buf = buf;
         ev
     }
 
-    fn next_in(&mut self, buf: &mut Vec<u8>) -> Result<Ev> {
+    fn next_in(&mut self, buf: &mut Vec<u8>, keep: bool) -> Result<Ev> {
         loop {
             buf.clear();
             let ev = match self.reader.read_event_into(buf) {
                 Ok(ev) => ev,
                 Err(e) => return Err(self.error(e.to_string())),
             };
-            let local = |e: &BytesStart| e.local_name().as_ref().to_string();
             return Ok(match ev {
                 Event::Start(e) => {
                     self.depth += 1;
@@ -152,31 +275,46 @@ impl<'a, R: Read> Xml<'a, R> {
                             "nested elements",
                         ));
                     }
-                    let (name, attrs) = (local(&e), self.attrs(&e)?);
-                    Ev::Start(name, attrs)
+                    let n = self.set_name(e.local_name().as_ref());
+                    self.read_attrs(&e)?;
+                    Ev::Start(n)
                 }
                 Event::Empty(e) => {
-                    let (name, attrs) = (local(&e), self.attrs(&e)?);
-                    Ev::Empty(name, attrs)
+                    let n = self.set_name(e.local_name().as_ref());
+                    self.read_attrs(&e)?;
+                    Ev::Empty(n)
                 }
                 Event::End(e) => {
                     self.depth = self.depth.saturating_sub(1);
-                    Ev::End(e.local_name().as_ref().to_string())
+                    Ev::End(self.set_name(e.local_name().as_ref()))
                 }
-                Event::Text(t) => Ev::Text(t.xml10_content().into_owned()),
-                Event::CData(t) => Ev::Text(t.xml10_content().into_owned()),
+                Event::Text(t) => {
+                    self.text.clear();
+                    if keep {
+                        self.text.push_str(&t.xml10_content());
+                    }
+                    Ev::Text
+                }
+                Event::CData(t) => {
+                    self.text.clear();
+                    if keep {
+                        self.text.push_str(&t.xml10_content());
+                    }
+                    Ev::Text
+                }
                 Event::GeneralRef(r) => {
-                    let text = match r.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
+                    self.text.clear();
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => self.text.push(c),
                         Ok(None) => match quick_xml::escape::resolve_predefined_entity(&r) {
-                            Some(s) => s.to_string(),
+                            Some(s) => self.text.push_str(s),
                             None => {
                                 return Err(self.error(format!("unknown entity `&{};`", &*r)));
                             }
                         },
                         Err(e) => return Err(self.error(e.to_string())),
-                    };
-                    Ev::Text(text)
+                    }
+                    Ev::Text
                 }
                 Event::Eof => Ev::Eof,
                 Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => continue,
@@ -186,12 +324,21 @@ impl<'a, R: Read> Xml<'a, R> {
 
     /// The text inside the element just started, up to its end (nested
     /// elements are refused).
-    fn text(&mut self, element: &str) -> Result<String> {
+    fn text(&mut self) -> Result<String> {
         let mut s = String::new();
+        self.text_into(&mut s)?;
+        Ok(s)
+    }
+
+    /// [`Xml::text`] into `s` (cleared first).
+    fn text_into(&mut self, s: &mut String) -> Result<()> {
+        self.outer.clear();
+        self.outer.push_str(&self.name);
+        s.clear();
         loop {
             match self.next()? {
-                Ev::Text(t) => {
-                    s.push_str(&t);
+                Ev::Text => {
+                    s.push_str(&self.text);
                     if s.len() > self.limits.max_string {
                         return Err(self.limit(
                             "max_string",
@@ -200,40 +347,41 @@ impl<'a, R: Read> Xml<'a, R> {
                         ));
                     }
                 }
-                Ev::End(_) => return Ok(s),
-                Ev::Start(n, _) | Ev::Empty(n, _) => {
-                    return Err(self.error(format!("`<{n}>` inside `<{element}>`")));
+                Ev::End(_) => return Ok(()),
+                Ev::Start(_) | Ev::Empty(_) => {
+                    return Err(self.error(format!("`<{}>` inside `<{}>`", self.name, self.outer)));
                 }
-                Ev::Eof => return Err(self.error(format!("the file ends inside `<{element}>`"))),
+                Ev::Eof => {
+                    return Err(self.error(format!("the file ends inside `<{}>`", self.outer)));
+                }
             }
         }
     }
 
     /// Skip the element just started, whatever it holds.
-    fn skip(&mut self, element: &str) -> Result<()> {
+    fn skip(&mut self) -> Result<()> {
+        self.outer.clear();
+        self.outer.push_str(&self.name);
         let depth = self.depth;
         loop {
-            match self.next()? {
+            match self.next_kept(false)? {
                 Ev::End(_) if self.depth < depth => return Ok(()),
-                Ev::Eof => return Err(self.error(format!("the file ends inside `<{element}>`"))),
+                Ev::Eof => {
+                    return Err(self.error(format!("the file ends inside `<{}>`", self.outer)));
+                }
                 _ => {}
             }
         }
     }
 }
 
-fn attr<'v>(attrs: &'v [(String, String)], key: &str) -> Option<&'v str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn number(what: &str, field: &str, v: Option<&str>) -> Result<u64> {
+/// A number attribute or text (none or empty is 0); `what` names the
+/// package or record in the error, made only then.
+fn number(what: impl FnOnce() -> String, field: &str, v: Option<&str>) -> Result<u64> {
     match v {
         None | Some("") => Ok(0),
         Some(v) => v.trim().parse().map_err(|_| RepoError::Metadata {
-            what: what.to_string(),
+            what: what(),
             message: format!(
                 "`{field}` is not a number: `{}`",
                 crate::spec::diag::escape(v)
@@ -249,18 +397,18 @@ pub fn parse_repomd(data: &[u8], what: &str, limits: &Limits) -> Result<Repomd> 
     let mut saw_root = false;
     loop {
         match x.next()? {
-            Ev::Start(n, _) if n == "repomd" => saw_root = true,
-            Ev::Start(n, _) if n == "revision" => out.revision = Some(x.text(&n)?),
-            Ev::Start(n, attrs) if n == "data" => {
-                let kind = attr(&attrs, "type").unwrap_or("").to_string();
+            Ev::Start("repomd") => saw_root = true,
+            Ev::Start("revision") => out.revision = Some(x.text()?),
+            Ev::Start("data") => {
+                let kind = x.attr("type").unwrap_or("").to_string();
                 out.records.push(record(&mut x, kind)?);
                 if out.records.len() > 1024 {
                     return Err(x.limit("max_index", 1024, "records"));
                 }
             }
-            Ev::Start(n, _) if saw_root => x.skip(&n)?,
-            Ev::Start(n, _) | Ev::Empty(n, _) if !saw_root => {
-                return Err(x.error(format!("`<{n}>` where `<repomd>` should be")));
+            Ev::Start(_) if saw_root => x.skip()?,
+            Ev::Start(_) | Ev::Empty(_) if !saw_root => {
+                return Err(x.error(format!("`<{}>` where `<repomd>` should be", x.name)));
             }
             Ev::Eof => break,
             _ => {}
@@ -280,26 +428,24 @@ fn record<R: Read>(x: &mut Xml<R>, kind: String) -> Result<Record> {
     let (mut size, mut open_size) = (None, None);
     loop {
         match x.next()? {
-            Ev::Start(n, attrs) if n == "checksum" || n == "open-checksum" => {
-                let k = ChecksumKind::parse(attr(&attrs, "type").unwrap_or("?"), &what)?;
-                let c = Checksum::new(k, &x.text(&n)?, &what)?;
+            Ev::Start(n @ ("checksum" | "open-checksum")) => {
+                let k = ChecksumKind::parse(x.attr("type").unwrap_or("?"), &what)?;
+                let c = Checksum::new(k, &x.text()?, &what)?;
                 if n == "checksum" {
                     checksum = Some(c);
                 } else {
                     open_checksum = Some(c);
                 }
             }
-            Ev::Empty(n, attrs) | Ev::Start(n, attrs) if n == "location" => {
-                location = attr(&attrs, "href").map(str::to_string);
+            Ev::Empty("location") | Ev::Start("location") => {
+                location = x.attr("href").map(str::to_string);
             }
-            Ev::Start(n, _) if n == "size" => {
-                size = Some(number(&what, "size", Some(&x.text(&n)?))?)
+            Ev::Start("size") => size = Some(number(|| what.clone(), "size", Some(&x.text()?))?),
+            Ev::Start("open-size") => {
+                open_size = Some(number(|| what.clone(), "open-size", Some(&x.text()?))?);
             }
-            Ev::Start(n, _) if n == "open-size" => {
-                open_size = Some(number(&what, "open-size", Some(&x.text(&n)?))?);
-            }
-            Ev::Start(n, _) => x.skip(&n)?,
-            Ev::End(n) if n == "data" => break,
+            Ev::Start(_) => x.skip()?,
+            Ev::End("data") => break,
             Ev::Eof => return Err(x.error("the file ends inside `<data>`".into())),
             _ => {}
         }
@@ -318,18 +464,19 @@ fn record<R: Read>(x: &mut Xml<R>, kind: String) -> Result<Record> {
     })
 }
 
-/// One dependency entry's attributes.
-fn dep(what: &str, attrs: &[(String, String)], kind: DepKind) -> Result<Dep> {
-    let name = attr(attrs, "name")
+/// The entry just read (`<rpm:entry …/>`) as a dependency.
+fn dep<R: Read>(x: &Xml<R>, what: impl Fn() -> String, kind: DepKind) -> Result<Dep> {
+    let name = x
+        .attr("name")
         .filter(|n| !n.is_empty())
         .ok_or_else(|| RepoError::Metadata {
-            what: what.to_string(),
+            what: what(),
             message: format!("an entry of `{}` has no name", kind.name()),
         })?;
-    let mut flags = match attr(attrs, "flags") {
+    let mut flags = match x.attr("flags") {
         None | Some("") => 0,
         Some(f) => sense_flags(f).ok_or_else(|| RepoError::Metadata {
-            what: what.to_string(),
+            what: what(),
             message: format!(
                 "`{}`: unknown comparison `{}`",
                 crate::spec::diag::escape(name),
@@ -337,11 +484,11 @@ fn dep(what: &str, attrs: &[(String, String)], kind: DepKind) -> Result<Dep> {
             ),
         })?,
     };
-    let pre = matches!(attr(attrs, "pre"), Some("1") | Some("true"));
+    let pre = matches!(x.attr("pre"), Some("1") | Some("true"));
     if pre {
         flags |= SENSE_PREREQ;
     }
-    let own = |k: &str| attr(attrs, k).map(str::to_string);
+    let own = |k: &str| x.attr(k).map(str::to_string);
     Ok(Dep {
         name: name.to_string(),
         flags,
@@ -352,8 +499,8 @@ fn dep(what: &str, attrs: &[(String, String)], kind: DepKind) -> Result<Dep> {
     })
 }
 
-fn file_kind(attrs: &[(String, String)]) -> FileKind {
-    match attr(attrs, "type") {
+fn file_kind<R: Read>(x: &Xml<R>) -> FileKind {
+    match x.attr("type") {
         Some("dir") => FileKind::Dir,
         Some("ghost") => FileKind::Ghost,
         _ => FileKind::File,
@@ -368,38 +515,38 @@ pub fn read_primary<R: Read>(
     limits: &Limits,
     mut each: impl FnMut(Package) -> Result<()>,
 ) -> Result<u64> {
-    packages_under(input, what, limits, "metadata", |x, _, count| {
+    packages_under(input, what, limits, "metadata", |x, count| {
         each(package(x, count)?)
     })
 }
 
 /// The document's one `root` element and each `<package>` in it, in the
-/// order of the file: `one(reader, its attributes, its number)` reads each
-/// (from just after its start). Other children are skipped; at most
-/// `max_packages` of them. Returns how many there were.
+/// order of the file: `one(reader, its number)` reads each (from just
+/// after its start, its attributes in the reader). Other children are
+/// skipped; at most `max_packages` of them. Returns how many there were.
 fn packages_under<R: Read>(
     input: R,
     what: &str,
     limits: &Limits,
     root: &str,
-    mut one: impl FnMut(&mut Xml<R>, &[(String, String)], u64) -> Result<()>,
+    mut one: impl FnMut(&mut Xml<R>, u64) -> Result<()>,
 ) -> Result<u64> {
     let mut x = Xml::new(input, limits, what);
     let mut count = 0u64;
     let mut saw_root = false;
     loop {
         match x.next()? {
-            Ev::Start(n, _) if n == root && !saw_root => saw_root = true,
-            Ev::Start(n, attrs) if n == "package" && saw_root => {
+            Ev::Start(n) if n == root && !n.is_empty() && !saw_root => saw_root = true,
+            Ev::Start("package") if saw_root => {
                 count += 1;
                 if count > limits.max_packages {
                     return Err(x.limit("max_packages", limits.max_packages, "packages"));
                 }
-                one(&mut x, &attrs, count)?;
+                one(&mut x, count)?;
             }
-            Ev::Start(n, _) if saw_root => x.skip(&n)?,
-            Ev::Start(n, _) | Ev::Empty(n, _) if !saw_root => {
-                return Err(x.error(format!("`<{n}>` where `<{root}>` should be")));
+            Ev::Start(_) if saw_root => x.skip()?,
+            Ev::Start(_) | Ev::Empty(_) if !saw_root => {
+                return Err(x.error(format!("`<{}>` where `<{root}>` should be", x.name)));
             }
             Ev::Eof => break,
             _ => {}
@@ -419,91 +566,86 @@ fn package<R: Read>(x: &mut Xml<R>, index: u64) -> Result<Package> {
     let mut entries = 0usize;
     let mut has_version = false;
     let base = x.what;
-    let what = |p: &Package| {
-        if p.name.is_empty() {
+    let what = |name: &str| {
+        if name.is_empty() {
             format!("{base}: package #{index}")
         } else {
-            format!("{base}: package `{}`", crate::spec::diag::escape(&p.name))
+            format!("{base}: package `{}`", crate::spec::diag::escape(name))
         }
     };
     loop {
-        let ev = x.next()?;
-        let (n, attrs, empty) = match ev {
-            Ev::Start(n, a) => (n, a, false),
-            Ev::Empty(n, a) => (n, a, true),
+        let (n, empty) = match x.next()? {
+            Ev::Start(n) => (n, false),
+            Ev::Empty(n) => (n, true),
+            Ev::End("package") => break,
             Ev::End(n) => {
-                if n == "package" {
-                    break;
-                }
-                if DepKind::from_name(n.as_bytes()) == list {
+                if list.is_some() && DepKind::from_name(n.as_bytes()) == list {
                     list = None;
                 }
                 continue;
             }
-            Ev::Text(_) => continue,
+            Ev::Text => continue,
             Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
         };
-        let text = |x: &mut Xml<R>| if empty { Ok(String::new()) } else { x.text(&n) };
-        match n.as_str() {
+        let text = |x: &mut Xml<R>| if empty { Ok(String::new()) } else { x.text() };
+        match n {
             "name" => p.name = text(x)?,
             "arch" => p.arch = text(x)?,
             "version" => {
-                p.epoch = number(&what(&p), "epoch", attr(&attrs, "epoch"))?;
-                p.version = attr(&attrs, "ver").unwrap_or("").to_string();
-                p.release = attr(&attrs, "rel").unwrap_or("").to_string();
+                p.epoch = number(|| what(&p.name), "epoch", x.attr("epoch"))?;
+                p.version = x.attr("ver").unwrap_or("").to_string();
+                p.release = x.attr("rel").unwrap_or("").to_string();
                 has_version = true;
                 if !empty {
-                    x.skip(&n)?;
+                    x.skip()?;
                 }
             }
             "checksum" => {
-                let w = what(&p);
-                let k = ChecksumKind::parse(attr(&attrs, "type").unwrap_or("?"), &w)?;
+                let w = what(&p.name);
+                let k = ChecksumKind::parse(x.attr("type").unwrap_or("?"), &w)?;
                 checksum = Some(Checksum::new(k, &text(x)?, &w)?);
             }
             "time" => {
-                p.build_time = number(&what(&p), "time build", attr(&attrs, "build"))?;
+                p.build_time = number(|| what(&p.name), "time build", x.attr("build"))?;
                 if !empty {
-                    x.skip(&n)?;
+                    x.skip()?;
                 }
             }
             "size" => {
-                p.size = number(&what(&p), "size package", attr(&attrs, "package"))?;
-                p.installed_size = number(&what(&p), "size installed", attr(&attrs, "installed"))?;
+                p.size = number(|| what(&p.name), "size package", x.attr("package"))?;
+                p.installed_size = number(|| what(&p.name), "size installed", x.attr("installed"))?;
                 if !empty {
-                    x.skip(&n)?;
+                    x.skip()?;
                 }
             }
             "location" => {
-                p.location = attr(&attrs, "href").unwrap_or("").to_string();
-                p.location_base = attr(&attrs, "xml:base").map(str::to_string);
+                p.location = x.attr("href").unwrap_or("").to_string();
+                p.location_base = x.attr("xml:base").map(str::to_string);
                 if !empty {
-                    x.skip(&n)?;
+                    x.skip()?;
                 }
             }
             "format" => {}
             "entry" if list.is_some() => {
                 let kind = list.expect("checked");
-                let d = dep(&what(&p), &attrs, kind)?;
+                let d = dep(x, || what(&p.name), kind)?;
                 p.deps_mut(kind).push(d);
                 entries += 1;
                 if !empty {
-                    x.skip(&n)?;
+                    x.skip()?;
                 }
             }
             "file" => {
+                let kind = file_kind(x);
                 let path = text(x)?;
-                p.files.push(PackageFile {
-                    path,
-                    kind: file_kind(&attrs),
-                });
+                p.files.push(PackageFile { path, kind });
                 entries += 1;
             }
             other => match DepKind::from_name(other.as_bytes()) {
                 Some(kind) if !empty => list = Some(kind),
                 Some(_) => {}
                 None if empty => {}
-                None => x.skip(&n)?,
+                None => x.skip()?,
             },
         }
         if entries > x.limits.max_entries {
@@ -514,7 +656,7 @@ fn package<R: Read>(x: &mut Xml<R>, index: u64) -> Result<Package> {
             ));
         }
     }
-    let w = what(&p);
+    let w = what(&p.name);
     let missing = |field: &str| RepoError::Metadata {
         what: w.clone(),
         message: format!("no `{field}`"),
@@ -556,13 +698,57 @@ pub fn read_filelists<R: Read>(
     limits: &Limits,
     mut each: impl FnMut(FileList) -> Result<()>,
 ) -> Result<u64> {
-    packages_under(input, what, limits, "filelists", |x, attrs, _| {
-        each(file_list(x, attrs)?)
+    packages_under(input, what, limits, "filelists", |x, _| each(file_list(x)?))
+}
+
+/// Read `filelists.xml` (decompressed) and call `each(pkgid, path)` for
+/// every listed path that `wanted` accepts, in the order of the file;
+/// nothing else is kept (the paths are read into one reused buffer).
+/// Checks what [`read_filelists`] checks. Returns how many packages there
+/// were.
+pub fn filelists_matching<R: Read>(
+    input: R,
+    what: &str,
+    limits: &Limits,
+    wanted: impl Fn(&str) -> bool,
+    mut each: impl FnMut(&str, &str) -> Result<()>,
+) -> Result<u64> {
+    let mut pkgid = String::new();
+    let mut path = String::new();
+    packages_under(input, what, limits, "filelists", |x, _| {
+        pkgid.clear();
+        pkgid.push_str(x.attr("pkgid").unwrap_or(""));
+        let mut files = 0usize;
+        loop {
+            match x.next()? {
+                Ev::Start("version") | Ev::Empty("version") => {
+                    number(|| x.what.to_string(), "epoch", x.attr("epoch"))?;
+                }
+                Ev::Start("file") => {
+                    x.text_into(&mut path)?;
+                    if wanted(&path) {
+                        each(&pkgid, &path)?;
+                    }
+                    files += 1;
+                    if files > x.limits.max_entries {
+                        return Err(x.limit(
+                            "max_entries",
+                            x.limits.max_entries as u64,
+                            "entries in one package",
+                        ));
+                    }
+                }
+                Ev::Start(_) => x.skip()?,
+                Ev::End("package") => return Ok(()),
+                Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
+                _ => {}
+            }
+        }
     })
 }
 
-fn file_list<R: Read>(x: &mut Xml<R>, attrs: &[(String, String)]) -> Result<FileList> {
-    let own = |k: &str| attr(attrs, k).unwrap_or("").to_string();
+fn file_list<R: Read>(x: &mut Xml<R>) -> Result<FileList> {
+    let own = |k: &str| x.attr(k).unwrap_or("").to_string();
     let mut l = FileList {
         pkgid: own("pkgid"),
         name: own("name"),
@@ -574,17 +760,15 @@ fn file_list<R: Read>(x: &mut Xml<R>, attrs: &[(String, String)]) -> Result<File
     };
     loop {
         match x.next()? {
-            Ev::Start(n, a) | Ev::Empty(n, a) if n == "version" => {
-                l.epoch = number(x.what, "epoch", attr(&a, "epoch"))?;
-                l.version = attr(&a, "ver").unwrap_or("").to_string();
-                l.release = attr(&a, "rel").unwrap_or("").to_string();
+            Ev::Start("version") | Ev::Empty("version") => {
+                l.epoch = number(|| x.what.to_string(), "epoch", x.attr("epoch"))?;
+                l.version = x.attr("ver").unwrap_or("").to_string();
+                l.release = x.attr("rel").unwrap_or("").to_string();
             }
-            Ev::Start(n, a) if n == "file" => {
-                let path = x.text(&n)?;
-                l.files.push(PackageFile {
-                    path,
-                    kind: file_kind(&a),
-                });
+            Ev::Start("file") => {
+                let kind = file_kind(x);
+                let path = x.text()?;
+                l.files.push(PackageFile { path, kind });
                 if l.files.len() > x.limits.max_entries {
                     return Err(x.limit(
                         "max_entries",
@@ -593,8 +777,8 @@ fn file_list<R: Read>(x: &mut Xml<R>, attrs: &[(String, String)]) -> Result<File
                     ));
                 }
             }
-            Ev::Start(n, _) => x.skip(&n)?,
-            Ev::End(n) if n == "package" => return Ok(l),
+            Ev::Start(_) => x.skip()?,
+            Ev::End("package") => return Ok(l),
             Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
             _ => {}
         }
@@ -836,6 +1020,83 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "r: record `x`: no `checksum`");
+    }
+
+    #[test]
+    fn a_duplicate_attribute_is_refused_as_quick_xml_would() {
+        let text = primary(&one("a").replace("<arch>", "<arch x=\"1\" y=\"2\" x=\"3\">"));
+        let e = read(&text, &Limits::default()).unwrap_err().to_string();
+        let mut r = quick_xml::Reader::from_str("<arch x=\"1\" y=\"2\" x=\"3\">");
+        let quick_xml::events::Event::Start(tag) = r.read_event().unwrap() else {
+            panic!("no start tag")
+        };
+        let theirs = tag.attributes().find_map(|a| a.err()).unwrap();
+        assert!(
+            e.contains(&format!("bad attribute: {theirs}")),
+            "{e} / {theirs}"
+        );
+    }
+
+    #[test]
+    fn filelists_matching_keeps_only_the_wanted_paths() {
+        let pkg = |id: char, files: &str| {
+            format!(
+                "<package pkgid=\"{}\" name=\"{id}\" arch=\"noarch\"><version epoch=\"0\" ver=\"1\" rel=\"1\"/>{files}</package>\n",
+                id.to_string().repeat(64)
+            )
+        };
+        let text = format!(
+            "<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\">\n{}{}{}</filelists>",
+            pkg('a', "<file>/usr/share/a &amp; b</file><file>/etc/x</file>"),
+            pkg('b', "<file type=\"dir\">/etc</file><file>/etc/x</file>"),
+            pkg('c', "<file>/opt/c</file>"),
+        );
+        let wanted = ["/usr/share/a & b", "/etc/x", "/nowhere"];
+        let mut got = Vec::new();
+        let n = filelists_matching(
+            text.as_bytes(),
+            "filelists",
+            &Limits::default(),
+            |p| wanted.contains(&p),
+            |id, p| {
+                got.push((id[..1].to_string(), p.to_string()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            pairs(&[("a", "/usr/share/a & b"), ("a", "/etc/x"), ("b", "/etc/x")])
+        );
+        // The same limits as the whole reader: files per package, a bad epoch.
+        let few = Limits {
+            max_entries: 1,
+            ..Limits::default()
+        };
+        let e = filelists_matching(text.as_bytes(), "f", &few, |_| true, |_, _| Ok(()));
+        assert!(matches!(
+            e,
+            Err(RepoError::Limit {
+                limit: "max_entries",
+                ..
+            })
+        ));
+        let bad = text.replacen("epoch=\"0\"", "epoch=\"x\"", 1);
+        let e = filelists_matching(
+            bad.as_bytes(),
+            "f",
+            &Limits::default(),
+            |_| true,
+            |_, _| Ok(()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`epoch` is not a number"), "{e}");
     }
 
     #[test]

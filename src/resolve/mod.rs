@@ -526,5 +526,11 @@ fn candidate_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
 
 /// `epoch:version-release`, always with the epoch, for comparisons.
 fn full_evr(c: &Candidate) -> String {
-    format!("{}:{}-{}", c.epoch, c.version, c.release)
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(c.version.len() + c.release.len() + 8);
+    let _ = write!(s, "{}:", c.epoch);
+    s.push_str(&c.version);
+    s.push('-');
+    s.push_str(&c.release);
+    s
 }
