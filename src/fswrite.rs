@@ -103,7 +103,7 @@ mod tests {
         }
         assert_eq!(
             fewest_blocks(10, 100, |n| Ok(n > 500), |n| n),
-            Err(160),
+            Err(88),
             "past the maximum"
         );
     }
