@@ -537,8 +537,8 @@ fn resolve_packages(
     let mut available: Vec<Candidate> = Vec::new();
     for (ri, c) in setup.configs.iter().enumerate() {
         let r = client.open(c, progress)?;
-        r.each_package(client, progress, |p| {
-            available.push(candidate_of(&p, pkgs.len(), &c.name, c.priority));
+        r.each_package(client, progress, |mut p| {
+            available.push(candidate_of(&mut p, pkgs.len(), &c.name, c.priority));
             pkgs.push((ri, p));
             Ok(())
         })?;
@@ -653,8 +653,17 @@ fn file_requirements(
 }
 
 /// A repository package as the solver sees it.
-fn candidate_of(p: &repo::Package, id: usize, repo: &str, priority: i32) -> Candidate {
-    let caps = |d: &[Dep]| d.iter().map(Dep::capability).collect();
+fn candidate_of(p: &mut repo::Package, id: usize, repo: &str, priority: i32) -> Candidate {
+    // The solver's copy takes the dependencies and file paths; what stays
+    // in `p` is what the lock and the download need.
+    let caps = |d: &mut Vec<Dep>| {
+        std::mem::take(d)
+            .into_iter()
+            .map(Dep::into_capability)
+            .collect()
+    };
+    p.suggests = Vec::new();
+    p.enhances = Vec::new();
     Candidate {
         id,
         name: p.name.clone(),
@@ -664,13 +673,16 @@ fn candidate_of(p: &repo::Package, id: usize, repo: &str, priority: i32) -> Cand
         arch: p.arch.clone(),
         repo: repo.to_string(),
         priority,
-        provides: caps(&p.provides),
-        requires: caps(&p.requires),
-        conflicts: caps(&p.conflicts),
-        obsoletes: caps(&p.obsoletes),
-        recommends: caps(&p.recommends),
-        supplements: caps(&p.supplements),
-        files: p.files.iter().map(|f| f.path.clone()).collect(),
+        provides: caps(&mut p.provides),
+        requires: caps(&mut p.requires),
+        conflicts: caps(&mut p.conflicts),
+        obsoletes: caps(&mut p.obsoletes),
+        recommends: caps(&mut p.recommends),
+        supplements: caps(&mut p.supplements),
+        files: std::mem::take(&mut p.files)
+            .into_iter()
+            .map(|f| f.path)
+            .collect(),
     }
 }
 

@@ -195,6 +195,16 @@ impl Dep {
     }
 
     /// As `install::deps` holds a header's dependency.
+    /// The capability, taking the name rather than copying it.
+    pub fn into_capability(self) -> crate::install::deps::Capability {
+        let evr = self.evr();
+        crate::install::deps::Capability {
+            name: self.name,
+            flags: self.flags,
+            evr,
+        }
+    }
+
     pub fn capability(&self) -> crate::install::deps::Capability {
         crate::install::deps::Capability {
             name: self.name.clone(),
