@@ -43,7 +43,7 @@ mod record;
 mod resolve;
 mod transaction;
 
-pub use resolve::{LockMode, LockOutcome, LockState, LockUpdate, RepoOptions};
+pub use resolve::{Fetch, LockMode, LockOutcome, LockState, LockUpdate, RepoOptions};
 
 use sha2::{Digest, Sha256};
 
@@ -285,6 +285,9 @@ pub struct LockOptions {
     pub base: Option<PathBuf>,
     pub repos: RepoOptions,
     pub mode: LockMode,
+    /// Then download the lock's packages into the cache (not with
+    /// [`LockMode::Check`]), so a later bake needs no network.
+    pub download: bool,
     /// Threads for building the image's package specs (their
     /// requirements are resolved too).
     pub jobs: std::num::NonZeroUsize,
@@ -300,6 +303,11 @@ pub fn lock(spec: &ImageSpec, opts: &LockOptions, progress: &dyn Reporter) -> Re
             "`{}` names no [[image.repos]] and no use_base_repos: there is nothing to lock",
             spec.file.display()
         )));
+    }
+    if opts.download && opts.mode == LockMode::Check {
+        return Err(BakeError::Usage(
+            "a lock check writes nothing and downloads nothing: drop --download or --check".into(),
+        ));
     }
     if let Some(b) = &opts.base {
         base::check_base_arg(b)?;
@@ -326,7 +334,7 @@ pub fn lock(spec: &ImageSpec, opts: &LockOptions, progress: &dyn Reporter) -> Re
         spec,
         &tree,
         &pkgs.rpms,
-        (&opts.repos, opts.mode),
+        (&opts.repos, opts.mode, opts.download),
         work.path(),
         progress,
     )

@@ -773,10 +773,18 @@ pub enum LockState {
 /// What `ingot lock` found or did.
 #[derive(Debug)]
 pub enum LockOutcome {
-    /// The lock file matched the spec (and `--upgrade` was not asked).
-    UpToDate { path: PathBuf },
-    /// A lock file was written.
-    Written(LockUpdate),
+    /// The lock file matched the spec (and `--upgrade` was not asked);
+    /// with `--download`, its packages are in the cache.
+    UpToDate {
+        path: PathBuf,
+        fetched: Option<Fetch>,
+    },
+    /// A lock file was written; with `--download`, its packages are in
+    /// the cache.
+    Written {
+        update: LockUpdate,
+        fetched: Option<Fetch>,
+    },
     /// `--check`: the packages the repositories offer newer versions of
     /// (as changes from the lock), and how the lock stood.
     Checked {
@@ -784,6 +792,18 @@ pub enum LockOutcome {
         state: LockState,
         newer: Vec<Change>,
     },
+}
+
+/// `ingot lock --download`: the lock's packages, each in the cache and
+/// checked (SHA-256, size, signature with gpgcheck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fetch {
+    /// The lock's packages.
+    pub packages: usize,
+    /// How many of them were downloaded (the others were in the cache).
+    pub downloaded: usize,
+    /// The bytes downloaded.
+    pub bytes: u64,
 }
 
 impl LockOutcome {
@@ -799,12 +819,13 @@ impl LockOutcome {
 }
 
 /// `ingot lock`'s work once the base is read and the image's own
-/// packages are built.
+/// packages are built; with `download`, the lock's packages are then
+/// fetched into the cache.
 pub(super) fn lock_from(
     spec: &ImageSpec,
     tree: &Tree,
     local: &[(PathBuf, String)],
-    (repos, mode): (&RepoOptions, LockMode),
+    (repos, mode, download): (&RepoOptions, LockMode, bool),
     work: &Path,
     progress: &dyn Reporter,
 ) -> Result<LockOutcome> {
@@ -814,12 +835,23 @@ pub(super) fn lock_from(
         Some(l) if l.matches(&setup.inputs) => LockState::Current,
         Some(_) => LockState::Stale,
     };
+    let client = client(repos);
+    let fetch = |lock: &Lock| -> Result<Option<Fetch>> {
+        if !download {
+            return Ok(None);
+        }
+        fetch_locked(lock, &setup.configs, &client, progress).map(Some)
+    };
     if mode == LockMode::Update && state == LockState::Current {
+        let fetched = match &setup.previous {
+            Some(lock) => fetch(lock)?,
+            None => None,
+        };
         return Ok(LockOutcome::UpToDate {
-            path: setup.lock_path,
+            path: setup.lock_path.clone(),
+            fetched,
         });
     }
-    let client = client(repos);
     let lock = resolve_new(spec, &setup, &client, progress)?;
     let update = LockUpdate {
         path: setup.lock_path.clone(),
@@ -827,8 +859,11 @@ pub(super) fn lock_from(
         lock,
     };
     if mode != LockMode::Check {
+        // Downloaded before the lock is written: a failed download
+        // leaves the lock file as it was.
+        let fetched = fetch(&update.lock)?;
         update.write()?;
-        return Ok(LockOutcome::Written(update));
+        return Ok(LockOutcome::Written { update, fetched });
     }
     let newer = update
         .changes()
@@ -839,5 +874,30 @@ pub(super) fn lock_from(
         path: setup.lock_path,
         state,
         newer,
+    })
+}
+
+/// Download `lock`'s packages into the cache (those not there yet), and
+/// count what was fetched.
+fn fetch_locked(
+    lock: &Lock,
+    configs: &[RepoConfig],
+    client: &Client,
+    progress: &dyn Reporter,
+) -> Result<Fetch> {
+    let mut downloaded = 0;
+    let mut bytes = 0;
+    for p in &lock.packages {
+        let checksum = Checksum::new(ChecksumKind::Sha256, &p.sha256, &p.nevra())?;
+        if client.cache().get(&checksum, Some(p.size)).is_none() {
+            downloaded += 1;
+            bytes += p.size;
+        }
+    }
+    download_locked(lock, configs, client, progress)?;
+    Ok(Fetch {
+        packages: lock.packages.len(),
+        downloaded,
+        bytes,
     })
 }

@@ -1,10 +1,10 @@
-//! `ingot lock IMAGE_SPEC [--upgrade] [--check] [--base PATH] [--cache DIR] [--offline]`
+//! `ingot lock IMAGE_SPEC [--upgrade] [--check] [--download] [--base PATH] [--cache DIR] [--offline]`
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
-use ingot::bake::{LockMode, LockOptions, LockOutcome, LockState, LockUpdate, RepoOptions};
+use ingot::bake::{Fetch, LockMode, LockOptions, LockOutcome, LockState, LockUpdate, RepoOptions};
 
 use super::Printer;
 use super::error::{Error, Result};
@@ -20,6 +20,9 @@ pub struct LockArgs {
     /// Write nothing; exit 1 when the lock is missing or stale or the repositories offer newer versions of its packages (listed)
     #[arg(long)]
     check: bool,
+    /// Then download the locked packages into the cache (checked against the lock's SHA-256 and, with gpgcheck, their signatures), so a later bake needs no network
+    #[arg(long, conflicts_with = "check")]
+    download: bool,
     /// Use this base root filesystem instead of the spec's (its installed packages are the starting point)
     #[arg(long)]
     base: Option<PathBuf>,
@@ -87,6 +90,7 @@ pub fn run(args: LockArgs, p: &Printer) -> Result<()> {
         base: args.base,
         repos: args.repos.options(false)?,
         mode,
+        download: args.download,
         jobs: args.jobs.unwrap_or_else(ingot::rpm::default_jobs),
     };
     let began = std::time::Instant::now();
@@ -96,14 +100,18 @@ pub fn run(args: LockArgs, p: &Printer) -> Result<()> {
     let outcome = ingot::bake::lock(&spec, &opts, &drawn)?;
     drop(drawn);
     match &outcome {
-        LockOutcome::UpToDate { path } => {
-            let text = format!("`{}` is up to date", path.display());
+        LockOutcome::UpToDate { path, fetched } => {
+            let mut text = format!("`{}` is up to date", path.display());
+            text.push_str(&fetched_line(fetched.as_ref()));
             p.result(
                 &text,
-                &serde_json::json!({"ok": true, "lock": path, "written": false, "changes": []}),
+                &serde_json::json!({
+                    "ok": true, "lock": path, "written": false, "changes": [],
+                    "download": fetched_json(fetched.as_ref()),
+                }),
             );
         }
-        LockOutcome::Written(u) => {
+        LockOutcome::Written { update: u, fetched } => {
             let changes = change_lines(u);
             let mut text = format!("wrote `{}`", u.path.display());
             if changes.is_empty() {
@@ -113,9 +121,13 @@ pub fn run(args: LockArgs, p: &Printer) -> Result<()> {
                 text.push_str("\n  ");
                 text.push_str(c);
             }
+            text.push_str(&fetched_line(fetched.as_ref()));
             p.result(
                 &text,
-                &serde_json::json!({"ok": true, "lock": u.path, "written": true, "changes": changes}),
+                &serde_json::json!({
+                    "ok": true, "lock": u.path, "written": true, "changes": changes,
+                    "download": fetched_json(fetched.as_ref()),
+                }),
             );
         }
         LockOutcome::Checked { path, state, newer } => {
@@ -158,6 +170,29 @@ pub fn run(args: LockArgs, p: &Printer) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--download`'s line under the result (nothing without it).
+fn fetched_line(f: Option<&Fetch>) -> String {
+    match f {
+        None => String::new(),
+        Some(f) => format!(
+            "\n{} package(s) in the cache: {} downloaded ({} bytes), {} already there",
+            f.packages,
+            f.downloaded,
+            f.bytes,
+            f.packages - f.downloaded
+        ),
+    }
+}
+
+fn fetched_json(f: Option<&Fetch>) -> serde_json::Value {
+    match f {
+        None => serde_json::Value::Null,
+        Some(f) => serde_json::json!({
+            "packages": f.packages, "downloaded": f.downloaded, "bytes": f.bytes,
+        }),
+    }
 }
 
 fn change_lines(u: &LockUpdate) -> Vec<String> {

@@ -566,3 +566,83 @@ fn use_base_repos_takes_the_enabled_repositories_the_base_names() {
     assert!(lock.contains("repo = \"demo\""), "{lock}");
     assert!(!lock.contains("repo = \"off\""), "{lock}");
 }
+
+#[test]
+fn lock_download_fills_the_cache_so_an_offline_bake_needs_no_network() {
+    let createrepo = need!("createrepo_c");
+    let rpm = need!("rpm");
+    need!("tar");
+    need_root!("extracting tarballs with their owners for rpm -qa");
+    let mut w = World::new(createrepo);
+    let spec = w.spec("image", "\"app\"");
+    let lock = spec.with_file_name("web.lock");
+
+    let o = w.ingot("lock", &spec, "cache", &["--download", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
+    assert_eq!(doc["written"], true, "{doc}");
+    assert_eq!(doc["download"]["packages"], 3, "{doc}");
+    assert_eq!(doc["download"]["downloaded"], 3, "{doc}");
+    let lock_text = std::fs::read_to_string(&lock).expect("the lock file");
+    // Each locked package is in the cache under its SHA-256, as the lock
+    // says, and is the very file the repository serves.
+    let mut sums = Vec::new();
+    for line in lock_text.lines() {
+        if let Some(h) = line.strip_prefix("sha256 = \"") {
+            sums.push(h.trim_end_matches('"').to_string());
+        }
+    }
+    assert_eq!(sums.len(), 3, "{lock_text}");
+    for h in &sums {
+        let cached = w.path("cache").join("sha256").join(&h[..2]).join(h);
+        let bytes = std::fs::read(&cached).unwrap_or_else(|e| panic!("{}: {e}", cached.display()));
+        let k = stdout(&run_ok(Command::new(&rpm).args(["-K", "--nosignature"]).arg(&cached)));
+        assert!(k.trim_end().ends_with("digests OK"), "rpm -K: {k}");
+        use sha2::Digest as _;
+        assert_eq!(&hex::encode(sha2::Sha256::digest(&bytes)), h);
+    }
+
+    // The repository goes away: the bake takes everything from the cache.
+    drop(w.server.take());
+    let tar = w.bake(&spec, "out", "cache", &["--offline", "--locked"]);
+    let qa = installed(&rpm, &tar, &w.path("root"));
+    for want in ["app-2.0-1.x86_64", "libdemo-1.0-1.x86_64", "demo-data-1-1.noarch"] {
+        assert!(qa.iter().any(|l| l == want), "rpm -qa lacks {want}: {qa:?}");
+    }
+    // A second lock --download has nothing to fetch and asks nothing.
+    let again = w.ingot("lock", &spec, "cache", &["--download"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("up to date")
+            && stdout(&again).contains("3 package(s) in the cache: 0 downloaded"),
+        "{}",
+        stdout(&again)
+    );
+    // --download with --check is a usage error.
+    let both = w.ingot("lock", &spec, "cache", &["--download", "--check"]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+#[test]
+fn a_failed_lock_download_leaves_the_lock_file_as_it_was() {
+    let createrepo = need!("createrepo_c");
+    let gpg = crate::common::Gpg::new(need!("gpg"));
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, _) = gpg.key("repo-key", "ed25519", keys.path());
+    let (_, other) = gpg.key("other-key", "ed25519", keys.path());
+    let w = World::signed(createrepo, Some(&secret));
+    let spec = w.spec("image", "\"app\"");
+    std::fs::copy(&other, spec.with_file_name("key.asc")).unwrap();
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gpgkey = \"key.asc\"\n")).unwrap();
+    // The packages are signed by a key the spec does not trust: the
+    // resolution succeeds, the download's check fails, no lock is written.
+    let o = w.ingot("lock", &spec, "cache", &["--download"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not trust"), "{}", stderr(&o));
+    assert!(!spec.with_file_name("web.lock").exists());
+    // Without --download the same lock succeeds (nothing is fetched).
+    let o = w.ingot("lock", &spec, "cache2", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(spec.with_file_name("web.lock").is_file());
+}

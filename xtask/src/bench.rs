@@ -22,7 +22,9 @@
 //! stream-optimized VMDK, `sha256sum`) for (c), plus the machine's own
 //! limits (writing the image's allocated bytes, hashing the raw file);
 //! `ingot lock` against `dnf install --assumeno` for (d), each from an
-//! empty cache (resolution including the metadata fetch). (c-xfs) is (c)
+//! empty cache (resolution including the metadata fetch), and
+//! `ingot lock --download` against `dnf install --downloadonly` for
+//! (d-fetch), the same with the chosen packages downloaded. (c-xfs) is (c)
 //! with `filesystem = "xfs"`, against the same pipeline with `mkfs.xfs`,
 //! a loop mount and `cp -a` in place of `mkfs.ext4 -d`; its ratio to
 //! (c)'s ext4 bake is reported (target: within 1.2x).
@@ -82,7 +84,7 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn fill(&mut self, buf: &mut [u8]) {
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
         for c in buf.chunks_mut(8) {
             let v = self.next().to_le_bytes();
             c.copy_from_slice(&v[..c.len()]);
@@ -948,7 +950,8 @@ fn write_ratios(md: &mut String, res: &Results) {
          `ingot bake` at least 3x faster than the pipeline on (c), and within 2x of the \
          machine's limits (writing the image's allocated bytes with fsync, plus the fastest \
          SHA-256 of the raw file the machine has); `ingot lock` at least 10x faster than \
-         `dnf install --assumeno` on (d), both starting from an empty cache.\n"
+         `dnf install --assumeno` on (d), and `ingot lock --download` than `dnf install \
+         --downloadonly` on (d-fetch), both starting from an empty cache.\n"
     );
     for w in [A, B, B2, C, CX, C2] {
         if let (Some(i), Some(o)) = (res.wall(w, "ingot build"), res.wall(w, "rpmbuild")) {
@@ -1008,19 +1011,19 @@ fn write_ratios(md: &mut String, res: &Results) {
     );
 }
 
-/// (d): dnf against `ingot lock`, peak memory, and the closure each chose.
+/// (d): dnf against `ingot lock`, resolving and then also fetching, peak
+/// memory, and the closure each chose.
 fn write_repo_ratio(md: &mut String, res: &Results) {
-    use crate::bench_repo::{D, DNF, INGOT};
-    if let (Some(i), Some(o)) = (res.wall(D, INGOT), res.wall(D, DNF)) {
-        let (im, om) = (
-            res.rss(D, INGOT).unwrap_or(0.0),
-            res.rss(D, DNF).unwrap_or(0.0),
-        );
-        let _ = writeln!(
-            md,
-            "- {D}: {DNF} / {INGOT} = **{:.1}x**; peak RSS {im:.0} MiB (ingot) against {om:.0} MiB (dnf)",
-            o / i
-        );
+    use crate::bench_repo::{D, D_FETCH, DNF, DNF_FETCH, INGOT, INGOT_FETCH};
+    for (w, ingot, dnf) in [(D, INGOT, DNF), (D_FETCH, INGOT_FETCH, DNF_FETCH)] {
+        if let (Some(i), Some(o)) = (res.wall(w, ingot), res.wall(w, dnf)) {
+            let (im, om) = (res.rss(w, ingot).unwrap_or(0.0), res.rss(w, dnf).unwrap_or(0.0));
+            let _ = writeln!(
+                md,
+                "- {w}: {dnf} / {ingot} = **{:.1}x**; peak RSS {im:.0} MiB (ingot) against {om:.0} MiB (dnf)",
+                o / i
+            );
+        }
     }
     if let Some((ours, theirs)) = res.closure.first() {
         let _ = writeln!(

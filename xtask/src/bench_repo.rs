@@ -36,6 +36,10 @@ use crate::bench::{Results, Rng, measure, sh};
 pub const D: &str = "(d) repository of 20,000 packages: resolve a request";
 pub const INGOT: &str = "ingot lock";
 pub const DNF: &str = "dnf install --assumeno";
+/// The same request resolved and its packages downloaded.
+pub const D_FETCH: &str = "(d-fetch) repository of 20,000 packages: resolve and fetch a request";
+pub const INGOT_FETCH: &str = "ingot lock --download";
+pub const DNF_FETCH: &str = "dnf install --downloadonly";
 
 /// The core packages: name, soname (of `-libs`-like ones), files.
 const CORE: &[(&str, &str, &[&str])] = &[
@@ -126,8 +130,9 @@ struct Project {
     program: Option<String>,
 }
 
-/// The generated packages (`count` of them, about) and the request.
-fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>) {
+/// The generated packages (`count` of them, about), the request, and
+/// the indexes of the packages its closure holds.
+fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>, BTreeSet<usize>) {
     let mut rng = Rng(seed);
     let mut pkgs = Vec::new();
     let mut projects: Vec<Project> = Vec::new();
@@ -173,8 +178,8 @@ fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>) {
         }
         projects.push(project);
     }
-    let request = pick_request(&pkgs, &projects, count);
-    (pkgs, request)
+    let (request, closure) = pick_request(&pkgs, &projects, count);
+    (pkgs, request, closure)
 }
 
 /// The earlier projects a new one (the `n`th) needs: mostly near ones.
@@ -270,8 +275,13 @@ fn project_packages(
 }
 
 /// The names of the last programs, as many as make a closure of about
-/// `count / 60` packages (a few hundred at full size).
-fn pick_request(pkgs: &[Pkg], projects: &[Project], count: usize) -> Vec<String> {
+/// `count / 60` packages (a few hundred at full size), and that closure
+/// (each requirement answered by its newest provider).
+fn pick_request(
+    pkgs: &[Pkg],
+    projects: &[Project],
+    count: usize,
+) -> (Vec<String>, BTreeSet<usize>) {
     // The newest package providing each capability or file.
     let mut who: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, p) in pkgs.iter().enumerate() {
@@ -304,7 +314,7 @@ fn pick_request(pkgs: &[Pkg], projects: &[Project], count: usize) -> Vec<String>
         }
         request.push(p.stem.clone());
     }
-    request
+    (request, closure)
 }
 
 /// `<rpm:entry .../>` lines of a provides or requires list.
@@ -336,8 +346,104 @@ fn in_primary(path: &str) -> bool {
     path.starts_with("/etc/") || path.contains("bin/")
 }
 
-/// The three metadata documents of `pkgs`.
-fn metadata(pkgs: &[Pkg], rng: &mut Rng) -> [(&'static str, String); 3] {
+/// Each package's file size: drawn from the seed, 20 KB to 2 MB.
+fn sizes(pkgs: &[Pkg], seed: u64) -> Vec<u64> {
+    let mut rng = Rng(seed);
+    pkgs.iter()
+        .map(|_| 20_000 + rng.next() % 2_000_000)
+        .collect()
+}
+
+/// A package file: its SHA-256 and size.
+type File = (String, u64);
+
+/// The package files of the packages `closure` names, under
+/// `dir/Packages`: real RPMs built by ingot's library (the package's
+/// name, EVR, arch, provides, requires and files, each file's content
+/// pseudo-random, about `sizes[i]` bytes in all, uncompressed), so both
+/// contenders fetch what the metadata promises. The other packages are
+/// metadata only: neither contender fetches them.
+fn write_packages(
+    dir: &Path,
+    pkgs: &[Pkg],
+    closure: &BTreeSet<usize>,
+    sizes: &[u64],
+    seed: u64,
+) -> Result<BTreeMap<usize, File>, String> {
+    let out = dir.join("Packages");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut rng = Rng(seed ^ 0x5eed);
+    let mut made = BTreeMap::new();
+    for &i in closure {
+        let p = &pkgs[i];
+        let src = work.path().join(i.to_string());
+        std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+        let spec = package_spec(p, &src, sizes[i], &mut rng)?;
+        let spec_path = src.join("package.toml");
+        std::fs::write(&spec_path, spec).map_err(|e| e.to_string())?;
+        let spec = ingot::spec::load_package(&spec_path).map_err(|e| e.to_string())?;
+        let built = ingot::rpm::build_package(
+            &spec,
+            &ingot::rpm::BuildOptions {
+                compression: ingot::rpm::Compression::None,
+                source_date_epoch: Some(1_767_225_600),
+                sign_key: None,
+            },
+        )
+        .map_err(|e| format!("{}: {e}", p.nevra()))?;
+        let file = out.join(format!("{}.rpm", p.nevra()));
+        std::fs::write(&file, &built.bytes).map_err(|e| e.to_string())?;
+        let sum = hex::encode(Sha256::digest(&built.bytes));
+        made.insert(i, (sum, built.bytes.len() as u64));
+        std::fs::remove_dir_all(&src).map_err(|e| e.to_string())?;
+    }
+    Ok(made)
+}
+
+/// The package spec of `p`, its files' contents written under `src`.
+fn package_spec(p: &Pkg, src: &Path, size: u64, rng: &mut Rng) -> Result<String, String> {
+    let dep = |(name, flags, evr): &(String, &'static str, String)| match *flags {
+        "" => format!("{name:?}"),
+        _ => format!("\"{name} = {evr}\""),
+    };
+    let own = [p.name.clone(), format!("{}(x86-64)", p.name)];
+    let provides: Vec<String> = p
+        .provides
+        .iter()
+        .filter(|d| !own.contains(&d.0))
+        .map(dep)
+        .collect();
+    let requires: Vec<String> = p.requires.iter().map(dep).collect();
+    let mut spec = format!(
+        "[package]\nname = {:?}\nversion = {:?}\nrelease = {:?}\narch = {:?}\n\
+         summary = \"The {} package\"\ndescription = \"Generated for the benchmark.\"\nlicense = \"MIT\"\n\n\
+         [dependencies]\nauto = false\nprovides = [{}]\nrequires = [{}]\n",
+        p.name,
+        p.version,
+        p.release,
+        p.arch,
+        p.name,
+        provides.join(", "),
+        requires.join(", ")
+    );
+    let each = size / p.files.len().max(1) as u64;
+    for (k, f) in p.files.iter().enumerate() {
+        let mut bytes = vec![0u8; each as usize];
+        rng.fill(&mut bytes);
+        std::fs::write(src.join(k.to_string()), &bytes).map_err(|e| e.to_string())?;
+        let _ = write!(spec, "\n[[files]]\nsrc = \"{k}\"\ndest = {f:?}\n");
+    }
+    Ok(spec)
+}
+
+/// The three metadata documents of `pkgs`: the packages `files` holds
+/// by their file's checksum and size, the others by made-up ones.
+fn metadata(
+    pkgs: &[Pkg],
+    sizes: &[u64],
+    files: &BTreeMap<usize, File>,
+) -> [(&'static str, String); 3] {
     let n = pkgs.len();
     let mut primary = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"
@@ -348,10 +454,12 @@ fn metadata(pkgs: &[Pkg], rng: &mut Rng) -> [(&'static str, String); 3] {
     let mut other = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"
     );
-    for p in pkgs {
+    for (i, p) in pkgs.iter().enumerate() {
         let nevra = p.nevra();
-        let pkgid = hex::encode(Sha256::digest(nevra.as_bytes()));
-        let size = 20_000 + rng.next() % 2_000_000;
+        let (pkgid, size) = match files.get(&i) {
+            Some((sum, size)) => (sum.clone(), *size),
+            None => (hex::encode(Sha256::digest(nevra.as_bytes())), sizes[i]),
+        };
         let (name, arch, e, v, r) = (&p.name, p.arch, p.epoch, &p.version, &p.release);
         let version = format!("<version epoch=\"{e}\" ver=\"{v}\" rel=\"{r}\"/>");
         let _ = writeln!(
@@ -399,14 +507,14 @@ fn metadata(pkgs: &[Pkg], rng: &mut Rng) -> [(&'static str, String); 3] {
 
 /// `repodata/` of `pkgs` under `dir`: each document gzipped, then
 /// `repomd.xml` with their checksums.
-fn write_repodata(dir: &Path, pkgs: &[Pkg], seed: u64) -> Result<(), String> {
+fn write_repodata(dir: &Path, pkgs: &[Pkg], files: &BTreeMap<usize, File>, seed: u64) -> Result<(), String> {
     let repodata = dir.join("repodata");
     let _ = std::fs::remove_dir_all(&repodata);
     std::fs::create_dir_all(&repodata).map_err(|e| e.to_string())?;
     let mut repomd = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>1767225600</revision>\n",
     );
-    for (kind, xml) in metadata(pkgs, &mut Rng(seed)) {
+    for (kind, xml) in metadata(pkgs, &sizes(pkgs, seed), files) {
         let plain = repodata.join(format!("{kind}.xml"));
         std::fs::write(&plain, &xml).map_err(|e| e.to_string())?;
         let st = Command::new("gzip")
@@ -453,12 +561,13 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
     let repo = dir.join("repo");
     let count = 20_000 / scale;
     let seed = 5;
-    let stamp = format!("repo 3 {count} {seed}");
+    let stamp = format!("repo 4 {count} {seed}");
     let request_file = dir.join("request.txt");
     if !crate::bench::is_made(&dir, &stamp) {
         let _ = std::fs::remove_dir_all(&dir);
-        let (pkgs, request) = generate(count, seed);
-        write_repodata(&repo, &pkgs, seed)?;
+        let (pkgs, request, closure) = generate(count, seed);
+        let files = write_packages(&repo, &pkgs, &closure, &sizes(&pkgs, seed), seed)?;
+        write_repodata(&repo, &pkgs, &files, seed)?;
         std::fs::write(&request_file, request.join("\n")).map_err(|e| e.to_string())?;
         let base = dir.join("base");
         let st = Command::new("rpm")
@@ -491,8 +600,9 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
 }
 
 impl RepoWork {
-    /// One round: `ingot lock` then dnf, each with an empty cache,
-    /// against the repository served over loopback.
+    /// One round: `ingot lock` then dnf resolving only, then both
+    /// resolving and downloading, each with an empty cache, against the
+    /// repository served over loopback.
     pub fn measure_round(&self, res: &mut Results, ingot: &Path) -> Result<(), String> {
         let server = Server::start(self.repo.clone())?;
         let url = format!("http://127.0.0.1:{}/", server.port);
@@ -508,22 +618,65 @@ impl RepoWork {
             ),
         )
         .map_err(|e| e.to_string())?;
+        let ours = self.ingot_lock(res, ingot, &spec, false)?;
+        let theirs = self.dnf(res, &url, false)?;
+        res.closure.push((ours, theirs));
+        if ours != theirs {
+            eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
+        }
+        let ours = self.ingot_lock(res, ingot, &spec, true)?;
+        let theirs = self.dnf(res, &url, true)?;
+        if ours != theirs {
+            return Err(format!(
+                "(d) ingot downloaded {ours} packages, dnf downloaded {theirs}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ingot lock` (with `--download`: and fetch the packages) from an
+    /// empty cache; the number of packages locked (and then found in the
+    /// cache).
+    fn ingot_lock(
+        &self,
+        res: &mut Results,
+        ingot: &Path,
+        spec: &Path,
+        download: bool,
+    ) -> Result<usize, String> {
         let lock = spec.with_extension("lock");
         let cache = self.dir.join("cache-ingot");
         let _ = std::fs::remove_file(&lock);
         let _ = std::fs::remove_dir_all(&cache);
         let mut cmd = Command::new(ingot);
-        cmd.args(["-q", "lock"])
-            .arg(&spec)
-            .arg("--cache")
-            .arg(&cache);
-        res.push(D, INGOT, measure(&mut cmd)?);
-        let ours = std::fs::read_to_string(&lock)
-            .map_err(|e| e.to_string())?
-            .lines()
-            .filter(|l| l.trim() == "[[package]]")
-            .count();
+        cmd.args(["-q", "lock"]).arg(spec).arg("--cache").arg(&cache);
+        match download {
+            false => res.push(D, INGOT, measure(&mut cmd)?),
+            true => res.push(D_FETCH, INGOT_FETCH, measure(cmd.arg("--download"))?),
+        }
+        let text = std::fs::read_to_string(&lock).map_err(|e| e.to_string())?;
+        let locked = text.lines().filter(|l| l.trim() == "[[package]]").count();
+        if download {
+            // The cache keeps packages by checksum: `sha256/ab/abcdef…`.
+            let fetched = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("sha256 = \""))
+                .map(|l| l.trim_end_matches('"'))
+                .filter(|h| h.len() == 64 && cache.join("sha256").join(&h[..2]).join(h).is_file())
+                .count();
+            if fetched != locked {
+                return Err(format!(
+                    "(d) ingot locked {locked} packages but its cache holds {fetched} package files"
+                ));
+            }
+        }
+        Ok(locked)
+    }
 
+    /// dnf from an empty cache and a copy of the base: `--assumeno`
+    /// (resolve, print the transaction, abort) or `--downloadonly`; the
+    /// number of packages in its transaction (and then downloaded).
+    fn dnf(&self, res: &mut Results, url: &str, download: bool) -> Result<usize, String> {
         let root = self.dir.join("root");
         let dnf_cache = self.dir.join("cache-dnf");
         let out = self.dir.join("dnf.out");
@@ -539,21 +692,28 @@ impl RepoWork {
             return Err("cp -a of the base failed".into());
         }
         // --assumeno: dnf resolves, prints the transaction, says
-        // "Operation aborted." and exits 1.
+        // "Operation aborted." and exits 1. --downloadonly -y: it
+        // fetches the transaction's packages into its cache and exits 0.
+        let (mode, check) = match download {
+            false => ("--assumeno", "test $? -eq 1 && grep -q 'Operation aborted'"),
+            true => ("--downloadonly -y", "test $? -eq 0 && grep -q 'Complete!'"),
+        };
         let script = format!(
             "HOME={home} dnf --installroot {root} --setopt=reposdir=/dev/null --noplugins --nogpgcheck \
              --repofrompath=bench,{url} --setopt=install_weak_deps=False --setopt=cachedir={cache} \
-             --releasever=2023 --assumeno install {names} >{out} 2>&1; \
-             test $? -eq 1 && grep -q 'Operation aborted' {out}",
+             --releasever=2023 {mode} install {names} >{out} 2>&1; {check} {out}",
             home = self.home.display(),
             root = root.display(),
             cache = dnf_cache.display(),
             names = self.request.join(" "),
             out = out.display(),
         );
-        res.push(D, DNF, measure(&mut sh(&script))?);
+        match download {
+            false => res.push(D, DNF, measure(&mut sh(&script))?),
+            true => res.push(D_FETCH, DNF_FETCH, measure(&mut sh(&script))?),
+        }
         let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
-        let theirs = text
+        let planned = text
             .lines()
             .find_map(|l| {
                 let mut w = l.split_whitespace();
@@ -562,12 +722,36 @@ impl RepoWork {
                     .flatten()
             })
             .ok_or_else(|| format!("no \"Install N Packages\" line in dnf's output:\n{text}"))?;
-        res.closure.push((ours, theirs));
-        if ours != theirs {
-            eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
+        if download {
+            // With --installroot, dnf keeps its cache inside the root.
+            let fetched = count_files(&dnf_cache, ".rpm") + count_files(&root, ".rpm");
+            if fetched != planned {
+                return Err(format!(
+                    "(d) dnf planned {planned} packages but downloaded {fetched}:\n{text}"
+                ));
+            }
         }
-        Ok(())
+        Ok(planned)
     }
+}
+
+/// Files under `dir` whose names end with `suffix`.
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    let mut n = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(e.path()),
+                Ok(_) if e.file_name().to_string_lossy().ends_with(suffix) => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
 }
 
 /// A loopback HTTP server of the files under a folder, stopped on drop.

@@ -182,6 +182,7 @@ fn example_lock(root: &Path) -> Result<(), String> {
             locked: false,
         },
         mode: ingot::bake::LockMode::Upgrade,
+        download: false,
         jobs: std::num::NonZeroUsize::MIN,
     };
     ingot::bake::lock(&spec, &opts, &ingot::progress::Quiet).map_err(err)?;
