@@ -415,6 +415,7 @@ fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
         None => Vec::new(),
     };
     c.gpgcheck = r.gpgkey.is_some();
+    c.repo_gpgcheck = r.repo_gpgcheck;
     c.priority = i32::try_from(r.priority).unwrap_or(i32::MAX);
     c.vars = vars.0.clone();
     c

@@ -293,6 +293,22 @@ impl Gpg {
         std::fs::write(&public, &p.stdout).unwrap();
         (secret, public)
     }
+
+    /// `gpg --detach-sign --armor` of `file` with the key of `uid`:
+    /// writes `FILE.asc` beside it.
+    pub fn detach_sign(&self, uid: &str, file: &Path) -> PathBuf {
+        let mut sig = file.as_os_str().to_owned();
+        sig.push(".asc");
+        let sig = PathBuf::from(sig);
+        let _ = std::fs::remove_file(&sig);
+        run_ok(
+            self.cmd()
+                .args(["--local-user", uid, "--detach-sign", "--armor", "--output"])
+                .arg(&sig)
+                .arg(file),
+        );
+        sig
+    }
 }
 
 impl Drop for Gpg {
