@@ -486,6 +486,19 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_of_a_metalink_parses_or_is_refused() {
+        let text = metalink(
+            &format!("<hash type=\"sha256\">{}</hash>", sha256(b"x")),
+            "<mm0:alternate><verification><hash type=\"sha512\">00</hash></verification></mm0:alternate>",
+            "<url protocol=\"http\" preference=\"7\">http://a/&amp;/repodata/repomd.xml</url>",
+        );
+        for n in 0..text.len() {
+            // A cut is an error or a shorter metalink; never a panic.
+            let _ = parse(&text.as_bytes()[..n], "m", &Limits::default());
+        }
+    }
+
+    #[test]
     fn hostile_metalinks_hit_named_limits() {
         let hash = format!("<hash type=\"sha256\">{}</hash>", sha256(b"x"));
         let many_urls: String = (0..=MAX_URLS)

@@ -350,6 +350,17 @@ mod tests {
                 .unwrap_err()
                 .contains("does not start")
         );
+        // Every cut of the armor and of the packets: an error or fewer
+        // packets, never a panic.
+        for n in 0..armored.len() {
+            let _ = dearmor(&armored.as_bytes()[..n]);
+        }
+        for n in 1..data.len() {
+            let _ = signature_packets(&data[..n]);
+        }
+        for header in [[0xC2, 0xFF, 0xFF], [0xC2, 0xC5, 0x01], [0x8A, 0xFF, 0x00]] {
+            assert!(signature_packets(&header).is_err(), "{header:x?}");
+        }
         let many: Vec<u8> = [0xC2, 1, 0].repeat(MAX_SIGNATURES + 1);
         assert!(
             signature_packets(&many)
