@@ -22,9 +22,10 @@
 //!    of the tree and its enabled `.repo` sections follow the spec's own
 //!    (`weak_deps` then defaults to its `install_weak_deps`).
 //! 2. The lock's inputs digest ([`crate::lock::Inputs`]): the requests, the
-//!    image arch, `$releasever`, `weak_deps`, each repository's name, URLs,
-//!    priority and key (a key file by its SHA-256, so a clone elsewhere
-//!    gives the same digest), and the requirements of the image's own
+//!    image arch, `$releasever`, `weak_deps`, each repository's name, URLs
+//!    (baseurl, mirrorlist or metalink), priority, `repo_gpgcheck` and key
+//!    (a key file by its SHA-256, so a clone elsewhere gives the same
+//!    digest), and the requirements of the image's own
 //!    packages (but not their versions: a new release of the application
 //!    does not make the lock stale).
 //! 3. A lock that matches: exactly its packages are downloaded (by their
@@ -415,6 +416,7 @@ fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
         None => Vec::new(),
     };
     c.gpgcheck = r.gpgkey.is_some();
+    c.repo_gpgcheck = r.repo_gpgcheck;
     c.priority = i32::try_from(r.priority).unwrap_or(i32::MAX);
     c.vars = vars.0.clone();
     c
@@ -449,11 +451,19 @@ fn inputs(
         };
         let urls: Vec<String> = c.baseurl.iter().map(|u| portable_url(spec, u)).collect();
         let urls = urls.join(" ");
-        let mirrors = c.mirrorlist.clone().unwrap_or_default();
+        let mirrors = match (&c.mirrorlist, &c.metalink) {
+            (Some(m), _) => m.clone(),
+            (None, Some(m)) => format!("metalink:{m}"),
+            (None, None) => String::new(),
+        };
         i.add(
             "repo",
             &[&c.name, &urls, &mirrors, &c.priority.to_string(), &key],
         );
+        // Only when on, so the locks made before the key existed hold.
+        if c.repo_gpgcheck {
+            i.add("repo_gpgcheck", &[&c.name]);
+        }
     }
     for h in local {
         let c = Candidate::from_header(h, 0, "", 0);

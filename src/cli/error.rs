@@ -193,7 +193,7 @@ fn repo(e: &RepoError) -> Meaning {
         | RepoError::NotFound { .. }
         | RepoError::NoSuchFile { .. }
         | RepoError::Http { .. }
-        | RepoError::Metalink { .. }
+        | RepoError::MetalinkHash { .. }
         | RepoError::ChecksumType { .. }
         | RepoError::Checksum { .. }
         | RepoError::Size { .. }
@@ -204,6 +204,9 @@ fn repo(e: &RepoError) -> Meaning {
         | RepoError::OfflineNoMetadata { .. }
         | RepoError::NotCached { .. }
         | RepoError::NoKey { .. }
+        | RepoError::RepomdUnsigned { .. }
+        | RepoError::RepomdBadSignature { .. }
+        | RepoError::RepomdUnknownKey { .. }
         | RepoError::Key { .. }
         | RepoError::Unsigned { .. }
         | RepoError::UnknownKey { .. }

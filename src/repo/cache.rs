@@ -7,8 +7,12 @@
 //!   alike. A file gets there only by a rename after its checksum and
 //!   size were checked, so what is there is right; it is never changed.
 //! - `repos/KEY/repomd.xml`: the last `repomd.xml` read from a repository
-//!   (KEY: the SHA-256 of its URLs), for `offline`; `repos/KEY/keys/…`:
-//!   keys fetched from URLs.
+//!   (KEY: the SHA-256 of its URLs), for `offline`; with repo_gpgcheck,
+//!   `repos/KEY/repomd.xml.asc` beside it, its signature (checked again
+//!   when the index is read back: a cached index is never trusted on its
+//!   own).
+//! - `keys/HEX.asc`: keys fetched from URLs (HEX: the SHA-256 of the URL),
+//!   for `offline`.
 //! - `derived/ALGO-HEX.sqlite`: a `primary_db` decompressed (SQLite needs a
 //!   file), made from the cache entry of the same name.
 //! - `tmp/`: downloads in flight (removed when dropped).

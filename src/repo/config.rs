@@ -59,10 +59,16 @@ pub struct RepoConfig {
     /// A mirror list URL: a text file with one base URL per line, tried
     /// after `baseurl`.
     pub mirrorlist: Option<String>,
-    /// Kept so the error can say so: metalink is not read.
+    /// A metalink URL (MirrorManager's XML): its `repomd.xml` entry lists
+    /// mirrors, tried after `baseurl` and the mirror list's, and the
+    /// hashes `repomd.xml` must have, whichever URL it comes from.
     pub metalink: Option<String>,
     pub gpgkey: Vec<KeySource>,
+    /// Packages must carry a header signature by one of `gpgkey`.
     pub gpgcheck: bool,
+    /// `repodata/repomd.xml.asc` must be a detached signature of
+    /// `repomd.xml` by one of `gpgkey` (dnf's `repo_gpgcheck`).
+    pub repo_gpgcheck: bool,
     /// Lower wins among equal packages (dnf's default is 99).
     pub priority: i32,
     pub enabled: bool,
@@ -73,7 +79,7 @@ pub struct RepoConfig {
 
 impl RepoConfig {
     /// A repository at `baseurl` with dnf's defaults (enabled, priority 99,
-    /// no key, gpgcheck off).
+    /// no key, gpgcheck and repo_gpgcheck off).
     pub fn new(name: &str, baseurl: &str) -> RepoConfig {
         RepoConfig {
             name: name.to_string(),
@@ -83,6 +89,7 @@ impl RepoConfig {
             metalink: None,
             gpgkey: Vec::new(),
             gpgcheck: false,
+            repo_gpgcheck: false,
             priority: DEFAULT_PRIORITY,
             enabled: true,
             vars: BTreeMap::new(),
@@ -487,17 +494,25 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a section that does not say gets: dnf's own defaults are off;
+/// `[main]` of the base's `dnf.conf` may say otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Defaults {
+    pub gpgcheck: bool,
+    pub repo_gpgcheck: bool,
+}
+
 /// Read the text of one `.repo` file. `path` names it in errors; `root`,
 /// when given, is where `gpgkey=file:///…` resolves (else on this
-/// machine); `defaults` gives `gpgcheck` for sections that do not say
-/// (dnf's own default is off; `[main]` of the base's `dnf.conf` may say
-/// otherwise). Disabled sections are returned too, with `enabled: false`.
+/// machine); `defaults` gives `gpgcheck` and `repo_gpgcheck` for sections
+/// that do not say. Disabled sections are returned too, with
+/// `enabled: false`.
 pub fn parse_repo_file(
     path: &Path,
     text: &str,
     vars: &Vars,
     root: Option<&Path>,
-    gpgcheck_default: bool,
+    defaults: Defaults,
 ) -> Result<Vec<RepoConfig>> {
     let mut out = Vec::new();
     for s in sections(path, text)? {
@@ -526,7 +541,8 @@ pub fn parse_repo_file(
             mirrorlist: get("mirrorlist").map(|v| v.0).filter(|v| !v.is_empty()),
             metalink: get("metalink").map(|v| v.0).filter(|v| !v.is_empty()),
             gpgkey: Vec::new(),
-            gpgcheck: flag("gpgcheck", gpgcheck_default)?,
+            gpgcheck: flag("gpgcheck", defaults.gpgcheck)?,
+            repo_gpgcheck: flag("repo_gpgcheck", defaults.repo_gpgcheck)?,
             priority: DEFAULT_PRIORITY,
             enabled: flag("enabled", true)?,
             vars: vars.0.clone(),
@@ -619,11 +635,15 @@ pub fn dnf_conf_bool(root: &Path, key: &str, vars: &Vars) -> Result<Option<bool>
 /// Every repository of the `.repo` files in `/etc/yum.repos.d` inside
 /// `root`, in file name order, then section order (disabled ones too).
 /// Variables: `vars` plus `/etc/dnf/vars` (which `vars` overrides);
-/// `gpgcheck` defaults to `[main]` of `/etc/dnf/dnf.conf`.
+/// `gpgcheck` and `repo_gpgcheck` default to `[main]` of
+/// `/etc/dnf/dnf.conf`.
 pub fn read_repos_dir(root: &Path, vars: &Vars) -> Result<Vec<RepoConfig>> {
     let mut all = Vars(dnf_vars(root)?);
     all.0.extend(vars.0.clone());
-    let gpgcheck = dnf_conf_gpgcheck(root, &all)?;
+    let defaults = Defaults {
+        gpgcheck: dnf_conf_gpgcheck(root, &all)?,
+        repo_gpgcheck: dnf_conf_bool(root, "repo_gpgcheck", &all)?.unwrap_or(false),
+    };
     let dir = resolve_in_root(root, "/etc/yum.repos.d")?;
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -657,7 +677,7 @@ pub fn read_repos_dir(root: &Path, vars: &Vars) -> Result<Vec<RepoConfig>> {
             continue;
         }
         let text = read_small(&path, MAX_FILE, "MAX_FILE")?;
-        out.extend(parse_repo_file(&path, &text, &all, Some(root), gpgcheck)?);
+        out.extend(parse_repo_file(&path, &text, &all, Some(root), defaults)?);
     }
     Ok(out)
 }
@@ -699,6 +719,7 @@ mirrorlist=https://cdn.example.invalid/al2023/core/mirrors/$releasever/$basearch
 priority=10
 enabled=1
 gpgcheck=1
+repo_gpgcheck=1
 type=rpm
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-amazon-linux-2023
   https://keys.example.invalid/$awsregion.asc
@@ -709,7 +730,14 @@ baseurl = http://a.example.invalid/$basearch/ , http://b.example.invalid/
 \thttp://c.example.invalid/
 enabled = no
 ";
-        let repos = parse_repo_file(Path::new("al.repo"), text, &vars(), None, false).unwrap();
+        let repos = parse_repo_file(
+            Path::new("al.repo"),
+            text,
+            &vars(),
+            None,
+            Defaults::default(),
+        )
+        .unwrap();
         assert_eq!(repos.len(), 2);
         let a = &repos[0];
         assert_eq!(a.name, "amazonlinux");
@@ -721,6 +749,7 @@ enabled = no
             )
         );
         assert_eq!((a.priority, a.enabled, a.gpgcheck), (10, true, true));
+        assert!(a.repo_gpgcheck);
         assert_eq!(
             a.gpgkey,
             vec![
@@ -738,14 +767,22 @@ enabled = no
             ]
         );
         assert_eq!((b.priority, b.enabled, b.gpgcheck), (99, false, false));
+        assert!(!b.repo_gpgcheck, "dnf's default is off");
+        assert_eq!(b.metalink, None);
     }
 
     #[test]
     fn bad_lines_are_located() {
         let e = |text: &str| {
-            parse_repo_file(Path::new("x.repo"), text, &vars(), None, false)
-                .unwrap_err()
-                .to_string()
+            parse_repo_file(
+                Path::new("x.repo"),
+                text,
+                &vars(),
+                None,
+                Defaults::default(),
+            )
+            .unwrap_err()
+            .to_string()
         };
         assert_eq!(
             e("baseurl=x\n"),
@@ -780,12 +817,26 @@ enabled = no
     #[test]
     fn hostile_files_hit_named_limits() {
         let long = format!("[a]\nbaseurl={}\n", "x".repeat(MAX_LINE));
-        let e = parse_repo_file(Path::new("x.repo"), &long, &vars(), None, false).unwrap_err();
+        let e = parse_repo_file(
+            Path::new("x.repo"),
+            &long,
+            &vars(),
+            None,
+            Defaults::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("MAX_LINE"), "{e}");
         let many: String = (0..=MAX_SECTIONS)
             .map(|i| format!("[s{i}]\nbaseurl=http://x/\n"))
             .collect();
-        let e = parse_repo_file(Path::new("x.repo"), &many, &vars(), None, false).unwrap_err();
+        let e = parse_repo_file(
+            Path::new("x.repo"),
+            &many,
+            &vars(),
+            None,
+            Defaults::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("MAX_SECTIONS"), "{e}");
 
         let root = tempfile::tempdir().unwrap();
@@ -811,7 +862,11 @@ enabled = no
         }
         std::fs::write(r.join("etc/dnf/vars/releasever"), "2023.4.1\n").unwrap();
         std::fs::write(r.join("etc/dnf/vars/awsdomain"), "example.invalid\n").unwrap();
-        std::fs::write(r.join("etc/dnf/dnf.conf"), "[main]\ngpgcheck=True\n").unwrap();
+        std::fs::write(
+            r.join("etc/dnf/dnf.conf"),
+            "[main]\ngpgcheck=True\nrepo_gpgcheck=1\n",
+        )
+        .unwrap();
         // The key's folder is an absolute symlink: it resolves in the root.
         std::os::unix::fs::symlink("/usr/share/keys", r.join("etc/pki/rpm-gpg")).unwrap();
         std::fs::write(
@@ -832,8 +887,8 @@ enabled = no
             ["http://example.invalid/2023.4.1/aarch64/"]
         );
         assert!(
-            repos[0].gpgcheck,
-            "dnf.conf's [main] gpgcheck is the default"
+            repos[0].gpgcheck && repos[0].repo_gpgcheck,
+            "dnf.conf's [main] gpgcheck and repo_gpgcheck are the defaults"
         );
         assert_eq!(
             repos[0].gpgkey,

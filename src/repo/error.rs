@@ -78,10 +78,17 @@ pub enum RepoError {
         last: Box<RepoError>,
     },
 
-    /// Metalink repositories are not read (yet): a baseurl or mirrorlist
-    /// is needed.
-    #[error("repository `{repo}`: metalink is not supported; give a baseurl or mirrorlist")]
-    Metalink { repo: String },
+    /// The `repomd.xml` fetched has none of the hashes the repository's
+    /// metalink lists for it (a stale or tampered mirror).
+    #[error(
+        "repository `{repo}`: repomd.xml (`{url}`) has none of the hashes its metalink `{metalink}` lists (its sha256 is {sha256})"
+    )]
+    MetalinkHash {
+        repo: String,
+        url: String,
+        metalink: String,
+        sha256: String,
+    },
 
     /// A checksum type the metadata names that ingot refuses (md5) or does
     /// not know.
@@ -120,7 +127,8 @@ pub enum RepoError {
     #[error("{what}: more than {max} {unit} ({limit})")]
     Limit {
         what: String,
-        /// The limit's name as the `Limits` field spells it.
+        /// The limit's name as the `Limits` field (or the constant)
+        /// spells it.
         limit: &'static str,
         max: u64,
         unit: &'static str,
@@ -142,9 +150,37 @@ pub enum RepoError {
     #[error("offline: not in the cache: {}", packages.join(", "))]
     NotCached { packages: Vec<String> },
 
-    /// gpgcheck is on but the repository names no key.
-    #[error("repository `{repo}`: gpgcheck is on but no gpgkey is given")]
-    NoKey { repo: String },
+    /// gpgcheck or repo_gpgcheck (`check`) is on but the repository names
+    /// no key.
+    #[error("repository `{repo}`: {check} is on but no gpgkey is given")]
+    NoKey { repo: String, check: &'static str },
+
+    /// repo_gpgcheck: there is no detached signature of `repomd.xml` at
+    /// `url` (online: the server has none; offline: the cache has none).
+    #[error(
+        "repository `{repo}`: repo_gpgcheck is on but repomd.xml has no signature: `{url}` not found"
+    )]
+    RepomdUnsigned { repo: String, url: String },
+
+    /// repo_gpgcheck: the signature of `repomd.xml` does not verify (the
+    /// index was changed, or the signature is damaged).
+    #[error("repository `{repo}`: the signature `{url}` of repomd.xml does not verify: {cause}")]
+    RepomdBadSignature {
+        repo: String,
+        url: String,
+        cause: String,
+    },
+
+    /// repo_gpgcheck: `repomd.xml` is signed, but not by a key of the
+    /// repository.
+    #[error(
+        "repository `{repo}`: repomd.xml is signed (`{url}`) with a key the repository does not trust ({cause})"
+    )]
+    RepomdUnknownKey {
+        repo: String,
+        url: String,
+        cause: String,
+    },
 
     /// A key file that is not an armored OpenPGP public key.
     #[error("`{source_name}`: not an armored OpenPGP public key")]

@@ -9,12 +9,24 @@
 //! [`Cache`], each checked against the metadata's checksum and size and,
 //! with gpgcheck, against the repository's keys.
 //!
+//! The index (`repomd.xml`) is what every other file is checked against,
+//! so it is checked before it is parsed: with a metalink, its bytes must
+//! have one of the hashes the metalink lists (whichever URL they came
+//! from); with repo_gpgcheck, `repomd.xml.asc` beside it must be a
+//! detached signature of those exact bytes by one of the repository's
+//! `gpgkey`s (missing, bad, or by another key: an error naming the
+//! repository and the URL). A URL whose index fails either check is
+//! passed over for the next one. The index kept for `offline` is kept with
+//! its signature, and the signature is checked again when it is read back.
+//!
 //! The steps, one file each:
 //! - [`config`]: `.repo` files, `$releasever`/`$basearch` and
 //!   `/etc/dnf/vars`, `$releasever` from a root folder.
 //! - [`fetch`]: `file://`, `http://`, `https://` (HTTP through the
 //!   [`fetch::Transport`] seam: `ureq`, rustls, no OpenSSL), retries with
-//!   backoff, verified downloads.
+//!   backoff, verified downloads, mirror lists.
+//! - [`metalink`]: a metalink's mirrors and `repomd.xml` hashes
+//!   (`quick-xml` events).
 //! - [`cache`]: where files go, by checksum.
 //! - [`decode`]: gzip, xz, zstd, bzip2 or plain, by magic number; the
 //!   [`Limits`] guard.
@@ -22,8 +34,8 @@
 //!   (`quick-xml`): memory holds one package at a time plus what the caller
 //!   keeps, never the document.
 //! - [`sqlite`]: `primary_db` (createrepo `--database`) with `rusqlite`.
-//! - [`signature`]: header signatures and digests (`rpm` crate's `pgp`
-//!   verifier).
+//! - [`signature`]: header signatures and digests, and the detached
+//!   signature of `repomd.xml` (`rpm` crate's `pgp` verifier).
 //!
 //! Why these crates: `quick-xml` is the maintained streaming XML reader
 //! (pull events over a `BufRead`, no tree); `ureq` is a small blocking
@@ -47,6 +59,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod fetch;
+pub mod metalink;
 pub mod package;
 pub mod signature;
 pub mod sqlite;
@@ -62,6 +75,7 @@ pub use config::{KeySource, RepoConfig, Vars};
 pub use decode::Limits;
 pub use error::{RepoError, Result};
 pub use fetch::{Options, Transport};
+pub use metalink::Metalink;
 pub use package::{Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile};
 pub use signature::Keyring;
 pub use xml::{Record, Repomd};
@@ -140,28 +154,22 @@ impl Client {
     }
 
     /// Read a repository's index: `repodata/repomd.xml` from the first of
-    /// its base URLs (then mirror list URLs) that answers; its keys too
-    /// when gpgcheck is on. Offline: the index last read, from the cache.
+    /// its base URLs (then mirror list and metalink URLs) that answers
+    /// with an index that holds: the hashes its metalink lists, with
+    /// repo_gpgcheck a detached signature by one of its keys. Its keys
+    /// too when gpgcheck is on. Offline: the index last read, from the
+    /// cache, its signature checked again with repo_gpgcheck.
     pub fn open(&self, config: &RepoConfig, reporter: &dyn Reporter) -> Result<Repo> {
         reporter.step(&format!("repository {}: index", config.name));
         let keys = self.keyring(config)?;
+        let index_keys = match (config.repo_gpgcheck, &keys) {
+            (false, _) => None,
+            (true, Some(k)) => Some(k.clone()),
+            (true, None) => Some(self.load_keys(config, "repo_gpgcheck")?),
+        };
         let dir = self.cache.repo_dir(&config.source_key());
-        let saved = dir.join("repomd.xml");
-        let what = format!("repository `{}`: repomd.xml", config.name);
         if self.options().offline {
-            let data = match fetch::read_file_max(&saved, self.limits().max_index) {
-                Ok(d) => d,
-                Err(RepoError::Read { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    return Err(RepoError::OfflineNoMetadata {
-                        repo: config.name.clone(),
-                        cache: self.cache.root().to_path_buf(),
-                    });
-                }
-                Err(e) => return Err(e),
-            };
-            let repomd = xml::parse_repomd(&data, &what, self.limits())?;
+            let repomd = self.cached_index(config, &dir, index_keys.as_deref())?;
             return Ok(Repo {
                 config: config.clone(),
                 urls: config.baseurl.clone(),
@@ -169,20 +177,13 @@ impl Client {
                 keys,
             });
         }
-        let urls = self.base_urls(config)?;
+        let sources = self.sources(config)?;
+        let urls = &sources.urls;
         let mut last = None;
         for (i, base) in urls.iter().enumerate() {
-            let url = join(base, "repodata/repomd.xml");
-            let got = self
-                .fetcher
-                .get_small(&url, self.limits().max_index)
-                .and_then(|data| {
-                    let r = xml::parse_repomd(&data, &format!("{what} (`{url}`)"), self.limits())?;
-                    Ok((data, r))
-                });
-            match got {
-                Ok((data, repomd)) => {
-                    self.cache.write_file(&saved, &data)?;
+            match self.fetch_index(config, base, &sources, index_keys.as_deref()) {
+                Ok(index) => {
+                    self.keep_index(&dir, &index)?;
                     let mut order = vec![base.clone()];
                     order.extend(
                         urls.iter()
@@ -193,14 +194,14 @@ impl Client {
                     return Ok(Repo {
                         config: config.clone(),
                         urls: order,
-                        repomd,
+                        repomd: index.repomd,
                         keys,
                     });
                 }
                 Err(e) => last = Some(e),
             }
         }
-        let last = last.expect("base_urls gives at least one URL");
+        let last = last.expect("sources gives at least one URL");
         if urls.len() == 1 {
             return Err(last);
         }
@@ -211,9 +212,148 @@ impl Client {
         })
     }
 
-    /// A repository's base URLs: `baseurl`, then its mirror list's URLs
-    /// (fetching the list: call it only when something must be fetched).
+    /// `repodata/repomd.xml` under `base`, checked (metalink hashes, then
+    /// the signature) before it is parsed.
+    fn fetch_index(
+        &self,
+        config: &RepoConfig,
+        base: &str,
+        sources: &Sources,
+        keys: Option<&Keyring>,
+    ) -> Result<Index> {
+        let url = join(base, "repodata/repomd.xml");
+        let data = self.fetcher.get_small(&url, self.limits().max_index)?;
+        if let Some((metalink_url, m)) = &sources.metalink
+            && !m.matches(&data)
+        {
+            let mut h = ChecksumKind::Sha256.hasher();
+            h.update(&data);
+            return Err(RepoError::MetalinkHash {
+                repo: config.name.clone(),
+                url,
+                metalink: metalink_url.clone(),
+                sha256: h.finish(),
+            });
+        }
+        let signature = match keys {
+            Some(k) => Some(self.fetch_signature(config, &url, &data, k)?),
+            None => None,
+        };
+        let what = format!("repository `{}`: repomd.xml (`{url}`)", config.name);
+        let repomd = xml::parse_repomd(&data, &what, self.limits())?;
+        Ok(Index {
+            data,
+            signature,
+            repomd,
+        })
+    }
+
+    /// `INDEX.asc` beside the index at `url`, checked over `data`.
+    fn fetch_signature(
+        &self,
+        config: &RepoConfig,
+        url: &str,
+        data: &[u8],
+        keys: &Keyring,
+    ) -> Result<Vec<u8>> {
+        let sig_url = format!("{url}.asc");
+        let max = signature::MAX_DETACHED;
+        let got = self.fetcher.get(&sig_url, |body| {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(body, max + 1), &mut out)?;
+            if out.len() as u64 > max {
+                return Err(fetch::Consume::Fatal(RepoError::Limit {
+                    what: format!("repository `{}`: `{sig_url}`", config.name),
+                    limit: "MAX_DETACHED",
+                    max,
+                    unit: "bytes",
+                }));
+            }
+            Ok(out)
+        });
+        let sig = match got {
+            Ok(s) => s,
+            Err(RepoError::NotFound { .. } | RepoError::NoSuchFile { .. }) => {
+                return Err(RepoError::RepomdUnsigned {
+                    repo: config.name.clone(),
+                    url: sig_url,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        check_signature(config, &sig_url, data, &sig, keys)?;
+        Ok(sig)
+    }
+
+    /// Keep a checked index (and its signature) for `offline`: the
+    /// signature first, so an index is never beside an older one's; a
+    /// signature left from before is removed when there is none.
+    fn keep_index(&self, dir: &std::path::Path, index: &Index) -> Result<()> {
+        let sig = dir.join("repomd.xml.asc");
+        match &index.signature {
+            Some(s) => self.cache.write_file(&sig, s)?,
+            None => match std::fs::remove_file(&sig) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(RepoError::Write { path: sig, source }),
+            },
+        }
+        self.cache.write_file(&dir.join("repomd.xml"), &index.data)
+    }
+
+    /// Offline: the index kept by the last [`Client::open`], its signature
+    /// checked again when `keys` are given.
+    fn cached_index(
+        &self,
+        config: &RepoConfig,
+        dir: &std::path::Path,
+        keys: Option<&Keyring>,
+    ) -> Result<Repomd> {
+        let saved = dir.join("repomd.xml");
+        let not_found = |e: &RepoError| {
+            matches!(e, RepoError::Read { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound)
+        };
+        let data = match fetch::read_file_max(&saved, self.limits().max_index) {
+            Ok(d) => d,
+            Err(e) if not_found(&e) => {
+                return Err(RepoError::OfflineNoMetadata {
+                    repo: config.name.clone(),
+                    cache: self.cache.root().to_path_buf(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(keys) = keys {
+            let path = dir.join("repomd.xml.asc");
+            let shown = path.display().to_string();
+            let sig = match fetch::read_file_max(&path, signature::MAX_DETACHED) {
+                Ok(s) => s,
+                Err(e) if not_found(&e) => {
+                    return Err(RepoError::RepomdUnsigned {
+                        repo: config.name.clone(),
+                        url: shown,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            check_signature(config, &shown, &data, &sig, keys)?;
+        }
+        let what = format!("repository `{}`: repomd.xml", config.name);
+        xml::parse_repomd(&data, &what, self.limits())
+    }
+
+    /// A repository's base URLs: `baseurl`, then its mirror list's URLs,
+    /// then its metalink's (fetching the lists: call it only when
+    /// something must be fetched).
     pub fn base_urls(&self, config: &RepoConfig) -> Result<Vec<String>> {
+        Ok(self.sources(config)?.urls)
+    }
+
+    /// [`Client::base_urls`], and the metalink read for them. A list that
+    /// cannot be fetched is skipped when there are other URLs; a metalink
+    /// that does not parse is an error all the same.
+    fn sources(&self, config: &RepoConfig) -> Result<Sources> {
         let mut urls = config.baseurl.clone();
         if let Some(m) = &config.mirrorlist {
             fetch::check_url(m)?;
@@ -225,32 +365,80 @@ impl Client {
                         &vars,
                     ));
                 }
-                Err(e) if urls.is_empty() => return Err(e),
+                Err(e) if urls.is_empty() && config.metalink.is_none() => return Err(e),
                 Err(_) => {}
             }
-            if urls.is_empty() {
+            if urls.is_empty() && config.metalink.is_none() {
                 return Err(RepoError::Metadata {
                     what: format!("repository `{}`: mirror list `{m}`", config.name),
                     message: "lists no http://, https:// or file:// URL".into(),
                 });
             }
         }
+        let metalink = match &config.metalink {
+            Some(m) => self.metalink_urls(config, m, &mut urls)?,
+            None => None,
+        };
         if urls.is_empty() {
-            return Err(if config.metalink.is_some() {
-                RepoError::Metalink {
-                    repo: config.name.clone(),
-                }
-            } else {
-                RepoError::NoSource {
-                    path: PathBuf::new(),
-                    repo: config.name.clone(),
-                }
+            return Err(RepoError::NoSource {
+                path: PathBuf::new(),
+                repo: config.name.clone(),
             });
         }
         for u in &urls {
             fetch::check_url(u)?;
         }
-        Ok(urls)
+        Ok(Sources { urls, metalink })
+    }
+
+    /// The metalink `m`'s mirrors added to `urls`; the metalink, unless it
+    /// cannot be fetched and `urls` has others.
+    fn metalink_urls(
+        &self,
+        config: &RepoConfig,
+        m: &str,
+        urls: &mut Vec<String>,
+    ) -> Result<Option<(String, Metalink)>> {
+        let got = match self.metalink(config, m) {
+            Ok(got) => got,
+            // What the metalink says is wrong: never passed over.
+            Err(e @ (RepoError::Metadata { .. } | RepoError::Limit { .. })) => return Err(e),
+            Err(e) if urls.is_empty() => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        for u in &got.urls {
+            if !urls.contains(u) {
+                urls.push(u.clone());
+            }
+        }
+        if urls.is_empty() {
+            return Err(RepoError::Metadata {
+                what: format!("repository `{}`: metalink `{m}`", config.name),
+                message: "lists no http://, https:// or file:// URL of repodata/repomd.xml".into(),
+            });
+        }
+        Ok(Some((m.to_string(), got)))
+    }
+
+    /// Fetch and read the metalink at `url`.
+    fn metalink(&self, config: &RepoConfig, url: &str) -> Result<Metalink> {
+        fetch::check_url(url)?;
+        let what = format!("repository `{}`: metalink `{url}`", config.name);
+        let data = self
+            .fetcher
+            .get_small(url, self.limits().max_index)
+            .map_err(|e| match e {
+                RepoError::Limit {
+                    limit, max, unit, ..
+                } => RepoError::Limit {
+                    what: what.clone(),
+                    limit,
+                    max,
+                    unit,
+                },
+                e => e,
+            })?;
+        metalink::parse(&data, &what, self.limits())
     }
 
     /// The repository's keys, when gpgcheck is on (read from files, or
@@ -259,9 +447,16 @@ impl Client {
         if !config.gpgcheck {
             return Ok(None);
         }
+        self.load_keys(config, "gpgcheck").map(Some)
+    }
+
+    /// The keys `gpgkey` names; `check` (what needs them) names the error
+    /// when there are none.
+    fn load_keys(&self, config: &RepoConfig, check: &'static str) -> Result<Arc<Keyring>> {
         if config.gpgkey.is_empty() {
             return Err(RepoError::NoKey {
                 repo: config.name.clone(),
+                check,
             });
         }
         let mut keys = Vec::new();
@@ -285,7 +480,7 @@ impl Client {
                 }
             }
         }
-        Ok(Some(Arc::new(Keyring::from_armored(&keys)?)))
+        Ok(Arc::new(Keyring::from_armored(&keys)?))
     }
 
     /// A metadata file of `repo` in the cache: fetched (and checked) when
@@ -601,6 +796,39 @@ impl Repo {
     }
 }
 
+/// Where a repository's index comes from: its base URLs, and the
+/// metalink (its URL and what it says) the index must agree with.
+struct Sources {
+    urls: Vec<String>,
+    metalink: Option<(String, Metalink)>,
+}
+
+/// An index fetched and checked: its bytes, its signature (with
+/// repo_gpgcheck), and what it says.
+struct Index {
+    data: Vec<u8>,
+    signature: Option<Vec<u8>>,
+    repomd: Repomd,
+}
+
+/// Check `sig` (from `url`, which names it in errors) as the detached
+/// signature of the index `data` of `config`'s repository.
+fn check_signature(
+    config: &RepoConfig,
+    url: &str,
+    data: &[u8],
+    sig: &[u8],
+    keys: &Keyring,
+) -> Result<()> {
+    let (repo, url) = (config.name.clone(), url.to_string());
+    keys.verify_detached(data, sig).map_err(|e| match e {
+        signature::Detached::UnknownKey(cause) => RepoError::RepomdUnknownKey { repo, url, cause },
+        signature::Detached::Unreadable(cause) | signature::Detached::Bad(cause) => {
+            RepoError::RepomdBadSignature { repo, url, cause }
+        }
+    })
+}
+
 /// A cached metadata file, decompressed.
 fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
     let f = std::fs::File::open(path).map_err(|source| RepoError::Read {
@@ -612,4 +840,136 @@ fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
         source,
     })?;
     Ok(Box::new(decode::ReadAhead::new(plain)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Quiet;
+
+    /// A repository index of revision `rev` (its one record is never read).
+    fn repomd(rev: u32) -> String {
+        format!(
+            "<?xml version=\"1.0\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\">\
+             <revision>{rev}</revision><data type=\"primary\"><checksum type=\"sha256\">{}</checksum>\
+             <location href=\"repodata/primary.xml.gz\"/></data></repomd>\n",
+            "0".repeat(64)
+        )
+    }
+
+    fn sha256(text: &str) -> String {
+        let mut h = ChecksumKind::Sha256.hasher();
+        h.update(text.as_bytes());
+        h.finish()
+    }
+
+    /// A metalink listing `hashes` (current) and `alternates` (sha256s),
+    /// and `urls` (preference, URL of repomd.xml).
+    fn metalink_text(hashes: &[String], alternates: &[String], urls: &[(u32, String)]) -> String {
+        let hash = |h: &String| format!("<hash type=\"sha256\">{h}</hash>");
+        let current: String = hashes.iter().map(hash).collect();
+        let alternates: String = alternates
+            .iter()
+            .map(|h| {
+                format!(
+                    "<alternate><verification>{}</verification></alternate>",
+                    hash(h)
+                )
+            })
+            .collect();
+        let urls: String = urls
+            .iter()
+            .map(|(p, u)| format!("<url protocol=\"file\" preference=\"{p}\">{u}</url>"))
+            .collect();
+        format!(
+            "<metalink version=\"3.0\"><files><file name=\"repomd.xml\"><verification>{current}\
+             </verification><alternates>{alternates}</alternates><resources>{urls}</resources>\
+             </file></files></metalink>"
+        )
+    }
+
+    #[test]
+    fn a_metalink_orders_the_mirrors_and_pins_the_index() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let (old, new) = (repomd(1), repomd(2));
+        for (dir, text) in [("a", &old), ("b", &new)] {
+            std::fs::create_dir_all(root.join(dir).join("repodata")).unwrap();
+            std::fs::write(root.join(dir).join("repodata/repomd.xml"), text).unwrap();
+        }
+        let url = |dir: &str| format!("file://{}/{dir}/repodata/repomd.xml", root.display());
+        let base = |dir: &str| format!("file://{}/{dir}/", root.display());
+        // `c` is preferred but gone; `a` serves an older index; `b` the
+        // one the metalink names.
+        let urls = [(200, url("c")), (100, url("a")), (50, url("b"))];
+        let write = |text: String| std::fs::write(root.join("x86_64.xml"), text).unwrap();
+        let repo_file = format!("[m]\nmetalink=file://{}/$basearch.xml\n", root.display());
+        let config = config::parse_repo_file(
+            std::path::Path::new("m.repo"),
+            &repo_file,
+            &Vars::new("1", "x86_64"),
+            None,
+            config::Defaults::default(),
+        )
+        .unwrap()
+        .remove(0);
+        let client = Client::new(root.join("cache"), Options::default());
+
+        write(metalink_text(&[sha256(&new)], &[], &urls));
+        let r = client.open(&config, &Quiet).unwrap();
+        assert_eq!(r.repomd.revision.as_deref(), Some("2"));
+        assert_eq!(r.urls, [base("b"), base("c"), base("a")]);
+        assert_eq!(
+            client.base_urls(&config).unwrap(),
+            [base("c"), base("a"), base("b")]
+        );
+
+        // The older index is an alternate: `a`, preferred over `b`, does.
+        write(metalink_text(&[sha256(&new)], &[sha256(&old)], &urls));
+        let r = client.open(&config, &Quiet).unwrap();
+        assert_eq!(r.repomd.revision.as_deref(), Some("1"));
+
+        // No mirror serves an index with the hash: the last one says so.
+        write(metalink_text(&["ab".repeat(32)], &[], &urls));
+        let e = client.open(&config, &Quiet).unwrap_err();
+        let RepoError::NoWorkingUrl { last, tried: 3, .. } = &e else {
+            panic!("{e}")
+        };
+        match &**last {
+            RepoError::MetalinkHash {
+                url: u, sha256: h, ..
+            } => {
+                assert_eq!(
+                    (u.as_str(), h.as_str()),
+                    (url("b").as_str(), sha256(&new).as_str())
+                );
+            }
+            other => panic!("{other}"),
+        }
+
+        // A metalink that lists none of what it should is refused.
+        write(metalink_text(&[], &[], &urls));
+        let e = client.open(&config, &Quiet).unwrap_err().to_string();
+        assert!(e.contains("no sha256 or sha512"), "{e}");
+        write(metalink_text(&[sha256(&new)], &[], &[]));
+        let e = client.open(&config, &Quiet).unwrap_err().to_string();
+        assert!(
+            e.contains("lists no http://, https:// or file:// URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn repo_gpgcheck_without_a_key_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let mut config = RepoConfig::new("r", "file:///nowhere/");
+        config.repo_gpgcheck = true;
+        let e = Client::new(t.path(), Options::default())
+            .open(&config, &Quiet)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "repository `r`: repo_gpgcheck is on but no gpgkey is given"
+        );
+    }
 }

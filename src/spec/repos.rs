@@ -10,7 +10,9 @@
 //! or for `baseurl` a folder (a path relative to the spec's folder or
 //! absolute, made a `file://` URL here, so a repository can be committed
 //! with the spec),
-//! and a `gpgkey` that is a URL or a file beside the spec. Nothing is
+//! and a `gpgkey` that is a URL or a file beside the spec (which
+//! `repo_gpgcheck = true` needs: the index's signature is checked with
+//! it). Nothing is
 //! fetched here; `$releasever` and `$basearch` stay in the URLs until the
 //! repository reader substitutes them.
 
@@ -70,6 +72,9 @@ pub struct RepoSpec {
     /// The key packages must be signed with; packages are checked when
     /// it is given.
     pub gpgkey: Option<KeyRef>,
+    /// `repo_gpgcheck`: `repodata/repomd.xml.asc` must be a signature of
+    /// the index by `gpgkey` (which is then given).
+    pub repo_gpgcheck: bool,
     /// Lower wins among equal packages, as dnf's.
     pub priority: u32,
     pub at: Loc,
@@ -109,6 +114,7 @@ pub(super) struct RawRepo {
     baseurl: Option<Spanned<BaseUrls>>,
     mirrorlist: Option<Spanned<String>>,
     gpgkey: Option<Spanned<String>>,
+    repo_gpgcheck: Option<Spanned<bool>>,
     priority: Option<Spanned<i64>>,
 }
 
@@ -258,6 +264,15 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
         }
         Some(k) => Some(KeyRef::File(cx.src(k, SrcKind::File)?)),
     };
+    let repo_gpgcheck = match &r.repo_gpgcheck {
+        Some(v) if *v.get_ref() && gpgkey.is_none() => {
+            return Err(cx
+                .err(v, "repo_gpgcheck is on but the repository has no gpgkey")
+                .with_hint("add `gpgkey`: the key the repository's repomd.xml is signed with"));
+        }
+        Some(v) => *v.get_ref(),
+        None => false,
+    };
     let priority = match &r.priority {
         None => DEFAULT_PRIORITY,
         Some(p) => u32::try_from(*p.get_ref())
@@ -269,6 +284,7 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
         name,
         source,
         gpgkey,
+        repo_gpgcheck,
         priority,
         at: cx.loc(v),
     })
@@ -385,6 +401,7 @@ priority = 10
 name = "mirrored"
 mirrorlist = "https://example.invalid/mirrors.txt"
 gpgkey = "https://example.invalid/key.asc"
+repo_gpgcheck = true
 "#,
         )
         .unwrap();
@@ -424,6 +441,10 @@ gpgkey = "https://example.invalid/key.asc"
         assert_eq!(
             r.repos[2].gpgkey,
             Some(KeyRef::Url("https://example.invalid/key.asc".into()))
+        );
+        assert_eq!(
+            r.repos.iter().map(|q| q.repo_gpgcheck).collect::<Vec<_>>(),
+            [false, false, true]
         );
         assert!(r.wanted());
         // Without any of it: nothing wanted.
@@ -484,6 +505,16 @@ gpgkey = "https://example.invalid/key.asc"
             (
                 repo("baseurl = \"file:///r/\"\ngpgkey = \"keys/none.asc\""),
                 "does not exist",
+                7,
+            ),
+            (
+                repo("baseurl = \"file:///r/\"\nrepo_gpgcheck = true"),
+                "repo_gpgcheck is on but the repository has no gpgkey",
+                7,
+            ),
+            (
+                repo("baseurl = \"file:///r/\"\nrepo_gpgcheck = 1"),
+                "expected a boolean",
                 7,
             ),
             (

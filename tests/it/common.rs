@@ -293,6 +293,30 @@ impl Gpg {
         std::fs::write(&public, &p.stdout).unwrap();
         (secret, public)
     }
+
+    /// `gpg --detach-sign --armor` of `file` with the key of `uid`:
+    /// writes `FILE.asc` beside it.
+    pub fn detach_sign(&self, uid: &str, file: &Path) -> PathBuf {
+        self.detach_sign_with(&[uid], true, file)
+    }
+
+    /// `gpg --detach-sign` of `file` with the keys of `uids` (one
+    /// signature each), armored or binary, into `FILE.asc`.
+    pub fn detach_sign_with(&self, uids: &[&str], armor: bool, file: &Path) -> PathBuf {
+        let mut sig = file.as_os_str().to_owned();
+        sig.push(".asc");
+        let sig = PathBuf::from(sig);
+        let _ = std::fs::remove_file(&sig);
+        let mut c = self.cmd();
+        for u in uids {
+            c.args(["--local-user", u]);
+        }
+        if armor {
+            c.arg("--armor");
+        }
+        run_ok(c.arg("--detach-sign").arg("--output").arg(&sig).arg(file));
+        sig
+    }
 }
 
 impl Drop for Gpg {

@@ -1003,3 +1003,70 @@ fn big_primary_child() {
     assert!(names > 0);
     std::fs::write(format!("{path}.done"), count.to_string()).unwrap();
 }
+
+/// repo_gpgcheck read from a `.repo` file, through the library, with
+/// signatures gpg makes: binary, or several in one armored file (another
+/// key's among them) are accepted; another key's alone, another file's, or
+/// none at all are refused, naming the repository and the URL.
+#[test]
+fn repo_gpgcheck_reads_what_gpg_writes() {
+    let cr = need!("createrepo_c");
+    let gpg = Gpg::new(need!("gpg"));
+    let t = tempfile::tempdir().unwrap();
+    let (_, public) = gpg.key("repo-key", "ed25519", t.path());
+    gpg.key("other-key", "rsa2048", t.path());
+    let repo = createrepo(&cr, &t.path().join("repo"), &[], &[]);
+    let repomd = repo.join("repodata/repomd.xml");
+    let server = Server::start(&repo);
+    let asc_url = server.url("repodata/repomd.xml.asc");
+    let text = format!(
+        "[signed]\nbaseurl={}\nrepo_gpgcheck=1\ngpgkey=file://{}\n",
+        server.url("/"),
+        public.display()
+    );
+    let config = ingot::repo::config::parse_repo_file(
+        Path::new("signed.repo"),
+        &text,
+        &Vars::new("1", "x86_64"),
+        None,
+        ingot::repo::config::Defaults::default(),
+    )
+    .unwrap()
+    .remove(0);
+    assert!(config.repo_gpgcheck && !config.gpgcheck);
+    let c = client(&t.path().join("cache"));
+
+    let sig = gpg.detach_sign_with(&["repo-key"], false, &repomd);
+    assert_eq!(std::fs::read(&sig).unwrap()[0] & 0x80, 0x80, "binary");
+    let r = c.open(&config, &Quiet).unwrap();
+    assert!(
+        r.keys.is_none(),
+        "packages are not checked without gpgcheck"
+    );
+    gpg.detach_sign_with(&["other-key", "repo-key"], true, &repomd);
+    c.open(&config, &Quiet).unwrap();
+
+    gpg.detach_sign_with(&["other-key"], true, &repomd);
+    match c.open(&config, &Quiet).unwrap_err() {
+        RepoError::RepomdUnknownKey { repo, url, .. } => {
+            assert_eq!((repo.as_str(), url.as_str()), ("signed", asc_url.as_str()));
+        }
+        other => panic!("{other}"),
+    }
+    let elsewhere = t.path().join("another.xml");
+    std::fs::write(&elsewhere, "<repomd/>\n").unwrap();
+    let other_sig = gpg.detach_sign("repo-key", &elsewhere);
+    std::fs::copy(&other_sig, &sig).unwrap();
+    let e = c.open(&config, &Quiet).unwrap_err();
+    assert!(matches!(e, RepoError::RepomdBadSignature { .. }), "{e}");
+    std::fs::write(&sig, "not a signature\n").unwrap();
+    let e = c.open(&config, &Quiet).unwrap_err();
+    assert!(matches!(e, RepoError::RepomdBadSignature { .. }), "{e}");
+    assert!(e.to_string().contains("BEGIN PGP SIGNATURE"), "{e}");
+    std::fs::remove_file(&sig).unwrap();
+    let e = c.open(&config, &Quiet).unwrap_err();
+    assert!(
+        matches!(&e, RepoError::RepomdUnsigned { url, .. } if *url == asc_url),
+        "{e}"
+    );
+}

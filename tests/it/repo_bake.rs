@@ -596,7 +596,11 @@ fn lock_download_fills_the_cache_so_an_offline_bake_needs_no_network() {
     for h in &sums {
         let cached = w.path("cache").join("sha256").join(&h[..2]).join(h);
         let bytes = std::fs::read(&cached).unwrap_or_else(|e| panic!("{}: {e}", cached.display()));
-        let k = stdout(&run_ok(Command::new(&rpm).args(["-K", "--nosignature"]).arg(&cached)));
+        let k = stdout(&run_ok(
+            Command::new(&rpm)
+                .args(["-K", "--nosignature"])
+                .arg(&cached),
+        ));
         assert!(k.trim_end().ends_with("digests OK"), "rpm -K: {k}");
         use sha2::Digest as _;
         assert_eq!(&hex::encode(sha2::Sha256::digest(&bytes)), h);
@@ -606,7 +610,11 @@ fn lock_download_fills_the_cache_so_an_offline_bake_needs_no_network() {
     drop(w.server.take());
     let tar = w.bake(&spec, "out", "cache", &["--offline", "--locked"]);
     let qa = installed(&rpm, &tar, &w.path("root"));
-    for want in ["app-2.0-1.x86_64", "libdemo-1.0-1.x86_64", "demo-data-1-1.noarch"] {
+    for want in [
+        "app-2.0-1.x86_64",
+        "libdemo-1.0-1.x86_64",
+        "demo-data-1-1.noarch",
+    ] {
         assert!(qa.iter().any(|l| l == want), "rpm -qa lacks {want}: {qa:?}");
     }
     // A second lock --download has nothing to fetch and asks nothing.
@@ -645,4 +653,268 @@ fn a_failed_lock_download_leaves_the_lock_file_as_it_was() {
     let o = w.ingot("lock", &spec, "cache2", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(spec.with_file_name("web.lock").is_file());
+}
+
+/// The exit code and stderr of `ingot lock` on `spec`; whether the lock
+/// beside it exists afterwards.
+fn lock_run(w: &World, spec: &Path, cache: &str, args: &[&str]) -> (Option<i32>, String, bool) {
+    let o = w.ingot("lock", spec, cache, args);
+    let written = spec.with_file_name("web.lock").exists();
+    (o.status.code(), stderr(&o), written)
+}
+
+/// repo_gpgcheck: the index's detached signature, made by `gpg
+/// --detach-sign --armor` with a throwaway key, is checked over the exact
+/// bytes of repomd.xml before anything it lists is trusted; online, and
+/// again from the cache offline.
+#[test]
+fn repo_gpgcheck_takes_only_an_index_signed_with_the_repository_key() {
+    let createrepo = need!("createrepo_c");
+    let gpg = crate::common::Gpg::new(need!("gpg"));
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = gpg.key("repo-key", "ed25519", keys.path());
+    gpg.key("other-key", "ed25519", keys.path());
+    let w = World::signed(createrepo, Some(&secret));
+    let repomd = w.repo.join("repodata/repomd.xml");
+    let asc = repomd.with_file_name("repomd.xml.asc");
+    let spec = |dir: &str| {
+        let spec = w.spec(dir, "\"app\"");
+        std::fs::copy(&public, spec.with_file_name("key.asc")).unwrap();
+        let text = std::fs::read_to_string(&spec).unwrap();
+        std::fs::write(
+            &spec,
+            format!("{text}gpgkey = \"key.asc\"\nrepo_gpgcheck = true\n"),
+        )
+        .unwrap();
+        spec
+    };
+    let port = w.port();
+    let asc_url = format!("http://127.0.0.1:{port}/x86_64/repodata/repomd.xml.asc");
+
+    // Signed with the repository's key: locked.
+    gpg.detach_sign("repo-key", &repomd);
+    let good = spec("good");
+    let (code, err, written) = lock_run(&w, &good, "cache", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(written, "{err}");
+
+    // No signature at all: exit 2, the repository and the URL named.
+    std::fs::remove_file(&asc).unwrap();
+    let (code, err, written) = lock_run(&w, &spec("missing"), "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("repository `demo`")
+            && err.contains("has no signature")
+            && err.contains(&asc_url),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+
+    // Signed by another key: not trusted.
+    gpg.detach_sign("other-key", &repomd);
+    let (code, err, written) = lock_run(&w, &spec("other"), "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("repository `demo`")
+            && err.contains("does not trust")
+            && err.contains(&asc_url),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+
+    // Signed with the key, then changed (a space at its end, which the
+    // XML reader would not notice): the signature does not verify.
+    gpg.detach_sign("repo-key", &repomd);
+    let signed = std::fs::read(&repomd).unwrap();
+    std::fs::write(&repomd, [&signed[..], b" "].concat()).unwrap();
+    let (code, err, written) = lock_run(&w, &spec("tampered"), "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("repository `demo`")
+            && err.contains("does not verify")
+            && err.contains(&asc_url),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+    std::fs::write(&repomd, &signed).unwrap();
+
+    // Offline, the index kept in the cache is checked again: with its
+    // signature, it locks; its kept signature gone, or the kept index
+    // changed, it does not.
+    let offline = spec("offline");
+    let (code, err, written) = lock_run(&w, &offline, "cache", &["--offline"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(written, "{err}");
+    std::fs::remove_file(offline.with_file_name("web.lock")).unwrap();
+    let kept = walkdir::WalkDir::new(w.path("cache/repos"))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.ends_with("repomd.xml"))
+        .expect("the index kept in the cache");
+    let kept_asc = kept.with_file_name("repomd.xml.asc");
+    assert!(kept_asc.is_file(), "the signature is kept beside the index");
+    let kept_sig = std::fs::read(&kept_asc).unwrap();
+    std::fs::remove_file(&kept_asc).unwrap();
+    let (code, err, written) = lock_run(&w, &offline, "cache", &["--offline"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("has no signature") && err.contains("repomd.xml.asc"),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+    std::fs::write(&kept_asc, &kept_sig).unwrap();
+    let kept_index = std::fs::read(&kept).unwrap();
+    std::fs::write(&kept, [&kept_index[..], b"\n"].concat()).unwrap();
+    let (code, err, written) = lock_run(&w, &offline, "cache", &["--offline"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+    assert!(!written, "{err}");
+
+    // repo_gpgcheck without a key is refused where it is written.
+    let nokey = w.spec("nokey", "\"app\"");
+    let text = std::fs::read_to_string(&nokey).unwrap();
+    std::fs::write(&nokey, format!("{text}repo_gpgcheck = true\n")).unwrap();
+    let (code, err, written) = lock_run(&w, &nokey, "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no gpgkey"), "{err}");
+    assert!(!written, "{err}");
+}
+
+/// A folder base (the stand-in) whose `/etc/yum.repos.d/demo.repo` is
+/// `repo_file`, and a spec in `dir` that installs `app` from the base's
+/// repositories.
+fn base_repo_spec(w: &World, tar: &Path, dir: &str, repo_file: &str) -> PathBuf {
+    let base = w.path(&format!("{dir}-base"));
+    std::fs::create_dir_all(&base).unwrap();
+    run_ok(
+        Command::new(tar)
+            .args(["--zstd", "-xf"])
+            .arg(repo_root().join("fixtures/al2023-standin/rootfs.tar.zst"))
+            .arg("-C")
+            .arg(&base),
+    );
+    std::fs::create_dir_all(base.join("etc/yum.repos.d")).unwrap();
+    std::fs::write(base.join("etc/yum.repos.d/demo.repo"), repo_file).unwrap();
+    let d = w.path(dir);
+    std::fs::create_dir_all(&d).unwrap();
+    let spec = d.join("web.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[image]\nname = \"web\"\nbase = \"{}\"\nformats = [\"tar\"]\ninstall = [\"app\"]\n\
+             use_base_repos = true\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+/// A metalink as MirrorManager writes one: `hashes` of repomd.xml (type,
+/// hex), then `urls` (preference, URL).
+fn metalink_xml(hashes: &[(&str, String)], urls: &[(u32, String)]) -> String {
+    let hashes: String = hashes
+        .iter()
+        .map(|(t, h)| format!("    <hash type=\"{t}\">{h}</hash>\n"))
+        .collect();
+    let urls: String = urls
+        .iter()
+        .map(|(p, u)| format!("    <url protocol=\"http\" type=\"http\" location=\"US\" preference=\"{p}\">{u}</url>\n"))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <metalink version=\"3.0\" xmlns=\"http://www.metalinker.org/\" type=\"dynamic\" \
+         xmlns:mm0=\"http://fedorahosted.org/mirrormanager\">\n <files>\n  <file name=\"repomd.xml\">\n\
+         <mm0:timestamp>1700000000</mm0:timestamp>\n   <verification>\n    <hash type=\"md5\">{}</hash>\n{hashes}   </verification>\n\
+         <resources maxconnections=\"1\">\n{urls}   </resources>\n  </file>\n </files>\n</metalink>\n",
+        "0".repeat(32)
+    )
+}
+
+/// metalink=: the mirrors a metalink lists (a dead one preferred, then
+/// the live one), and the hashes the repomd.xml fetched must have.
+#[test]
+fn a_metalink_gives_the_mirrors_and_the_hash_of_the_index() {
+    use sha2::Digest as _;
+    let createrepo = need!("createrepo_c");
+    let tar = need!("tar");
+    need!("zstd");
+    let w = World::new(createrepo);
+    let port = w.port();
+    let repomd = std::fs::read(w.repo.join("repodata/repomd.xml")).unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(&repomd));
+    let sha512 = hex::encode(sha2::Sha512::digest(&repomd));
+    let mirror = |path: &str| format!("http://127.0.0.1:{port}/{path}repodata/repomd.xml");
+    let urls = vec![
+        (50, mirror("x86_64/")),
+        (100, mirror("gone/")),
+        (10, "ftp://ignored.invalid/repodata/repomd.xml".to_string()),
+    ];
+    let served = w.path("served/x86_64/metalink.xml");
+    let metalink_url = format!("http://127.0.0.1:{port}/x86_64/metalink.xml");
+    let repo_file = format!(
+        "[demo]\nname=Demo\nmetalink=http://127.0.0.1:{port}/$basearch/metalink.xml\nenabled=1\ngpgcheck=0\n"
+    );
+    let spec = base_repo_spec(&w, &tar, "good", &repo_file);
+
+    // The right hashes: locked from the live mirror.
+    std::fs::write(
+        &served,
+        metalink_xml(&[("sha256", sha256.clone()), ("sha512", sha512)], &urls),
+    )
+    .unwrap();
+    let (code, err, written) = lock_run(&w, &spec, "cache", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(written, "{err}");
+    let lock = std::fs::read_to_string(spec.with_file_name("web.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"app\"") && lock.contains("repo = \"demo\""),
+        "{lock}"
+    );
+    // ... and a bake from that lock fetches the packages from the
+    // metalink's mirrors.
+    let out = w.path("good-out");
+    let o = w.ingot(
+        "bake",
+        &spec,
+        "cache-bake",
+        &["--out", out.to_str().unwrap(), "--locked"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A hash the index does not have: exit 2, the metalink named.
+    let wrong = "ab".repeat(32);
+    std::fs::write(&served, metalink_xml(&[("sha256", wrong)], &urls)).unwrap();
+    std::fs::remove_file(spec.with_file_name("web.lock")).unwrap();
+    let (code, err, written) = lock_run(&w, &spec, "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("has none of the hashes its metalink")
+            && err.contains(&metalink_url)
+            && err.contains(&sha256),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+
+    // A metalink that does not parse, or is too large: exit 2, named.
+    for (text, want) in [
+        (
+            "<metalink><files><file name=\"repomd.xml\">".to_string(),
+            "ends inside",
+        ),
+        (
+            "<html>502 Bad Gateway</html>".to_string(),
+            "not `<metalink>`",
+        ),
+        (
+            format!("<metalink>{}</metalink>", " ".repeat(16 << 20)),
+            "max_index",
+        ),
+    ] {
+        std::fs::write(&served, text).unwrap();
+        let (code, err, written) = lock_run(&w, &spec, "cache", &[]);
+        assert_eq!(code, Some(2), "{want}: {err}");
+        assert!(err.contains(&metalink_url) && err.contains(want), "{err}");
+        assert!(!written, "{err}");
+    }
 }

@@ -1017,7 +1017,10 @@ fn write_repo_ratio(md: &mut String, res: &Results) {
     use crate::bench_repo::{D, D_FETCH, DNF, DNF_FETCH, INGOT, INGOT_FETCH};
     for (w, ingot, dnf) in [(D, INGOT, DNF), (D_FETCH, INGOT_FETCH, DNF_FETCH)] {
         if let (Some(i), Some(o)) = (res.wall(w, ingot), res.wall(w, dnf)) {
-            let (im, om) = (res.rss(w, ingot).unwrap_or(0.0), res.rss(w, dnf).unwrap_or(0.0));
+            let (im, om) = (
+                res.rss(w, ingot).unwrap_or(0.0),
+                res.rss(w, dnf).unwrap_or(0.0),
+            );
             let _ = writeln!(
                 md,
                 "- {w}: {dnf} / {ingot} = **{:.1}x**; peak RSS {im:.0} MiB (ingot) against {om:.0} MiB (dnf)",

@@ -507,7 +507,12 @@ fn metadata(
 
 /// `repodata/` of `pkgs` under `dir`: each document gzipped, then
 /// `repomd.xml` with their checksums.
-fn write_repodata(dir: &Path, pkgs: &[Pkg], files: &BTreeMap<usize, File>, seed: u64) -> Result<(), String> {
+fn write_repodata(
+    dir: &Path,
+    pkgs: &[Pkg],
+    files: &BTreeMap<usize, File>,
+    seed: u64,
+) -> Result<(), String> {
     let repodata = dir.join("repodata");
     let _ = std::fs::remove_dir_all(&repodata);
     std::fs::create_dir_all(&repodata).map_err(|e| e.to_string())?;
@@ -649,7 +654,10 @@ impl RepoWork {
         let _ = std::fs::remove_file(&lock);
         let _ = std::fs::remove_dir_all(&cache);
         let mut cmd = Command::new(ingot);
-        cmd.args(["-q", "lock"]).arg(spec).arg("--cache").arg(&cache);
+        cmd.args(["-q", "lock"])
+            .arg(spec)
+            .arg("--cache")
+            .arg(&cache);
         match download {
             false => res.push(D, INGOT, measure(&mut cmd)?),
             true => res.push(D_FETCH, INGOT_FETCH, measure(cmd.arg("--download"))?),
