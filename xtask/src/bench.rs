@@ -329,6 +329,9 @@ pub fn run(
     only: Option<&str>,
     against: Option<&str>,
 ) -> Result<(), String> {
+    // The contenders (rpmbuild, dnf, mkfs.*, qemu-img, …) are the judges
+    // CI installs.
+    crate::install_judges()?;
     let reps = if quick { 1 } else { 3 };
     let bench = root.join("target/bench");
     std::fs::create_dir_all(&bench).map_err(|e| e.to_string())?;
