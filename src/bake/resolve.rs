@@ -35,6 +35,10 @@
 //!    only for a file dependency primary does not answer), the chosen
 //!    packages downloaded, and a new lock made.
 //!
+//! 4. `ingot lock --download`: the lock, new or matching, then has its
+//!    packages downloaded as in 3 (before a new lock is written, so a
+//!    failed download leaves the old one), for a later offline bake.
+//!
 //! Never: writes the lock before the caller says the bake succeeded
 //! ([`LockUpdate::write`], a temporary file renamed into place), or sends
 //! a request in `offline` mode.

@@ -85,6 +85,9 @@ use fetch::{Fetcher, Http, join};
 
 /// Bytes of a key file.
 const MAX_KEY: u64 = 1 << 20;
+/// Packages handed from the primary reader's thread at a time (two
+/// batches in flight at most).
+const BATCH: usize = 64;
 
 /// Fetches metadata and packages through one cache.
 pub struct Client {
@@ -670,26 +673,41 @@ impl Repo {
         let what = self.what("primary");
         let input = decoded(&path)?;
         let limits = client.limits();
-        // Decompressing and parsing run on a thread of their own, a few
-        // few dozen packages ahead of `each` (what the caller makes of each
-        // package overlaps with reading the next): memory still holds a
-        // bounded number of packages beyond what the caller keeps.
+        // Decompressing and parsing run on a thread of their own, at most
+        // three batches of packages ahead of `each` (what the caller makes
+        // of each package overlaps with reading the next): memory still
+        // holds a bounded number of packages beyond what the caller keeps.
+        // Packages go over in batches: one wake-up of the other thread
+        // per package cost more than the work it hands over.
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Package>(64);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Package>>(2);
             let reader = s.spawn(move || {
-                xml::read_primary(input, &what, limits, |p| {
-                    tx.send(p).map_err(|_| RepoError::Metadata {
-                        what: what.clone(),
-                        message: "the reader of its packages stopped".into(),
-                    })
-                })
+                let stopped = |what: &str| RepoError::Metadata {
+                    what: what.to_string(),
+                    message: "the reader of its packages stopped".into(),
+                };
+                let mut batch = Vec::with_capacity(BATCH);
+                let n = xml::read_primary(input, &what, limits, |p| {
+                    batch.push(p);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        tx.send(full).map_err(|_| stopped(&what))?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    tx.send(batch).map_err(|_| stopped(&what))?;
+                }
+                Ok(n)
             });
             let mut failed = None;
-            for p in rx.iter() {
-                task.advance(1);
-                if let Err(e) = each(p) {
-                    failed = Some(e);
-                    break;
+            'all: for batch in rx.iter() {
+                task.advance(batch.len() as u64);
+                for p in batch {
+                    if let Err(e) = each(p) {
+                        failed = Some(e);
+                        break 'all;
+                    }
                 }
             }
             // Dropping the receiver stops the reader at its next package.
