@@ -17,6 +17,7 @@
 //! | `disk` | a disk image (`disk::view::detect`/`open`: raw, fixed VHD, stream-optimized VMDK), its GPT (`disk::gpt::read_disk`) and, as `inspect` does, the ext4 root partition |
 //! | `ext4` | a bare ext4 filesystem (`fsread::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
 //! | `xfs` | a bare XFS v5 filesystem (`fsread::xfs::Fs::open`), walked through `fsread::ReadFs` as a base import walks it: directories, inodes, xattrs, symlinks, file extents |
+//! | `repo_metadata` | the first byte picks a parser, the rest is its input: `repomd.xml` (`repo::xml::parse_repomd`), `primary.xml` (`read_primary`), `filelists.xml` (`read_filelists`, `filelists_matching`), a metalink (`repo::metalink::parse`), a `.repo` file (`repo::config::parse_repo_file`), a lock file (`lock::Lock::parse`), OpenPGP keys (`repo::Keyring::from_armored`) |
 //!
 //! Inspect reads no FAT (the ESP is never opened when reading an image
 //! back), so there is no FAT target. Compressed tarballs and payloads are
@@ -111,6 +112,10 @@ pub const TARGETS: &[Target] = &[
         name: "xfs",
         run: targets::xfs,
     },
+    Target {
+        name: "repo_metadata",
+        run: targets::repo_metadata,
+    },
 ];
 
 /// The target called `name`.
@@ -147,6 +152,48 @@ pub fn regressions(name: &str) -> Vec<(String, Vec<u8>)> {
 
 #[cfg(test)]
 mod tests {
+    /// Each `repo_metadata` seed parses with what its first byte picks.
+    fn repo_metadata_seeds_are_accepted() {
+        use ingot::repo::{Limits, metalink, xml};
+        let limits = Limits::default();
+        for (n, s) in super::seeds::seeds("repo_metadata") {
+            let body = &s[1..];
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            let ok = match s[0] {
+                0 => {
+                    xml::parse_repomd(body, &n, &limits)
+                        .map(|r| r.records.len())
+                        .unwrap_or(0)
+                        >= 3
+                }
+                1 => xml::read_primary(body, &n, &limits, |_| Ok(())).unwrap() == 1,
+                2 => xml::read_filelists(body, &n, &limits, |_| Ok(())).unwrap() == 1,
+                3 => {
+                    let m = metalink::parse(body, &n, &limits).unwrap();
+                    m.urls.len() == 2 && m.hashes.len() == 2
+                }
+                4 => {
+                    let vars = ingot::repo::Vars::new("2023", "x86_64");
+                    let d = ingot::repo::config::Defaults {
+                        gpgcheck: true,
+                        repo_gpgcheck: false,
+                    };
+                    let path = std::path::Path::new("fuzz.repo");
+                    ingot::repo::config::parse_repo_file(path, &text, &vars, None, d)
+                        .unwrap()
+                        .len()
+                        == 2
+                }
+                5 => !ingot::lock::Lock::parse(std::path::Path::new("x.lock"), &text)
+                    .unwrap()
+                    .packages
+                    .is_empty(),
+                _ => false,
+            };
+            assert!(ok, "{n} is not taken as it should be");
+        }
+    }
+
     /// Every target over its seeds and the inputs that once crashed it:
     /// what `cargo xtask ci` runs of the fuzzers (no AFL++, no time).
     #[test]
@@ -203,6 +250,7 @@ mod tests {
             let mut fs = ext4::Fs::open(Box::new(v), 0, size).unwrap();
             assert!(ext4::walk(&mut fs).unwrap().len() > 80, "{n}");
         }
+        repo_metadata_seeds_are_accepted();
         for (n, s) in super::seeds::seeds("xfs") {
             use ingot::fsread::ReadFs;
             let v = view::RawView::new(super::sparse::decode(&s).unwrap()).unwrap();

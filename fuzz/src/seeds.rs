@@ -46,6 +46,7 @@ pub fn seeds(target: &str) -> Vec<Seed> {
         "disk" => disk_seeds(),
         "gce" => gce_seeds(),
         "xfs" => Ok(committed("xfs")),
+        "repo_metadata" => Ok(repo_metadata_seeds()),
         _ => Ok(Vec::new()),
     };
     r.unwrap_or_else(|e| panic!("cannot make the seeds of `{target}`: {e}"))
@@ -959,3 +960,78 @@ pub fn dictionary_text(tokens: &[&[u8]]) -> String {
     }
     s
 }
+
+/// `repo_metadata`'s seeds, each behind the byte that picks its parser:
+/// the example repository's `repomd.xml`, `primary` and `filelists`
+/// (decompressed), a metalink and a `.repo` file written here, and the
+/// example's lock file.
+fn repo_metadata_seeds() -> Vec<Seed> {
+    let dir = crate::repo_root().join("fixtures/example-repo/repo/repodata");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let plain = |kind: &str| -> Vec<u8> {
+        let f = files
+            .iter()
+            .find(|f| f.to_string_lossy().ends_with(&format!("-{kind}.xml.gz")))
+            .unwrap_or_else(|| panic!("no {kind} in {}", dir.display()));
+        let file = File::open(f).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut ingot::repo::decode::decompress(file).unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        out
+    };
+    let with = |which: u8, name: &str, body: Vec<u8>| {
+        let mut b = vec![which];
+        b.extend(body);
+        (name.to_string(), b)
+    };
+    vec![
+        with(0, "repomd", std::fs::read(dir.join("repomd.xml")).unwrap()),
+        with(1, "primary", plain("primary")),
+        with(2, "filelists", plain("filelists")),
+        with(3, "metalink", METALINK.as_bytes().to_vec()),
+        with(4, "repo-file", REPO_FILE.as_bytes().to_vec()),
+        with(5, "lock", repo_file("specs/hello-image.lock")),
+    ]
+}
+
+const METALINK: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<metalink version="3.0" xmlns="http://www.metalinker.org/" type="dynamic" pubdate="Tue, 01 Dec 2026 00:00:00 GMT">
+ <files>
+  <file name="repomd.xml">
+   <mm0:timestamp xmlns:mm0="http://fedorahosted.org/mirrormanager">1764547200</mm0:timestamp>
+   <size>3012</size>
+   <verification>
+    <hash type="md5">0123456789abcdef0123456789abcdef</hash>
+    <hash type="sha256">4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945</hash>
+   </verification>
+   <mm0:alternates xmlns:mm0="http://fedorahosted.org/mirrormanager">
+    <mm0:alternate>
+     <mm0:timestamp>1764460800</mm0:timestamp>
+     <size>3001</size>
+     <verification><hash type="sha512">cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e</hash></verification>
+    </mm0:alternate>
+   </mm0:alternates>
+   <resources maxconnections="1">
+    <url protocol="https" type="https" location="US" preference="100">https://mirror.example.invalid/2023/x86_64/repodata/repomd.xml</url>
+    <url protocol="http" type="http" location="DE" preference="90">http://mirror2.example.invalid/2023/x86_64/repodata/repomd.xml</url>
+    <url protocol="rsync" type="rsync" location="DE" preference="80">rsync://mirror3.example.invalid/2023/x86_64/repodata/repomd.xml</url>
+   </resources>
+  </file>
+ </files>
+</metalink>
+"#;
+
+const REPO_FILE: &str = "[main]\ngpgcheck=1\n\n[amazonlinux]\nname=Amazon Linux 2023 repository\n\
+mirrorlist=https://mirrors.example.invalid/$awsregion/core/mirrors/$releasever/$basearch/mirror.list\n\
+priority=10\nenabled=1\nrepo_gpgcheck=0\ntype=rpm\n\
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-amazon-linux-2023\nmetadata_expire=48h\nskip_if_unavailable=False\n\n\
+[amazonlinux-source]\nname=Amazon Linux 2023 repository - Source packages\n\
+baseurl=https://example.invalid/$releasever/SRPMS/\nenabled=0\n";

@@ -332,3 +332,72 @@ fn use_fs(mut fs: impl ingot::fsread::ReadFs) {
         }
     }
 }
+
+/// The parsers of what a repository or a user's checkout hands over: the
+/// first byte picks one (`repomd.xml`, `primary.xml`, `filelists.xml`, a
+/// metalink, a `.repo` file, a lock file, OpenPGP keys), the rest is its
+/// input. Each result is used as the resolver and the lock use it.
+pub fn repo_metadata(data: &[u8]) {
+    use ingot::repo::{Limits as RepoLimits, xml};
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let limits = RepoLimits::default();
+    let what = "fuzz";
+    let text = String::from_utf8_lossy(rest);
+    match which % 7 {
+        0 => {
+            if let Ok(r) = xml::parse_repomd(rest, what, &limits) {
+                let _ = r.record("primary").map(|p| p.location.len());
+            }
+        }
+        1 => {
+            let _ = xml::read_primary(rest, what, &limits, |p| {
+                let _ = (p.nevra(), p.evr());
+                for d in p.provides.iter().chain(&p.requires).chain(&p.conflicts) {
+                    let _ = d.to_string();
+                }
+                Ok(())
+            });
+        }
+        2 => {
+            let _ = xml::read_filelists(rest, what, &limits, |f| {
+                let _ = (f.pkgid.len(), f.files.len());
+                Ok(())
+            });
+            let wanted = |p: &str| p.starts_with("/usr/bin/");
+            let _ = xml::filelists_matching(rest, what, &limits, wanted, |_, _| Ok(()));
+        }
+        3 => {
+            if let Ok(m) = ingot::repo::metalink::parse(rest, what, &limits) {
+                let _ = m.matches(b"<repomd/>");
+            }
+        }
+        4 => {
+            let vars = ingot::repo::Vars::new("2023", "x86_64");
+            let defaults = ingot::repo::config::Defaults {
+                gpgcheck: true,
+                repo_gpgcheck: false,
+            };
+            let path = Path::new("/etc/yum.repos.d/fuzz.repo");
+            if let Ok(repos) =
+                ingot::repo::config::parse_repo_file(path, &text, &vars, None, defaults)
+            {
+                for r in repos {
+                    let _ = (r.source_key(), vars.substitute(&r.name));
+                }
+            }
+        }
+        5 => {
+            if let Ok(l) = ingot::lock::Lock::parse(Path::new("fuzz.lock"), &text) {
+                let _ = l.to_text();
+                for p in &l.packages {
+                    let _ = (p.nevra(), p.evr());
+                }
+            }
+        }
+        _ => {
+            let _ = ingot::repo::Keyring::from_armored(&[("fuzz".into(), rest.to_vec())]);
+        }
+    }
+}
