@@ -206,6 +206,8 @@ mod tests {
                 (t.run)(data);
             }
         }
+        let scratch = super::targets::remove_scratch().expect("the tar target made its folder");
+        assert!(!scratch.exists(), "{} is left behind", scratch.display());
     }
 
     /// The seeds are inputs the library accepts, so fuzzing starts deep

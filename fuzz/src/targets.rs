@@ -128,16 +128,30 @@ pub fn rpm_payload(data: &[u8]) {
     }
 }
 
-/// A folder of this process for scratch files, under `TMPDIR`.
+/// The scratch folder, once made.
+static SCRATCH: OnceLock<tempfile::TempDir> = OnceLock::new();
+
+/// A folder of this process for scratch files, under `TMPDIR` (made again
+/// if [`remove_scratch`] took it away).
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("ingot-fuzz-")
-            .tempdir()
-            .expect("cannot make a scratch folder")
-    })
-    .path()
+    let dir = SCRATCH
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("ingot-fuzz-")
+                .tempdir()
+                .expect("cannot make a scratch folder")
+        })
+        .path();
+    std::fs::create_dir_all(dir).expect("cannot make the scratch folder again");
+    dir
+}
+
+/// Remove the scratch folder (and say which it was): a static is never dropped, so a process
+/// that ran the `tar` target (the tests) removes it when done.
+pub fn remove_scratch() -> Option<&'static Path> {
+    let d = SCRATCH.get()?.path();
+    let _ = std::fs::remove_dir_all(d);
+    Some(d)
 }
 
 /// Read at most [`READ_CAP`] bytes from `r`.
