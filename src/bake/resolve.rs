@@ -185,7 +185,7 @@ pub(super) fn fetch(
             (lock, Some(update))
         }
     };
-    let rpms = download_locked(&lock, &setup.configs, &client, progress)?;
+    let (rpms, _) = download_locked(&lock, &setup.configs, &client, progress)?;
     let mut newest_build = 0;
     for (p, shown) in &rpms {
         let (h, _) = PackageHeaders::open(p).map_err(|source| BakeError::Read {
@@ -713,16 +713,22 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Download exactly the packages `lock` names, from their repositories'
-/// base URLs (asked only when a package is not in the cache yet).
+/// base URLs (asked only when a package is not in the cache yet); and
+/// what that fetched.
 fn download_locked(
     lock: &Lock,
     configs: &[RepoConfig],
     client: &Client,
     progress: &dyn Reporter,
-) -> Result<Vec<(PathBuf, String)>> {
+) -> Result<(Vec<(PathBuf, String)>, Fetch)> {
     let mut urls: HashMap<&str, Vec<String>> = HashMap::new();
     let mut keys = HashMap::new();
     let mut wanted = Vec::with_capacity(lock.packages.len());
+    let mut fetch = Fetch {
+        packages: lock.packages.len(),
+        downloaded: 0,
+        bytes: 0,
+    };
     for p in &lock.packages {
         let Some(config) = configs.iter().find(|c| c.name == p.repo) else {
             return Err(BakeError::Usage(format!(
@@ -734,6 +740,10 @@ fn download_locked(
         let what = format!("package `{}`", p.nevra());
         let checksum = Checksum::new(ChecksumKind::Sha256, &p.sha256, &what)?;
         let cached = client.cache().get(&checksum, Some(p.size)).is_some();
+        if !cached {
+            fetch.downloaded += 1;
+            fetch.bytes += p.size;
+        }
         let bases = if cached || client.options().offline {
             Vec::new()
         } else {
@@ -758,11 +768,12 @@ fn download_locked(
         });
     }
     let paths = client.download(&wanted, progress)?;
-    Ok(paths
+    let named = paths
         .into_iter()
         .zip(&lock.packages)
         .map(|(f, p)| (f, format!("{} (from repository {})", p.nevra(), p.repo)))
-        .collect())
+        .collect();
+    Ok((named, fetch))
 }
 
 /// What `ingot lock` does.
@@ -854,7 +865,7 @@ pub(super) fn lock_from(
         if !download {
             return Ok(None);
         }
-        fetch_locked(lock, &setup.configs, &client, progress).map(Some)
+        download_locked(lock, &setup.configs, &client, progress).map(|(_, f)| Some(f))
     };
     if mode == LockMode::Update && state == LockState::Current {
         let fetched = match &setup.previous {
@@ -888,30 +899,5 @@ pub(super) fn lock_from(
         path: setup.lock_path,
         state,
         newer,
-    })
-}
-
-/// Download `lock`'s packages into the cache (those not there yet), and
-/// count what was fetched.
-fn fetch_locked(
-    lock: &Lock,
-    configs: &[RepoConfig],
-    client: &Client,
-    progress: &dyn Reporter,
-) -> Result<Fetch> {
-    let mut downloaded = 0;
-    let mut bytes = 0;
-    for p in &lock.packages {
-        let checksum = Checksum::new(ChecksumKind::Sha256, &p.sha256, &p.nevra())?;
-        if client.cache().get(&checksum, Some(p.size)).is_none() {
-            downloaded += 1;
-            bytes += p.size;
-        }
-    }
-    download_locked(lock, configs, client, progress)?;
-    Ok(Fetch {
-        packages: lock.packages.len(),
-        downloaded,
-        bytes,
     })
 }
