@@ -46,26 +46,78 @@ pub(crate) struct Sample {
     rss_mib: f64,
 }
 
-/// Run a command, measuring it with `wait4` ([`crate::rusage`]).
+/// Run a command, measuring it with `wait4` ([`crate::rusage`]) from a
+/// fresh, small copy of xtask ([`launch`]): Linux counts the resident set
+/// of the process that forks and execs a command in that command's peak,
+/// and this xtask may hold a generator's worth of memory, so starting the
+/// command from here would report xtask's size for every small command.
 pub(crate) fn measure(cmd: &mut Command) -> Result<Sample, String> {
     // Dirty pages of the step before are written out first, untimed, so
     // that nobody pays for another's writeback.
     let _ = Command::new("sync").status();
-    let start = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    let usage = crate::rusage::wait(child).map_err(|e| format!("wait4 failed for {cmd:?}: {e}"))?;
-    let wall = start.elapsed().as_secs_f64();
-    if !usage.status.success() {
-        return Err(format!("{cmd:?} failed with {}", usage.status));
+    let exe = std::env::current_exe().map_err(|e| format!("xtask's own path: {e}"))?;
+    let mut launcher = Command::new(exe);
+    launcher
+        .arg(LAUNCH)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => launcher.env(k, v),
+            None => launcher.env_remove(k),
+        };
     }
+    if let Some(dir) = cmd.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    let out = launcher
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", text.trim()));
+    }
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|w| w.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{cmd:?}: the launcher said {text:?}: {e}"))?;
+    let [wall, cpu, rss_kib] = v[..] else {
+        return Err(format!("{cmd:?}: the launcher said {text:?}"));
+    };
     Ok(Sample {
         wall,
-        cpu: usage.cpu.as_secs_f64(),
-        rss_mib: usage.peak_rss_kib as f64 / 1024.0,
+        cpu,
+        rss_mib: rss_kib / 1024.0,
     })
+}
+
+/// The hidden subcommand of [`launch`].
+pub(crate) const LAUNCH: &str = "__measure";
+
+/// `xtask __measure PROGRAM ARGS...`: run the command (its output to
+/// /dev/null) and print its wall time, CPU time (seconds) and peak RSS
+/// (KiB) on one line; exit 1 with the reason when it failed. Runs in a
+/// freshly exec'd xtask, a few MiB, so the command's peak is its own.
+pub(crate) fn launch(args: &[String]) -> Result<(), String> {
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| format!("usage: xtask {LAUNCH} PROGRAM [ARGS...]"))?;
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(rest)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let usage =
+        crate::rusage::wait(child).map_err(|e| format!("wait4 failed for {program}: {e}"))?;
+    let wall = start.elapsed().as_secs_f64();
+    if !usage.status.success() {
+        return Err(format!("{program} {rest:?} failed with {}", usage.status));
+    }
+    println!("{wall} {} {}", usage.cpu.as_secs_f64(), usage.peak_rss_kib);
+    Ok(())
 }
 
 pub(crate) fn sh(script: &str) -> Command {

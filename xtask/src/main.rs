@@ -83,6 +83,14 @@ fn main() -> ExitCode {
         Some("boot-base") => boot_base::run(&repo_root()).map(|_| ()),
         Some("corpus") => corpus::run(&repo_root()).map(|_| ()),
         Some("fuzz") => fuzz::run(&repo_root(), &args[1..]),
+        Some(bench::LAUNCH) => {
+            // A failed command: the reason on stdout, for `bench::measure`.
+            if let Err(e) = bench::launch(&args[1..]) {
+                println!("{e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
         Some("bench") => {
             let quick = args.iter().any(|a| a == "--quick");
             let only = args
