@@ -17,7 +17,7 @@
 //! | `disk` | a disk image (`disk::view::detect`/`open`: raw, fixed VHD, stream-optimized VMDK), its GPT (`disk::gpt::read_disk`) and, as `inspect` does, the ext4 root partition |
 //! | `ext4` | a bare ext4 filesystem (`fsread::ext4::Fs::open`, `walk`, `read_data`, `resolve`) |
 //! | `xfs` | a bare XFS v5 filesystem (`fsread::xfs::Fs::open`), walked through `fsread::ReadFs` as a base import walks it: directories, inodes, xattrs, symlinks, file extents |
-//! | `repo_metadata` | the first byte picks a parser, the rest is its input: `repomd.xml` (`repo::xml::parse_repomd`), `primary.xml` (`read_primary`), `filelists.xml` (`read_filelists`, `filelists_matching`), a metalink (`repo::metalink::parse`), a `.repo` file (`repo::config::parse_repo_file`), a lock file (`lock::Lock::parse`), OpenPGP keys (`repo::Keyring::from_armored`) |
+//! | `repo_metadata` | the first byte picks a parser, the rest is its input: `repomd.xml` (`repo::xml::parse_repomd`), `primary.xml` (`read_primary`, and `repo::pieces::read_primary` against it), `filelists.xml` (`read_filelists`, `filelists_matching`), a metalink (`repo::metalink::parse`), a `.repo` file (`repo::config::parse_repo_file`), a lock file (`lock::Lock::parse`), OpenPGP keys (`repo::Keyring::from_armored`) |
 //!
 //! Inspect reads no FAT (the ESP is never opened when reading an image
 //! back), so there is no FAT target. Compressed tarballs and payloads are

@@ -366,13 +366,34 @@ pub fn repo_metadata(data: &[u8]) {
             }
         }
         1 => {
-            let _ = xml::read_primary(rest, what, &limits, |p| {
+            let mut alone = Vec::new();
+            let one = xml::read_primary(rest, what, &limits, |p| {
                 let _ = (p.nevra(), p.evr());
                 for d in p.provides.iter().chain(&p.requires).chain(&p.conflicts) {
                     let _ = d.to_string();
                 }
+                alone.push(p);
                 Ok(())
             });
+            // Read in pieces (cut at the last `<package`), the answer is
+            // the one reader's: the same packages, or the same error.
+            let bytes = rest.to_vec();
+            let open = move || -> ingot::repo::Result<Box<dyn std::io::Read + Send>> {
+                Ok(Box::new(std::io::Cursor::new(bytes.clone())))
+            };
+            let mut pieces = Vec::new();
+            let two = ingot::repo::pieces::read_primary(&open, what, &limits, 1, &mut |p| {
+                pieces.push(p);
+                Ok(())
+            });
+            match (one, two) {
+                (Ok(a), Ok(b)) => assert!(a == b && alone == pieces, "pieces differ"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.to_string(), b.to_string());
+                    assert!(alone == pieces, "pieces differ before the error");
+                }
+                (a, b) => panic!("one reader: {a:?}; in pieces: {b:?}"),
+            }
         }
         2 => {
             let _ = xml::read_filelists(rest, what, &limits, |f| {

@@ -33,6 +33,8 @@
 //! - [`xml`]: `repomd.xml`, `primary.xml`, `filelists.xml` read as streams
 //!   (`quick-xml`): memory holds one package at a time plus what the caller
 //!   keeps, never the document.
+//! - [`pieces`]: primary read by two threads, in pieces cut before a
+//!   `<package`, with the one reader's answer (packages and errors).
 //! - [`sqlite`]: `primary_db` (createrepo `--database`) with `rusqlite`.
 //! - [`signature`]: header signatures and digests, and the detached
 //!   signature of `repomd.xml` (`rpm` crate's `pgp` verifier).
@@ -61,6 +63,7 @@ mod error;
 pub mod fetch;
 pub mod metalink;
 pub mod package;
+pub mod pieces;
 pub mod signature;
 pub mod sqlite;
 pub mod xml;
@@ -85,9 +88,6 @@ use fetch::{Fetcher, Http, join};
 
 /// Bytes of a key file.
 const MAX_KEY: u64 = 1 << 20;
-/// Packages handed from the primary reader's thread at a time (two
-/// batches in flight at most).
-const BATCH: usize = 64;
 
 /// Fetches metadata and packages through one cache.
 pub struct Client {
@@ -671,55 +671,18 @@ impl Repo {
             None,
         );
         let what = self.what("primary");
-        let input = decoded(&path)?;
-        let limits = client.limits();
-        // Decompressing and parsing run on a thread of their own, at most
-        // three batches of packages ahead of `each` (what the caller makes
-        // of each package overlaps with reading the next): memory still
-        // holds a bounded number of packages beyond what the caller keeps.
-        // Packages go over in batches: one wake-up of the other thread
-        // per package cost more than the work it hands over.
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Package>>(2);
-            let reader = s.spawn(move || {
-                let stopped = |what: &str| RepoError::Metadata {
-                    what: what.to_string(),
-                    message: "the reader of its packages stopped".into(),
-                };
-                let mut batch = Vec::with_capacity(BATCH);
-                let n = xml::read_primary(input, &what, limits, |p| {
-                    batch.push(p);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        tx.send(full).map_err(|_| stopped(&what))?;
-                    }
-                    Ok(())
-                })?;
-                if !batch.is_empty() {
-                    tx.send(batch).map_err(|_| stopped(&what))?;
-                }
-                Ok(n)
-            });
-            let mut failed = None;
-            'all: for batch in rx.iter() {
-                task.advance(batch.len() as u64);
-                for p in batch {
-                    if let Err(e) = each(p) {
-                        failed = Some(e);
-                        break 'all;
-                    }
-                }
-            }
-            // Dropping the receiver stops the reader at its next package.
-            drop(rx);
-            let read = reader
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            match failed {
-                Some(e) => Err(e),
-                None => read,
-            }
-        })
+        // Read by two threads, in pieces ([`pieces`]); the packages come
+        // in the order of the file.
+        pieces::read_primary(
+            &|| decoded(&path),
+            &what,
+            client.limits(),
+            pieces::PIECE,
+            &mut |p| {
+                task.advance(1);
+                each(p)
+            },
+        )
     }
 
     /// Every package of primary.

@@ -534,28 +534,96 @@ fn packages_under<R: Read>(
     let mut x = Xml::new(input, limits, what);
     let mut count = 0u64;
     let mut saw_root = false;
-    loop {
-        match x.next()? {
-            Ev::Start(n) if n == root && !n.is_empty() && !saw_root => saw_root = true,
-            Ev::Start("package") if saw_root => {
-                count += 1;
-                if count > limits.max_packages {
-                    return Err(x.limit("max_packages", limits.max_packages, "packages"));
-                }
-                one(&mut x, count)?;
-            }
-            Ev::Start(_) if saw_root => x.skip()?,
-            Ev::Start(_) | Ev::Empty(_) if !saw_root => {
-                return Err(x.error(format!("`<{}>` where `<{root}>` should be", x.name)));
-            }
-            Ev::Eof => break,
-            _ => {}
-        }
-    }
+    children(&mut x, root, &mut saw_root, &mut count, &mut one)?;
     if !saw_root {
         return Err(x.error(format!("no `<{root}>` element")));
     }
     Ok(count)
+}
+
+/// [`packages_under`]'s loop, to the end of the input: what it has seen
+/// (the root, packages) in `saw_root` and `count`.
+fn children<R: Read>(
+    x: &mut Xml<R>,
+    root: &str,
+    saw_root: &mut bool,
+    count: &mut u64,
+    one: &mut impl FnMut(&mut Xml<R>, u64) -> Result<()>,
+) -> Result<()> {
+    let limits = x.limits;
+    loop {
+        match x.next()? {
+            Ev::Start(n) if n == root && !n.is_empty() && !*saw_root => *saw_root = true,
+            Ev::Start("package") if *saw_root => {
+                *count += 1;
+                if *count > limits.max_packages {
+                    return Err(x.limit("max_packages", limits.max_packages, "packages"));
+                }
+                one(x, *count)?;
+            }
+            Ev::Start(_) if *saw_root => x.skip()?,
+            Ev::Start(_) | Ev::Empty(_) if !*saw_root => {
+                return Err(x.error(format!("`<{}>` where `<{root}>` should be", x.name)));
+            }
+            Ev::Eof => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Where a piece of primary is in the document (see [`primary_piece`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// From the document's first byte.
+    First,
+    /// From a cut made at a `<package`, not to the document's end.
+    Middle,
+    /// From a cut to the document's end.
+    Last,
+}
+
+/// The root element [`primary_piece`] opens before a piece cut from the
+/// middle of a document.
+const PIECE_ROOT: &[u8] = b"<metadata>";
+
+/// The packages of one piece of `primary.xml`, cut at a `<package` by
+/// [`super::pieces`], read as [`read_primary`] would read those bytes in
+/// the whole document; `None` when the piece does not read cleanly that
+/// way (any error; a piece other than the last that does not end inside
+/// the root element, outside any tag, comment or section). Pieces read
+/// cleanly one after the other, from the first, are read exactly as the
+/// whole document is: each one starts where the reader of the whole
+/// document stands at that byte (inside the root, outside any markup),
+/// because the one before ended there. A piece that does not read cleanly
+/// sends the caller back to [`read_primary`] for the real answer.
+pub(super) fn primary_piece(
+    data: &[u8],
+    place: Place,
+    what: &str,
+    limits: &Limits,
+) -> Option<Vec<Package>> {
+    let mut out = Vec::new();
+    let mut one = |x: &mut Xml<_>, count| {
+        out.push(package(x, count)?);
+        Ok(())
+    };
+    let (before, mut saw_root): (&[u8], bool) = match place {
+        Place::First => (b"", false),
+        Place::Middle | Place::Last => (PIECE_ROOT, true),
+    };
+    let mut x = Xml::new(before.chain(data), limits, what);
+    if saw_root {
+        // The root opened in another piece: open it here, with the same
+        // name, so the depth and the end of the root count as there.
+        match x.next() {
+            Ok(Ev::Start("metadata")) => {}
+            _ => return None,
+        }
+    }
+    let mut count = 0;
+    children(&mut x, "metadata", &mut saw_root, &mut count, &mut one).ok()?;
+    let clean = saw_root && (place == Place::Last || x.depth == 1);
+    clean.then_some(out)
 }
 
 /// One `<package>` of primary, its start just read.

@@ -955,29 +955,39 @@ fn a_primary_of_20000_packages_streams_in_bounded_memory() {
     let size = write_big_primary(&file, N);
     let mib = size >> 20;
     assert!(mib >= 150, "the generated primary is only {mib} MiB");
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "repo::big_primary_child",
-        "--ignored",
-        "--test-threads=1",
-    ])
-    .env(BIG_ENV, format!("{}\t{N}", file.display()));
-    let peak = common::peak_rss(&cmd);
-    assert!(peak.success, "the child failed:\n{}", peak.stderr);
-    let done = std::fs::read_to_string(t.path().join("primary.xml.gz.done")).unwrap();
-    assert_eq!(done, N.to_string(), "the child did not read the primary");
-    eprintln!(
-        "a {mib} MiB primary of {N} packages read with a peak of {} MiB",
-        peak.mib
-    );
-    // Holding the decompressed document (or a tree of it) would take more
-    // than the whole of it; streaming takes a small fraction.
-    assert!(
-        peak.mib < mib / 4,
-        "reading a {mib} MiB primary peaked at {} MiB",
-        peak.mib
-    );
+    // The one reader, and the two that read it in pieces (what `ingot
+    // lock` and `bake` use).
+    for how in ["alone", "pieces"] {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "repo::big_primary_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(BIG_ENV, format!("{}\t{N}\t{how}", file.display()));
+        let peak = common::peak_rss(&cmd);
+        assert!(peak.success, "the child failed:\n{}", peak.stderr);
+        let done = t.path().join("primary.xml.gz.done");
+        let read = std::fs::read_to_string(&done).unwrap();
+        assert_eq!(
+            read,
+            N.to_string(),
+            "the child ({how}) did not read the primary"
+        );
+        std::fs::remove_file(&done).unwrap();
+        eprintln!(
+            "a {mib} MiB primary of {N} packages read ({how}) with a peak of {} MiB",
+            peak.mib
+        );
+        // Holding the decompressed document (or a tree of it) would take
+        // more than the whole of it; streaming takes a small fraction.
+        assert!(
+            peak.mib < mib / 4,
+            "reading a {mib} MiB primary ({how}) peaked at {} MiB",
+            peak.mib
+        );
+    }
 }
 
 #[test]
@@ -986,17 +996,37 @@ fn big_primary_child() {
     let Ok(job) = std::env::var(BIG_ENV) else {
         return;
     };
-    let (path, n) = job.split_once('\t').unwrap();
-    let f = std::fs::File::open(path).unwrap();
-    let input = ingot::repo::decode::decompress(f).unwrap();
+    let mut fields = job.split('\t');
+    let (path, n, how) = (
+        fields.next().unwrap().to_string(),
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+    );
+    let open = {
+        let path = path.clone();
+        move || -> ingot::repo::Result<Box<dyn std::io::Read + Send>> {
+            let f = std::fs::File::open(&path).unwrap();
+            Ok(Box::new(ingot::repo::decode::decompress(f).unwrap()))
+        }
+    };
     let limits = ingot::repo::Limits::default();
     let mut names = 0usize;
     let mut deps = 0usize;
-    let count = ingot::repo::xml::read_primary(input, "big primary", &limits, |p| {
+    let mut each = |p: ingot::repo::Package| {
         names += p.name.len();
         deps += p.requires.len() + p.provides.len() + p.files.len();
         Ok(())
-    })
+    };
+    let count = match how {
+        "alone" => ingot::repo::xml::read_primary(open().unwrap(), "big primary", &limits, each),
+        _ => ingot::repo::pieces::read_primary(
+            &open,
+            "big primary",
+            &limits,
+            ingot::repo::pieces::PIECE,
+            &mut each,
+        ),
+    }
     .unwrap();
     assert_eq!(count, n.parse::<u64>().unwrap());
     assert_eq!(deps, count as usize * (12 + 20 + 25));
