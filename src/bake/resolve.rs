@@ -533,7 +533,18 @@ fn resolve_new(
             sha256,
         });
     }
+    drop_elsewhere(pkgs);
     Ok(Lock::new(setup.inputs, locked))
+}
+
+/// Drop `what` on a thread of its own: a repository's worth of packages
+/// and candidates is millions of small allocations, and freeing them
+/// took a tenth of `ingot lock`; the caller goes on meanwhile (and a
+/// command that ends first does not wait for it).
+fn drop_elsewhere<T: Send + 'static>(what: T) {
+    let _ = std::thread::Builder::new()
+        .name("drop".into())
+        .spawn(move || drop(what));
 }
 
 /// The repositories opened, their packages (repository index, package),
@@ -633,6 +644,7 @@ fn resolve_packages(
         &Limits::default(),
     )?;
     drop(by_pkgid);
+    drop_elsewhere((available, installed));
     let chosen = answer
         .install
         .iter()
