@@ -461,4 +461,79 @@ mod tests {
         assert!(r.is_err_and(|e| e.to_string().contains("enough")));
         assert_eq!(seen, 42);
     }
+
+    /// Documents changed at random (markup that hides a package, bytes
+    /// dropped or doubled, the end cut off) read both ways: the same
+    /// packages and the same errors, whatever the pieces' size.
+    #[test]
+    fn changed_documents_read_the_same_in_pieces() {
+        let limits = Limits::default();
+        let base = document(&packages(0..60));
+        let inserts = [
+            "<!-- ",
+            " -->",
+            "<![CDATA[ ",
+            " ]]>",
+            "<other>",
+            "</other>",
+            "</metadata>",
+            "<?pi ",
+            "?>",
+            "<package type=\"rpm\">",
+            "</package>",
+            "\"",
+        ];
+        let mut seed = 0x5eed_u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        let mut differed_from_base = 0;
+        for round in 0..200 {
+            let mut doc = base.clone().into_bytes();
+            for _ in 0..1 + next(3) {
+                let at = next(doc.len());
+                match next(4) {
+                    0 => doc.truncate(at),
+                    1 => {
+                        let end = (at + next(200)).min(doc.len());
+                        doc.drain(at..end);
+                    }
+                    2 => {
+                        let end = (at + next(200)).min(doc.len());
+                        let copy = doc[at..end].to_vec();
+                        doc.splice(at..at, copy);
+                    }
+                    _ => {
+                        let s = inserts[next(inserts.len())];
+                        doc.splice(at..at, s.bytes());
+                    }
+                }
+            }
+            let Ok(text) = String::from_utf8(doc) else {
+                continue;
+            };
+            let want = alone(&text, &limits);
+            if want.as_ref().ok().map(Vec::len) != Some(60) {
+                differed_from_base += 1;
+            }
+            for piece in [1, 500] {
+                let (got, _) = in_pieces(&text, &limits, piece);
+                assert!(
+                    got == want,
+                    "round {round}, pieces of {piece}: {:?} against {:?}",
+                    got.as_ref().map(Vec::len),
+                    want.as_ref().map(Vec::len)
+                );
+            }
+        }
+        // The changes do change what the one reader says, most of the time.
+        assert!(
+            differed_from_base > 100,
+            "only {differed_from_base} changed documents read differently"
+        );
+    }
 }
