@@ -400,14 +400,12 @@ fn base_dnf_config(tree: &Tree, work: &Path) -> Result<tempfile::TempDir> {
 /// An `[[image.repos]]` table as the repository reader takes it.
 fn config_of(r: &RepoSpec, vars: &Vars) -> RepoConfig {
     let mut c = RepoConfig::new(&r.name, "");
-    c.baseurl = match &r.source {
-        RepoSource::BaseUrl(urls) => urls.iter().map(|u| vars.substitute(u)).collect(),
-        RepoSource::MirrorList(_) => Vec::new(),
-    };
-    c.mirrorlist = match &r.source {
-        RepoSource::MirrorList(m) => Some(vars.substitute(m)),
-        RepoSource::BaseUrl(_) => None,
-    };
+    c.baseurl = Vec::new();
+    match &r.source {
+        RepoSource::BaseUrl(urls) => c.baseurl = urls.iter().map(|u| vars.substitute(u)).collect(),
+        RepoSource::MirrorList(m) => c.mirrorlist = Some(vars.substitute(m)),
+        RepoSource::Metalink(m) => c.metalink = Some(vars.substitute(m)),
+    }
     c.gpgkey = match &r.gpgkey {
         Some(KeyRef::File(p)) => vec![KeySource::File(p.clone())],
         Some(KeyRef::Url(u)) => {

@@ -5,8 +5,8 @@
 //! In: the raw TOML values of `[image]`. Out: [`Repositories`], every
 //! value checked as the rest of the spec is (file, line and column on
 //! each error): each request is a dependency rpm could write, each
-//! repository has a unique name, exactly one of `baseurl` and
-//! `mirrorlist` with a scheme ingot can fetch (`http`, `https`, `file`),
+//! repository has a unique name, exactly one of `baseurl`, `mirrorlist`
+//! and `metalink` with a scheme ingot can fetch (`http`, `https`, `file`),
 //! or for `baseurl` a folder (a path relative to the spec's folder or
 //! absolute, made a `file://` URL here, so a repository can be committed
 //! with the spec),
@@ -87,6 +87,9 @@ pub enum RepoSource {
     BaseUrl(Vec<String>),
     /// `mirrorlist`: a URL whose lines are base URLs.
     MirrorList(String),
+    /// `metalink`: a URL of a metalink (Fedora's MirrorManager): mirrors,
+    /// and the hashes `repomd.xml` must have.
+    Metalink(String),
 }
 
 /// A `gpgkey`.
@@ -113,6 +116,7 @@ pub(super) struct RawRepo {
     name: Spanned<String>,
     baseurl: Option<Spanned<BaseUrls>>,
     mirrorlist: Option<Spanned<String>>,
+    metalink: Option<Spanned<String>>,
     gpgkey: Option<Spanned<String>>,
     repo_gpgcheck: Option<Spanned<bool>>,
     priority: Option<Spanned<i64>>,
@@ -227,17 +231,25 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
             ),
         ));
     }
-    let source = match (&r.baseurl, &r.mirrorlist) {
-        (Some(_), Some(m)) => {
+    let source = match (&r.baseurl, &r.mirrorlist, &r.metalink) {
+        (Some(_), Some(m), _) => {
             return Err(cx.err(m, "a repository has a baseurl or a mirrorlist, not both"));
         }
-        (None, None) => {
+        (Some(_), None, Some(m)) | (None, Some(_), Some(m)) => {
             return Err(cx.err(
-                v,
-                format!("repository `{name}` has neither a baseurl nor a mirrorlist"),
+                m,
+                "a repository has a metalink, or a baseurl or mirrorlist, not both",
             ));
         }
-        (Some(b), None) => {
+        (None, None, None) => {
+            return Err(cx.err(
+                v,
+                format!(
+                    "repository `{name}` has neither a baseurl nor a mirrorlist nor a metalink"
+                ),
+            ));
+        }
+        (Some(b), None, None) => {
             let urls = match b.get_ref() {
                 BaseUrls::One(u) => vec![u.clone()],
                 BaseUrls::Many(u) => u.clone(),
@@ -251,9 +263,13 @@ fn repo(cx: &Cx, v: &Spanned<RawRepo>) -> Result<RepoSpec, SpecError> {
             }
             RepoSource::BaseUrl(fetched)
         }
-        (None, Some(m)) => {
+        (None, Some(m), None) => {
             url(cx, m, m.get_ref(), "mirrorlist")?;
             RepoSource::MirrorList(m.get_ref().clone())
+        }
+        (None, None, Some(m)) => {
+            url(cx, m, m.get_ref(), "metalink")?;
+            RepoSource::Metalink(m.get_ref().clone())
         }
     };
     let gpgkey = match &r.gpgkey {
@@ -479,11 +495,30 @@ repo_gpgcheck = true
                 "control character",
                 4,
             ),
-            (repo(""), "neither a baseurl nor a mirrorlist", 4),
+            (
+                repo(""),
+                "neither a baseurl nor a mirrorlist nor a metalink",
+                4,
+            ),
             (
                 repo("baseurl = \"file:///r/\"\nmirrorlist = \"https://m/\""),
                 "not both",
                 7,
+            ),
+            (
+                repo("baseurl = \"file:///r/\"\nmetalink = \"https://m/\""),
+                "a metalink, or a baseurl or mirrorlist, not both",
+                7,
+            ),
+            (
+                repo("mirrorlist = \"https://m/\"\nmetalink = \"https://m/\""),
+                "a metalink, or a baseurl or mirrorlist, not both",
+                7,
+            ),
+            (
+                repo("metalink = \"ftp://host/metalink\""),
+                "not an http, https or file URL",
+                6,
             ),
             (
                 repo("baseurl = \"ftp://host/r/\""),

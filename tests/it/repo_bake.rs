@@ -918,3 +918,46 @@ fn a_metalink_gives_the_mirrors_and_the_hash_of_the_index() {
         assert!(!written, "{err}");
     }
 }
+
+/// The spec's own `metalink` key: the mirrors it lists, and the hash the
+/// index must have, as from a base's `.repo` file.
+#[test]
+fn a_spec_metalink_gives_the_mirrors_and_the_hash_of_the_index() {
+    use sha2::Digest as _;
+    let createrepo = need!("createrepo_c");
+    let w = World::new(createrepo);
+    let port = w.port();
+    let repomd = std::fs::read(w.repo.join("repodata/repomd.xml")).unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(&repomd));
+    let urls = vec![(
+        100,
+        format!("http://127.0.0.1:{port}/x86_64/repodata/repomd.xml"),
+    )];
+    let served = w.path("served/x86_64/metalink.xml");
+    let spec = w.spec("own", "\"app\"");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        &format!("baseurl = \"http://127.0.0.1:{port}/$basearch/\""),
+        &format!("metalink = \"http://127.0.0.1:{port}/$basearch/metalink.xml\""),
+    );
+    assert!(text.contains("metalink = "), "{text}");
+    std::fs::write(&spec, text).unwrap();
+
+    std::fs::write(&served, metalink_xml(&[("sha256", sha256.clone())], &urls)).unwrap();
+    let (code, err, written) = lock_run(&w, &spec, "cache", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(written, "{err}");
+    let lock = std::fs::read_to_string(spec.with_file_name("web.lock")).unwrap();
+    assert!(lock.contains("name = \"app\""), "{lock}");
+
+    // The index's hash is not among the metalink's: exit 2, nothing
+    // written.
+    std::fs::write(&served, metalink_xml(&[("sha256", "cd".repeat(32))], &urls)).unwrap();
+    std::fs::remove_file(spec.with_file_name("web.lock")).unwrap();
+    let (code, err, written) = lock_run(&w, &spec, "cache", &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("has none of the hashes its metalink") && err.contains(&sha256),
+        "{err}"
+    );
+    assert!(!written, "{err}");
+}
