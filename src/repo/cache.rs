@@ -15,9 +15,14 @@
 //!   for `offline`.
 //! - `derived/ALGO-HEX.sqlite`: a `primary_db` decompressed (SQLite needs a
 //!   file), made from the cache entry of the same name.
-//! - `tmp/`: downloads in flight (removed when dropped).
+//! - `tmp/.ingot-work-XXXXXX/`: files being written (downloads in
+//!   flight, an index before its rename), in one work folder per `Cache`
+//!   and its clones: removed when they are dropped, and by the interrupt
+//!   cleanup ([`crate::output::work_dir_in`]) on SIGINT, SIGTERM or
+//!   SIGHUP, so a download cut short leaves nothing behind.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::Digest as _;
 use tempfile::NamedTempFile;
@@ -28,11 +33,16 @@ use super::package::Checksum;
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// The work folder under `tmp/`, made when first needed.
+    work: Arc<Mutex<Option<crate::output::WorkDir>>>,
 }
 
 impl Cache {
     pub fn new(root: impl Into<PathBuf>) -> Cache {
-        Cache { root: root.into() }
+        Cache {
+            root: root.into(),
+            work: Arc::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -61,11 +71,25 @@ impl Cache {
     }
 
     /// A new file for a download in flight (on the cache's filesystem, so
-    /// it can be renamed into place).
+    /// it can be renamed into place), in the work folder.
     pub fn temp(&self) -> Result<NamedTempFile> {
         let dir = self.root.join("tmp");
-        self.mkdir(&dir)?;
-        NamedTempFile::new_in(&dir).map_err(|source| RepoError::Write { path: dir, source })
+        let mut work = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        let work = match &mut *work {
+            Some(w) => w,
+            none => {
+                self.mkdir(&dir)?;
+                let w = crate::output::work_dir_in(&dir).map_err(|source| RepoError::Write {
+                    path: dir.clone(),
+                    source,
+                })?;
+                none.insert(w)
+            }
+        };
+        NamedTempFile::new_in(work.path()).map_err(|source| RepoError::Write {
+            path: work.path().to_path_buf(),
+            source,
+        })
     }
 
     /// Move a checked download into place as the file with checksum `c`.
@@ -98,10 +122,7 @@ impl Cache {
         use std::io::Write;
         let dir = path.parent().unwrap_or(&self.root);
         self.mkdir(dir)?;
-        let mut tmp = NamedTempFile::new_in(dir).map_err(|source| RepoError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let mut tmp = self.temp()?;
         tmp.write_all(data).map_err(|source| RepoError::Write {
             path: path.to_path_buf(),
             source,

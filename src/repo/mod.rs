@@ -710,11 +710,7 @@ impl Repo {
                 path: dir.to_path_buf(),
                 source,
             })?;
-            let mut tmp =
-                tempfile::NamedTempFile::new_in(dir).map_err(|source| RepoError::Write {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+            let mut tmp = client.cache.temp()?;
             let mut input = decode::Guard::new(decoded(&path)?, client.limits());
             std::io::copy(&mut input, &mut tmp).map_err(|e| {
                 decode::read_error(&self.what("primary_db"), &input.tripped, e.to_string())

@@ -961,3 +961,79 @@ fn a_spec_metalink_gives_the_mirrors_and_the_hash_of_the_index() {
     );
     assert!(!written, "{err}");
 }
+
+/// SIGINT while packages are being downloaded: exit 130, no lock file,
+/// and nothing in the cache but complete, checked files: the partial
+/// downloads (in the cache's work folder) are removed.
+#[test]
+fn a_signal_during_a_download_leaves_no_partial_file_in_the_cache() {
+    use crate::repo_server::Fault;
+    use std::time::{Duration, Instant};
+    let createrepo = need!("createrepo_c");
+    let w = World::new(createrepo);
+    let spec = w.spec("image", "\"app\"");
+    let server = w.server.as_ref().unwrap();
+    // Every package sends half its bytes, then stalls.
+    for e in std::fs::read_dir(w.repo.join("Packages")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        server.fail(&format!("x86_64/Packages/{name}"), &[Fault::StallMidway]);
+    }
+    let cache = w.path("cache");
+    let mut child = ingot()
+        .args(["lock", "--download", "--cache"])
+        .arg(&cache)
+        .arg(&spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (on a condition, not a clock) until a partial download is on
+    // disk.
+    let files_under = |dir: &Path| -> Vec<(PathBuf, u64)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    todo.push(e.path());
+                } else {
+                    out.push((e.path(), m.len()));
+                }
+            }
+        }
+        out
+    };
+    let start = Instant::now();
+    while !files_under(&cache.join("tmp")).iter().any(|(_, n)| *n > 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no partial download appeared under {}",
+            cache.join("tmp").display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "ingot ended early");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!spec.with_file_name("web.lock").exists(), "{err}");
+    let left = files_under(&cache.join("tmp"));
+    assert!(left.is_empty(), "left in the cache's tmp: {left:?}");
+    let dirs: Vec<_> = std::fs::read_dir(cache.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(dirs.is_empty(), "work folders left: {dirs:?}");
+    // No package reached its final name either.
+    let sha = files_under(&cache.join("sha256"));
+    let pkgs = sha.iter().filter(|(p, n)| {
+        std::fs::read(p).is_ok_and(|b| b.starts_with(&[0xed, 0xab, 0xee, 0xdb])) && *n > 0
+    });
+    assert_eq!(pkgs.count(), 0, "{sha:?}");
+}

@@ -21,6 +21,9 @@ pub enum Fault {
     Truncate,
     /// Read the request, answer nothing until the server stops.
     Stall,
+    /// Promise the whole length, send half the body, then nothing more
+    /// until the server stops (a download caught in flight).
+    StallMidway,
 }
 
 #[derive(Default)]
@@ -170,6 +173,18 @@ fn serve(mut conn: TcpStream, root: &Path, state: &Mutex<State>, stop: &AtomicBo
                 b.len()
             );
             let _ = conn.write_all(&b[..b.len() / 2]);
+        }
+        (Some(Fault::StallMidway), Some(b)) => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            let _ = conn.write_all(&b[..b.len() / 2]);
+            let _ = conn.flush();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         (_, None) => status(&mut conn, 404, "Not Found"),
         (_, Some(b)) => {
