@@ -174,13 +174,9 @@ fn cut(
             Err(_) => return,
         };
         if n == 0 {
-            let place = if seq == 0 { Place::First } else { Place::Last };
-            if place == Place::First {
-                // One piece: the one reader reads it.
-                return;
-            }
-            if tickets.recv().is_ok() {
-                let _ = out.send((seq, place, buf));
+            // A document of one piece is the one reader's.
+            if seq > 0 && tickets.recv().is_ok() {
+                let _ = out.send((seq, Place::Last, buf));
             }
             return;
         }

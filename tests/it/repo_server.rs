@@ -159,42 +159,31 @@ fn serve(mut conn: TcpStream, root: &Path, state: &Mutex<State>, stop: &AtomicBo
             msg.len()
         );
     };
+    // The whole length promised, `part` of the body sent.
+    let send = |conn: &mut TcpStream, b: &[u8], part: usize| {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        );
+        let _ = conn.write_all(&b[..part]);
+        let _ = conn.flush();
+    };
+    let stall = || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     match (fault, body) {
         (Some(Fault::Status(code)), _) => status(&mut conn, code, "Injected"),
-        (Some(Fault::Stall), _) => {
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        (Some(Fault::Truncate), Some(b)) => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                b.len()
-            );
-            let _ = conn.write_all(&b[..b.len() / 2]);
-        }
+        (Some(Fault::Stall), _) => stall(),
+        (Some(Fault::Truncate), Some(b)) => send(&mut conn, &b, b.len() / 2),
         (Some(Fault::StallMidway), Some(b)) => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                b.len()
-            );
-            let _ = conn.write_all(&b[..b.len() / 2]);
-            let _ = conn.flush();
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            send(&mut conn, &b, b.len() / 2);
+            stall();
         }
         (_, None) => status(&mut conn, 404, "Not Found"),
-        (_, Some(b)) => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                b.len()
-            );
-            let _ = conn.write_all(&b);
-        }
+        (_, Some(b)) => send(&mut conn, &b, b.len()),
     }
     let _ = conn.flush();
     let _ = conn.shutdown(Shutdown::Both);
