@@ -375,8 +375,9 @@ pub fn repo_metadata(data: &[u8]) {
                 alone.push(p);
                 Ok(())
             });
-            // Read in pieces (cut at the last `<package`), the answer is
-            // the one reader's: the same packages, or the same error.
+            // Read in pieces (cut at the last `<package`; each read by
+            // hand when plain, else by quick-xml), the answer is the one
+            // reader's: the same packages, or the same error.
             let bytes = rest.to_vec();
             let open = move || -> ingot::repo::Result<Box<dyn std::io::Read + Send>> {
                 Ok(Box::new(std::io::Cursor::new(bytes.clone())))

@@ -35,6 +35,8 @@
 //!   keeps, never the document.
 //! - [`pieces`]: primary read by two threads, in pieces cut before a
 //!   `<package`, with the one reader's answer (packages and errors).
+//! - `scan`: the pieces in the plain form generators write, read by hand
+//!   (quick-xml's answer or none: then quick-xml reads the piece).
 //! - [`sqlite`]: `primary_db` (createrepo `--database`) with `rusqlite`.
 //! - [`signature`]: header signatures and digests, and the detached
 //!   signature of `repomd.xml` (`rpm` crate's `pgp` verifier).
@@ -64,6 +66,7 @@ pub mod fetch;
 pub mod metalink;
 pub mod package;
 pub mod pieces;
+mod scan;
 pub mod signature;
 pub mod sqlite;
 pub mod xml;

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use super::decode::Limits;
 use super::error::Result;
 use super::package::Package;
+use super::scan;
 use super::xml::{self, Place};
 
 /// Bytes of a piece, about (the cut is at the last `<package` in it).
@@ -213,8 +214,7 @@ fn last_cut(buf: &[u8]) -> Option<usize> {
     let finder = memchr::memmem::FinderRev::new(b"<package");
     let mut end = buf.len();
     while let Some(at) = finder.rfind(&buf[..end]) {
-        let follows = buf.get(at + 8).copied();
-        if at > 0 && matches!(follows, Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')) {
+        if at > 0 && xml::package_tag_at(buf, at) {
             return Some(at);
         }
         end = at;
@@ -229,7 +229,8 @@ fn read_pieces(cut: &Mutex<Receiver<Piece>>, out: &SyncSender<Read>, what: &str,
         let Ok(Ok((seq, place, data))) = next else {
             return;
         };
-        let pkgs = xml::primary_piece(&data, place, what, limits);
+        let pkgs = scan::primary_piece(&data, place, what, limits)
+            .or_else(|| xml::primary_piece(&data, place, what, limits));
         if out.send((seq, place == Place::Last, pkgs)).is_err() {
             return;
         }

@@ -56,7 +56,7 @@ impl Repomd {
 /// limits checked as it goes.
 ///
 /// Nothing is allocated per event: an event hands back the element's local
-/// name as one of [`KNOWN`] (or `""`), and the reader keeps the rest in
+/// name as one of [`known_element`] (or `""`), and the reader keeps the rest in
 /// buffers it reuses (the name as written in `name`, the known attributes
 /// in `attrs`, a text event's text in `text`). Primary holds a few hundred
 /// events per package; owning each name and value cost a third of the
@@ -73,7 +73,7 @@ struct Xml<'a, R: Read> {
     /// The name of the element [`Xml::text`] or [`Xml::skip`] is inside.
     outer: String,
     /// The last start or empty tag's attributes, by their known names
-    /// ([`ATTRS`]), as spans of `attr_text`.
+    /// ([`known_attr`]), as spans of `attr_text`.
     attrs: Vec<(&'static str, std::ops::Range<usize>)>,
     attr_text: String,
     /// Where each attribute name of the last tag is in it (start, length).
@@ -83,9 +83,9 @@ struct Xml<'a, R: Read> {
 }
 
 /// What the reader handed back: a tag's local name when it is one the
-/// readers look for (one of [`KNOWN`], else `""`).
-#[derive(Clone, Copy)]
-enum Ev {
+/// readers look for (one of [`known_element`], else `""`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ev {
     Start(&'static str),
     /// `<x/>`: a start and its end at once.
     Empty(&'static str),
@@ -94,57 +94,120 @@ enum Ev {
     Eof,
 }
 
+/// Where [`package`] reads its events from: [`Xml`] (any XML, through
+/// quick-xml) or [`super::scan::Scan`] (primary as createrepo writes it,
+/// read by hand). Both hand back the same events for the same bytes, so
+/// one reading of a package serves both.
+pub(super) trait Events<'a> {
+    /// The next event.
+    fn next(&mut self) -> Result<Ev>;
+    /// The value of the last start or empty tag's attribute `key` (one of
+    /// [`known_attr`]).
+    fn attr(&self, key: &str) -> Option<&str>;
+    /// The text inside the element just started, up to its end (nested
+    /// elements are refused).
+    fn text(&mut self) -> Result<String>;
+    /// Skip the element just started, whatever it holds.
+    fn skip(&mut self) -> Result<()>;
+    /// An error at the place read to.
+    fn error(&self, message: String) -> RepoError;
+    fn limits(&self) -> &'a Limits;
+    /// The stream, for messages.
+    fn what(&self) -> &'a str;
+
+    fn limit(&self, limit: &'static str, max: u64, unit: &'static str) -> RepoError {
+        RepoError::Limit {
+            what: self.what().to_string(),
+            limit,
+            max,
+            unit,
+        }
+    }
+}
+
+impl<'a, R: Read> Events<'a> for Xml<'a, R> {
+    fn next(&mut self) -> Result<Ev> {
+        Xml::next(self)
+    }
+
+    fn attr(&self, key: &str) -> Option<&str> {
+        Xml::attr(self, key)
+    }
+
+    fn text(&mut self) -> Result<String> {
+        Xml::text(self)
+    }
+
+    fn skip(&mut self) -> Result<()> {
+        Xml::skip(self)
+    }
+
+    fn error(&self, message: String) -> RepoError {
+        Xml::error(self, message)
+    }
+
+    fn limits(&self) -> &'a Limits {
+        self.limits
+    }
+
+    fn what(&self) -> &'a str {
+        self.what
+    }
+}
+
 /// The element names the readers match on.
-const KNOWN: &[&str] = &[
-    "package",
-    "entry",
-    "file",
-    "name",
-    "arch",
-    "version",
-    "checksum",
-    "time",
-    "size",
-    "location",
-    "format",
-    "provides",
-    "requires",
-    "conflicts",
-    "obsoletes",
-    "recommends",
-    "suggests",
-    "supplements",
-    "enhances",
-    "metadata",
-    "filelists",
-    "repomd",
-    "revision",
-    "data",
-    "open-checksum",
-    "open-size",
-];
+pub(super) fn known_element(name: &str) -> &'static str {
+    match name {
+        "package" => "package",
+        "entry" => "entry",
+        "file" => "file",
+        "name" => "name",
+        "arch" => "arch",
+        "version" => "version",
+        "checksum" => "checksum",
+        "time" => "time",
+        "size" => "size",
+        "location" => "location",
+        "format" => "format",
+        "provides" => "provides",
+        "requires" => "requires",
+        "conflicts" => "conflicts",
+        "obsoletes" => "obsoletes",
+        "recommends" => "recommends",
+        "suggests" => "suggests",
+        "supplements" => "supplements",
+        "enhances" => "enhances",
+        "metadata" => "metadata",
+        "filelists" => "filelists",
+        "repomd" => "repomd",
+        "revision" => "revision",
+        "data" => "data",
+        "open-checksum" => "open-checksum",
+        "open-size" => "open-size",
+        _ => "",
+    }
+}
 
 /// The attribute names the readers look at (the rest are checked, not
 /// kept).
-const ATTRS: &[&str] = &[
-    "name",
-    "flags",
-    "epoch",
-    "ver",
-    "rel",
-    "pre",
-    "type",
-    "href",
-    "xml:base",
-    "build",
-    "package",
-    "installed",
-    "pkgid",
-    "arch",
-];
-
-fn known(list: &[&'static str], name: &str) -> &'static str {
-    list.iter().find(|k| **k == name).copied().unwrap_or("")
+pub(super) fn known_attr(key: &str) -> &'static str {
+    match key {
+        "name" => "name",
+        "flags" => "flags",
+        "epoch" => "epoch",
+        "ver" => "ver",
+        "rel" => "rel",
+        "pre" => "pre",
+        "type" => "type",
+        "href" => "href",
+        "xml:base" => "xml:base",
+        "build" => "build",
+        "package" => "package",
+        "installed" => "installed",
+        "pkgid" => "pkgid",
+        "arch" => "arch",
+        _ => "",
+    }
 }
 
 impl<'a, R: Read> Xml<'a, R> {
@@ -178,17 +241,8 @@ impl<'a, R: Read> Xml<'a, R> {
         )
     }
 
-    fn limit(&self, limit: &'static str, max: u64, unit: &'static str) -> RepoError {
-        RepoError::Limit {
-            what: self.what.to_string(),
-            limit,
-            max,
-            unit,
-        }
-    }
-
     /// The value of the last start or empty tag's attribute `key` (one of
-    /// [`ATTRS`]).
+    /// [`known_attr`]).
     fn attr(&self, key: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -230,7 +284,7 @@ impl<'a, R: Read> Xml<'a, R> {
                     "bytes in one value",
                 ));
             }
-            let key = known(ATTRS, a.key.as_ref());
+            let key = known_attr(a.key.as_ref());
             if !key.is_empty() {
                 let from = self.attr_text.len();
                 self.attr_text.push_str(&value);
@@ -243,7 +297,7 @@ impl<'a, R: Read> Xml<'a, R> {
     fn set_name(&mut self, local: &str) -> &'static str {
         self.name.clear();
         self.name.push_str(local);
-        known(KNOWN, local)
+        known_element(local)
     }
 
     fn next(&mut self) -> Result<Ev> {
@@ -465,7 +519,7 @@ fn record<R: Read>(x: &mut Xml<R>, kind: String) -> Result<Record> {
 }
 
 /// The entry just read (`<rpm:entry …/>`) as a dependency.
-fn dep<R: Read>(x: &Xml<R>, what: impl Fn() -> String, kind: DepKind) -> Result<Dep> {
+fn dep<'a>(x: &impl Events<'a>, what: impl Fn() -> String, kind: DepKind) -> Result<Dep> {
     let name = x
         .attr("name")
         .filter(|n| !n.is_empty())
@@ -499,7 +553,7 @@ fn dep<R: Read>(x: &Xml<R>, what: impl Fn() -> String, kind: DepKind) -> Result<
     })
 }
 
-fn file_kind<R: Read>(x: &Xml<R>) -> FileKind {
+fn file_kind<'a>(x: &impl Events<'a>) -> FileKind {
     match x.attr("type") {
         Some("dir") => FileKind::Dir,
         Some("ghost") => FileKind::Ghost,
@@ -584,7 +638,22 @@ pub(super) enum Place {
 
 /// The root element [`primary_piece`] opens before a piece cut from the
 /// middle of a document.
-const PIECE_ROOT: &[u8] = b"<metadata>";
+pub(super) const PIECE_ROOT: &[u8] = b"<metadata>";
+
+/// Whether a `<package` tag starts at `at` in `buf` (`<package`
+/// followed by a space, `>` or `/`): where pieces are cut.
+pub(super) fn package_tag_at(buf: &[u8], at: usize) -> bool {
+    buf[at..].starts_with(b"<package")
+        && matches!(
+            buf.get(at + 8),
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')
+        )
+}
+
+/// Where the first `<package` tag in `buf` starts, not at 0.
+pub(super) fn first_package_tag(buf: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(buf, b"<package").find(|&at| at > 0 && package_tag_at(buf, at))
+}
 
 /// The packages of one piece of `primary.xml`, cut at a `<package` by
 /// [`super::pieces`], read as [`read_primary`] would read those bytes in
@@ -627,13 +696,13 @@ pub(super) fn primary_piece(
 }
 
 /// One `<package>` of primary, its start just read.
-fn package<R: Read>(x: &mut Xml<R>, index: u64) -> Result<Package> {
+pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Package> {
     let mut p = Package::default();
     let mut checksum = None;
     let mut list: Option<DepKind> = None;
     let mut entries = 0usize;
     let mut has_version = false;
-    let base = x.what;
+    let base = x.what();
     let what = |name: &str| {
         if name.is_empty() {
             format!("{base}: package #{index}")
@@ -655,7 +724,7 @@ fn package<R: Read>(x: &mut Xml<R>, index: u64) -> Result<Package> {
             Ev::Text => continue,
             Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
         };
-        let text = |x: &mut Xml<R>| if empty { Ok(String::new()) } else { x.text() };
+        let text = |x: &mut X| if empty { Ok(String::new()) } else { x.text() };
         match n {
             "name" => p.name = text(x)?,
             "arch" => p.arch = text(x)?,
@@ -716,10 +785,10 @@ fn package<R: Read>(x: &mut Xml<R>, index: u64) -> Result<Package> {
                 None => x.skip()?,
             },
         }
-        if entries > x.limits.max_entries {
+        if entries > x.limits().max_entries {
             return Err(x.limit(
                 "max_entries",
-                x.limits.max_entries as u64,
+                x.limits().max_entries as u64,
                 "entries in one package",
             ));
         }

@@ -1,0 +1,761 @@
+//! Pieces of `primary.xml` as createrepo writes them, read by hand: the
+//! fast way through the pieces [`super::pieces`] cuts.
+//!
+//! Why our own reader: quick-xml reads any XML, and going through it
+//! (its tokens, its attribute iterator and normalization, each event
+//! copied into a buffer) was most of what `ingot lock` cost against a
+//! repository of 20,000 packages. Primary as generators write it uses a
+//! small part of XML: tags with quoted attributes, and text with the five
+//! predefined entities. [`Scan`] reads that part only, straight from the
+//! piece's bytes, and gives up on anything else: a comment, a CDATA
+//! section, a processing instruction, a character reference, a carriage
+//! return in a kept text, whitespace around `=`, a limit reached, any
+//! error. A piece it gives up on is read by [`xml::primary_piece`]
+//! instead, so errors and odd documents always get quick-xml's answer.
+//!
+//! The promise, on any bytes: [`primary_piece`] returns `None` or exactly
+//! what [`xml::primary_piece`] returns. [`Scan`] hands [`xml::package`]
+//! the events [`xml`]'s reader would hand it for the same bytes, so the
+//! one reading of a package's fields serves both. The unit tests below
+//! and the `repo_metadata` fuzz target check the promise; they also check
+//! that plain primary is read here and not handed back.
+
+use memchr::memchr;
+
+use super::decode::Limits;
+use super::error::{RepoError, Result};
+use super::package::Package;
+use super::xml::{self, Ev, Events, Place};
+
+/// The packages of one piece, or `None` when the piece is not in the
+/// plain form read here, or does not read cleanly. The first piece's
+/// prolog (up to its first `<package`) is quick-xml's to read.
+pub(super) fn primary_piece(
+    data: &[u8],
+    place: Place,
+    what: &str,
+    limits: &Limits,
+) -> Option<Vec<Package>> {
+    if place == Place::First {
+        // Read cleanly, the prolog leaves quick-xml where a piece from
+        // the middle starts: inside the root, outside any markup.
+        let at = xml::first_package_tag(data)?;
+        let prolog = xml::primary_piece(&data[..at], Place::First, what, limits)?;
+        return match prolog.is_empty() {
+            true => primary_piece(&data[at..], Place::Middle, what, limits),
+            false => None,
+        };
+    }
+    if (xml::PIECE_ROOT.len() + data.len()) as u64 > limits.max_decompressed {
+        return None;
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    let mut x = Scan::new(text, limits);
+    let mut out = Vec::new();
+    loop {
+        x.skip_space().ok()?;
+        if x.pos == x.b.len() {
+            // A piece from the middle ends before the next `<package`;
+            // the last one must close the root.
+            return (place == Place::Middle).then_some(out);
+        }
+        if place == Place::Last && x.b[x.pos..].starts_with(b"</metadata>") {
+            x.pos += b"</metadata>".len();
+            x.skip_space().ok()?;
+            return (x.pos == x.b.len()).then_some(out);
+        }
+        if x.next().ok()? != Ev::Start("package") {
+            return None;
+        }
+        let count = out.len() as u64 + 1;
+        if count > limits.max_packages {
+            return None;
+        }
+        out.push(xml::package(&mut x, count).ok()?);
+        if x.depth != 1 {
+            return None;
+        }
+    }
+}
+
+/// Where an attribute's value is: in the piece, or (entities replaced)
+/// in [`Scan::values`].
+#[derive(Clone, Copy)]
+struct Value {
+    start: usize,
+    end: usize,
+    replaced: bool,
+}
+
+/// The reader of one piece, inside the root element (depth 1).
+pub(super) struct Scan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    depth: usize,
+    limits: &'a Limits,
+    /// The names of the elements open in the piece, as written.
+    open: Vec<(usize, usize)>,
+    /// The last start or empty tag's attributes, by their known names
+    /// ([`xml::known_attr`]).
+    attrs: Vec<(&'static str, Value)>,
+    /// Each attribute name of the last tag, as written.
+    keys: Vec<(usize, usize)>,
+    /// Attribute values with entities replaced.
+    values: String,
+}
+
+/// What [`Scan`] gives up with; never shown (the piece is read again by
+/// quick-xml, which gives the real error if there is one).
+fn give_up() -> RepoError {
+    RepoError::Metadata {
+        what: String::new(),
+        message: String::new(),
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The bytes a name may start with here (quick-xml takes more).
+fn is_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn is_name(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':')
+}
+
+/// The predefined entity at the start of `rest` (which starts with `&`):
+/// its length and what it stands for.
+fn entity(rest: &[u8]) -> Option<(usize, &'static str)> {
+    const ENTITIES: [(&[u8], &str); 5] = [
+        (b"&amp;", "&"),
+        (b"&lt;", "<"),
+        (b"&gt;", ">"),
+        (b"&quot;", "\""),
+        (b"&apos;", "'"),
+    ];
+    ENTITIES
+        .iter()
+        .find(|(e, _)| rest.starts_with(e))
+        .map(|(e, r)| (e.len(), *r))
+}
+
+/// `raw` with its entities replaced, appended to `out`; `None` on an `&`
+/// that does not start a predefined entity.
+fn replace_entities(raw: &str, out: &mut String) -> Option<()> {
+    let mut from = 0;
+    while let Some(at) = memchr(b'&', &raw.as_bytes()[from..]).map(|i| from + i) {
+        let (len, with) = entity(&raw.as_bytes()[at..])?;
+        out.push_str(&raw[from..at]);
+        out.push_str(with);
+        from = at + len;
+    }
+    out.push_str(&raw[from..]);
+    Some(())
+}
+
+/// The local name of `name` as quick-xml takes it: after the first `:`.
+fn local(name: &str) -> &str {
+    memchr(b':', name.as_bytes()).map_or(name, |i| &name[i + 1..])
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str, limits: &'a Limits) -> Scan<'a> {
+        Scan {
+            text,
+            b: text.as_bytes(),
+            pos: 0,
+            depth: 1,
+            limits,
+            open: Vec::new(),
+            attrs: Vec::new(),
+            keys: Vec::new(),
+            values: String::new(),
+        }
+    }
+
+    /// Past whitespace between elements (a run between markup: its
+    /// length is checked).
+    fn skip_space(&mut self) -> Result<()> {
+        let start = self.pos;
+        while self.pos < self.b.len() && is_space(self.b[self.pos]) {
+            self.pos += 1;
+        }
+        self.check_run(start, self.pos)
+    }
+
+    /// quick-xml's reader holds at most `max_token` bytes between two
+    /// markup characters; a run here never holds fewer than the one there.
+    fn check_run(&self, start: usize, end: usize) -> Result<()> {
+        match end - start > self.limits.max_token {
+            true => Err(give_up()),
+            false => Ok(()),
+        }
+    }
+
+    /// A run of text from `pos` to the next `<` (or the end): its end, once
+    /// its entities are checked.
+    fn text_run(&self) -> Result<usize> {
+        let end = memchr(b'<', &self.b[self.pos..]).map_or(self.b.len(), |i| self.pos + i);
+        self.check_run(self.pos, end)?;
+        let run = &self.b[self.pos..end];
+        let mut from = 0;
+        while let Some(at) = memchr(b'&', &run[from..]).map(|i| from + i) {
+            let (len, _) = entity(&run[at..]).ok_or_else(give_up)?;
+            from = at + len;
+        }
+        Ok(end)
+    }
+
+    /// The tag at `pos` (a `<`).
+    fn tag(&mut self) -> Result<Ev> {
+        let start = self.pos;
+        let ev = match self.b.get(start + 1) {
+            Some(b'/') => self.end_tag()?,
+            Some(&c) if is_name_start(c) => self.start_tag()?,
+            _ => return Err(give_up()),
+        };
+        // From `<` to `>`: a run between markup, or longer.
+        self.check_run(start + 1, self.pos - 1)?;
+        Ok(ev)
+    }
+
+    fn end_tag(&mut self) -> Result<Ev> {
+        let start = self.pos + 2;
+        let end = memchr(b'>', &self.b[start..])
+            .map(|i| start + i)
+            .ok_or_else(give_up)?;
+        let &(open, len) = self.open.last().ok_or_else(give_up)?;
+        if self.b[start..end] != self.b[open..open + len] {
+            return Err(give_up());
+        }
+        self.open.pop();
+        self.depth -= 1;
+        self.pos = end + 1;
+        Ok(Ev::End(xml::known_element(local(&self.text[start..end]))))
+    }
+
+    fn start_tag(&mut self) -> Result<Ev> {
+        let b = self.b;
+        let name_start = self.pos + 1;
+        let mut i = name_start;
+        while i < b.len() && is_name(b[i]) {
+            i += 1;
+        }
+        let name_end = i;
+        self.attrs.clear();
+        self.keys.clear();
+        self.values.clear();
+        let empty = loop {
+            match b.get(i) {
+                Some(b'>') => {
+                    i += 1;
+                    break false;
+                }
+                Some(b'/') if b.get(i + 1) == Some(&b'>') => {
+                    i += 2;
+                    break true;
+                }
+                Some(&c) if is_space(c) => {
+                    while i < b.len() && is_space(b[i]) {
+                        i += 1;
+                    }
+                    if matches!(b.get(i), Some(b'>' | b'/')) {
+                        continue;
+                    }
+                    i = self.attribute(i)?;
+                }
+                _ => return Err(give_up()),
+            }
+        };
+        self.pos = i;
+        let name = xml::known_element(local(&self.text[name_start..name_end]));
+        if empty {
+            return Ok(Ev::Empty(name));
+        }
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(give_up());
+        }
+        self.open.push((name_start, name_end - name_start));
+        Ok(Ev::Start(name))
+    }
+
+    /// One `key="value"` (or single quotes) from `i`; where it ends.
+    fn attribute(&mut self, mut i: usize) -> Result<usize> {
+        let b = self.b;
+        let key_start = i;
+        if !b.get(i).is_some_and(|&c| is_name_start(c)) {
+            return Err(give_up());
+        }
+        while i < b.len() && is_name(b[i]) {
+            i += 1;
+        }
+        let key = &self.text[key_start..i];
+        let quote = match (b.get(i), b.get(i + 1)) {
+            (Some(b'='), Some(&q @ (b'"' | b'\''))) => q,
+            _ => return Err(give_up()),
+        };
+        let value_start = i + 2;
+        let value_end = memchr(quote, &b[value_start..])
+            .map(|n| value_start + n)
+            .ok_or_else(give_up)?;
+        let raw = &self.text[value_start..value_end];
+        // quick-xml turns tabs and line ends into spaces: given up on.
+        if raw
+            .bytes()
+            .any(|c| matches!(c, b'<' | b'\t' | b'\n' | b'\r'))
+        {
+            return Err(give_up());
+        }
+        if self.keys.iter().any(|&(s, l)| &self.text[s..s + l] == key) {
+            return Err(give_up());
+        }
+        self.keys.push((key_start, key.len()));
+        let value = match memchr(b'&', raw.as_bytes()).is_some() {
+            false => Value {
+                start: value_start,
+                end: value_end,
+                replaced: false,
+            },
+            true => {
+                let start = self.values.len();
+                replace_entities(raw, &mut self.values).ok_or_else(give_up)?;
+                Value {
+                    start,
+                    end: self.values.len(),
+                    replaced: true,
+                }
+            }
+        };
+        if value.end - value.start > self.limits.max_string {
+            return Err(give_up());
+        }
+        let known = xml::known_attr(key);
+        if !known.is_empty() {
+            self.attrs.push((known, value));
+        }
+        Ok(value_end + 1)
+    }
+}
+
+impl<'a> Events<'a> for Scan<'a> {
+    fn next(&mut self) -> Result<Ev> {
+        if self.pos == self.b.len() {
+            return Ok(Ev::Eof);
+        }
+        if self.b[self.pos] == b'<' {
+            return self.tag();
+        }
+        self.pos = self.text_run()?;
+        Ok(Ev::Text)
+    }
+
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| match v.replaced {
+                false => &self.text[v.start..v.end],
+                true => &self.values[v.start..v.end],
+            })
+    }
+
+    fn text(&mut self) -> Result<String> {
+        let start = self.pos;
+        let end = self.text_run()?;
+        let raw = &self.text[start..end];
+        if memchr(b'\r', raw.as_bytes()).is_some() {
+            return Err(give_up());
+        }
+        let mut s = String::new();
+        replace_entities(raw, &mut s).ok_or_else(give_up)?;
+        if s.len() > self.limits.max_string {
+            return Err(give_up());
+        }
+        self.pos = end;
+        match self.next()? {
+            Ev::End(_) => Ok(s),
+            _ => Err(give_up()),
+        }
+    }
+
+    fn skip(&mut self) -> Result<()> {
+        let depth = self.depth;
+        loop {
+            match self.next()? {
+                Ev::End(_) if self.depth < depth => return Ok(()),
+                Ev::Eof => return Err(give_up()),
+                _ => {}
+            }
+        }
+    }
+
+    fn error(&self, _message: String) -> RepoError {
+        give_up()
+    }
+
+    fn limits(&self) -> &'a Limits {
+        self.limits
+    }
+
+    fn what(&self) -> &'a str {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "AA7F1E2F6A1F8C33E5B0D93DD4B5C1B7E24F44B2FF1EE9A6A7E0D35E4A9C2E10";
+
+    /// A package as createrepo_c writes one, with the forms real
+    /// repositories have: entities in text and attributes, rich and
+    /// versioned dependencies, `pre`, `xml:base`, directories and ghosts.
+    fn package(i: usize) -> String {
+        format!(
+            r#"<package type="rpm">
+  <name>p{i}</name>
+  <arch>x86_64</arch>
+  <version epoch="{e}" ver="1.{i}" rel="1.amzn2023"/>
+  <checksum type="sha256" pkgid="YES">{SHA}</checksum>
+  <summary>Tools &amp; libraries for p{i}</summary>
+  <description>Says &lt;hello&gt; &quot;world&quot; &apos;{i}&apos;.
+Second line.</description>
+  <packager>Amazon Linux</packager>
+  <url>https://example.invalid/p{i}?a=1&amp;b=2</url>
+  <time file="1767225600" build="17672256{i}"/>
+  <size package="{i}000" installed="{i}999" archive="12"/>
+  <location xml:base='https://mirror.invalid/al' href="Packages/p{i}-1.{i}.rpm"/>
+  <format>
+    <rpm:license>MIT AND (BSD or GPL)</rpm:license>
+    <rpm:header-range start="4504" end="9122"/>
+    <rpm:provides>
+      <rpm:entry name="p{i}" flags="EQ" epoch="0" ver="1.{i}" rel="1.amzn2023"/>
+      <rpm:entry name="libp{i}.so.1()(64bit)"/>
+      <rpm:entry name="config(p{i})" flags="EQ" epoch="{e}" ver="1.{i}" rel="1" />
+    </rpm:provides>
+    <rpm:requires>
+      <rpm:entry name="/bin/sh" pre="1"/>
+      <rpm:entry name="p{j} &amp; co" flags="GE" epoch="0" ver="1.{j}"/>
+      <rpm:entry name="(p{j}-libs &gt;= 2 if p{j})"/>
+      <rpm:entry name="rtld(GNU_HASH)"/>
+    </rpm:requires>
+    <rpm:conflicts><rpm:entry name="old-p{i}" flags="LT" ver="1"/></rpm:conflicts>
+    <rpm:obsoletes><rpm:entry name="p{i}-legacy"/></rpm:obsoletes>
+    <rpm:recommends><rpm:entry name="p{i}-doc"/></rpm:recommends>
+    <file>/usr/bin/p{i}</file>
+    <file type="dir">/etc/p{i}</file>
+    <file type="ghost">/var/log/p{i}.log</file>
+  </format>
+</package>
+"#,
+            e = i % 3,
+            j = i / 2,
+        )
+    }
+
+    fn packages(range: std::ops::Range<usize>) -> String {
+        range.map(package).collect()
+    }
+
+    fn first(body: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"9\">\n{body}"
+        )
+    }
+
+    /// The promise: `None`, or what quick-xml reads. The answer.
+    fn checked(data: &[u8], place: Place, limits: &Limits) -> Option<Vec<Package>> {
+        let fast = primary_piece(data, place, "primary", limits);
+        if let Some(fast) = &fast {
+            let slow = xml::primary_piece(data, place, "primary", limits);
+            assert!(
+                slow.as_ref() == Some(fast),
+                "read here: {fast:#?}\nquick-xml: {slow:#?}\nof {:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
+        fast
+    }
+
+    #[test]
+    fn plain_pieces_are_read_here_as_quick_xml_reads_them() {
+        let limits = Limits::default();
+        let middle = packages(0..20);
+        let got = checked(middle.as_bytes(), Place::Middle, &limits).expect("read here");
+        assert_eq!(got.len(), 20);
+        // What was read, checked field by field on one package.
+        let p = &got[7];
+        assert_eq!(
+            (p.name.as_str(), p.epoch, p.version.as_str()),
+            ("p7", 1, "1.7")
+        );
+        assert_eq!(p.checksum.hex, SHA.to_ascii_lowercase());
+        assert_eq!(
+            p.location_base.as_deref(),
+            Some("https://mirror.invalid/al")
+        );
+        assert_eq!(p.requires[1].name, "p3 & co");
+        assert_eq!(p.requires[2].name, "(p3-libs >= 2 if p3)");
+        assert!(p.requires[0].pre);
+        assert_eq!(p.files.len(), 3);
+        assert_eq!(p.files[1].kind, crate::repo::FileKind::Dir);
+
+        let last = format!("{middle}</metadata>\n");
+        assert_eq!(
+            checked(last.as_bytes(), Place::Last, &limits).map(|v| v.len()),
+            Some(20)
+        );
+        // The first piece: quick-xml reads the prolog, the packages are
+        // read here.
+        let head = first(&middle);
+        assert_eq!(
+            checked(head.as_bytes(), Place::First, &limits).map(|v| v.len()),
+            Some(20)
+        );
+        // A piece may hold no package at all.
+        assert_eq!(checked(b"\n  \n", Place::Middle, &limits), Some(vec![]));
+    }
+
+    /// Forms quick-xml reads (or refuses) that are not read here: each is
+    /// handed back, or read the same.
+    #[test]
+    fn other_forms_are_handed_back_or_read_the_same() {
+        let limits = Limits::default();
+        let one = package(5);
+        let changes: &[(&str, &str)] = &[
+            ("<name>p5</name>", "<name>p<!-- c -->5</name>"),
+            ("<name>p5</name>", "<name><![CDATA[p5]]></name>"),
+            ("<name>p5</name>", "<name>p&#53;</name>"),
+            ("<name>p5</name>", "<name>p5\r</name>"),
+            ("<name>p5</name>", "<name>p5</name >"),
+            ("<name>p5</name>", "<name>p&bogus;</name>"),
+            ("<name>p5</name>", "<name>p & 5</name>"),
+            ("<name>p5</name>", "<name>p5</nam>"),
+            ("<name>p5</name>", "<name><b>p5</b></name>"),
+            ("<name>p5</name>", "<?pi x?><name>p5</name>"),
+            ("rel=\"1.amzn2023\"/>", "rel=\"1.amzn2023\" rel=\"2\"/>"),
+            ("epoch=\"2\"", "epoch = \"2\""),
+            ("epoch=\"2\"", "epoch=2"),
+            ("epoch=\"2\"", "epoch=\"2\"ver=\"3\""),
+            ("epoch=\"2\"", "epoch=\"\t2\""),
+            ("epoch=\"2\"", "epoch=\"2\r\n\""),
+            ("name=\"p5\"", "name=\"p&#x35;\""),
+            ("name=\"p5\"", "name=\"p&amp;amp;5\""),
+            ("name=\"p5\"", "name=\"p<5\""),
+            (
+                "<rpm:entry name=\"/bin/sh\" pre=\"1\"/>",
+                "<rpm:entry name=\"/bin/sh\" pre=\"1\"/ >",
+            ),
+            ("<format>", "<format><package type=\"rpm\"/>"),
+            (
+                "<format>",
+                "<format><extra><deeper a='1'>text</deeper></extra>",
+            ),
+            ("<version", "<rpm:x:version"),
+            ("</package>", "</package></metadata>"),
+            ("</package>", ""),
+            ("<package type=\"rpm\">", "<package type=\"rpm\"/>"),
+            ("<package type=\"rpm\">", "<other>"),
+            ("<package type=\"rpm\">", "text<package type=\"rpm\">"),
+            ("<checksum type=\"sha256\"", "<checksum type=\"md5\""),
+            ("flags=\"EQ\"", "flags=\"ABOUT\""),
+        ];
+        let mut read_here = Vec::new();
+        for (k, (from, to)) in changes.iter().enumerate() {
+            assert!(one.contains(from), "change {k}");
+            let changed = format!("{}{}{}", package(4), one.replacen(from, to, 1), package(6));
+            for place in [Place::Middle, Place::Last] {
+                let data = match place {
+                    Place::Last => format!("{changed}</metadata>"),
+                    _ => changed.clone(),
+                };
+                if checked(data.as_bytes(), place, &limits).is_some() {
+                    read_here.push(k);
+                }
+            }
+        }
+        // Only the changes within the plain form are read here: `&amp;`
+        // in a value, an empty package inside `<format>`, unknown nested
+        // elements.
+        assert_eq!(read_here, [17, 17, 20, 20, 21, 21]);
+        // Bytes that are not UTF-8, a root closed in the middle, text
+        // after the root: handed back.
+        let mut bad = packages(0..3).into_bytes();
+        bad[40] = 0xff;
+        assert_eq!(checked(&bad, Place::Middle, &limits), None);
+        let closed = format!("{}</metadata>\n{}", package(1), package(2));
+        assert_eq!(checked(closed.as_bytes(), Place::Middle, &limits), None);
+        assert_eq!(checked(closed.as_bytes(), Place::Last, &limits), None);
+        let after = format!("{}</metadata>\nx", package(1));
+        assert_eq!(checked(after.as_bytes(), Place::Last, &limits), None);
+        // A last piece that does not close the root.
+        assert_eq!(checked(package(1).as_bytes(), Place::Last, &limits), None);
+    }
+
+    /// Every limit quick-xml's reader enforces is handed back before it is
+    /// passed, and a piece just under them is read here.
+    #[test]
+    fn limits_are_handed_back() {
+        let data = packages(0..4);
+        let under = checked(data.as_bytes(), Place::Middle, &Limits::default()).unwrap();
+        let longest_text = data.split(['<', '>']).map(str::len).max().unwrap();
+        let tight = [
+            Limits {
+                max_string: 20,
+                ..Limits::default()
+            },
+            Limits {
+                max_token: longest_text - 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_depth: 3,
+                ..Limits::default()
+            },
+            Limits {
+                max_entries: 12,
+                ..Limits::default()
+            },
+            Limits {
+                max_packages: 3,
+                ..Limits::default()
+            },
+            Limits {
+                max_decompressed: data.len() as u64,
+                ..Limits::default()
+            },
+        ];
+        for (k, limits) in tight.iter().enumerate() {
+            assert_eq!(
+                xml::primary_piece(data.as_bytes(), Place::Middle, "primary", limits),
+                None,
+                "limit {k} is not reached"
+            );
+            assert_eq!(
+                primary_piece(data.as_bytes(), Place::Middle, "primary", limits),
+                None,
+                "limit {k}"
+            );
+        }
+        let just = [
+            Limits {
+                max_token: longest_text,
+                ..Limits::default()
+            },
+            Limits {
+                max_depth: 4,
+                ..Limits::default()
+            },
+            Limits {
+                max_entries: 13,
+                ..Limits::default()
+            },
+            Limits {
+                max_packages: 4,
+                ..Limits::default()
+            },
+        ];
+        for (k, limits) in just.iter().enumerate() {
+            assert_eq!(
+                checked(data.as_bytes(), Place::Middle, limits).as_ref(),
+                Some(&under),
+                "limit {k}"
+            );
+        }
+    }
+
+    /// Pieces changed at random, byte by byte, with the characters XML
+    /// gives meaning to: read the same here as by quick-xml, or handed
+    /// back.
+    #[test]
+    fn changed_pieces_are_handed_back_or_read_the_same() {
+        let limits = Limits::default();
+        let base = packages(0..6);
+        let alphabet: &[&[u8]] = &[
+            b"<",
+            b">",
+            b"/",
+            b"&",
+            b";",
+            b"\"",
+            b"'",
+            b"=",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"!",
+            b"?",
+            b"[",
+            b"]",
+            b"-",
+            b":",
+            b"x",
+            b"&amp;",
+            b"&lt;",
+            b"&#65;",
+            b"</",
+            b"/>",
+            b"<a>",
+            b"</a>",
+            b"<!--",
+            b"-->",
+            b"\xff",
+            b"\xc3\xa9",
+        ];
+        let mut seed = 0x5ca9_u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        let (mut read_here, mut differ) = (0, 0);
+        let plain = checked(base.as_bytes(), Place::Middle, &limits).unwrap();
+        for _ in 0..3000 {
+            let mut doc = base.clone().into_bytes();
+            for _ in 0..1 + next(2) {
+                let at = next(doc.len());
+                match next(3) {
+                    0 => {
+                        doc.remove(at);
+                    }
+                    1 => {
+                        doc[at] = alphabet[next(alphabet.len())][0];
+                    }
+                    _ => {
+                        let s = alphabet[next(alphabet.len())];
+                        doc.splice(at..at, s.iter().copied());
+                    }
+                }
+            }
+            let place = if next(2) == 0 {
+                Place::Middle
+            } else {
+                Place::Last
+            };
+            if place == Place::Last {
+                doc.extend_from_slice(b"</metadata>\n");
+            }
+            if let Some(got) = checked(&doc, place, &limits) {
+                read_here += 1;
+                differ += usize::from(got != plain);
+            }
+        }
+        // Changes inside text or values keep a piece plain, and change
+        // what it says: both ways happen often.
+        assert!(read_here > 300, "only {read_here} changed pieces read here");
+        assert!(
+            differ > 100,
+            "only {differ} changed pieces read here said something else"
+        );
+    }
+}
