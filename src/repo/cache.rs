@@ -20,7 +20,18 @@
 //!   and its clones: removed when they are dropped, and by the interrupt
 //!   cleanup ([`crate::output::work_dir_in`]) on SIGINT, SIGTERM or
 //!   SIGHUP, so a download cut short leaves nothing behind.
+//!
+//! Durability: an entry is renamed into place only once its bytes are on
+//! disk, so after a crash what is there is still right. One file
+//! ([`Cache::put`]) is flushed with `fsync`; many downloads go through a
+//! [`Batch`]: each file's writeback is started as soon as it is checked
+//! (`sync_file_range`, which does not wait), and one `syncfs` per
+//! [`BATCH_BYTES`] waits for them all before their renames. A flush per
+//! file costs a journal commit each (a third of fetching 300 packages
+//! over loopback); a batch pays one, while the disk writes overlap the
+//! downloads still running. An interrupt loses at most one batch.
 
+use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -111,6 +122,17 @@ impl Cache {
         Ok(dest)
     }
 
+    /// Start writing `tmp`'s bytes to disk without waiting for them (a
+    /// hint: a filesystem that does not take it is flushed by the batch's
+    /// `syncfs` all the same).
+    pub fn start_writeback(&self, tmp: &NamedTempFile) {
+        // SAFETY: sync_file_range only reads its arguments; the descriptor
+        // is open for as long as `tmp` is borrowed.
+        unsafe {
+            libc::sync_file_range(tmp.as_file().as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+
     /// The folder for what is kept about one repository.
     pub fn repo_dir(&self, source_key: &str) -> PathBuf {
         let key = hex::encode(sha2::Sha256::digest(source_key.as_bytes()));
@@ -139,5 +161,130 @@ impl Cache {
         self.root
             .join("derived")
             .join(format!("{}-{}.{ext}", c.kind.name(), c.hex))
+    }
+}
+
+/// Bytes a [`Batch`] holds before it flushes and renames them.
+pub const BATCH_BYTES: u64 = 64 << 20;
+
+/// Checked downloads waiting for one flush to disk before their renames
+/// into the cache (see the module's doc). Shared by the download threads.
+pub struct Batch<'c> {
+    cache: &'c Cache,
+    staged: Mutex<Staged>,
+}
+
+#[derive(Default)]
+struct Staged {
+    files: Vec<(NamedTempFile, PathBuf)>,
+    bytes: u64,
+}
+
+impl<'c> Batch<'c> {
+    pub fn new(cache: &'c Cache) -> Batch<'c> {
+        Batch {
+            cache,
+            staged: Mutex::default(),
+        }
+    }
+
+    /// Stage a checked download of `size` bytes as the file with checksum
+    /// `c`; flush and rename the batch once it holds [`BATCH_BYTES`].
+    /// Returns where the file will be once [`Batch::finish`] returns.
+    pub fn add(&self, tmp: NamedTempFile, c: &Checksum, size: u64) -> Result<PathBuf> {
+        let dest = self.cache.path(c);
+        let full = {
+            let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            staged.files.push((tmp, dest.clone()));
+            staged.bytes += size;
+            match staged.bytes >= BATCH_BYTES {
+                true => std::mem::take(&mut *staged),
+                false => Staged::default(),
+            }
+        };
+        self.commit(full)?;
+        Ok(dest)
+    }
+
+    /// Flush and rename what is staged.
+    pub fn finish(self) -> Result<()> {
+        let rest = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        self.commit(rest)
+    }
+
+    fn commit(&self, staged: Staged) -> Result<()> {
+        let Some((first, _)) = staged.files.first() else {
+            return Ok(());
+        };
+        rustix::fs::syncfs(first.as_file()).map_err(|e| RepoError::Write {
+            path: first.path().to_path_buf(),
+            source: e.into(),
+        })?;
+        for (tmp, dest) in staged.files {
+            if let Some(dir) = dest.parent() {
+                self.cache.mkdir(dir)?;
+            }
+            tmp.persist(&dest).map_err(|e| RepoError::Write {
+                path: dest.clone(),
+                source: e.error,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::repo::ChecksumKind;
+
+    fn staged(cache: &Cache, text: &str) -> (NamedTempFile, Checksum) {
+        let mut tmp = cache.temp().unwrap();
+        tmp.write_all(text.as_bytes()).unwrap();
+        cache.start_writeback(&tmp);
+        let hex = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        (
+            tmp,
+            Checksum::new(ChecksumKind::Sha256, &hex, "test").unwrap(),
+        )
+    }
+
+    /// Files in a batch enter the cache together: when the batch is full,
+    /// else when it is finished; never before, and nothing stays behind
+    /// in the work folder.
+    #[test]
+    fn a_batch_enters_the_cache_when_full_or_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let batch = Batch::new(&cache);
+        let (a, ca) = staged(&cache, "first");
+        let (b, cb) = staged(&cache, "second");
+        let pa = batch.add(a, &ca, 5).unwrap();
+        let pb = batch.add(b, &cb, 6).unwrap();
+        assert_eq!((pa.clone(), pb.clone()), (cache.path(&ca), cache.path(&cb)));
+        assert!(
+            !pa.exists() && !pb.exists(),
+            "in the cache before the flush"
+        );
+        // One more that fills the batch: all three go in at once.
+        let (c, cc) = staged(&cache, "third");
+        let pc = batch.add(c, &cc, BATCH_BYTES).unwrap();
+        for (p, text) in [(&pa, "first"), (&pb, "second"), (&pc, "third")] {
+            assert_eq!(std::fs::read_to_string(p).unwrap(), text);
+        }
+        let (d, cd) = staged(&cache, "fourth");
+        let pd = batch.add(d, &cd, 6).unwrap();
+        assert!(!pd.exists());
+        batch.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&pd).unwrap(), "fourth");
+        assert_eq!(cache.get(&cd, Some(6)), Some(pd));
+        let work = std::fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .flatten()
+            .flat_map(|w| std::fs::read_dir(w.path()).unwrap().flatten())
+            .count();
+        assert_eq!(work, 0, "files left in the work folder");
     }
 }

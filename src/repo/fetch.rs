@@ -278,10 +278,25 @@ impl Fetcher {
         what: &str,
         task: &Task,
     ) -> Result<PathBuf> {
+        let tmp = self.get_checked(cache, url, want, size, what, task)?;
+        cache.put(tmp, want)
+    }
+
+    /// [`Fetcher::get_verified`] up to the checked file, not yet in the
+    /// cache (its writeback started): for a [`super::cache::Batch`].
+    pub fn get_checked(
+        &self,
+        cache: &Cache,
+        url: &str,
+        want: &Checksum,
+        size: Option<u64>,
+        what: &str,
+        task: &Task,
+    ) -> Result<tempfile::NamedTempFile> {
         let max = size.unwrap_or(self.options.limits.max_decompressed);
         // Bytes reported so far: a retry reports only what goes past them.
         let mut reported = 0u64;
-        let tmp = self.get(url, |body| {
+        self.get(url, |body| {
             let mut tmp = cache.temp()?;
             let mut hasher = want.kind.hasher();
             let mut buf = vec![0u8; 64 << 10];
@@ -332,9 +347,9 @@ impl Fetcher {
                     actual,
                 }));
             }
+            cache.start_writeback(&tmp);
             Ok(tmp)
-        })?;
-        cache.put(tmp, want)
+        })
     }
 }
 

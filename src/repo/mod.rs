@@ -574,14 +574,16 @@ impl Client {
         Ok(paths)
     }
 
-    /// Fetch `todo` (indexes into `wanted`) on up to `jobs` threads; a
-    /// failure stops the others from starting more.
+    /// Fetch `todo` (indexes into `wanted`) on up to `jobs` threads into
+    /// one [`cache::Batch`]; a failure stops the others from starting
+    /// more. What was fetched before a failure stays in the cache.
     fn fetch_all(&self, wanted: &[Download], todo: &[usize], task: &Task) -> Result<Vec<PathBuf>> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let slots: Vec<std::sync::Mutex<Option<Result<PathBuf>>>> =
             todo.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let jobs = self.options().jobs.clamp(1, 64).min(todo.len());
+        let batch = cache::Batch::new(&self.cache);
         std::thread::scope(|s| {
             for _ in 0..jobs {
                 s.spawn(|| {
@@ -591,7 +593,10 @@ impl Client {
                         }
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = todo.get(k) else { return };
-                        let r = self.fetch_one(&wanted[i], task);
+                        let d = &wanted[i];
+                        let r = self
+                            .fetch_one(d, task)
+                            .and_then(|tmp| batch.add(tmp, &d.checksum, d.size));
                         if r.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -600,6 +605,7 @@ impl Client {
                 });
             }
         });
+        let committed = batch.finish();
         // Slots are taken in order and a failure only stops later ones
         // from starting, so every slot before the first failure is filled:
         // the first failure in the order asked is the one reported.
@@ -610,14 +616,15 @@ impl Client {
                 None => break,
             }
         }
+        committed?;
         Ok(out)
     }
 
-    fn fetch_one(&self, d: &Download, task: &Task) -> Result<PathBuf> {
+    fn fetch_one(&self, d: &Download, task: &Task) -> Result<tempfile::NamedTempFile> {
         task.note(&d.name);
         let mut last = None;
         for url in &d.urls {
-            match self.fetcher.get_verified(
+            match self.fetcher.get_checked(
                 &self.cache,
                 url,
                 &d.checksum,

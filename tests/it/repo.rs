@@ -648,14 +648,22 @@ fn bad_metadata_bad_packages_and_dead_servers_say_what_and_where() {
         "a bad file entered the cache"
     );
 
-    // A package that is gone: 404, not retried, the URL named.
+    // A package that is gone: 404, not retried, the URL named; the one
+    // fetched beside it stays in the cache.
+    let libfoo2 = by_nevra(&pkgs, "libfoo-2.0-1.x86_64");
     std::fs::remove_file(repo.join(&libfoo1.location)).unwrap();
-    let e = c.download(&[r.download_of(&libfoo1)], &Quiet).unwrap_err();
+    let both = [r.download_of(&libfoo2), r.download_of(&libfoo1)];
+    let e = c.download(&both, &Quiet).unwrap_err();
     assert!(
         matches!(&e, RepoError::NotFound { url, status: 404 } if *url == server.url(&libfoo1.location)),
         "{e}"
     );
     assert_eq!(server.hits(&libfoo1.location), 1);
+    let kept = c.cache().get(&libfoo2.checksum, Some(libfoo2.size));
+    assert_eq!(
+        kept.map(|p| std::fs::read(p).unwrap()),
+        Some(std::fs::read(repo.join(&libfoo2.location)).unwrap())
+    );
 
     // A primary tampered with after repomd.xml was written (a fresh cache).
     let primary = r.record("primary").unwrap().clone();
