@@ -738,9 +738,20 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
                 }
             }
             "checksum" => {
-                let w = what(&p.name);
-                let k = ChecksumKind::parse(x.attr("type").unwrap_or("?"), &w)?;
-                checksum = Some(Checksum::new(k, &text(x)?, &w)?);
+                // The package's name goes into an error only: made then.
+                let named = |e: RepoError| match e {
+                    RepoError::ChecksumType { kind, .. } => RepoError::ChecksumType {
+                        what: what(&p.name),
+                        kind,
+                    },
+                    RepoError::Metadata { message, .. } => RepoError::Metadata {
+                        what: what(&p.name),
+                        message,
+                    },
+                    other => other,
+                };
+                let k = ChecksumKind::parse(x.attr("type").unwrap_or("?"), "").map_err(named)?;
+                checksum = Some(Checksum::new(k, &text(x)?, "").map_err(named)?);
             }
             "time" => {
                 p.build_time = number(|| what(&p.name), "time build", x.attr("build"))?;
@@ -1040,6 +1051,10 @@ mod tests {
         );
         let md5 = primary(&one("a").replace("type=\"sha256\"", "type=\"md5\""));
         assert!(e(&md5).contains("checksum type `md5` is not accepted"));
+        // Both name the package.
+        for broken in [&no_sum, &md5] {
+            assert!(e(broken).contains("package `a`"), "{}", e(broken));
+        }
         let flags = primary(&one("a").replace("flags=\"GE\"", "flags=\"XX\""));
         assert!(e(&flags).contains("unknown comparison `XX`"));
         let whole = primary(&one("a"));
