@@ -35,8 +35,9 @@
 //!   keeps, never the document.
 //! - [`pieces`]: primary read by two threads, in pieces cut before a
 //!   `<package`, with the one reader's answer (packages and errors).
-//! - `scan`: the pieces in the plain form generators write, read by hand
-//!   (quick-xml's answer or none: then quick-xml reads the piece).
+//! - [`scan`]: primary's pieces and filelists in the plain form
+//!   generators write, read by hand (quick-xml's answer or none: then
+//!   quick-xml reads them).
 //! - [`sqlite`]: `primary_db` (createrepo `--database`) with `rusqlite`.
 //! - [`signature`]: header signatures and digests, and the detached
 //!   signature of `repomd.xml` (`rpm` crate's `pgp` verifier).
@@ -66,7 +67,7 @@ pub mod fetch;
 pub mod metalink;
 pub mod package;
 pub mod pieces;
-mod scan;
+pub mod scan;
 pub mod signature;
 pub mod sqlite;
 pub mod xml;
@@ -746,6 +747,18 @@ impl Repo {
         let file = client.record_file(self, record, reporter)?;
         let wanted: BTreeSet<&str> = paths.iter().copied().collect();
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let what = self.what("filelists");
+        let is_wanted = |path: &str| wanted.contains(path);
+        // In the plain form, read by hand; else (or on any error) by
+        // quick-xml, whose answer it always is.
+        if let Some((_, found)) =
+            scan::filelists_matching(decoded(&file)?, &what, client.limits(), &is_wanted)
+        {
+            for (pkgid, path) in found {
+                out.entry(path).or_default().push(pkgid);
+            }
+            return Ok(out);
+        }
         xml::filelists_matching(
             decoded(&file)?,
             &self.what("filelists"),

@@ -37,10 +37,7 @@ use super::package::Package;
 use super::scan;
 use super::xml::{self, Place};
 
-/// Bytes of a piece, about (the cut is at the last `<package` in it).
-pub const PIECE: usize = 1 << 20;
-/// Bytes a piece may grow to while no `<package` shows up.
-pub const MAX_PIECE: usize = 32 << 20;
+pub use super::xml::{MAX_PIECE, PIECE};
 /// Pieces cut and not yet read; read pieces not yet handed on.
 pub const AHEAD: usize = 4;
 /// Pieces between the cutter and the caller, all told.
@@ -185,7 +182,7 @@ fn cut(
         if buf.len() < piece {
             continue;
         }
-        match last_cut(&buf) {
+        match xml::last_package_tag(&buf) {
             Some(at) => {
                 let rest = buf.split_off(at);
                 let place = if seq == 0 {
@@ -206,20 +203,6 @@ fn cut(
             None => {}
         }
     }
-}
-
-/// Where the last `<package` (followed by a space, `>` or `/`) in `buf`
-/// starts, not at 0.
-fn last_cut(buf: &[u8]) -> Option<usize> {
-    let finder = memchr::memmem::FinderRev::new(b"<package");
-    let mut end = buf.len();
-    while let Some(at) = finder.rfind(&buf[..end]) {
-        if at > 0 && xml::package_tag_at(buf, at) {
-            return Some(at);
-        }
-        end = at;
-    }
-    None
 }
 
 /// A reader thread: read pieces until there are none.

@@ -1,5 +1,6 @@
-//! Pieces of `primary.xml` as createrepo writes them, read by hand: the
-//! fast way through the pieces [`super::pieces`] cuts.
+//! `primary.xml` and `filelists.xml` as createrepo writes them, read by
+//! hand: the fast way through the pieces [`super::pieces`] cuts, and
+//! through filelists piece after piece.
 //!
 //! Why our own reader: quick-xml reads any XML, and going through it
 //! (its tokens, its attribute iterator and normalization, each event
@@ -14,7 +15,8 @@
 //! instead, so errors and odd documents always get quick-xml's answer.
 //!
 //! The promise, on any bytes: [`primary_piece`] returns `None` or exactly
-//! what [`xml::primary_piece`] returns. [`Scan`] hands [`xml::package`]
+//! what [`xml::primary_piece`] returns, and [`filelists_matching`] `None`
+//! or exactly what [`xml::filelists_matching`] finds. [`Scan`] hands [`xml::package`]
 //! the events [`xml`]'s reader would hand it for the same bytes, so the
 //! one reading of a package's fields serves both. The unit tests below
 //! and the `repo_metadata` fuzz target check the promise; they also check
@@ -27,55 +29,156 @@ use super::error::{RepoError, Result};
 use super::package::Package;
 use super::xml::{self, Ev, Events, Place};
 
-/// The packages of one piece, or `None` when the piece is not in the
-/// plain form read here, or does not read cleanly. The first piece's
-/// prolog (up to its first `<package`) is quick-xml's to read.
+/// The packages of one piece of primary, or `None` when the piece is not
+/// in the plain form read here, or does not read cleanly.
 pub(super) fn primary_piece(
     data: &[u8],
     place: Place,
     what: &str,
     limits: &Limits,
 ) -> Option<Vec<Package>> {
+    let mut out = Vec::new();
+    piece(data, place, "metadata", what, limits, &mut |x, count| {
+        out.push(xml::package(x, count)?);
+        Ok(())
+    })?;
+    Some(out)
+}
+
+/// A whole `primary.xml` (decompressed, in memory) read here as one
+/// piece: for tests and the fuzz target, which check that what real
+/// generators write is in the plain form, and reads as quick-xml reads it.
+pub fn primary(doc: &[u8], what: &str, limits: &Limits) -> Option<Vec<Package>> {
+    let at = xml::first_package_tag(doc)?;
+    if !xml::prolog(&doc[..at], "metadata", what, limits) {
+        return None;
+    }
+    primary_piece(&doc[at..], Place::Last, what, limits)
+}
+
+/// Read one piece of a document whose root is `root`: `one(reader, its
+/// number in the piece)` reads each package from just after its start
+/// tag. The number of packages, or `None` (given up, or `one` failed).
+/// The first piece's prolog (up to its first `<package`) is quick-xml's
+/// to read.
+fn piece(
+    data: &[u8],
+    place: Place,
+    root: &str,
+    what: &str,
+    limits: &Limits,
+    one: &mut dyn FnMut(&mut Scan, u64) -> Result<()>,
+) -> Option<u64> {
     if place == Place::First {
         // Read cleanly, the prolog leaves quick-xml where a piece from
         // the middle starts: inside the root, outside any markup.
         let at = xml::first_package_tag(data)?;
-        let prolog = xml::primary_piece(&data[..at], Place::First, what, limits)?;
-        return match prolog.is_empty() {
-            true => primary_piece(&data[at..], Place::Middle, what, limits),
-            false => None,
-        };
+        if !xml::prolog(&data[..at], root, what, limits) {
+            return None;
+        }
+        return piece(&data[at..], Place::Middle, root, what, limits, one);
     }
+    // The piece as quick-xml reads it: after `<metadata>`.
     if (xml::PIECE_ROOT.len() + data.len()) as u64 > limits.max_decompressed {
         return None;
     }
     let text = std::str::from_utf8(data).ok()?;
     let mut x = Scan::new(text, limits);
-    let mut out = Vec::new();
+    let close = format!("</{root}>");
+    let mut count = 0;
     loop {
         x.skip_space().ok()?;
         if x.pos == x.b.len() {
             // A piece from the middle ends before the next `<package`;
             // the last one must close the root.
-            return (place == Place::Middle).then_some(out);
+            return (place == Place::Middle).then_some(count);
         }
-        if place == Place::Last && x.b[x.pos..].starts_with(b"</metadata>") {
-            x.pos += b"</metadata>".len();
+        if place == Place::Last && x.b[x.pos..].starts_with(close.as_bytes()) {
+            x.pos += close.len();
             x.skip_space().ok()?;
-            return (x.pos == x.b.len()).then_some(out);
+            return (x.pos == x.b.len()).then_some(count);
         }
         if x.next().ok()? != Ev::Start("package") {
             return None;
         }
-        let count = out.len() as u64 + 1;
+        count += 1;
         if count > limits.max_packages {
             return None;
         }
-        out.push(xml::package(&mut x, count).ok()?);
+        one(&mut x, count).ok()?;
         if x.depth != 1 {
             return None;
         }
     }
+}
+
+/// `filelists.xml` (decompressed) read here, piece after piece: every
+/// (pkgid, path) whose path `wanted` accepts, in the order of the file,
+/// and how many packages there were; `None` when any piece is not in the
+/// plain form (the caller then reads it all with
+/// [`xml::filelists_matching`], which also gives any error).
+pub fn filelists_matching(
+    input: impl std::io::Read,
+    what: &str,
+    limits: &Limits,
+    wanted: &impl Fn(&str) -> bool,
+) -> Option<(u64, Vec<(String, String)>)> {
+    filelists_in_pieces(input, what, limits, wanted, xml::PIECE)
+}
+
+/// [`filelists_matching`] with pieces of about `size` bytes.
+fn filelists_in_pieces(
+    mut input: impl std::io::Read,
+    what: &str,
+    limits: &Limits,
+    wanted: &impl Fn(&str) -> bool,
+    size: usize,
+) -> Option<(u64, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    let (mut pkgid, mut path) = (String::new(), String::new());
+    let mut read_piece = |data: &[u8], place| {
+        piece(data, place, "filelists", what, limits, &mut |x, _| {
+            xml::files_matching(x, &mut pkgid, &mut path, wanted, &mut |id, p| {
+                out.push((id.to_string(), p.to_string()));
+                Ok(())
+            })
+        })
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    let (mut place, mut total, mut count) = (Place::First, 0u64, 0u64);
+    loop {
+        let n = input.read(&mut chunk).ok()?;
+        total += n as u64;
+        if total > limits.max_decompressed || buf.len() > xml::MAX_PIECE {
+            return None;
+        }
+        if n == 0 {
+            count += match place {
+                // The whole document is one piece: its prolog, then the
+                // rest as the last piece.
+                Place::First => {
+                    let at = xml::first_package_tag(&buf)?;
+                    if !xml::prolog(&buf[..at], "filelists", what, limits) {
+                        return None;
+                    }
+                    read_piece(&buf[at..], Place::Last)?
+                }
+                _ => read_piece(&buf, Place::Last)?,
+            };
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() >= size
+            && let Some(at) = xml::last_package_tag(&buf)
+        {
+            let rest = buf.split_off(at);
+            count += read_piece(&buf, place)?;
+            buf = rest;
+            place = Place::Middle;
+        }
+    }
+    (count <= limits.max_packages).then_some((count, out))
 }
 
 /// Where an attribute's value is: in the piece, or (entities replaced)
@@ -364,21 +467,21 @@ impl<'a> Events<'a> for Scan<'a> {
             })
     }
 
-    fn text(&mut self) -> Result<String> {
+    fn text_into(&mut self, s: &mut String) -> Result<()> {
         let start = self.pos;
         let end = self.text_run()?;
         let raw = &self.text[start..end];
         if memchr(b'\r', raw.as_bytes()).is_some() {
             return Err(give_up());
         }
-        let mut s = String::new();
-        replace_entities(raw, &mut s).ok_or_else(give_up)?;
+        s.clear();
+        replace_entities(raw, s).ok_or_else(give_up)?;
         if s.len() > self.limits.max_string {
             return Err(give_up());
         }
         self.pos = end;
         match self.next()? {
-            Ev::End(_) => Ok(s),
+            Ev::End(_) => Ok(()),
             _ => Err(give_up()),
         }
     }
@@ -757,5 +860,162 @@ Second line.</description>
             differ > 100,
             "only {differ} changed pieces read here said something else"
         );
+    }
+
+    fn filelists(n: usize) -> String {
+        let mut doc = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"9\">\n",
+        );
+        for i in 0..n {
+            doc.push_str(&format!(
+                "<package pkgid=\"{i:064x}\" name=\"f{i}\" arch=\"x86_64\">\n  <version epoch=\"{e}\" ver=\"1.{i}\" rel=\"1\"/>\n  \
+                 <file>/usr/bin/f{i}</file>\n  <file type=\"dir\">/usr/share/f{i}</file>\n  <file>/usr/share/f{i}/a &amp; b</file>\n  \
+                 <file>/usr/lib/libf{k}.so.1</file>\n</package>\n",
+                e = i % 2,
+                k = i / 3,
+            ));
+        }
+        doc.push_str("</filelists>\n");
+        doc
+    }
+
+    type Found = (u64, Vec<(String, String)>);
+
+    fn wanted(path: &str) -> bool {
+        path.starts_with("/usr/lib/") || path.ends_with("a & b") || path == "/usr/bin/f7"
+    }
+
+    /// quick-xml's answer.
+    fn slow_filelists(doc: &[u8], limits: &Limits) -> std::result::Result<Found, String> {
+        let mut out = Vec::new();
+        xml::filelists_matching(doc, "filelists", limits, wanted, |id, p| {
+            out.push((id.to_string(), p.to_string()));
+            Ok(())
+        })
+        .map(|n| (n, out))
+        .map_err(|e| e.to_string())
+    }
+
+    /// The promise for filelists: `None`, or quick-xml's answer.
+    fn checked_filelists(doc: &[u8], limits: &Limits, size: usize) -> Option<Found> {
+        let fast = filelists_in_pieces(doc, "filelists", limits, &wanted, size);
+        if let Some(fast) = &fast {
+            assert_eq!(
+                slow_filelists(doc, limits).as_ref(),
+                Ok(fast),
+                "pieces of {size} of {:?}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+        fast
+    }
+
+    #[test]
+    fn plain_filelists_are_read_here_as_quick_xml_reads_them() {
+        let limits = Limits::default();
+        let doc = filelists(40);
+        let want = slow_filelists(doc.as_bytes(), &limits).unwrap();
+        assert_eq!(want.0, 40);
+        // Every package's `a & b`, libf0 to libf13 three times each (one
+        // short at the end), and /usr/bin/f7.
+        assert_eq!(want.1.len(), 40 + 40 + 1);
+        for size in [1, 300, 5000, 1 << 20] {
+            assert_eq!(
+                checked_filelists(doc.as_bytes(), &limits, size).as_ref(),
+                Some(&want),
+                "pieces of {size}"
+            );
+        }
+        // Too many packages, a document that is too long: handed back.
+        let few = Limits {
+            max_packages: 39,
+            ..Limits::default()
+        };
+        assert!(slow_filelists(doc.as_bytes(), &few).is_err());
+        assert_eq!(checked_filelists(doc.as_bytes(), &few, 300), None);
+        let short = Limits {
+            max_decompressed: doc.len() as u64 - 1,
+            ..Limits::default()
+        };
+        assert!(slow_filelists(doc.as_bytes(), &short).is_err());
+        assert_eq!(checked_filelists(doc.as_bytes(), &short, 300), None);
+        // No package at all, a prolog quick-xml refuses: handed back.
+        let empty = "<?xml version=\"1.0\"?>\n<filelists packages=\"0\">\n</filelists>\n";
+        assert_eq!(checked_filelists(empty.as_bytes(), &limits, 300), None);
+        let bad_root = doc.replacen("<filelists ", "<other ", 1);
+        assert!(slow_filelists(bad_root.as_bytes(), &limits).is_err());
+        assert_eq!(checked_filelists(bad_root.as_bytes(), &limits, 300), None);
+    }
+
+    /// Filelists changed at random: quick-xml's answer, or handed back;
+    /// where quick-xml refuses the document, always handed back.
+    #[test]
+    fn changed_filelists_are_handed_back_or_read_the_same() {
+        let limits = Limits::default();
+        let base = filelists(12);
+        let alphabet: &[&[u8]] = &[
+            b"<",
+            b">",
+            b"/",
+            b"&",
+            b";",
+            b"\"",
+            b"=",
+            b" ",
+            b"\r",
+            b"!",
+            b"-",
+            b":",
+            b"x",
+            b"&amp;",
+            b"&#65;",
+            b"</",
+            b"/>",
+            b"<a>",
+            b"</a>",
+            b"<!--",
+            b"-->",
+            b"\xff",
+            b"<package>",
+            b"</package>",
+            b"</filelists>",
+        ];
+        let mut seed = 0xf11e_u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        let (mut read_here, mut refused) = (0, 0);
+        for _ in 0..1500 {
+            let mut doc = base.clone().into_bytes();
+            for _ in 0..1 + next(2) {
+                let at = next(doc.len());
+                match next(3) {
+                    0 => {
+                        doc.remove(at);
+                    }
+                    1 => doc[at] = alphabet[next(alphabet.len())][0],
+                    _ => {
+                        let s = alphabet[next(alphabet.len())];
+                        doc.splice(at..at, s.iter().copied());
+                    }
+                }
+            }
+            let size = [1, 200, 1 << 20][next(3)];
+            let got = checked_filelists(&doc, &limits, size);
+            read_here += usize::from(got.is_some());
+            if slow_filelists(&doc, &limits).is_err() {
+                refused += 1;
+                assert_eq!(got, None);
+            }
+        }
+        assert!(
+            read_here > 300,
+            "only {read_here} changed documents read here"
+        );
+        assert!(refused > 300, "only {refused} changed documents refused");
     }
 }

@@ -106,7 +106,13 @@ pub(super) trait Events<'a> {
     fn attr(&self, key: &str) -> Option<&str>;
     /// The text inside the element just started, up to its end (nested
     /// elements are refused).
-    fn text(&mut self) -> Result<String>;
+    fn text(&mut self) -> Result<String> {
+        let mut s = String::new();
+        self.text_into(&mut s)?;
+        Ok(s)
+    }
+    /// [`Events::text`] into `s` (cleared first).
+    fn text_into(&mut self, s: &mut String) -> Result<()>;
     /// Skip the element just started, whatever it holds.
     fn skip(&mut self) -> Result<()>;
     /// An error at the place read to.
@@ -134,8 +140,8 @@ impl<'a, R: Read> Events<'a> for Xml<'a, R> {
         Xml::attr(self, key)
     }
 
-    fn text(&mut self) -> Result<String> {
-        Xml::text(self)
+    fn text_into(&mut self, s: &mut String) -> Result<()> {
+        Xml::text_into(self, s)
     }
 
     fn skip(&mut self) -> Result<()> {
@@ -636,6 +642,10 @@ pub(super) enum Place {
     Last,
 }
 
+/// Bytes of a piece, about (the cut is at the last `<package` in it).
+pub const PIECE: usize = 1 << 20;
+/// Bytes a piece may grow to while no `<package` shows up.
+pub const MAX_PIECE: usize = 32 << 20;
 /// The root element [`primary_piece`] opens before a piece cut from the
 /// middle of a document.
 pub(super) const PIECE_ROOT: &[u8] = b"<metadata>";
@@ -650,9 +660,33 @@ pub(super) fn package_tag_at(buf: &[u8], at: usize) -> bool {
         )
 }
 
+/// Where the last `<package` tag in `buf` starts, not at 0.
+pub(super) fn last_package_tag(buf: &[u8]) -> Option<usize> {
+    let finder = memchr::memmem::FinderRev::new(b"<package");
+    let mut end = buf.len();
+    while let Some(at) = finder.rfind(&buf[..end]) {
+        if at > 0 && package_tag_at(buf, at) {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
 /// Where the first `<package` tag in `buf` starts, not at 0.
 pub(super) fn first_package_tag(buf: &[u8]) -> Option<usize> {
     memchr::memmem::find_iter(buf, b"<package").find(|&at| at > 0 && package_tag_at(buf, at))
+}
+
+/// Whether `data`, the start of a document up to its first `<package`
+/// tag, reads cleanly up to there with the root element `root` open:
+/// then a reader of the whole document stands inside the root, outside
+/// any markup, at the end of `data` (where [`super::scan`] goes on).
+pub(super) fn prolog(data: &[u8], root: &str, what: &str, limits: &Limits) -> bool {
+    let mut x = Xml::new(data, limits, what);
+    let (mut saw_root, mut count) = (false, 0);
+    let mut none = |x: &mut Xml<_>, _| Err(x.error("a package in the prolog".into()));
+    children(&mut x, root, &mut saw_root, &mut count, &mut none).is_ok() && saw_root && x.depth == 1
 }
 
 /// The packages of one piece of `primary.xml`, cut at a `<package` by
@@ -864,35 +898,48 @@ pub fn filelists_matching<R: Read>(
     let mut pkgid = String::new();
     let mut path = String::new();
     packages_under(input, what, limits, "filelists", |x, _| {
-        pkgid.clear();
-        pkgid.push_str(x.attr("pkgid").unwrap_or(""));
-        let mut files = 0usize;
-        loop {
-            match x.next()? {
-                Ev::Start("version") | Ev::Empty("version") => {
-                    number(|| x.what.to_string(), "epoch", x.attr("epoch"))?;
-                }
-                Ev::Start("file") => {
-                    x.text_into(&mut path)?;
-                    if wanted(&path) {
-                        each(&pkgid, &path)?;
-                    }
-                    files += 1;
-                    if files > x.limits.max_entries {
-                        return Err(x.limit(
-                            "max_entries",
-                            x.limits.max_entries as u64,
-                            "entries in one package",
-                        ));
-                    }
-                }
-                Ev::Start(_) => x.skip()?,
-                Ev::End("package") => return Ok(()),
-                Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
-                _ => {}
-            }
-        }
+        files_matching(x, &mut pkgid, &mut path, &wanted, &mut each)
     })
+}
+
+/// One `<package>` of filelists (its start just read): `each(pkgid,
+/// path)` for every path `wanted` accepts. `pkgid` and `path` are buffers
+/// kept between packages.
+pub(super) fn files_matching<'a, X: Events<'a>>(
+    x: &mut X,
+    pkgid: &mut String,
+    path: &mut String,
+    wanted: &impl Fn(&str) -> bool,
+    each: &mut impl FnMut(&str, &str) -> Result<()>,
+) -> Result<()> {
+    pkgid.clear();
+    pkgid.push_str(x.attr("pkgid").unwrap_or(""));
+    let mut files = 0usize;
+    loop {
+        match x.next()? {
+            Ev::Start("version") | Ev::Empty("version") => {
+                number(|| x.what().to_string(), "epoch", x.attr("epoch"))?;
+            }
+            Ev::Start("file") => {
+                x.text_into(path)?;
+                if wanted(path) {
+                    each(pkgid, path)?;
+                }
+                files += 1;
+                if files > x.limits().max_entries {
+                    return Err(x.limit(
+                        "max_entries",
+                        x.limits().max_entries as u64,
+                        "entries in one package",
+                    ));
+                }
+            }
+            Ev::Start(_) => x.skip()?,
+            Ev::End("package") => return Ok(()),
+            Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
+            _ => {}
+        }
+    }
 }
 
 fn file_list<R: Read>(x: &mut Xml<R>) -> Result<FileList> {

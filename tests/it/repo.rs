@@ -375,7 +375,35 @@ fn createrepo_metadata_reads_as_rpm_sees_the_packages() {
             std::slice::from_ref(&libfoo2.checksum.hex)
         );
         assert!(!owners.contains_key("/nowhere"));
+        plain_form_reads_the_same(&r, &c, &pkgs);
     }
+}
+
+/// What createrepo_c writes is in the plain form `repo::scan` reads by
+/// hand (not handed back to quick-xml), and reads the same.
+fn plain_form_reads_the_same(r: &ingot::repo::Repo, c: &Client, pkgs: &[Package]) {
+    let limits = ingot::repo::Limits::default();
+    let open = |kind: &str| {
+        let file = c.record_file(r, r.record(kind).unwrap(), &Quiet).unwrap();
+        let mut doc = Vec::new();
+        let mut d = ingot::repo::decode::decompress(std::fs::File::open(file).unwrap()).unwrap();
+        std::io::Read::read_to_end(&mut d, &mut doc).unwrap();
+        doc
+    };
+    let primary = open("primary");
+    let by_hand = ingot::repo::scan::primary(&primary, "primary", &limits);
+    assert_eq!(by_hand.as_deref(), Some(pkgs), "primary read by hand");
+    let filelists = open("filelists");
+    let wanted = |p: &str| p.starts_with("/usr/");
+    let mut found = Vec::new();
+    let n = ingot::repo::xml::filelists_matching(&filelists[..], "f", &limits, wanted, |id, p| {
+        found.push((id.to_string(), p.to_string()));
+        Ok(())
+    })
+    .unwrap();
+    assert!(!found.is_empty());
+    let by_hand = ingot::repo::scan::filelists_matching(&filelists[..], "f", &limits, &wanted);
+    assert_eq!(by_hand, Some((n, found)), "filelists read by hand");
 }
 
 /// primary.xml recompressed with zstd, and repomd.xml rewritten for it, as
