@@ -390,7 +390,10 @@ pub fn repo_metadata(data: &[u8]) {
             // The whole document read by hand as one piece: quick-xml's
             // packages, or handed back; never read where quick-xml refuses.
             if let Some(by_hand) = ingot::repo::scan::primary(rest, what, &limits) {
-                assert!(one.is_ok() && by_hand == alone, "primary read by hand differs");
+                assert!(
+                    one.is_ok() && by_hand == alone,
+                    "primary read by hand differs"
+                );
             }
             match (one, two) {
                 (Ok(a), Ok(b)) => assert!(a == b && alone == pieces, "pieces differ"),

@@ -761,9 +761,9 @@ impl Repo {
         }
         xml::filelists_matching(
             decoded(&file)?,
-            &self.what("filelists"),
+            &what,
             client.limits(),
-            |path| wanted.contains(path),
+            is_wanted,
             |pkgid, path| {
                 out.entry(path.to_string())
                     .or_default()

@@ -94,10 +94,11 @@ pub(super) enum Ev {
     Eof,
 }
 
-/// Where [`package`] reads its events from: [`Xml`] (any XML, through
-/// quick-xml) or [`super::scan::Scan`] (primary as createrepo writes it,
-/// read by hand). Both hand back the same events for the same bytes, so
-/// one reading of a package serves both.
+/// Where [`package`] and [`files_matching`] read their events from:
+/// [`Xml`] (any XML, through quick-xml) or [`super::scan::Scan`] (primary
+/// and filelists as createrepo writes them, read by hand). Both hand back
+/// the same events for the same bytes, so one reading of a package serves
+/// both.
 pub(super) trait Events<'a> {
     /// The next event.
     fn next(&mut self) -> Result<Ev>;
