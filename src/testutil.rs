@@ -14,6 +14,19 @@ mod rule;
 
 pub use rule::{cannot_run, find_program, judge, need_root, shared};
 
+/// A seeded splitmix64 for tests that change inputs at random: `next(n)`
+/// is in `0..n`, and the same seed gives the same sequence, so a failure
+/// can be replayed.
+pub fn seeded(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n: usize| {
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::rule::{SKIP_LOG_ENV, ci_value, decide};

@@ -463,14 +463,7 @@ mod tests {
             "</package>",
             "\"",
         ];
-        let mut seed = 0x5eed_u64;
-        let mut next = move |n: usize| {
-            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) % n as u64) as usize
-        };
+        let mut next = crate::testutil::seeded(0x5eed_u64);
         let mut differed_from_base = 0;
         for round in 0..200 {
             let mut doc = base.clone().into_bytes();

@@ -49,18 +49,22 @@ pub(super) fn primary_piece(
 /// piece: for tests and the fuzz target, which check that what real
 /// generators write is in the plain form, and reads as quick-xml reads it.
 pub fn primary(doc: &[u8], what: &str, limits: &Limits) -> Option<Vec<Package>> {
-    let at = xml::first_package_tag(doc)?;
-    if !xml::prolog(&doc[..at], "metadata", what, limits) {
-        return None;
-    }
-    primary_piece(&doc[at..], Place::Last, what, limits)
+    let rest = after_prolog(doc, "metadata", what, limits)?;
+    primary_piece(rest, Place::Last, what, limits)
+}
+
+/// What follows the prolog of a document's first piece (up to its first
+/// `<package`), when quick-xml reads that prolog cleanly: it then stands
+/// where a piece from the middle starts, inside the root, outside any
+/// markup. The prolog is always quick-xml's to read.
+fn after_prolog<'d>(data: &'d [u8], root: &str, what: &str, limits: &Limits) -> Option<&'d [u8]> {
+    let at = xml::first_package_tag(data)?;
+    xml::prolog(&data[..at], root, what, limits).then_some(&data[at..])
 }
 
 /// Read one piece of a document whose root is `root`: `one(reader, its
 /// number in the piece)` reads each package from just after its start
 /// tag. The number of packages, or `None` (given up, or `one` failed).
-/// The first piece's prolog (up to its first `<package`) is quick-xml's
-/// to read.
 fn piece(
     data: &[u8],
     place: Place,
@@ -70,13 +74,8 @@ fn piece(
     one: &mut dyn FnMut(&mut Scan, u64) -> Result<()>,
 ) -> Option<u64> {
     if place == Place::First {
-        // Read cleanly, the prolog leaves quick-xml where a piece from
-        // the middle starts: inside the root, outside any markup.
-        let at = xml::first_package_tag(data)?;
-        if !xml::prolog(&data[..at], root, what, limits) {
-            return None;
-        }
-        return piece(&data[at..], Place::Middle, root, what, limits, one);
+        let rest = after_prolog(data, root, what, limits)?;
+        return piece(rest, Place::Middle, root, what, limits, one);
     }
     // The piece as quick-xml reads it: after `<metadata>`.
     if (xml::PIECE_ROOT.len() + data.len()) as u64 > limits.max_decompressed {
@@ -158,11 +157,7 @@ fn filelists_in_pieces(
                 // The whole document is one piece: its prolog, then the
                 // rest as the last piece.
                 Place::First => {
-                    let at = xml::first_package_tag(&buf)?;
-                    if !xml::prolog(&buf[..at], "filelists", what, limits) {
-                        return None;
-                    }
-                    read_piece(&buf[at..], Place::Last)?
+                    read_piece(after_prolog(&buf, "filelists", what, limits)?, Place::Last)?
                 }
                 _ => read_piece(&buf, Place::Last)?,
             };
@@ -774,6 +769,25 @@ Second line.</description>
         }
     }
 
+    /// One or two changes to `doc` at random places: a byte removed, a
+    /// byte replaced by the first of one of `alphabet`, or one of
+    /// `alphabet` inserted.
+    fn change(doc: &mut Vec<u8>, alphabet: &[&[u8]], next: &mut impl FnMut(usize) -> usize) {
+        for _ in 0..1 + next(2) {
+            let at = next(doc.len());
+            match next(3) {
+                0 => {
+                    doc.remove(at);
+                }
+                1 => doc[at] = alphabet[next(alphabet.len())][0],
+                _ => {
+                    let s = alphabet[next(alphabet.len())];
+                    doc.splice(at..at, s.iter().copied());
+                }
+            }
+        }
+    }
+
     /// Pieces changed at random, byte by byte, with the characters XML
     /// gives meaning to: read the same here as by quick-xml, or handed
     /// back.
@@ -813,33 +827,12 @@ Second line.</description>
             b"\xff",
             b"\xc3\xa9",
         ];
-        let mut seed = 0x5ca9_u64;
-        let mut next = move |n: usize| {
-            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) % n as u64) as usize
-        };
+        let mut next = crate::testutil::seeded(0x5ca9_u64);
         let (mut read_here, mut differ) = (0, 0);
         let plain = checked(base.as_bytes(), Place::Middle, &limits).unwrap();
         for _ in 0..3000 {
             let mut doc = base.clone().into_bytes();
-            for _ in 0..1 + next(2) {
-                let at = next(doc.len());
-                match next(3) {
-                    0 => {
-                        doc.remove(at);
-                    }
-                    1 => {
-                        doc[at] = alphabet[next(alphabet.len())][0];
-                    }
-                    _ => {
-                        let s = alphabet[next(alphabet.len())];
-                        doc.splice(at..at, s.iter().copied());
-                    }
-                }
-            }
+            change(&mut doc, alphabet, &mut next);
             let place = if next(2) == 0 {
                 Place::Middle
             } else {
@@ -980,30 +973,11 @@ Second line.</description>
             b"</package>",
             b"</filelists>",
         ];
-        let mut seed = 0xf11e_u64;
-        let mut next = move |n: usize| {
-            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) % n as u64) as usize
-        };
+        let mut next = crate::testutil::seeded(0xf11e_u64);
         let (mut read_here, mut refused) = (0, 0);
         for _ in 0..1500 {
             let mut doc = base.clone().into_bytes();
-            for _ in 0..1 + next(2) {
-                let at = next(doc.len());
-                match next(3) {
-                    0 => {
-                        doc.remove(at);
-                    }
-                    1 => doc[at] = alphabet[next(alphabet.len())][0],
-                    _ => {
-                        let s = alphabet[next(alphabet.len())];
-                        doc.splice(at..at, s.iter().copied());
-                    }
-                }
-            }
+            change(&mut doc, alphabet, &mut next);
             let size = [1, 200, 1 << 20][next(3)];
             let got = checked_filelists(&doc, &limits, size);
             read_here += usize::from(got.is_some());
