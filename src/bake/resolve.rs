@@ -590,58 +590,19 @@ fn resolve_packages(
         weak_deps: setup.weak_deps,
         arch: spec.arch,
     };
-    let by_pkgid: HashMap<(usize, &str), usize> = pkgs
-        .iter()
-        .enumerate()
-        .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
-        .collect();
-    // The file lists are read once, for every path any package or the
-    // request names as a requirement: the solver asks path by path, and
-    // a repository's filelists is its largest file. A path found only
-    // inside a rich dependency is looked up on its own.
-    let wanted = file_requirements(&available, &installed, &request);
-    let mut known: Option<HashMap<String, Vec<usize>>> = None;
-    let mut more_files = |path: &str| -> std::result::Result<Vec<usize>, String> {
-        let owners = |paths: &[&str]| -> std::result::Result<HashMap<String, Vec<usize>>, String> {
-            let mut out: HashMap<String, Vec<usize>> = HashMap::new();
-            for (ri, r) in repos.iter().enumerate() {
-                if r.repomd.record("filelists").is_none() {
-                    continue;
-                }
-                let found = r
-                    .file_owners(client, paths, progress)
-                    .map_err(|e| chain(&e))?;
-                for (p, pkgids) in found {
-                    let ids = out.entry(p).or_default();
-                    for pkgid in pkgids {
-                        ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
-                    }
-                }
-            }
-            Ok(out)
-        };
-        if known.is_none() {
-            let all: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            known = Some(owners(&all)?);
-        }
-        if wanted.contains(path) {
-            return Ok(known
-                .as_ref()
-                .and_then(|k| k.get(path))
-                .cloned()
-                .unwrap_or_default());
-        }
-        Ok(owners(&[path])?.remove(path).unwrap_or_default())
+    let lists = FileLists {
+        repos: &repos,
+        client,
+        progress,
+        by_pkgid: pkgs
+            .iter()
+            .enumerate()
+            .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
+            .collect(),
     };
     progress.step("resolving dependencies");
-    let answer = solver::resolve(
-        &installed,
-        &available,
-        &request,
-        &mut more_files,
-        &Limits::default(),
-    )?;
-    drop(by_pkgid);
+    let answer = lists.resolve(&installed, &available, &request)?;
+    drop(lists);
     drop_elsewhere((available, installed));
     let chosen = answer
         .install
@@ -650,6 +611,92 @@ fn resolve_packages(
         .map(|c| c.id)
         .collect();
     Ok((repos, pkgs, chosen))
+}
+
+/// The repositories' file lists, for the paths the solver finds in no
+/// package's provides or primary's file lists.
+struct FileLists<'a> {
+    repos: &'a [Repo],
+    client: &'a Client,
+    progress: &'a dyn Reporter,
+    /// Each package's id by (repository, primary's `pkgid`).
+    by_pkgid: HashMap<(usize, &'a str), usize>,
+}
+
+impl FileLists<'_> {
+    /// Resolve, with the file lists as the solver's hook. They are read
+    /// once, for every path any package or the request names as a
+    /// requirement: the solver asks path by path, and a repository's
+    /// filelists is its largest file. A path found only inside a rich
+    /// dependency is looked up on its own.
+    fn resolve(
+        &self,
+        installed: &[Candidate],
+        available: &[Candidate],
+        request: &Request,
+    ) -> Result<solver::Resolution> {
+        let wanted = file_requirements(available, installed, request);
+        let all: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let answer = std::thread::scope(|s| {
+            // When a wanted path is listed by no package, the solver will
+            // most likely ask for it: the file lists are read meanwhile,
+            // on a core the solver's setup leaves idle. What the solver
+            // asks first takes this answer (or reads them itself when
+            // there is none).
+            let mut early = Some(s.spawn(|| {
+                let packages = available.iter().chain(installed).chain(&request.local);
+                (!all_listed(&wanted, packages)).then(|| self.owners(&all))
+            }));
+            let mut known: Option<HashMap<String, Vec<usize>>> = None;
+            let mut more_files = |path: &str| -> std::result::Result<Vec<usize>, String> {
+                if known.is_none() {
+                    let read = match early.take().map(|h| h.join()) {
+                        Some(Ok(Some(read))) => read,
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        Some(Ok(None)) | None => self.owners(&all),
+                    };
+                    known = Some(read?);
+                }
+                if wanted.contains(path) {
+                    return Ok(known
+                        .as_ref()
+                        .and_then(|k| k.get(path))
+                        .cloned()
+                        .unwrap_or_default());
+                }
+                Ok(self.owners(&[path])?.remove(path).unwrap_or_default())
+            };
+            solver::resolve(
+                installed,
+                available,
+                request,
+                &mut more_files,
+                &Limits::default(),
+            )
+        })?;
+        Ok(answer)
+    }
+
+    /// The packages whose file lists hold each of `paths`, from every
+    /// repository that has filelists.
+    fn owners(&self, paths: &[&str]) -> std::result::Result<HashMap<String, Vec<usize>>, String> {
+        let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+        for (ri, r) in self.repos.iter().enumerate() {
+            if r.repomd.record("filelists").is_none() {
+                continue;
+            }
+            let found = r
+                .file_owners(self.client, paths, self.progress)
+                .map_err(|e| chain(&e))?;
+            for (p, pkgids) in found {
+                let ids = out.entry(p).or_default();
+                for pkgid in pkgids {
+                    ids.extend(self.by_pkgid.get(&(ri, pkgid.as_str())));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Every path that a package (available, installed or local) requires,
@@ -674,6 +721,27 @@ fn file_requirements(
         }
     }
     out
+}
+
+/// Whether every path of `wanted` is a provide or a listed file of one
+/// of `packages`.
+fn all_listed<'a>(
+    wanted: &BTreeSet<String>,
+    packages: impl Iterator<Item = &'a Candidate>,
+) -> bool {
+    let mut left: std::collections::HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    for c in packages {
+        if left.is_empty() {
+            break;
+        }
+        let provided = c.provides.iter().map(|p| p.name.as_str());
+        for path in provided.chain(c.files.iter().map(String::as_str)) {
+            if path.starts_with('/') {
+                left.remove(path);
+            }
+        }
+    }
+    left.is_empty()
 }
 
 /// A repository package as the solver sees it.
@@ -910,4 +978,39 @@ pub(super) fn lock_from(
         state,
         newer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::deps::Capability;
+
+    fn package(provides: &[&str], files: &[&str]) -> Candidate {
+        Candidate {
+            provides: provides
+                .iter()
+                .map(|n| Capability {
+                    name: n.to_string(),
+                    flags: 0,
+                    evr: String::new(),
+                })
+                .collect(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            ..Candidate::default()
+        }
+    }
+
+    #[test]
+    fn a_path_is_listed_by_a_provide_or_a_file_of_any_package() {
+        let wanted: BTreeSet<String> = ["/usr/bin/a", "/opt/b"].map(String::from).into();
+        let a = package(&["/usr/bin/a", "liba"], &[]);
+        let b = package(&[], &["/opt/b", "/opt/c"]);
+        let other = package(&["/opt/bb", "opt/b"], &["/opt/b/c"]);
+        assert!(all_listed(&wanted, [&a, &b].into_iter()));
+        assert!(all_listed(&wanted, [&other, &b, &a].into_iter()));
+        assert!(!all_listed(&wanted, [&a, &other].into_iter()));
+        assert!(!all_listed(&wanted, [&b].into_iter()));
+        assert!(!all_listed(&wanted, std::iter::empty()));
+        assert!(all_listed(&BTreeSet::new(), std::iter::empty()));
+    }
 }

@@ -72,7 +72,7 @@ pub mod signature;
 pub mod sqlite;
 pub mod xml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -745,7 +745,8 @@ impl Repo {
     ) -> Result<BTreeMap<String, Vec<String>>> {
         let record = self.record("filelists")?;
         let file = client.record_file(self, record, reporter)?;
-        let wanted: BTreeSet<&str> = paths.iter().copied().collect();
+        // Hashed: asked for every path of the file (tens of thousands).
+        let wanted: foldhash::HashSet<&str> = paths.iter().copied().collect();
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let what = self.what("filelists");
         let is_wanted = |path: &str| wanted.contains(path);

@@ -22,7 +22,7 @@
 //! and the `repo_metadata` fuzz target check the promise; they also check
 //! that plain primary is read here and not handed back.
 
-use memchr::memchr;
+use memchr::{memchr, memchr3};
 
 use super::decode::Limits;
 use super::error::{RepoError, Result};
@@ -212,17 +212,45 @@ fn give_up() -> RepoError {
     }
 }
 
+/// What each byte may be here: one table lookup instead of a chain of
+/// comparisons per byte of every name and every run of whitespace.
+const SPACE: u8 = 1;
+const NAME: u8 = 2;
+const NAME_START: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            t[c] = SPACE;
+        }
+        // The bytes a name may start with here (quick-xml takes more).
+        if b.is_ascii_alphabetic() || b == b'_' {
+            t[c] |= NAME_START;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':') {
+            t[c] |= NAME;
+        }
+        c += 1;
+    }
+    t
+};
+
 fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+    CLASS[c as usize] & SPACE != 0
 }
 
-/// The bytes a name may start with here (quick-xml takes more).
 fn is_name_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
+    CLASS[c as usize] & NAME_START != 0
 }
 
-fn is_name(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':')
+/// Where the run of bytes of `class` that starts at `i` ends.
+fn run_end(b: &[u8], i: usize, class: u8) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| CLASS[c as usize] & class == 0)
+        .map_or(b.len(), |n| i + n)
 }
 
 /// The predefined entity at the start of `rest` (which starts with `&`):
@@ -279,9 +307,7 @@ impl<'a> Scan<'a> {
     /// length is checked).
     fn skip_space(&mut self) -> Result<()> {
         let start = self.pos;
-        while self.pos < self.b.len() && is_space(self.b[self.pos]) {
-            self.pos += 1;
-        }
+        self.pos = run_end(self.b, start, SPACE);
         self.check_run(start, self.pos)
     }
 
@@ -339,10 +365,7 @@ impl<'a> Scan<'a> {
     fn start_tag(&mut self) -> Result<Ev> {
         let b = self.b;
         let name_start = self.pos + 1;
-        let mut i = name_start;
-        while i < b.len() && is_name(b[i]) {
-            i += 1;
-        }
+        let mut i = run_end(b, name_start, NAME);
         let name_end = i;
         self.attrs.clear();
         self.keys.clear();
@@ -358,9 +381,7 @@ impl<'a> Scan<'a> {
                     break true;
                 }
                 Some(&c) if is_space(c) => {
-                    while i < b.len() && is_space(b[i]) {
-                        i += 1;
-                    }
+                    i = run_end(b, i, SPACE);
                     if matches!(b.get(i), Some(b'>' | b'/')) {
                         continue;
                     }
@@ -389,9 +410,7 @@ impl<'a> Scan<'a> {
         if !b.get(i).is_some_and(|&c| is_name_start(c)) {
             return Err(give_up());
         }
-        while i < b.len() && is_name(b[i]) {
-            i += 1;
-        }
+        i = run_end(b, i, NAME);
         let key = &self.text[key_start..i];
         let quote = match (b.get(i), b.get(i + 1)) {
             (Some(b'='), Some(&q @ (b'"' | b'\''))) => q,
@@ -403,9 +422,8 @@ impl<'a> Scan<'a> {
             .ok_or_else(give_up)?;
         let raw = &self.text[value_start..value_end];
         // quick-xml turns tabs and line ends into spaces: given up on.
-        if raw
-            .bytes()
-            .any(|c| matches!(c, b'<' | b'\t' | b'\n' | b'\r'))
+        if memchr3(b'<', b'\t', b'\n', raw.as_bytes()).is_some()
+            || memchr(b'\r', raw.as_bytes()).is_some()
         {
             return Err(give_up());
         }

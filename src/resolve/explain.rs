@@ -77,9 +77,9 @@ impl Renderer<'_, '_, '_> {
             Kind::Pkg(i) => {
                 let pkg = &self.p.pkgs[i];
                 match pkg.origin {
-                    Origin::Installed => format!("{} (installed)", pkg.nevra),
-                    Origin::Local => format!("{} (local)", pkg.nevra),
-                    Origin::Available => pkg.nevra.clone(),
+                    Origin::Installed => format!("{} (installed)", pkg.nevra()),
+                    Origin::Local => format!("{} (local)", pkg.nevra()),
+                    Origin::Available => pkg.nevra().to_string(),
                 }
             }
             Kind::Helper(h) => self.p.helper_text(h),
@@ -324,7 +324,7 @@ impl Renderer<'_, '_, '_> {
                     .p
                     .files_named(base)
                     .into_iter()
-                    .map(|(i, path)| format!("{} has {path}", self.p.pkgs[i].nevra))
+                    .map(|(i, path)| format!("{} has {path}", self.p.pkgs[i].nevra()))
                     .collect();
             }
             let more = found.len().saturating_sub(MAX_OFFERS);
@@ -383,8 +383,8 @@ impl Renderer<'_, '_, '_> {
             .map(|(i, caps)| {
                 let pkg = &self.p.pkgs[i];
                 let whose = match pkg.origin {
-                    Origin::Installed => format!("{} (installed)", pkg.nevra),
-                    _ => pkg.nevra.clone(),
+                    Origin::Installed => format!("{} (installed)", pkg.nevra()),
+                    _ => pkg.nevra().to_string(),
                 };
                 let mut text = format!("{whose} provides only {}", caps.join(", "));
                 if let Some(why) = &pkg.excluded {

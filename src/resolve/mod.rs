@@ -472,7 +472,7 @@ fn answer(p: &Provider<'_>, chosen: &BTreeSet<usize>, weak: &BTreeSet<usize>) ->
             i,
             Chosen {
                 id: pkg.c.id,
-                nevra: pkg.nevra.clone(),
+                nevra: pkg.nevra().to_string(),
                 local: pkg.origin == Origin::Local,
                 reason,
             },
@@ -499,7 +499,7 @@ fn answer(p: &Provider<'_>, chosen: &BTreeSet<usize>, weak: &BTreeSet<usize>) ->
             i,
             Replaced {
                 id: pkg.c.id,
-                nevra: pkg.nevra.clone(),
+                nevra: pkg.nevra().to_string(),
                 how,
                 by,
             },

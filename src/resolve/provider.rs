@@ -9,7 +9,7 @@
 //! of what stays allowed). Weak dependencies and the installed set become
 //! requirements of the root. Nothing here decides; resolvo does.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -48,12 +48,24 @@ pub(super) enum Origin {
 pub(super) struct Pkg<'a> {
     pub c: &'a Candidate,
     pub origin: Origin,
-    pub nevra: String,
-    /// `epoch:version-release`, always with the epoch.
-    pub evr: String,
+    /// Made when first asked for: most of a repository's packages are
+    /// never named nor compared.
+    nevra: OnceCell<String>,
+    evr: OnceCell<String>,
     /// Why it can never be installed, when it cannot.
     pub excluded: Option<String>,
     pub name: NameId,
+}
+
+impl Pkg<'_> {
+    pub fn nevra(&self) -> &str {
+        self.nevra.get_or_init(|| self.c.nevra())
+    }
+
+    /// `epoch:version-release`, always with the epoch.
+    pub fn evr(&self) -> &str {
+        self.evr.get_or_init(|| full_evr(self.c))
+    }
 }
 
 /// What a solvable stands for.
@@ -79,6 +91,68 @@ pub(super) struct VersionSet {
     pub label: String,
 }
 
+/// Names to items, in two flat arrays: two allocations, where a map of
+/// vectors made (and freed) one per name, tens of thousands of them.
+/// The items under a name keep the order they came in.
+struct Index<'a, T> {
+    /// Where each name's items are in `items`: start and length.
+    at: HashMap<&'a str, (u32, u32)>,
+    items: Vec<T>,
+}
+
+impl<T> Default for Index<'_, T> {
+    fn default() -> Self {
+        Index {
+            at: HashMap::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<'a, T: Copy> Index<'a, T> {
+    /// From `entries`, a walk over (name, item) asked for twice: once to
+    /// count, once to place.
+    fn new<I: Iterator<Item = (&'a str, T)>>(entries: impl Fn() -> I) -> Index<'a, T> {
+        let mut at: HashMap<&'a str, (u32, u32)> = HashMap::new();
+        let mut fill = None;
+        for (name, item) in entries() {
+            fill.get_or_insert(item);
+            at.entry(name).or_default().1 += 1;
+        }
+        let mut next = 0;
+        for (start, len) in at.values_mut() {
+            *start = next;
+            next += std::mem::take(len);
+        }
+        let Some(fill) = fill else {
+            return Index::default();
+        };
+        let mut items = vec![fill; next as usize];
+        for (name, item) in entries() {
+            let (start, len) = at.get_mut(name).expect("counted above");
+            items[(*start + *len) as usize] = item;
+            *len += 1;
+        }
+        Index { at, items }
+    }
+
+    fn get(&self, name: &str) -> &[T] {
+        self.at
+            .get(name)
+            .map_or(&[], |&(start, len)| self.slice(start, len))
+    }
+
+    fn slice(&self, start: u32, len: u32) -> &[T] {
+        &self.items[start as usize..(start + len) as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'a str, &[T])> + '_ {
+        self.at
+            .iter()
+            .map(|(&name, &(start, len))| (name, self.slice(start, len)))
+    }
+}
+
 pub(super) struct Provider<'a> {
     pub pkgs: Vec<Pkg<'a>>,
     pub max_steps: u64,
@@ -91,8 +165,8 @@ pub(super) struct Provider<'a> {
     solvables: RefCell<Vec<(NameId, Kind)>>,
     helpers: RefCell<Vec<Rich>>,
     helper_ids: RefCell<HashMap<String, usize>>,
-    provides: HashMap<&'a str, Vec<(usize, &'a Capability)>>,
-    files: HashMap<&'a str, Vec<usize>>,
+    provides: Index<'a, (usize, &'a Capability)>,
+    files: Index<'a, usize>,
     more_files: RefCell<&'a mut dyn MoreFiles>,
     hooked: RefCell<HashMap<String, Vec<usize>>>,
     by_id: HashMap<usize, usize>,
@@ -189,13 +263,20 @@ impl<'a> Provider<'a> {
         more_files: &'a mut dyn MoreFiles,
         max_steps: u64,
     ) -> Provider<'a> {
-        let mut all: Vec<(Origin, &Candidate)> = installed
+        let mut all: Vec<(Origin, &str, &Candidate)> = installed
             .iter()
             .map(|c| (Origin::Installed, c))
             .chain(request.local.iter().map(|c| (Origin::Local, c)))
             .chain(available.iter().map(|c| (Origin::Available, c)))
+            .map(|(o, c)| (o, c.name.as_str(), c))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| candidate_order(a.1, b.1)));
+        // The name beside each candidate: most comparisons end there.
+        // A total order (it ends with the unique id): unstable is stable.
+        all.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| candidate_order(a.2, b.2))
+        });
         let mut p = Provider {
             pkgs: Vec::with_capacity(all.len()),
             max_steps,
@@ -206,11 +287,11 @@ impl<'a> Provider<'a> {
             solvables: RefCell::default(),
             helpers: RefCell::default(),
             helper_ids: RefCell::default(),
-            provides: HashMap::new(),
-            files: HashMap::new(),
+            provides: Index::default(),
+            files: Index::default(),
             more_files: RefCell::new(more_files),
             hooked: RefCell::default(),
-            by_id: HashMap::new(),
+            by_id: HashMap::with_capacity(all.len()),
             multi: HashSet::new(),
             version_sets: RefCell::default(),
             vs_ids: RefCell::default(),
@@ -226,30 +307,41 @@ impl<'a> Provider<'a> {
             failure: RefCell::default(),
             steps: Cell::new(0),
         };
-        for (origin, c) in all {
-            let name = p.intern_name(&c.name);
+        p.name_ids.borrow_mut().reserve(all.len());
+        // Sorted by name within each origin: a name is looked up once per
+        // run of its versions.
+        let mut last: Option<(&str, NameId)> = None;
+        for (origin, n, c) in all {
+            let name = match last {
+                Some((l, id)) if l == n => id,
+                _ => p.intern_name(n),
+            };
+            last = Some((n, name));
             let i = p.add_solvable(name, Kind::Pkg(p.pkgs.len()));
             p.pkgs.push(Pkg {
                 c,
                 origin,
-                nevra: c.nevra(),
-                evr: full_evr(c),
+                nevra: OnceCell::new(),
+                evr: OnceCell::new(),
                 excluded: None,
                 name,
             });
             if origin != Origin::Installed {
                 p.by_id.insert(c.id, i);
             }
-            for cap in &c.provides {
-                p.provides
-                    .entry(cap.name.as_str())
-                    .or_default()
-                    .push((i, cap));
-            }
-            for f in &c.files {
-                p.files.entry(f.as_str()).or_default().push(i);
-            }
         }
+        let pkgs = || p.pkgs.iter().enumerate();
+        p.provides = Index::new(|| {
+            pkgs().flat_map(|(i, pkg)| {
+                pkg.c
+                    .provides
+                    .iter()
+                    .map(move |cap| (cap.name.as_str(), (i, cap)))
+            })
+        });
+        p.files = Index::new(|| {
+            pkgs().flat_map(|(i, pkg)| pkg.c.files.iter().map(move |f| (f.as_str(), i)))
+        });
         p.mark_excluded();
         p
     }
@@ -283,12 +375,14 @@ impl<'a> Provider<'a> {
                 match installed.get(&pkg.name).map(Vec::as_slice) {
                     Some([one]) => {
                         let old = &self.pkgs[*one];
-                        match compare_evr(&pkg.evr, &old.evr) {
+                        match compare_evr(pkg.evr(), old.evr()) {
                             Ordering::Less => Some(format!(
                                 "it is older than the installed {} (nothing is downgraded)",
-                                old.nevra
+                                old.nevra()
                             )),
-                            Ordering::Equal => Some(format!("{} is already installed", old.nevra)),
+                            Ordering::Equal => {
+                                Some(format!("{} is already installed", old.nevra()))
+                            }
                             Ordering::Greater => None,
                         }
                     }
@@ -350,7 +444,7 @@ impl<'a> Provider<'a> {
 
     /// Every provides entry under `name`, with its package.
     pub fn provides_named(&self, name: &str) -> Vec<(usize, &'a Capability)> {
-        self.provides.get(name).cloned().unwrap_or_default()
+        self.provides.get(name).to_vec()
     }
 
     /// Every provides entry whose name starts with `prefix`.
@@ -372,7 +466,7 @@ impl<'a> Provider<'a> {
             .files
             .iter()
             .filter(|(k, _)| k.ends_with(&suffix))
-            .flat_map(|(k, v)| v.iter().map(move |&i| (i, *k)))
+            .flat_map(|(k, v)| v.iter().map(move |&i| (i, k)))
             .collect();
         out.sort();
         out
@@ -406,8 +500,7 @@ impl<'a> Provider<'a> {
         let mut out: Vec<usize> = self
             .provides
             .get(s.name.as_str())
-            .into_iter()
-            .flatten()
+            .iter()
             .filter(|(_, c)| ranges_overlap(c.flags, &c.evr, flags, evr))
             .map(|(i, _)| *i)
             .collect();
@@ -417,13 +510,11 @@ impl<'a> Provider<'a> {
                 self.by_name.borrow()[n.to_index()]
                     .iter()
                     .filter(|&&i| i < self.pkgs.len())
-                    .filter(|&&i| ranges_overlap(EQUAL, &self.pkgs[i].evr, flags, evr)),
+                    .filter(|&&i| ranges_overlap(EQUAL, self.pkgs[i].evr(), flags, evr)),
             );
         }
         if s.name.starts_with('/') {
-            if let Some(v) = self.files.get(s.name.as_str()) {
-                out.extend(v);
-            }
+            out.extend(self.files.get(s.name.as_str()));
             if out.is_empty() && hook {
                 out.extend(self.hooked_providers(&s.name));
             }
@@ -611,7 +702,7 @@ impl<'a> Provider<'a> {
             && a.c
                 .obsoletes
                 .iter()
-                .any(|o| o.name == b.c.name && ranges_overlap(EQUAL, &b.evr, o.flags, &o.evr))
+                .any(|o| o.name == b.c.name && ranges_overlap(EQUAL, b.evr(), o.flags, &o.evr))
     }
 
     pub fn candidate_cmp(&self, a: usize, b: usize) -> Ordering {
@@ -625,7 +716,7 @@ impl<'a> Provider<'a> {
             .cmp(&(pb.origin != Origin::Installed))
             .then_with(|| pa.excluded.is_some().cmp(&pb.excluded.is_some()))
             .then_with(|| self.priority(a).cmp(&self.priority(b)))
-            .then_with(|| compare_evr(&pb.evr, &pa.evr))
+            .then_with(|| compare_evr(pb.evr(), pa.evr()))
             .then_with(|| arch_rank(pa).cmp(&arch_rank(pb)))
             .then_with(|| self.pkg_order(a, b))
     }
@@ -637,7 +728,7 @@ impl Interner for Provider<'_> {
 
     fn display_solvable(&self, s: SolvableId) -> impl std::fmt::Display + '_ {
         match self.kind(s.to_index()) {
-            Kind::Pkg(i) => self.pkgs[i].nevra.clone(),
+            Kind::Pkg(i) => self.pkgs[i].nevra().to_string(),
             Kind::Helper(h) => self.helper_text(h),
             Kind::OptOut => "leaving it out".to_string(),
         }
@@ -743,5 +834,29 @@ impl DependencyProvider for Provider<'_> {
             .borrow()
             .is_some()
             .then(|| Box::new(()) as Box<dyn std::any::Any>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Index;
+
+    #[test]
+    fn an_index_keeps_each_names_items_in_order() {
+        let entries = [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("b", 5), ("a", 6)];
+        let index = Index::new(|| entries.iter().copied());
+        assert_eq!(index.get("a"), &[2, 6]);
+        assert_eq!(index.get("b"), &[1, 3, 5]);
+        assert_eq!(index.get("c"), &[4]);
+        assert!(index.get("d").is_empty());
+        let mut all: Vec<(&str, Vec<i32>)> = index.iter().map(|(k, v)| (k, v.to_vec())).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [("a", vec![2, 6]), ("b", vec![1, 3, 5]), ("c", vec![4])]
+        );
+        let empty: Index<'_, i32> = Index::new(std::iter::empty);
+        assert!(empty.get("a").is_empty());
+        assert_eq!(empty.iter().count(), 0);
     }
 }

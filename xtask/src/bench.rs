@@ -705,7 +705,7 @@ impl Contenders {
 
 /// The fastest SHA-256 of a file this machine has: OpenSSL's uses the
 /// CPU's SHA instructions, coreutils' sha256sum does not.
-fn fast_hash(file: &Path) -> (&'static str, Command) {
+pub(crate) fn fast_hash(files: &str) -> (&'static str, Command) {
     if Command::new("openssl")
         .arg("version")
         .output()
@@ -713,16 +713,10 @@ fn fast_hash(file: &Path) -> (&'static str, Command) {
     {
         (
             "openssl dgst -sha256",
-            sh(&format!(
-                "openssl dgst -sha256 {} >/dev/null",
-                file.display()
-            )),
+            sh(&format!("openssl dgst -sha256 {files} >/dev/null")),
         )
     } else {
-        (
-            "sha256sum",
-            sh(&format!("sha256sum {} >/dev/null", file.display())),
-        )
+        ("sha256sum", sh(&format!("sha256sum {files} >/dev/null")))
     }
 }
 
@@ -917,7 +911,7 @@ fn measure_bake(
             bench.display()
         )))?,
     );
-    let (hasher, mut cmd) = fast_hash(&raw);
+    let (hasher, mut cmd) = fast_hash(&raw.display().to_string());
     res.push(
         work,
         &format!("machine: SHA-256 of the raw image ({hasher})"),
@@ -1082,6 +1076,29 @@ fn write_repo_ratio(md: &mut String, res: &Results) {
                 o / i
             );
         }
+    }
+    let limits = (
+        res.limit_wall(D_FETCH, "machine: write"),
+        res.limit_wall(D_FETCH, "machine: SHA-256"),
+    );
+    if let (Some(fetch), Some(lock), Some(dnf), (Some(write), Some(hash))) = (
+        res.wall(D_FETCH, INGOT_FETCH),
+        res.wall(D, INGOT),
+        res.wall(D_FETCH, DNF_FETCH),
+        limits,
+    ) {
+        // After resolving, a fetcher that checks every byte and keeps it
+        // durably takes at least the longer of writing and hashing them.
+        let floor = lock + write.max(hash);
+        let _ = writeln!(
+            md,
+            "- {D_FETCH}: {INGOT_FETCH} / ({INGOT} + the longer of the machine's write and \
+             SHA-256 of the same bytes) = **{:.2}x**; {DNF_FETCH} / that floor = **{:.1}x**, \
+             the most any fetcher that resolves as fast as ingot and checks and flushes what it \
+             keeps can gain against dnf on this machine",
+            fetch / floor,
+            dnf / floor
+        );
     }
     if let Some((ours, theirs)) = res.closure.first() {
         let _ = writeln!(

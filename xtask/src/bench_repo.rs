@@ -635,12 +635,48 @@ impl RepoWork {
             eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
         }
         let ours = self.ingot_lock(res, ingot, &spec, true)?;
+        self.machine_limits(res)?;
         let theirs = self.dnf(res, &url, true)?;
         if ours != theirs {
             return Err(format!(
                 "(d) ingot downloaded {ours} packages, dnf downloaded {theirs}"
             ));
         }
+        Ok(())
+    }
+
+    /// The machine's limits for what (d-fetch) fetched, in ingot's cache
+    /// just after `ingot lock --download`: writing as many bytes with
+    /// fsync, and the fastest SHA-256 of the packages.
+    fn machine_limits(&self, res: &mut Results) -> Result<(), String> {
+        let packages = self.dir.join("cache-ingot").join("sha256");
+        let mut bytes = 0u64;
+        let mut todo = vec![packages.clone()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
+                let m = e.metadata().map_err(|e| e.to_string())?;
+                match m.is_dir() {
+                    true => todo.push(e.path()),
+                    false => bytes += m.len(),
+                }
+            }
+        }
+        let limit = self.dir.join("limit.bin");
+        res.push(
+            D_FETCH,
+            "machine: write the downloaded bytes (dd, fsync)",
+            measure(&mut sh(&format!(
+                "dd if=/dev/zero of={l} bs=1M count={} conv=fsync status=none && rm -f {l}",
+                bytes.div_ceil(1 << 20),
+                l = limit.display(),
+            )))?,
+        );
+        let (hasher, mut cmd) = crate::bench::fast_hash(&format!("{}/*/*", packages.display()));
+        res.push(
+            D_FETCH,
+            &format!("machine: SHA-256 of the downloaded packages ({hasher})"),
+            measure(&mut cmd)?,
+        );
         Ok(())
     }
 

@@ -279,7 +279,7 @@ impl<'a> Provider<'a> {
                 .iter()
                 .copied()
                 .filter(|&j| j < self.pkgs.len())
-                .filter(|&j| ranges_overlap(EQUAL, &self.pkgs[j].evr, cap.flags, &cap.evr))
+                .filter(|&j| ranges_overlap(EQUAL, self.pkgs[j].evr(), cap.flags, &cap.evr))
                 .collect();
             if m.is_empty() || (installed && m.iter().any(|&j| was_installed(j))) {
                 continue;
@@ -316,7 +316,7 @@ impl<'a> Provider<'a> {
         self.keep_installed(&mut out);
         for (i, pkg) in self.pkgs.iter().enumerate() {
             if pkg.origin == Origin::Local {
-                let label = format!("the local package {}", pkg.nevra);
+                let label = format!("the local package {}", pkg.nevra());
                 let req = self.exact(i, &label);
                 self.requests.borrow_mut().push(req);
                 self.root(&mut out, req, label);
@@ -394,7 +394,7 @@ impl<'a> Provider<'a> {
             }
             let label = format!(
                 "{} is installed and stays, upgraded or obsoleted",
-                pkg.nevra
+                pkg.nevra()
             );
             if self.multi.contains(&pkg.name) {
                 let req = self.exact(i, &label);
@@ -402,12 +402,12 @@ impl<'a> Provider<'a> {
                 continue;
             }
             let all: Vec<usize> = self.by_name.borrow()[pkg.name.to_index()].clone();
-            let mut sets = self.group(&all, &format!("{} or newer", pkg.nevra), false);
+            let mut sets = self.group(&all, &format!("{} or newer", pkg.nevra()), false);
             if let Some(by) = obsoleted_by.get(&i) {
                 let mut by = by.clone();
                 by.sort_unstable();
                 by.dedup();
-                sets.extend(self.group(&by, &format!("what obsoletes {}", pkg.nevra), false));
+                sets.extend(self.group(&by, &format!("what obsoletes {}", pkg.nevra()), false));
             }
             let req = self.requirement(sets, &label);
             self.root(out, req, label);
@@ -479,7 +479,7 @@ impl<'a> Provider<'a> {
         new.sort_by(|&a, &b| self.pkg_order(a, b));
         for &i in &new {
             for cap in &self.pkgs[i].c.recommends {
-                let label = format!("`{cap}`, which {} recommends", self.pkgs[i].nevra);
+                let label = format!("`{cap}`, which {} recommends", self.pkgs[i].nevra());
                 if !asked.insert(cap.to_string()) {
                     continue;
                 }
