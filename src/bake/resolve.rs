@@ -619,8 +619,9 @@ struct FileLists<'a> {
     repos: &'a [Repo],
     client: &'a Client,
     progress: &'a dyn Reporter,
-    /// Each package's id by (repository, primary's `pkgid`).
-    by_pkgid: HashMap<(usize, &'a str), usize>,
+    /// Each package's id by (repository, primary's `pkgid`); hashed with
+    /// foldhash, as the solver's maps are (see `resolve::provider`).
+    by_pkgid: foldhash::HashMap<(usize, &'a str), usize>,
 }
 
 impl FileLists<'_> {
@@ -729,7 +730,7 @@ fn all_listed<'a>(
     wanted: &BTreeSet<String>,
     packages: impl Iterator<Item = &'a Candidate>,
 ) -> bool {
-    let mut left: std::collections::HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let mut left: foldhash::HashSet<&str> = wanted.iter().map(String::as_str).collect();
     for c in packages {
         if left.is_empty() {
             break;

@@ -162,27 +162,30 @@ pub struct Dep {
     /// rpm sense flags: [`SENSE_LESS`], [`SENSE_GREATER`], [`SENSE_EQUAL`],
     /// and [`SENSE_PREREQ`] when `pre` is set.
     pub flags: u64,
-    pub epoch: Option<String>,
-    pub version: Option<String>,
-    pub release: Option<String>,
+    /// `[epoch:]version[-release]` as rpm headers write it (an epoch of 0
+    /// left out); empty when unversioned. Made once, as the entry is read
+    /// ([`Dep::evr_of`]).
+    pub evr: String,
     /// `pre="1"`: needed before the package's scriptlets run.
     pub pre: bool,
 }
 
 impl Dep {
-    /// `[epoch:]version[-release]` as rpm headers write it (an epoch of 0
-    /// left out); empty when unversioned.
-    pub fn evr(&self) -> String {
-        let Some(v) = &self.version else {
+    /// The [`Dep::evr`] of an entry's `epoch`, `ver` and `rel`.
+    pub fn evr_of(epoch: Option<&str>, version: Option<&str>, release: Option<&str>) -> String {
+        let Some(v) = version else {
             return String::new();
         };
-        let mut s = String::new();
-        if let Some(e) = self.epoch.as_deref().filter(|e| !e.is_empty() && *e != "0") {
+        let e = epoch.filter(|e| !e.is_empty() && *e != "0");
+        let r = release.filter(|r| !r.is_empty());
+        let len = e.map_or(0, |e| e.len() + 1) + v.len() + r.map_or(0, |r| r.len() + 1);
+        let mut s = String::with_capacity(len);
+        if let Some(e) = e {
             s.push_str(e);
             s.push(':');
         }
         s.push_str(v);
-        if let Some(r) = self.release.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(r) = r {
             s.push('-');
             s.push_str(r);
         }
@@ -197,11 +200,10 @@ impl Dep {
     /// As `install::deps` holds a header's dependency.
     /// The capability, taking the name rather than copying it.
     pub fn into_capability(self) -> crate::install::deps::Capability {
-        let evr = self.evr();
         crate::install::deps::Capability {
             name: self.name,
             flags: self.flags,
-            evr,
+            evr: self.evr,
         }
     }
 
@@ -209,7 +211,7 @@ impl Dep {
         crate::install::deps::Capability {
             name: self.name.clone(),
             flags: self.flags,
-            evr: self.evr(),
+            evr: self.evr.clone(),
         }
     }
 }

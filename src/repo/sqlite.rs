@@ -208,9 +208,11 @@ fn dep_table(
         let dep = Dep {
             name,
             flags,
-            epoch: cx.opt(r, 3)?,
-            version: cx.opt(r, 4)?,
-            release: cx.opt(r, 5)?,
+            evr: Dep::evr_of(
+                cx.opt(r, 3)?.as_deref(),
+                cx.opt(r, 4)?.as_deref(),
+                cx.opt(r, 5)?.as_deref(),
+            ),
             pre,
         };
         p.deps_mut(kind).push(dep);

@@ -549,13 +549,10 @@ fn dep<'a>(x: &impl Events<'a>, what: impl Fn() -> String, kind: DepKind) -> Res
     if pre {
         flags |= SENSE_PREREQ;
     }
-    let own = |k: &str| x.attr(k).map(str::to_string);
     Ok(Dep {
         name: name.to_string(),
         flags,
-        epoch: own("epoch"),
-        version: own("ver"),
-        release: own("rel"),
+        evr: Dep::evr_of(x.attr("epoch"), x.attr("ver"), x.attr("rel")),
         pre,
     })
 }
@@ -1061,7 +1058,7 @@ mod tests {
             p.location_base.as_deref(),
             Some("http://mirror.example.invalid/base/")
         );
-        assert_eq!(p.provides[0].evr(), "2:1.0-3.amzn2023");
+        assert_eq!(p.provides[0].evr, "2:1.0-3.amzn2023");
         assert_eq!(p.provides[0].flags, SENSE_EQUAL);
         assert_eq!(p.provides[1].flags, 0);
         assert!(p.requires[0].pre && p.requires[0].flags == SENSE_PREREQ);

@@ -91,7 +91,7 @@ mod provider;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
 
@@ -374,7 +374,7 @@ fn check_input(
             limit: limits.dependencies,
         });
     }
-    let mut seen: BTreeMap<usize, &Candidate> = BTreeMap::new();
+    let mut seen: foldhash::HashMap<usize, &Candidate> = foldhash::HashMap::default();
     for c in available.iter().chain(&request.local) {
         if let Some(first) = seen.insert(c.id, c) {
             let mut both = [first.nevra(), c.nevra()];

@@ -271,7 +271,7 @@ fn our_view(p: &Package, files: Vec<(String, FileKind)>) -> View {
                 kind.name().to_string(),
                 d.name.clone(),
                 d.flags & SENSE,
-                d.evr(),
+                d.evr.clone(),
                 d.pre,
             ));
         }
