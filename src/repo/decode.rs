@@ -258,12 +258,7 @@ impl Read for ReadAhead {
 /// what the reader said.
 pub(super) fn read_error(what: &str, tripped: &Tripped, message: String) -> RepoError {
     match tripped.get() {
-        Some((limit, max, unit)) => RepoError::Limit {
-            what: what.to_string(),
-            limit,
-            max,
-            unit,
-        },
+        Some((limit, max, unit)) => RepoError::over(what, limit, max, unit),
         None => RepoError::Metadata {
             what: what.to_string(),
             message,

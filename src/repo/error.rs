@@ -210,6 +210,22 @@ pub enum RepoError {
 }
 
 impl RepoError {
+    /// `what` went past the limit `limit` (the `Limits` field's name) of
+    /// `max` `unit`.
+    pub fn over(
+        what: impl Into<String>,
+        limit: &'static str,
+        max: u64,
+        unit: &'static str,
+    ) -> RepoError {
+        RepoError::Limit {
+            what: what.into(),
+            limit,
+            max,
+            unit,
+        }
+    }
+
     /// Whether this error names a limit (hostile or absurd metadata).
     pub fn limit(&self) -> Option<&'static str> {
         match self {

@@ -255,12 +255,12 @@ impl Fetcher {
             let mut out = Vec::new();
             body.take(max + 1).read_to_end(&mut out)?;
             if out.len() as u64 > max {
-                return Err(Consume::Fatal(RepoError::Limit {
-                    what: format!("`{url}`"),
-                    limit: "max_index",
+                return Err(Consume::Fatal(RepoError::over(
+                    format!("`{url}`"),
+                    "max_index",
                     max,
-                    unit: "bytes",
-                }));
+                    "bytes",
+                )));
             }
             Ok(out)
         })
@@ -379,12 +379,12 @@ pub fn read_file_max(path: &Path, max: u64) -> Result<Vec<u8>> {
             source,
         })?;
     if out.len() as u64 > max {
-        return Err(RepoError::Limit {
-            what: format!("`{}`", path.display()),
-            limit: "max_index",
+        return Err(RepoError::over(
+            format!("`{}`", path.display()),
+            "max_index",
             max,
-            unit: "bytes",
-        });
+            "bytes",
+        ));
     }
     Ok(out)
 }

@@ -174,12 +174,7 @@ impl State<'_> {
     }
 
     fn limit(&self, limit: &'static str, max: u64, unit: &'static str) -> RepoError {
-        RepoError::Limit {
-            what: self.what.to_string(),
-            limit,
-            max,
-            unit,
-        }
+        RepoError::over(self.what, limit, max, unit)
     }
 
     fn parent(&self) -> &str {

@@ -269,12 +269,12 @@ impl Client {
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut std::io::Read::take(body, max + 1), &mut out)?;
             if out.len() as u64 > max {
-                return Err(fetch::Consume::Fatal(RepoError::Limit {
-                    what: format!("repository `{}`: `{sig_url}`", config.name),
-                    limit: "MAX_DETACHED",
+                return Err(fetch::Consume::Fatal(RepoError::over(
+                    format!("repository `{}`: `{sig_url}`", config.name),
+                    "MAX_DETACHED",
                     max,
-                    unit: "bytes",
-                }));
+                    "bytes",
+                )));
             }
             Ok(out)
         });
@@ -437,12 +437,7 @@ impl Client {
             .map_err(|e| match e {
                 RepoError::Limit {
                     limit, max, unit, ..
-                } => RepoError::Limit {
-                    what: what.clone(),
-                    limit,
-                    max,
-                    unit,
-                },
+                } => RepoError::over(what.clone(), limit, max, unit),
                 e => e,
             })?;
         metalink::parse(&data, &what, self.limits())

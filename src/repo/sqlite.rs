@@ -36,12 +36,12 @@ impl Ctx<'_> {
 
     fn check_len(&self, s: &str) -> Result<()> {
         if s.len() > self.limits.max_string {
-            return Err(RepoError::Limit {
-                what: self.what.to_string(),
-                limit: "max_string",
-                max: self.limits.max_string as u64,
-                unit: "bytes in one value",
-            });
+            return Err(RepoError::over(
+                self.what,
+                "max_string",
+                self.limits.max_string as u64,
+                "bytes in one value",
+            ));
         }
         Ok(())
     }
@@ -64,12 +64,12 @@ impl Ctx<'_> {
         let n = self.entries.entry(key).or_default();
         *n += 1;
         if *n > self.limits.max_entries {
-            return Err(RepoError::Limit {
-                what: self.what.to_string(),
-                limit: "max_entries",
-                max: self.limits.max_entries as u64,
-                unit: "entries in one package",
-            });
+            return Err(RepoError::over(
+                self.what,
+                "max_entries",
+                self.limits.max_entries as u64,
+                "entries in one package",
+            ));
         }
         Ok(())
     }
@@ -152,12 +152,12 @@ fn packages_table(db: &Connection, cx: &Ctx) -> Result<BTreeMap<i64, Package>> {
         }
         by_key.insert(key, p);
         if by_key.len() as u64 > cx.limits.max_packages {
-            return Err(RepoError::Limit {
-                what: cx.what.to_string(),
-                limit: "max_packages",
-                max: cx.limits.max_packages,
-                unit: "packages",
-            });
+            return Err(RepoError::over(
+                cx.what,
+                "max_packages",
+                cx.limits.max_packages,
+                "packages",
+            ));
         }
     }
     Ok(by_key)

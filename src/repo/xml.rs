@@ -123,12 +123,7 @@ pub(super) trait Events<'a> {
     fn what(&self) -> &'a str;
 
     fn limit(&self, limit: &'static str, max: u64, unit: &'static str) -> RepoError {
-        RepoError::Limit {
-            what: self.what().to_string(),
-            limit,
-            max,
-            unit,
-        }
+        RepoError::over(self.what(), limit, max, unit)
     }
 }
 
