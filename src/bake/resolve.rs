@@ -594,11 +594,8 @@ fn resolve_packages(
         repos: &repos,
         client,
         progress,
-        by_pkgid: pkgs
-            .iter()
-            .enumerate()
-            .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
-            .collect(),
+        pkgs: &pkgs,
+        by_pkgid: std::sync::OnceLock::new(),
     };
     progress.step("resolving dependencies");
     let answer = lists.resolve(&installed, &available, &request)?;
@@ -619,9 +616,13 @@ struct FileLists<'a> {
     repos: &'a [Repo],
     client: &'a Client,
     progress: &'a dyn Reporter,
-    /// Each package's id by (repository, primary's `pkgid`); hashed with
-    /// foldhash, as the solver's maps are (see `resolve::provider`).
-    by_pkgid: foldhash::HashMap<(usize, &'a str), usize>,
+    /// The packages read (repository index, package), by id.
+    pkgs: &'a [(usize, repo::Package)],
+    /// Each package's id by (repository, primary's `pkgid`), made when the
+    /// file lists are first read (most resolutions never read them);
+    /// hashed with foldhash, as the solver's maps are (see
+    /// `resolve::provider`).
+    by_pkgid: std::sync::OnceLock<foldhash::HashMap<(usize, &'a str), usize>>,
 }
 
 impl FileLists<'_> {
@@ -681,6 +682,13 @@ impl FileLists<'_> {
     /// The packages whose file lists hold each of `paths`, from every
     /// repository that has filelists.
     fn owners(&self, paths: &[&str]) -> std::result::Result<HashMap<String, Vec<usize>>, String> {
+        let by_pkgid = self.by_pkgid.get_or_init(|| {
+            self.pkgs
+                .iter()
+                .enumerate()
+                .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
+                .collect()
+        });
         let mut out: HashMap<String, Vec<usize>> = HashMap::new();
         for (ri, r) in self.repos.iter().enumerate() {
             if r.repomd.record("filelists").is_none() {
@@ -692,7 +700,7 @@ impl FileLists<'_> {
             for (p, pkgids) in found {
                 let ids = out.entry(p).or_default();
                 for pkgid in pkgids {
-                    ids.extend(self.by_pkgid.get(&(ri, pkgid.as_str())));
+                    ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
                 }
             }
         }
