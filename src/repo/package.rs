@@ -132,8 +132,19 @@ impl Checksum {
     /// Check the text of a checksum (hex of the right length), keep it in
     /// lower case.
     pub fn new(kind: ChecksumKind, hex: &str, what: &str) -> Result<Checksum> {
-        let hex = hex.trim().to_ascii_lowercase();
-        if hex.len() != kind.hex_len() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        Checksum::from_text(kind, hex.to_string(), what)
+    }
+
+    /// [`Checksum::new`] from text already owned: kept, not copied, when
+    /// it has no whitespace around it (one allocation per package less
+    /// in a repository's primary).
+    pub fn from_text(kind: ChecksumKind, mut hex: String, what: &str) -> Result<Checksum> {
+        let plain = |h: &str| h.len() == kind.hex_len() && h.bytes().all(|c| c.is_ascii_hexdigit());
+        if !plain(&hex) && hex.trim().len() != hex.len() {
+            hex = hex.trim().to_string();
+        }
+        hex.make_ascii_lowercase();
+        if !plain(&hex) {
             return Err(RepoError::Metadata {
                 what: what.to_string(),
                 message: format!(

@@ -22,7 +22,7 @@
 //! and the `repo_metadata` fuzz target check the promise; they also check
 //! that plain primary is read here and not handed back.
 
-use memchr::{memchr, memchr3};
+use memchr::{memchr, memchr2};
 
 use super::decode::Limits;
 use super::error::{RepoError, Result};
@@ -217,6 +217,9 @@ fn give_up() -> RepoError {
 const SPACE: u8 = 1;
 const NAME: u8 = 2;
 const NAME_START: u8 = 4;
+/// The bytes an attribute value is checked for: its quotes, `&`, and
+/// what quick-xml would change or refuse (`<`, tabs and line ends).
+const IN_VALUE: u8 = 8;
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -231,6 +234,9 @@ const CLASS: [u8; 256] = {
         }
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':') {
             t[c] |= NAME;
+        }
+        if matches!(b, b'"' | b'\'' | b'&' | b'<' | b'\t' | b'\n' | b'\r') {
+            t[c] |= IN_VALUE;
         }
         c += 1;
     }
@@ -251,6 +257,27 @@ fn run_end(b: &[u8], i: usize, class: u8) -> usize {
         .iter()
         .position(|&c| CLASS[c as usize] & class == 0)
         .map_or(b.len(), |n| i + n)
+}
+
+/// Where the next `<` or `&` from `i` is. Most texts in primary are
+/// short (names, versions, paths): their first bytes are looked at one by
+/// one, and only a longer text is searched.
+fn find_text_stop(b: &[u8], i: usize) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &b[i..b.len().min(i + SHORT)];
+    match head.iter().position(|&c| c == b'<' || c == b'&') {
+        Some(n) => Some(i + n),
+        None if head.len() < SHORT => None,
+        None => memchr2(b'<', b'&', &b[i + SHORT..]).map(|n| i + SHORT + n),
+    }
+}
+
+/// Whether `b` holds `c`: looked at byte by byte when short.
+fn contains(b: &[u8], c: u8) -> bool {
+    match b.len() {
+        0..=32 => b.contains(&c),
+        _ => memchr(c, b).is_some(),
+    }
 }
 
 /// The predefined entity at the start of `rest` (which starts with `&`):
@@ -285,7 +312,16 @@ fn replace_entities(raw: &str, out: &mut String) -> Option<()> {
 
 /// The local name of `name` as quick-xml takes it: after the first `:`.
 fn local(name: &str) -> &str {
-    memchr(b':', name.as_bytes()).map_or(name, |i| &name[i + 1..])
+    match name.bytes().position(|c| c == b':') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+/// Whether two short byte strings (names) are the same, without a call
+/// to `memcmp` for a handful of bytes.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 impl<'a> Scan<'a> {
@@ -322,16 +358,22 @@ impl<'a> Scan<'a> {
 
     /// A run of text from `pos` to the next `<` (or the end): its end, once
     /// its entities are checked.
-    fn text_run(&self) -> Result<usize> {
-        let end = memchr(b'<', &self.b[self.pos..]).map_or(self.b.len(), |i| self.pos + i);
+    fn text_run(&self) -> Result<(usize, bool)> {
+        let b = self.b;
+        let (mut at, mut entities) = (self.pos, false);
+        let end = loop {
+            match find_text_stop(b, at) {
+                Some(i) if b[i] == b'&' => {
+                    let (len, _) = entity(&b[i..]).ok_or_else(give_up)?;
+                    at = i + len;
+                    entities = true;
+                }
+                Some(i) => break i,
+                None => break b.len(),
+            }
+        };
         self.check_run(self.pos, end)?;
-        let run = &self.b[self.pos..end];
-        let mut from = 0;
-        while let Some(at) = memchr(b'&', &run[from..]).map(|i| from + i) {
-            let (len, _) = entity(&run[at..]).ok_or_else(give_up)?;
-            from = at + len;
-        }
-        Ok(end)
+        Ok((end, entities))
     }
 
     /// The tag at `pos` (a `<`).
@@ -349,11 +391,13 @@ impl<'a> Scan<'a> {
 
     fn end_tag(&mut self) -> Result<Ev> {
         let start = self.pos + 2;
-        let end = memchr(b'>', &self.b[start..])
+        let end = self.b[start..]
+            .iter()
+            .position(|&c| c == b'>')
             .map(|i| start + i)
             .ok_or_else(give_up)?;
         let &(open, len) = self.open.last().ok_or_else(give_up)?;
-        if self.b[start..end] != self.b[open..open + len] {
+        if !same(&self.b[start..end], &self.b[open..open + len]) {
             return Err(give_up());
         }
         self.open.pop();
@@ -417,21 +461,33 @@ impl<'a> Scan<'a> {
             _ => return Err(give_up()),
         };
         let value_start = i + 2;
-        let value_end = memchr(quote, &b[value_start..])
-            .map(|n| value_start + n)
-            .ok_or_else(give_up)?;
+        // One walk to the closing quote (values are short: a byte loop
+        // beats a search per byte sought).
+        let (mut at, mut entities) = (value_start, false);
+        let value_end = loop {
+            at += b[at..]
+                .iter()
+                .position(|&c| CLASS[c as usize] & IN_VALUE != 0)
+                .ok_or_else(give_up)?;
+            match b[at] {
+                c if c == quote => break at,
+                b'&' => entities = true,
+                // quick-xml turns tabs and line ends into spaces: given up on.
+                b'<' | b'\t' | b'\n' | b'\r' => return Err(give_up()),
+                _ => {}
+            }
+            at += 1;
+        };
         let raw = &self.text[value_start..value_end];
-        // quick-xml turns tabs and line ends into spaces: given up on.
-        if memchr3(b'<', b'\t', b'\n', raw.as_bytes()).is_some()
-            || memchr(b'\r', raw.as_bytes()).is_some()
+        if self
+            .keys
+            .iter()
+            .any(|&(s, l)| same(&b[s..s + l], key.as_bytes()))
         {
             return Err(give_up());
         }
-        if self.keys.iter().any(|&(s, l)| &self.text[s..s + l] == key) {
-            return Err(give_up());
-        }
         self.keys.push((key_start, key.len()));
-        let value = match memchr(b'&', raw.as_bytes()).is_some() {
+        let value = match entities {
             false => Value {
                 start: value_start,
                 end: value_end,
@@ -466,14 +522,14 @@ impl<'a> Events<'a> for Scan<'a> {
         if self.b[self.pos] == b'<' {
             return self.tag();
         }
-        self.pos = self.text_run()?;
+        self.pos = self.text_run()?.0;
         Ok(Ev::Text)
     }
 
     fn attr(&self, key: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| same(k.as_bytes(), key.as_bytes()))
             .map(|(_, v)| match v.replaced {
                 false => &self.text[v.start..v.end],
                 true => &self.values[v.start..v.end],
@@ -482,13 +538,16 @@ impl<'a> Events<'a> for Scan<'a> {
 
     fn text_into(&mut self, s: &mut String) -> Result<()> {
         let start = self.pos;
-        let end = self.text_run()?;
+        let (end, entities) = self.text_run()?;
         let raw = &self.text[start..end];
-        if memchr(b'\r', raw.as_bytes()).is_some() {
+        if contains(raw.as_bytes(), b'\r') {
             return Err(give_up());
         }
         s.clear();
-        replace_entities(raw, s).ok_or_else(give_up)?;
+        match entities {
+            false => s.push_str(raw),
+            true => replace_entities(raw, s).ok_or_else(give_up)?,
+        }
         if s.len() > self.limits.max_string {
             return Err(give_up());
         }
@@ -713,6 +772,43 @@ Second line.</description>
         assert_eq!(checked(after.as_bytes(), Place::Last, &limits), None);
         // A last piece that does not close the root.
         assert_eq!(checked(package(1).as_bytes(), Place::Last, &limits), None);
+    }
+
+    /// Texts and values of every length around where the reader stops
+    /// looking byte by byte and searches instead, with an entity, a
+    /// carriage return, a tab or a `<` at each place: handed back or read
+    /// as quick-xml reads them, and the plain ones (entities included)
+    /// read here with their entities replaced.
+    #[test]
+    fn texts_and_values_read_the_same_at_every_length() {
+        let limits = Limits::default();
+        let one = package(5);
+        for len in 0..48 {
+            for at in 0..=len {
+                for (mark, plain) in [("&amp;", true), ("\r", false), ("\t", false), ("<", false)] {
+                    let mut text = "x".repeat(len);
+                    text.insert_str(at, mark);
+                    let escaped = text.replace('<', "&lt;");
+                    let in_text =
+                        one.replacen("<name>p5</name>", &format!("<name>{escaped}</name>"), 1);
+                    let in_value = one.replacen("name=\"p5\"", &format!("name=\"{text}\""), 1);
+                    let want = text.replace("&amp;", "&");
+                    for (doc, kind) in [(in_text, "text"), (in_value, "value")] {
+                        let got = checked(doc.as_bytes(), Place::Middle, &limits);
+                        // A `<` in a text is written `&lt;`: plain there.
+                        let plain = plain || (kind == "text" && mark == "<");
+                        if plain && !(kind == "text" && mark == "\t") {
+                            let got = got.unwrap_or_else(|| panic!("{kind} {text:?} read here"));
+                            let name = match kind {
+                                "text" => &got[0].name,
+                                _ => &got[0].provides[0].name,
+                            };
+                            assert_eq!(name, &want, "{kind} {text:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Every limit quick-xml's reader enforces is handed back before it is

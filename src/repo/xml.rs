@@ -778,7 +778,7 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
                     other => other,
                 };
                 let k = ChecksumKind::parse(x.attr("type").unwrap_or("?"), "").map_err(named)?;
-                checksum = Some(Checksum::new(k, &text(x)?, "").map_err(named)?);
+                checksum = Some(Checksum::from_text(k, text(x)?, "").map_err(named)?);
             }
             "time" => {
                 p.build_time = number(|| what(&p.name), "time build", x.attr("build"))?;
@@ -831,9 +831,9 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
             ));
         }
     }
-    let w = what(&p.name);
+    // The package's name goes into an error only: made then.
     let missing = |field: &str| RepoError::Metadata {
-        what: w.clone(),
+        what: what(&p.name),
         message: format!("no `{field}`"),
     };
     if p.name.is_empty() {

@@ -113,8 +113,9 @@ pub struct Candidate {
     pub version: String,
     pub release: String,
     pub arch: String,
-    /// The repository's name (`@System` for installed packages by custom).
-    pub repo: String,
+    /// The repository's name (`@System` for installed packages by custom),
+    /// shared by all the candidates of one repository.
+    pub repo: std::sync::Arc<str>,
     /// dnf's repository priority: lower wins (dnf's default is 99).
     pub priority: i32,
     pub provides: Vec<Capability>,
@@ -156,7 +157,7 @@ impl Candidate {
             version: h.string(tag::VERSION).unwrap_or_default(),
             release: h.string(tag::RELEASE).unwrap_or_default(),
             arch: h.string(tag::ARCH).unwrap_or_default(),
-            repo: repo.to_string(),
+            repo: repo.into(),
             priority,
             provides: caps(tag::PROVIDENAME, tag::PROVIDEFLAGS, tag::PROVIDEVERSION),
             requires: caps(tag::REQUIRENAME, tag::REQUIREFLAGS, tag::REQUIREVERSION),
