@@ -763,12 +763,7 @@ fn all_listed<'a>(
 /// 20,000 packages, five strings each); what stays in `p` is what the
 /// download needs, and [`give_back`] returns the names of those chosen.
 fn candidate_of(p: &mut repo::Package, id: usize, repo: &Arc<str>, priority: i32) -> Candidate {
-    let caps = |d: &mut Vec<Dep>| {
-        std::mem::take(d)
-            .into_iter()
-            .map(Dep::into_capability)
-            .collect()
-    };
+    let caps = std::mem::take::<Vec<Dep>>;
     p.suggests = Vec::new();
     p.enhances = Vec::new();
     let take = std::mem::take::<String>;

@@ -83,7 +83,9 @@ pub use decode::Limits;
 pub use error::{RepoError, Result};
 pub use fetch::{Options, Transport};
 pub use metalink::Metalink;
-pub use package::{Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile};
+pub use package::{
+    Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile, SENSE_PREREQ,
+};
 pub use signature::Keyring;
 pub use xml::{Record, Repomd};
 

@@ -164,73 +164,36 @@ impl fmt::Display for Checksum {
     }
 }
 
-/// One dependency entry (`<rpm:entry>` of primary).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Dep {
-    /// The capability, or the whole text of a rich dependency (it starts
-    /// with `(`).
-    pub name: String,
-    /// rpm sense flags: [`SENSE_LESS`], [`SENSE_GREATER`], [`SENSE_EQUAL`],
-    /// and [`SENSE_PREREQ`] when `pre` is set.
-    pub flags: u64,
-    /// `[epoch:]version[-release]` as rpm headers write it (an epoch of 0
-    /// left out); empty when unversioned. Made once, as the entry is read
-    /// ([`Dep::evr_of`]).
-    pub evr: String,
-    /// `pre="1"`: needed before the package's scriptlets run.
-    pub pre: bool,
-}
+/// One dependency entry (`<rpm:entry>` of primary), held as the solver
+/// holds a header's dependency, so that handing a package's entries to
+/// it moves them (tens of thousands of entries in a repository): the
+/// capability, or the whole text of a rich dependency (it starts with
+/// `(`); rpm's sense flags ([`SENSE_PREREQ`] among them when `pre` is
+/// set); `[epoch:]version[-release]` as rpm headers write it (an epoch
+/// of 0 left out), empty when unversioned, made once as the entry is read
+/// ([`dep_evr`]).
+pub type Dep = crate::install::deps::Capability;
 
-impl Dep {
-    /// The [`Dep::evr`] of an entry's `epoch`, `ver` and `rel`.
-    pub fn evr_of(epoch: Option<&str>, version: Option<&str>, release: Option<&str>) -> String {
-        let Some(v) = version else {
-            return String::new();
-        };
-        let e = epoch.filter(|e| !e.is_empty() && *e != "0");
-        let r = release.filter(|r| !r.is_empty());
-        let len = e.map_or(0, |e| e.len() + 1) + v.len() + r.map_or(0, |r| r.len() + 1);
-        let mut s = String::with_capacity(len);
-        if let Some(e) = e {
-            s.push_str(e);
-            s.push(':');
-        }
-        s.push_str(v);
-        if let Some(r) = r {
-            s.push('-');
-            s.push_str(r);
-        }
-        s
+/// The EVR of a dependency entry's `epoch`, `ver` and `rel`, as [`Dep`]
+/// holds it.
+pub fn dep_evr(epoch: Option<&str>, version: Option<&str>, release: Option<&str>) -> String {
+    let Some(v) = version else {
+        return String::new();
+    };
+    let e = epoch.filter(|e| !e.is_empty() && *e != "0");
+    let r = release.filter(|r| !r.is_empty());
+    let len = e.map_or(0, |e| e.len() + 1) + v.len() + r.map_or(0, |r| r.len() + 1);
+    let mut s = String::with_capacity(len);
+    if let Some(e) = e {
+        s.push_str(e);
+        s.push(':');
     }
-
-    /// A rich (boolean) dependency: its text is in [`Dep::name`].
-    pub fn is_rich(&self) -> bool {
-        self.name.starts_with('(')
+    s.push_str(v);
+    if let Some(r) = r {
+        s.push('-');
+        s.push_str(r);
     }
-
-    /// As `install::deps` holds a header's dependency.
-    /// The capability, taking the name rather than copying it.
-    pub fn into_capability(self) -> crate::install::deps::Capability {
-        crate::install::deps::Capability {
-            name: self.name,
-            flags: self.flags,
-            evr: self.evr,
-        }
-    }
-
-    pub fn capability(&self) -> crate::install::deps::Capability {
-        crate::install::deps::Capability {
-            name: self.name.clone(),
-            flags: self.flags,
-            evr: self.evr.clone(),
-        }
-    }
-}
-
-impl fmt::Display for Dep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.capability().fmt(f)
-    }
+    s
 }
 
 /// What primary (or filelists) says a listed path is.

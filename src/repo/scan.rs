@@ -678,7 +678,7 @@ Second line.</description>
         );
         assert_eq!(p.requires[1].name, "p3 & co");
         assert_eq!(p.requires[2].name, "(p3-libs >= 2 if p3)");
-        assert!(p.requires[0].pre);
+        assert_ne!(p.requires[0].flags & crate::repo::package::SENSE_PREREQ, 0);
         assert_eq!(p.files.len(), 3);
         assert_eq!(p.files[1].kind, crate::repo::FileKind::Dir);
 

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::decode::Limits;
 use super::error::{RepoError, Result};
 use super::package::{
-    Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile, SENSE_PREREQ, sense_flags,
+    Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile, SENSE_PREREQ, dep_evr,
+    sense_flags,
 };
 
 /// What every table reader needs: names for errors, the limits, and the
@@ -208,12 +209,11 @@ fn dep_table(
         let dep = Dep {
             name,
             flags,
-            evr: Dep::evr_of(
+            evr: dep_evr(
                 cx.opt(r, 3)?.as_deref(),
                 cx.opt(r, 4)?.as_deref(),
                 cx.opt(r, 5)?.as_deref(),
             ),
-            pre,
         };
         p.deps_mut(kind).push(dep);
     }
@@ -301,7 +301,7 @@ mod tests {
             (pkgs[1].build_time, pkgs[1].size, pkgs[1].installed_size),
             (5, 6, 7)
         );
-        assert!(pkgs[1].requires[0].pre && pkgs[1].requires[0].flags == SENSE_PREREQ);
+        assert_eq!(pkgs[1].requires[0].flags, SENSE_PREREQ);
         assert_eq!(pkgs[1].requires[1].to_string(), "b >= 2");
         assert_eq!(pkgs[1].files[0].kind, FileKind::Dir);
         let limit = |l: Limits| read_primary_db(&p, "db", &l).unwrap_err().limit();

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use ingot::progress::{Quiet, Recording, Unit};
 use ingot::repo::{
-    Client, DepKind, FileKind, KeySource, Options, Package, RepoConfig, RepoError, Vars,
+    Client, DepKind, FileKind, KeySource, Options, Package, RepoConfig, RepoError, SENSE_PREREQ,
+    Vars,
 };
 use sha2::Digest as _;
 
@@ -272,7 +273,7 @@ fn our_view(p: &Package, files: Vec<(String, FileKind)>) -> View {
                 d.name.clone(),
                 d.flags & SENSE,
                 d.evr.clone(),
-                d.pre,
+                d.flags & SENSE_PREREQ != 0,
             ));
         }
     }
