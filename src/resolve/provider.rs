@@ -9,6 +9,7 @@
 //! of what stays allowed). Weak dependencies and the installed set become
 //! requirements of the root. Nothing here decides; resolvo does.
 
+use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -157,8 +158,9 @@ pub(super) struct Provider<'a> {
     pub pkgs: Vec<Pkg<'a>>,
     pub max_steps: u64,
     arch: Arch,
-    names: RefCell<Vec<String>>,
-    name_ids: RefCell<HashMap<String, NameId>>,
+    /// The packages' names borrowed from them, helpers' names made here.
+    names: RefCell<Vec<Cow<'a, str>>>,
+    name_ids: RefCell<HashMap<Cow<'a, str>, NameId>>,
     /// Solvable indexes under each name.
     by_name: RefCell<Vec<Vec<usize>>>,
     /// Name and kind of every solvable; `pkgs` come first, index for index.
@@ -314,7 +316,7 @@ impl<'a> Provider<'a> {
         for (origin, n, c) in all {
             let name = match last {
                 Some((l, id)) if l == n => id,
-                _ => p.intern_name(n),
+                _ => p.intern(Cow::Borrowed(n)),
             };
             last = Some((n, name));
             let i = p.add_solvable(name, Kind::Pkg(p.pkgs.len()));
@@ -394,13 +396,20 @@ impl<'a> Provider<'a> {
     }
 
     fn intern_name(&self, name: &str) -> NameId {
-        if let Some(&n) = self.name_ids.borrow().get(name) {
+        let known = self.name_ids.borrow().get(name).copied();
+        known.unwrap_or_else(|| self.intern(Cow::Owned(name.to_string())))
+    }
+
+    /// `name`'s id: a package's name is borrowed, not copied (there are
+    /// as many as packages).
+    fn intern(&self, name: Cow<'a, str>) -> NameId {
+        if let Some(&n) = self.name_ids.borrow().get(name.as_ref()) {
             return n;
         }
         let n = NameId::from_index(self.names.borrow().len());
-        self.names.borrow_mut().push(name.to_string());
+        self.names.borrow_mut().push(name.clone());
         self.by_name.borrow_mut().push(Vec::new());
-        self.name_ids.borrow_mut().insert(name.to_string(), n);
+        self.name_ids.borrow_mut().insert(name, n);
         n
     }
 
@@ -423,7 +432,7 @@ impl<'a> Provider<'a> {
     }
 
     pub fn name_of(&self, n: NameId) -> String {
-        self.names.borrow()[n.to_index()].clone()
+        self.names.borrow()[n.to_index()].to_string()
     }
 
     pub fn helper_text(&self, h: usize) -> String {
@@ -505,7 +514,7 @@ impl<'a> Provider<'a> {
             .map(|(i, _)| *i)
             .collect();
         // Every package provides `name = epoch:version-release`.
-        if let Some(&n) = self.name_ids.borrow().get(&s.name) {
+        if let Some(&n) = self.name_ids.borrow().get(s.name.as_str()) {
             out.extend(
                 self.by_name.borrow()[n.to_index()]
                     .iter()

@@ -269,7 +269,7 @@ impl<'a> Provider<'a> {
                 .extend(self.group(&m, &format!("conflicts with `{cap}`"), true));
         }
         for cap in &pkg.c.obsoletes {
-            let Some(&n) = self.name_ids.borrow().get(&cap.name) else {
+            let Some(&n) = self.name_ids.borrow().get(cap.name.as_str()) else {
                 continue;
             };
             if n == pkg.name {
@@ -331,7 +331,7 @@ impl<'a> Provider<'a> {
             let label = format!("`{}` (asked for)", text.trim());
             let mut reqs = Vec::new();
             match parsed {
-                Dependency::Simple(s) if self.name_ids.borrow().contains_key(&s.name) => {
+                Dependency::Simple(s) if self.name_ids.borrow().contains_key(s.name.as_str()) => {
                     // A package name means that package, as `dnf install`.
                     let members: Vec<usize> = self
                         .providers(&s, false)
@@ -372,7 +372,7 @@ impl<'a> Provider<'a> {
                 continue;
             }
             for o in &pkg.c.obsoletes {
-                let Some(&n) = self.name_ids.borrow().get(&o.name) else {
+                let Some(&n) = self.name_ids.borrow().get(o.name.as_str()) else {
                     continue;
                 };
                 for &i in &self.by_name.borrow()[n.to_index()] {
