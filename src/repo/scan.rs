@@ -272,14 +272,6 @@ fn find_text_stop(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// Whether `b` holds `c`: looked at byte by byte when short.
-fn contains(b: &[u8], c: u8) -> bool {
-    match b.len() {
-        0..=32 => b.contains(&c),
-        _ => memchr(c, b).is_some(),
-    }
-}
-
 /// The predefined entity at the start of `rest` (which starts with `&`):
 /// its length and what it stands for.
 fn entity(rest: &[u8]) -> Option<(usize, &'static str)> {
@@ -540,7 +532,7 @@ impl<'a> Events<'a> for Scan<'a> {
         let start = self.pos;
         let (end, entities) = self.text_run()?;
         let raw = &self.text[start..end];
-        if contains(raw.as_bytes(), b'\r') {
+        if raw.as_bytes().contains(&b'\r') {
             return Err(give_up());
         }
         s.clear();

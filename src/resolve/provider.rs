@@ -397,15 +397,18 @@ impl<'a> Provider<'a> {
 
     fn intern_name(&self, name: &str) -> NameId {
         let known = self.name_ids.borrow().get(name).copied();
-        known.unwrap_or_else(|| self.intern(Cow::Owned(name.to_string())))
+        known.unwrap_or_else(|| self.add_name(Cow::Owned(name.to_string())))
     }
 
     /// `name`'s id: a package's name is borrowed, not copied (there are
     /// as many as packages).
     fn intern(&self, name: Cow<'a, str>) -> NameId {
-        if let Some(&n) = self.name_ids.borrow().get(name.as_ref()) {
-            return n;
-        }
+        let known = self.name_ids.borrow().get(name.as_ref()).copied();
+        known.unwrap_or_else(|| self.add_name(name))
+    }
+
+    /// A name not interned yet.
+    fn add_name(&self, name: Cow<'a, str>) -> NameId {
         let n = NameId::from_index(self.names.borrow().len());
         self.names.borrow_mut().push(name.clone());
         self.by_name.borrow_mut().push(Vec::new());
