@@ -682,7 +682,7 @@ impl Repo {
         // Read by two threads, in pieces ([`pieces`]); the packages come
         // in the order of the file.
         pieces::read_primary(
-            &|| decoded(&path),
+            &|| plain(&path),
             &what,
             client.limits(),
             pieces::PIECE,
@@ -827,17 +827,23 @@ fn check_signature(
     })
 }
 
-/// A cached metadata file, decompressed.
+/// A cached metadata file, decompressed on a thread of its own as it is
+/// read ([`decode::ReadAhead`]).
 fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
+    Ok(Box::new(decode::ReadAhead::new(plain(path)?)))
+}
+
+/// A cached metadata file, decompressed by its reader: for a reader that
+/// is a thread of its own already (the cutter of [`pieces`]).
+fn plain(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
     let f = std::fs::File::open(path).map_err(|source| RepoError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let plain = decode::decompress(f).map_err(|source| RepoError::Read {
+    decode::decompress(f).map_err(|source| RepoError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(Box::new(decode::ReadAhead::new(plain)))
+    })
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use std::io::Read as _;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::decode::Limits;
+use super::decode::{Limits, ReadAhead};
 use super::error::Result;
 use super::package::Package;
 use super::scan;
@@ -50,8 +50,10 @@ type Piece = (usize, Place, Vec<u8>);
 
 /// Read the primary `open()` gives (decompressed) as
 /// [`xml::read_primary`] does, with two readers, `piece` bytes a piece
-/// (tests use small ones). `open` is called again when the whole stream
-/// must be read by one reader.
+/// (tests use small ones). The cutter, a thread of its own, reads (and so
+/// decompresses) straight into the pieces. `open` is called again when
+/// the whole stream must be read by one reader, which then has it
+/// decompressed on another thread ([`ReadAhead`]).
 pub fn read_primary(
     open: &dyn Fn() -> Result<Box<dyn std::io::Read + Send>>,
     what: &str,
@@ -96,7 +98,7 @@ fn read(
         Handed::All(n) => Ok((n, false)),
         Handed::Some(done) => {
             let mut n = 0u64;
-            let all = xml::read_primary(open()?, what, limits, |p| {
+            let all = xml::read_primary(ReadAhead::new(open()?), what, limits, |p| {
                 n += 1;
                 if n > done { each(p) } else { Ok(()) }
             })?;
@@ -163,14 +165,27 @@ fn cut(
     tickets: &Receiver<()>,
     out: &SyncSender<Piece>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(piece * 2);
+    // Read into the piece itself, a chunk at a time: no copy on the way,
+    // and a piece's room is taken once (the rest of the last package
+    // starts the next one).
+    const CHUNK: usize = 64 << 10;
+    let room = piece + 2 * CHUNK;
+    let mut buf: Vec<u8> = Vec::with_capacity(room);
     let mut seq = 0usize;
-    let mut chunk = vec![0u8; 64 << 10];
     loop {
-        let n = match input.read(&mut chunk) {
+        let len = buf.len();
+        buf.resize(len + CHUNK, 0);
+        let read = loop {
+            match input.read(&mut buf[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let n = match read {
             Ok(n) => n,
             Err(_) => return,
         };
+        buf.truncate(len + n);
         if n == 0 {
             // A document of one piece is the one reader's.
             if seq > 0 && tickets.recv().is_ok() {
@@ -178,13 +193,14 @@ fn cut(
             }
             return;
         }
-        buf.extend_from_slice(&chunk[..n]);
         if buf.len() < piece {
             continue;
         }
         match xml::last_package_tag(&buf) {
             Some(at) => {
-                let rest = buf.split_off(at);
+                let mut rest = Vec::with_capacity(room.max(buf.len() - at + CHUNK));
+                rest.extend_from_slice(&buf[at..]);
+                buf.truncate(at);
                 let place = if seq == 0 {
                     Place::First
                 } else {
