@@ -43,6 +43,7 @@
 //! ([`LockUpdate::write`], a temporary file renamed into place), or sends
 //! a request in `offline` mode.
 
+use compact_str::CompactString;
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -471,7 +472,8 @@ fn inputs(
     for h in local {
         let c = Candidate::from_header(h, 0, "", 0);
         for q in &c.requires {
-            let own = c.provides.iter().any(|p| p.name == q.name) || c.files.contains(&q.name);
+            let own =
+                c.provides.iter().any(|p| p.name == q.name) || c.files.iter().any(|f| *f == q.name);
             if q.name.starts_with("rpmlib(") || own {
                 continue;
             }
@@ -521,11 +523,11 @@ fn resolve_new(
             }
         };
         locked.push(LockedPackage {
-            name: p.name.clone(),
+            name: p.name.to_string(),
             epoch: u32::try_from(p.epoch).unwrap_or(u32::MAX),
-            version: p.version.clone(),
-            release: p.release.clone(),
-            arch: p.arch.clone(),
+            version: p.version.to_string(),
+            release: p.release.to_string(),
+            arch: p.arch.to_string(),
             repo: repos[*ri].config.name.clone(),
             location: p.location.clone(),
             size: p.size,
@@ -597,11 +599,9 @@ fn resolve_packages(
         client,
         progress,
         pkgs: &pkgs,
-        by_pkgid: std::sync::OnceLock::new(),
     };
     progress.step("resolving dependencies");
     let answer = lists.resolve(&installed, &available, &request)?;
-    drop(lists);
     let chosen: Vec<usize> = answer
         .install
         .iter()
@@ -623,11 +623,6 @@ struct FileLists<'a> {
     progress: &'a dyn Reporter,
     /// The packages read (repository index, package), by id.
     pkgs: &'a [(usize, repo::Package)],
-    /// Each package's id by (repository, primary's `pkgid`), made when the
-    /// file lists are first read (most resolutions never read them);
-    /// hashed with foldhash, as the solver's maps are (see
-    /// `resolve::provider`).
-    by_pkgid: std::sync::OnceLock<foldhash::HashMap<(usize, &'a str), usize>>,
 }
 
 impl FileLists<'_> {
@@ -687,27 +682,36 @@ impl FileLists<'_> {
     /// The packages whose file lists hold each of `paths`, from every
     /// repository that has filelists.
     fn owners(&self, paths: &[&str]) -> std::result::Result<HashMap<String, Vec<usize>>, String> {
-        let by_pkgid = self.by_pkgid.get_or_init(|| {
-            self.pkgs
-                .iter()
-                .enumerate()
-                .map(|(id, (ri, p))| ((*ri, p.checksum.hex.as_str()), id))
-                .collect()
-        });
-        let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut found = Vec::new();
         for (ri, r) in self.repos.iter().enumerate() {
             if r.repomd.record("filelists").is_none() {
                 continue;
             }
-            let found = r
+            let owners = r
                 .file_owners(self.client, paths, self.progress)
                 .map_err(|e| chain(&e))?;
-            for (p, pkgids) in found {
-                let ids = out.entry(p).or_default();
-                for pkgid in pkgids {
-                    ids.extend(by_pkgid.get(&(ri, pkgid.as_str())));
+            found.extend(owners.into_iter().map(|(path, pkgids)| (ri, path, pkgids)));
+        }
+        // The packages found (a few) by (repository, pkgid), in one walk
+        // over all of them: a map of every package's pkgid cost more than
+        // the walk. A pkgid listed twice is the last package's.
+        let mut ids: foldhash::HashMap<(usize, &str), Option<usize>> = found
+            .iter()
+            .flat_map(|(ri, _, pkgids)| pkgids.iter().map(move |k| ((*ri, k.as_str()), None)))
+            .collect();
+        if !ids.is_empty() {
+            for (id, (ri, p)) in self.pkgs.iter().enumerate() {
+                if let Some(slot) = ids.get_mut(&(*ri, p.checksum.hex.as_str())) {
+                    *slot = Some(id);
                 }
             }
+        }
+        let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+        for (ri, path, pkgids) in &found {
+            let known = pkgids
+                .iter()
+                .filter_map(|k| ids.get(&(*ri, k.as_str())).copied().flatten());
+            out.entry(path.clone()).or_default().extend(known);
         }
         Ok(out)
     }
@@ -725,7 +729,7 @@ fn file_requirements(
     for c in available.iter().chain(installed).chain(&request.local) {
         for cap in c.requires.iter().chain(&c.recommends).chain(&c.supplements) {
             if cap.name.starts_with('/') {
-                out.insert(cap.name.clone());
+                out.insert(cap.name.to_string());
             }
         }
     }
@@ -766,7 +770,7 @@ fn candidate_of(p: &mut repo::Package, id: usize, repo: &Arc<str>, priority: i32
     let caps = std::mem::take::<Vec<Dep>>;
     p.suggests = Vec::new();
     p.enhances = Vec::new();
-    let take = std::mem::take::<String>;
+    let take = std::mem::take::<CompactString>;
     Candidate {
         id,
         name: take(&mut p.name),
@@ -1011,9 +1015,9 @@ mod tests {
             provides: provides
                 .iter()
                 .map(|n| Capability {
-                    name: n.to_string(),
+                    name: (*n).into(),
                     flags: 0,
-                    evr: String::new(),
+                    evr: Default::default(),
                 })
                 .collect(),
             files: files.iter().map(|f| f.to_string()).collect(),

@@ -15,6 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use rpm_version::Evr;
 
 use crate::rpm::header::{Header, tag};
@@ -107,11 +108,16 @@ fn shorten(text: &str) -> String {
 }
 
 /// A name with an optional versioned comparison, as stored in a header.
+///
+/// Name and EVR are [`CompactString`]s: most (`libfoo.so.1()(64bit)`,
+/// `2.34-1.amzn2023`) fit in the 24 bytes a `String` takes anyway, so a
+/// repository's tens of thousands of entries are not each two heap
+/// allocations, and the solver's indexes hash a name in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capability {
-    pub name: String,
+    pub name: CompactString,
     pub flags: u64,
-    pub evr: String,
+    pub evr: CompactString,
 }
 
 impl std::fmt::Display for Capability {
@@ -154,9 +160,11 @@ pub fn caps(h: &Header, names: u32, flags: u32, versions: u32) -> Vec<Capability
     n.into_iter()
         .enumerate()
         .map(|(i, name)| Capability {
-            name,
+            name: name.into(),
             flags: f.get(i).copied().unwrap_or(0),
-            evr: v.get(i).cloned().unwrap_or_default(),
+            evr: v
+                .get(i)
+                .map_or_else(CompactString::default, CompactString::from),
         })
         .collect()
 }
@@ -433,7 +441,7 @@ impl<'a> Universe<'a> {
                 _ => Vec::new(),
             }
         } else {
-            vec![c.name.clone()]
+            vec![c.name.to_string()]
         };
         let mut out = Vec::new();
         for n in names {

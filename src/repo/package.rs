@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 use super::error::{RepoError, Result};
 
 /// rpm's comparison flags (`RPMSENSE_*` in rpm's `rpmds.h`), as the headers
@@ -139,6 +141,14 @@ impl Checksum {
     /// it has no whitespace around it (one allocation per package less
     /// in a repository's primary).
     pub fn from_text(kind: ChecksumKind, mut hex: String, what: &str) -> Result<Checksum> {
+        // As generators write it: lower-case hex of the right length, taken
+        // as it is after one pass without a branch per byte.
+        let lower = hex
+            .bytes()
+            .fold(true, |ok, c| ok & matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        if lower && hex.len() == kind.hex_len() {
+            return Ok(Checksum { kind, hex });
+        }
         let plain = |h: &str| h.len() == kind.hex_len() && h.bytes().all(|c| c.is_ascii_hexdigit());
         if !plain(&hex) && hex.trim().len() != hex.len() {
             hex = hex.trim().to_string();
@@ -176,14 +186,14 @@ pub type Dep = crate::install::deps::Capability;
 
 /// The EVR of a dependency entry's `epoch`, `ver` and `rel`, as [`Dep`]
 /// holds it.
-pub fn dep_evr(epoch: Option<&str>, version: Option<&str>, release: Option<&str>) -> String {
+pub fn dep_evr(epoch: Option<&str>, version: Option<&str>, release: Option<&str>) -> CompactString {
     let Some(v) = version else {
-        return String::new();
+        return CompactString::default();
     };
     let e = epoch.filter(|e| !e.is_empty() && *e != "0");
     let r = release.filter(|r| !r.is_empty());
     let len = e.map_or(0, |e| e.len() + 1) + v.len() + r.map_or(0, |r| r.len() + 1);
-    let mut s = String::with_capacity(len);
+    let mut s = CompactString::with_capacity(len);
     if let Some(e) = e {
         s.push_str(e);
         s.push(':');
@@ -215,11 +225,11 @@ pub struct PackageFile {
 /// One package of a repository, from `primary` (XML or SQLite).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Package {
-    pub name: String,
+    pub name: CompactString,
     pub epoch: u64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
+    pub version: CompactString,
+    pub release: CompactString,
+    pub arch: CompactString,
     /// `location href`: the package's path under the repository's base URL.
     pub location: String,
     /// `location xml:base`: another base URL for this package, if given.
@@ -333,5 +343,40 @@ impl DepKind {
         DepKind::ALL
             .into_iter()
             .find(|k| k.name().as_bytes() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_texts_are_kept_in_lower_case_or_refused() {
+        let lower = "0123456789abcdef".repeat(4);
+        let kept = Checksum::from_text(ChecksumKind::Sha256, lower.clone(), "t").unwrap();
+        assert_eq!(kept.hex, lower);
+        // Upper case and whitespace around it, as some generators write.
+        let upper = format!(" \n{}\t", lower.to_ascii_uppercase());
+        let read = Checksum::from_text(ChecksumKind::Sha256, upper, "t").unwrap();
+        assert_eq!(read, kept);
+        let sha1 = "0123456789ABCDEF012345678901234567890abc";
+        let read = Checksum::new(ChecksumKind::Sha1, sha1, "t").unwrap();
+        assert_eq!(read.hex, sha1.to_ascii_lowercase());
+        for bad in [
+            String::new(),
+            lower[..63].to_string(),
+            format!("{lower}0"),
+            format!("{}g", &lower[..63]),
+            format!("{} {}", &lower[..32], &lower[32..63]),
+            "-".repeat(64),
+        ] {
+            let e = Checksum::from_text(ChecksumKind::Sha256, bad.clone(), "t");
+            assert!(
+                matches!(e, Err(RepoError::Metadata { .. })),
+                "{bad:?}: {e:?}"
+            );
+        }
+        // Right for one kind, wrong for another.
+        assert!(Checksum::new(ChecksumKind::Sha512, &lower, "t").is_err());
     }
 }

@@ -123,9 +123,9 @@ fn packages_table(db: &Connection, cx: &Ctx) -> Result<BTreeMap<i64, Package>> {
         let epoch = cx.text(r, 5)?;
         let p = Package {
             checksum: Checksum::new(kind, &cx.text(r, 1)?, &pw)?,
-            name,
-            arch: cx.text(r, 3)?,
-            version: cx.text(r, 4)?,
+            name: name.into(),
+            arch: cx.text(r, 3)?.into(),
+            version: cx.text(r, 4)?.into(),
             epoch: if epoch.is_empty() {
                 0
             } else {
@@ -137,7 +137,7 @@ fn packages_table(db: &Connection, cx: &Ctx) -> Result<BTreeMap<i64, Package>> {
                     ),
                 })?
             },
-            release: cx.text(r, 6)?,
+            release: cx.text(r, 6)?.into(),
             build_time: num(7)?,
             size: num(8)?,
             installed_size: num(9)?,
@@ -207,7 +207,7 @@ fn dep_table(
             flags |= SENSE_PREREQ;
         }
         let dep = Dep {
-            name,
+            name: name.into(),
             flags,
             evr: dep_evr(
                 cx.opt(r, 3)?.as_deref(),

@@ -14,6 +14,7 @@
 
 use std::io::{BufReader, Read};
 
+use compact_str::CompactString;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
@@ -545,7 +546,7 @@ fn dep<'a>(x: &impl Events<'a>, what: impl Fn() -> String, kind: DepKind) -> Res
         flags |= SENSE_PREREQ;
     }
     Ok(Dep {
-        name: name.to_string(),
+        name: name.into(),
         flags,
         evr: dep_evr(x.attr("epoch"), x.attr("ver"), x.attr("rel")),
     })
@@ -721,6 +722,21 @@ pub(super) fn primary_piece(
     clean.then_some(out)
 }
 
+/// The text of the element just started (none when it was empty), in a
+/// [`CompactString`]: read through `scratch`, so that a short one (a
+/// name, an arch) takes no allocation of its own.
+fn short_text<'a, X: Events<'a>>(
+    x: &mut X,
+    empty: bool,
+    scratch: &mut String,
+) -> Result<CompactString> {
+    if empty {
+        return Ok(CompactString::default());
+    }
+    x.text_into(scratch)?;
+    Ok(CompactString::from(scratch.as_str()))
+}
+
 /// One `<package>` of primary, its start just read.
 pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Package> {
     let mut p = Package::default();
@@ -728,6 +744,7 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
     let mut list: Option<DepKind> = None;
     let mut entries = 0usize;
     let mut has_version = false;
+    let mut scratch = String::new();
     let base = x.what();
     let what = |name: &str| {
         if name.is_empty() {
@@ -752,12 +769,12 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
         };
         let text = |x: &mut X| if empty { Ok(String::new()) } else { x.text() };
         match n {
-            "name" => p.name = text(x)?,
-            "arch" => p.arch = text(x)?,
+            "name" => p.name = short_text(x, empty, &mut scratch)?,
+            "arch" => p.arch = short_text(x, empty, &mut scratch)?,
             "version" => {
                 p.epoch = number(|| what(&p.name), "epoch", x.attr("epoch"))?;
-                p.version = x.attr("ver").unwrap_or("").to_string();
-                p.release = x.attr("rel").unwrap_or("").to_string();
+                p.version = x.attr("ver").unwrap_or("").into();
+                p.release = x.attr("rel").unwrap_or("").into();
                 has_version = true;
                 if !empty {
                     x.skip()?;

@@ -96,7 +96,9 @@ use std::collections::{BTreeSet, HashSet};
 use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
 
 use crate::arch::Arch;
-use crate::install::deps::{Capability, compare_evr};
+use compact_str::CompactString;
+
+use crate::install::deps::Capability;
 use crate::rpm::header::{Header, tag};
 
 use provider::{Kind, Origin, Provider};
@@ -107,12 +109,12 @@ pub struct Candidate {
     /// The caller's handle (index into its own list of downloads, say);
     /// unique among the available and local candidates.
     pub id: usize,
-    pub name: String,
+    pub name: CompactString,
     /// 0 when the package has none.
     pub epoch: u32,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
+    pub version: CompactString,
+    pub release: CompactString,
+    pub arch: CompactString,
     /// The repository's name (`@System` for installed packages by custom),
     /// shared by all the candidates of one repository.
     pub repo: std::sync::Arc<str>,
@@ -152,11 +154,11 @@ impl Candidate {
         let files = crate::install::deps::file_paths(h);
         Candidate {
             id,
-            name: h.string(tag::NAME).unwrap_or_default(),
+            name: h.string(tag::NAME).unwrap_or_default().into(),
             epoch: h.int(tag::EPOCH).unwrap_or(0) as u32,
-            version: h.string(tag::VERSION).unwrap_or_default(),
-            release: h.string(tag::RELEASE).unwrap_or_default(),
-            arch: h.string(tag::ARCH).unwrap_or_default(),
+            version: h.string(tag::VERSION).unwrap_or_default().into(),
+            release: h.string(tag::RELEASE).unwrap_or_default().into(),
+            arch: h.string(tag::ARCH).unwrap_or_default().into(),
             repo: repo.into(),
             priority,
             provides: caps(tag::PROVIDENAME, tag::PROVIDEFLAGS, tag::PROVIDEVERSION),
@@ -518,11 +520,27 @@ fn answer(p: &Provider<'_>, chosen: &BTreeSet<usize>, weak: &BTreeSet<usize>) ->
 fn candidate_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     a.name
         .cmp(&b.name)
-        .then_with(|| compare_evr(&full_evr(a), &full_evr(b)))
+        .then_with(|| compare_candidate_evr(a, b))
         .then_with(|| a.arch.cmp(&b.arch))
         .then_with(|| a.repo.cmp(&b.repo))
         .then_with(|| a.priority.cmp(&b.priority))
         .then_with(|| a.id.cmp(&b.id))
+}
+
+/// [`compare_evr`] of two candidates' [`full_evr`]s, from their parts:
+/// the sort of a repository's packages compares thousands of pairs.
+fn compare_candidate_evr(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    let (ar, br) = match a.release.is_empty() || b.release.is_empty() {
+        true => ("", ""),
+        false => (a.release.as_str(), b.release.as_str()),
+    };
+    a.epoch.cmp(&b.epoch).then_with(|| {
+        rpm_version::Evr::new("", a.version.as_str(), ar).cmp(&rpm_version::Evr::new(
+            "",
+            b.version.as_str(),
+            br,
+        ))
+    })
 }
 
 /// `epoch:version-release`, always with the epoch, for comparisons.

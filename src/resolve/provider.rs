@@ -112,9 +112,9 @@ impl<T> Default for Index<'_, T> {
 
 impl<'a, T: Copy> Index<'a, T> {
     /// From `entries`, a walk over (name, item) asked for twice: once to
-    /// count, once to place.
-    fn new<I: Iterator<Item = (&'a str, T)>>(entries: impl Fn() -> I) -> Index<'a, T> {
-        let mut at: HashMap<&'a str, (u32, u32)> = HashMap::new();
+    /// count, once to place; there are `hint` of them, or about.
+    fn new<I: Iterator<Item = (&'a str, T)>>(hint: usize, entries: impl Fn() -> I) -> Index<'a, T> {
+        let mut at: HashMap<&'a str, (u32, u32)> = HashMap::with_capacity(hint);
         let mut fill = None;
         for (name, item) in entries() {
             fill.get_or_insert(item);
@@ -191,6 +191,15 @@ pub(super) struct Provider<'a> {
     steps: Cell<u64>,
 }
 
+/// The first eight bytes of `name` as a number (zeros after a shorter
+/// name): when two differ, the names compare as they do.
+fn name_key(name: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = name.len().min(8);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
 fn sid(i: usize) -> SolvableId {
     SolvableId::from_index(i)
 }
@@ -231,8 +240,8 @@ pub(super) fn expression(c: &Capability) -> Result<Rich, String> {
         };
     }
     Ok(Rich::Dep(Simple {
-        name: c.name.clone(),
-        constraint: op_of(c.flags, &c.evr).map(|op| (op, c.evr.clone())),
+        name: c.name.to_string(),
+        constraint: op_of(c.flags, &c.evr).map(|op| (op, c.evr.to_string())),
     }))
 }
 
@@ -265,15 +274,16 @@ impl<'a> Provider<'a> {
         more_files: &'a mut dyn MoreFiles,
         max_steps: u64,
     ) -> Provider<'a> {
-        let mut all: Vec<(Origin, &str, &Candidate)> = installed
+        let mut all: Vec<(Origin, u64, &Candidate)> = installed
             .iter()
             .map(|c| (Origin::Installed, c))
             .chain(request.local.iter().map(|c| (Origin::Local, c)))
             .chain(available.iter().map(|c| (Origin::Available, c)))
-            .map(|(o, c)| (o, c.name.as_str(), c))
+            .map(|(o, c)| (o, name_key(&c.name), c))
             .collect();
-        // The name beside each candidate: most comparisons end there.
-        // A total order (it ends with the unique id): unstable is stable.
+        // The start of the name beside each candidate: most comparisons
+        // end there, without a look at the candidate. A total order (it
+        // ends with the unique id): unstable is stable.
         all.sort_unstable_by(|a, b| {
             (a.0, a.1)
                 .cmp(&(b.0, b.1))
@@ -313,7 +323,11 @@ impl<'a> Provider<'a> {
         // Sorted by name within each origin: a name is looked up once per
         // run of its versions.
         let mut last: Option<(&str, NameId)> = None;
-        for (origin, n, c) in all {
+        let (mut provides, mut files) = (0, 0);
+        for (origin, _, c) in all {
+            let n = c.name.as_str();
+            provides += c.provides.len();
+            files += c.files.len();
             let name = match last {
                 Some((l, id)) if l == n => id,
                 _ => p.intern(Cow::Borrowed(n)),
@@ -333,7 +347,7 @@ impl<'a> Provider<'a> {
             }
         }
         let pkgs = || p.pkgs.iter().enumerate();
-        p.provides = Index::new(|| {
+        p.provides = Index::new(provides, || {
             pkgs().flat_map(|(i, pkg)| {
                 pkg.c
                     .provides
@@ -341,7 +355,7 @@ impl<'a> Provider<'a> {
                     .map(move |cap| (cap.name.as_str(), (i, cap)))
             })
         });
-        p.files = Index::new(|| {
+        p.files = Index::new(files, || {
             pkgs().flat_map(|(i, pkg)| pkg.c.files.iter().map(move |f| (f.as_str(), i)))
         });
         p.mark_excluded();
@@ -851,12 +865,45 @@ impl DependencyProvider for Provider<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Index;
+    use super::{Index, name_key};
+
+    #[test]
+    fn name_keys_that_differ_order_names_as_the_names_do() {
+        let names = [
+            "",
+            "a",
+            "a\0",
+            "a\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh-libs",
+            "abcdefgi",
+            "abcdefg",
+            "b",
+            "\u{e9}t\u{e9}",
+            "zzzzzzzzzz",
+            "glibc",
+            "glibc-common",
+            "python3",
+        ];
+        for a in names {
+            for b in names {
+                let (ka, kb) = (name_key(a), name_key(b));
+                if ka != kb {
+                    assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} against {b:?}");
+                }
+            }
+            assert_eq!(name_key(a), name_key(a));
+        }
+        // Names apart only after their eighth byte share a key.
+        assert_eq!(name_key("abcdefgh"), name_key("abcdefgh-libs"));
+    }
 
     #[test]
     fn an_index_keeps_each_names_items_in_order() {
         let entries = [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("b", 5), ("a", 6)];
-        let index = Index::new(|| entries.iter().copied());
+        // A hint under the count is only a hint.
+        let index = Index::new(2, || entries.iter().copied());
         assert_eq!(index.get("a"), &[2, 6]);
         assert_eq!(index.get("b"), &[1, 3, 5]);
         assert_eq!(index.get("c"), &[4]);
@@ -867,7 +914,7 @@ mod tests {
             all,
             [("a", vec![2, 6]), ("b", vec![1, 3, 5]), ("c", vec![4])]
         );
-        let empty: Index<'_, i32> = Index::new(std::iter::empty);
+        let empty: Index<'_, i32> = Index::new(0, std::iter::empty);
         assert!(empty.get("a").is_empty());
         assert_eq!(empty.iter().count(), 0);
     }

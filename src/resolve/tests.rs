@@ -44,15 +44,15 @@ fn cap(text: &str) -> Capability {
                 None => (0, String::new()),
             };
             Capability {
-                name: s.name,
+                name: s.name.into(),
                 flags,
-                evr,
+                evr: evr.into(),
             }
         }
         Dependency::Rich { text, .. } => Capability {
-            name: text,
+            name: text.into(),
             flags: 0,
-            evr: String::new(),
+            evr: Default::default(),
         },
     }
 }
@@ -802,7 +802,7 @@ fn a_repository_of_20000_packages_resolves_to_a_closed_set() {
             let p = repo.iter().find(|p| p.id == c.id).unwrap();
             Package {
                 nevra: p.nevra(),
-                name: p.name.clone(),
+                name: p.name.to_string(),
                 provides: p.provides.clone(),
                 requires: p.requires.clone(),
                 conflicts: p.conflicts.clone(),
@@ -837,4 +837,45 @@ fn a_long_chain_is_explained_in_bounded_lines_and_stack() {
     );
     assert!(text.contains("(the chain goes on)"), "{text}");
     assert!(text.lines().count() <= explain::MAX_LINES + 1, "{text}");
+}
+
+#[test]
+fn candidates_compare_by_their_parts_as_their_evr_texts_do() {
+    let evrs = [
+        (0, "1.0", "1"),
+        (0, "1.0", "2"),
+        (0, "1.0", ""),
+        (0, "1.0", "1.amzn2023"),
+        (0, "1.0.1", "1"),
+        (0, "1.0~rc1", "1"),
+        (0, "1.0^git1", "1"),
+        (0, "1.a", "1"),
+        (0, "1.10", "1"),
+        (0, "1.9", "1"),
+        (1, "0.1", "1"),
+        (2, "0.1", ""),
+        (10, "0.1", "1"),
+        (9, "5", "5"),
+    ];
+    for (ea, va, ra) in evrs {
+        for (eb, vb, rb) in evrs {
+            let a = Candidate {
+                epoch: ea,
+                version: va.into(),
+                release: ra.into(),
+                ..Default::default()
+            };
+            let b = Candidate {
+                epoch: eb,
+                version: vb.into(),
+                release: rb.into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                compare_candidate_evr(&a, &b),
+                crate::install::deps::compare_evr(&full_evr(&a), &full_evr(&b)),
+                "{ea}:{va}-{ra} against {eb}:{vb}-{rb}"
+            );
+        }
+    }
 }

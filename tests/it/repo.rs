@@ -270,9 +270,9 @@ fn our_view(p: &Package, files: Vec<(String, FileKind)>) -> View {
         for d in p.deps(kind) {
             deps.push((
                 kind.name().to_string(),
-                d.name.clone(),
+                d.name.to_string(),
                 d.flags & SENSE,
-                d.evr.clone(),
+                d.evr.to_string(),
                 d.flags & SENSE_PREREQ != 0,
             ));
         }
