@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 // seed is still random per process; the keys come from repositories the
 // user chose to trust, so hash flooding is no concern worth SipHash's cost.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use smallvec::SmallVec;
 
 use resolvo::{
     Candidates, Condition, ConditionId, DenseIndex, Dependencies, DependencyProvider, Interner,
@@ -161,8 +162,9 @@ pub(super) struct Provider<'a> {
     /// The packages' names borrowed from them, helpers' names made here.
     names: RefCell<Vec<Cow<'a, str>>>,
     name_ids: RefCell<HashMap<Cow<'a, str>, NameId>>,
-    /// Solvable indexes under each name.
-    by_name: RefCell<Vec<Vec<usize>>>,
+    /// Solvable indexes under each name: most names have one or two
+    /// packages, held without an allocation of their own.
+    by_name: RefCell<Vec<SmallVec<[usize; 2]>>>,
     /// Name and kind of every solvable; `pkgs` come first, index for index.
     solvables: RefCell<Vec<(NameId, Kind)>>,
     helpers: RefCell<Vec<Rich>>,
@@ -320,6 +322,9 @@ impl<'a> Provider<'a> {
             steps: Cell::new(0),
         };
         p.name_ids.borrow_mut().reserve(all.len());
+        p.names.borrow_mut().reserve(all.len());
+        p.by_name.borrow_mut().reserve(all.len());
+        p.solvables.borrow_mut().reserve(all.len());
         // Sorted by name within each origin: a name is looked up once per
         // run of its versions.
         let mut last: Option<(&str, NameId)> = None;
@@ -425,7 +430,7 @@ impl<'a> Provider<'a> {
     fn add_name(&self, name: Cow<'a, str>) -> NameId {
         let n = NameId::from_index(self.names.borrow().len());
         self.names.borrow_mut().push(name.clone());
-        self.by_name.borrow_mut().push(Vec::new());
+        self.by_name.borrow_mut().push(SmallVec::new());
         self.name_ids.borrow_mut().insert(name, n);
         n
     }

@@ -401,7 +401,7 @@ impl<'a> Provider<'a> {
                 self.root(out, req, label);
                 continue;
             }
-            let all: Vec<usize> = self.by_name.borrow()[pkg.name.to_index()].clone();
+            let all: Vec<usize> = self.by_name.borrow()[pkg.name.to_index()].to_vec();
             let mut sets = self.group(&all, &format!("{} or newer", pkg.nevra()), false);
             if let Some(by) = obsoleted_by.get(&i) {
                 let mut by = by.clone();
