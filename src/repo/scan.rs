@@ -192,8 +192,9 @@ pub(super) struct Scan<'a> {
     pos: usize,
     depth: usize,
     limits: &'a Limits,
-    /// The names of the elements open in the piece, as written.
-    open: Vec<(usize, usize)>,
+    /// The names of the elements open in the piece, as written, and as
+    /// [`xml::known_element`] took them.
+    open: Vec<(usize, usize, &'static str)>,
     /// The last start or empty tag's attributes, by their known names
     /// ([`xml::known_attr`]).
     attrs: Vec<(&'static str, Value)>,
@@ -381,21 +382,19 @@ impl<'a> Scan<'a> {
         Ok(ev)
     }
 
+    /// The end tag at `pos`: the open element's name, then `>` (a name
+    /// holds no `>`, so the first `>` ends it, as quick-xml takes it).
     fn end_tag(&mut self) -> Result<Ev> {
         let start = self.pos + 2;
-        let end = self.b[start..]
-            .iter()
-            .position(|&c| c == b'>')
-            .map(|i| start + i)
-            .ok_or_else(give_up)?;
-        let &(open, len) = self.open.last().ok_or_else(give_up)?;
-        if !same(&self.b[start..end], &self.b[open..open + len]) {
+        let &(open, len, name) = self.open.last().ok_or_else(give_up)?;
+        let end = start + len;
+        if self.b.get(end) != Some(&b'>') || !same(&self.b[start..end], &self.b[open..open + len]) {
             return Err(give_up());
         }
         self.open.pop();
         self.depth -= 1;
         self.pos = end + 1;
-        Ok(Ev::End(xml::known_element(local(&self.text[start..end]))))
+        Ok(Ev::End(name))
     }
 
     fn start_tag(&mut self) -> Result<Ev> {
@@ -435,7 +434,7 @@ impl<'a> Scan<'a> {
         if self.depth > self.limits.max_depth {
             return Err(give_up());
         }
-        self.open.push((name_start, name_end - name_start));
+        self.open.push((name_start, name_end - name_start, name));
         Ok(Ev::Start(name))
     }
 
