@@ -232,14 +232,16 @@ fn split_evr(s: &str) -> (&str, &str, &str) {
 /// rpm's EVR comparison for dependencies: a missing epoch is 0, and the
 /// release only counts when both sides have one.
 pub fn compare_evr(a: &str, b: &str) -> Ordering {
-    let (ae, av, ar) = split_evr(a);
-    let (be, bv, br) = split_evr(b);
-    let (ar, br) = if ar.is_empty() || br.is_empty() {
-        ("", "")
-    } else {
-        (ar, br)
+    compare_evr_parts(split_evr(a), split_evr(b))
+}
+
+/// [`compare_evr`] of two EVRs given as (epoch, version, release).
+pub fn compare_evr_parts(a: (&str, &str, &str), b: (&str, &str, &str)) -> Ordering {
+    let (ar, br) = match a.2.is_empty() || b.2.is_empty() {
+        true => ("", ""),
+        false => (a.2, b.2),
     };
-    Evr::new(ae, av, ar).cmp(&Evr::new(be, bv, br))
+    Evr::new(a.0, a.1, ar).cmp(&Evr::new(b.0, b.1, br))
 }
 
 /// Do the ranges of a provide and a requirement of the same name overlap?

@@ -98,7 +98,7 @@ use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
 use crate::arch::Arch;
 use compact_str::CompactString;
 
-use crate::install::deps::Capability;
+use crate::install::deps::{Capability, compare_evr_parts};
 use crate::rpm::header::{Header, tag};
 
 use provider::{Kind, Origin, Provider};
@@ -530,17 +530,10 @@ fn candidate_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
 /// [`compare_evr`] of two candidates' [`full_evr`]s, from their parts:
 /// the sort of a repository's packages compares thousands of pairs.
 fn compare_candidate_evr(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
-    let (ar, br) = match a.release.is_empty() || b.release.is_empty() {
-        true => ("", ""),
-        false => (a.release.as_str(), b.release.as_str()),
-    };
-    a.epoch.cmp(&b.epoch).then_with(|| {
-        rpm_version::Evr::new("", a.version.as_str(), ar).cmp(&rpm_version::Evr::new(
-            "",
-            b.version.as_str(),
-            br,
-        ))
-    })
+    let (va, ra, vb, rb) = (&a.version, &a.release, &b.version, &b.release);
+    a.epoch
+        .cmp(&b.epoch)
+        .then_with(|| compare_evr_parts(("", va, ra), ("", vb, rb)))
 }
 
 /// `epoch:version-release`, always with the epoch, for comparisons.
