@@ -26,7 +26,7 @@ use memchr::{memchr, memchr2};
 
 use super::decode::Limits;
 use super::error::{RepoError, Result};
-use super::package::Package;
+use super::package::{Dep, FileKind, Package, SENSE_PREREQ, dep_evr, sense_flags};
 use super::xml::{self, Ev, Events, Place};
 
 /// The packages of one piece of primary, or `None` when the piece is not
@@ -261,16 +261,39 @@ fn run_end(b: &[u8], i: usize, class: u8) -> usize {
 }
 
 /// Where the next `<` or `&` from `i` is. Most texts in primary are
-/// short (names, versions, paths): their first bytes are looked at one by
-/// one, and only a longer text is searched.
+/// short (names, versions, paths): their first bytes are looked at eight
+/// at a time in a word, and only a longer text is searched.
 fn find_text_stop(b: &[u8], i: usize) -> Option<usize> {
-    const SHORT: usize = 24;
-    let head = &b[i..b.len().min(i + SHORT)];
-    match head.iter().position(|&c| c == b'<' || c == b'&') {
-        Some(n) => Some(i + n),
-        None if head.len() < SHORT => None,
-        None => memchr2(b'<', b'&', &b[i + SHORT..]).map(|n| i + SHORT + n),
+    const SHORT: usize = 32;
+    let mut at = i;
+    while at + 8 <= b.len().min(i + SHORT) {
+        let word = u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+        if let Some(n) = first_lt_or_amp(word) {
+            return Some(at + n);
+        }
+        at += 8;
     }
+    if at < i + SHORT {
+        // Fewer than eight bytes are left before the end.
+        return b[at..]
+            .iter()
+            .position(|&c| c == b'<' || c == b'&')
+            .map(|n| at + n);
+    }
+    memchr2(b'<', b'&', &b[at..]).map(|n| at + n)
+}
+
+/// The index of the first `<` or `&` among the eight bytes of `word`
+/// (little-endian: the first byte is the lowest). A byte equal to one is
+/// a zero byte of `word ^ that byte repeated`; the lowest byte the
+/// zero-byte test flags is always a real zero (a false flag only comes
+/// from a borrow out of a real zero below it).
+fn first_lt_or_amp(word: u64) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let found = zero(word ^ (ONES * u64::from(b'<'))) | zero(word ^ (ONES * u64::from(b'&')));
+    (found != 0).then(|| found.trailing_zeros() as usize / 8)
 }
 
 /// The predefined entity at the start of `rest` (which starts with `&`):
@@ -330,6 +353,31 @@ impl<'a> Scan<'a> {
             keys: Vec::new(),
             values: String::new(),
         }
+    }
+
+    /// Where a quick read starts: past whitespace from `pos` (checked as
+    /// the text event the readers ignore would be) up to a `<`, then
+    /// `open` (a `<` and an element's name) followed by a byte that ends
+    /// a name; the `<` and the end of `open`. The whitespace is passed
+    /// even when `open` does not follow: the events would only have
+    /// ignored it.
+    fn quick_start(&mut self, open: &[u8]) -> Option<(usize, usize)> {
+        let lt = self.past_space()?;
+        let end = lt + open.len();
+        let next = *self.b.get(end)?;
+        (self.b[lt..].starts_with(open) && CLASS[next as usize] & NAME == 0).then_some((lt, end))
+    }
+
+    /// Past the whitespace at `pos` when markup follows it: where the `<`
+    /// is. The readers that call the quick reads ignore text events.
+    fn past_space(&mut self) -> Option<usize> {
+        let lt = run_end(self.b, self.pos, SPACE);
+        if self.b.get(lt) != Some(&b'<') {
+            return None;
+        }
+        self.check_run(self.pos, lt).ok()?;
+        self.pos = lt;
+        Some(lt)
     }
 
     /// Past whitespace between elements (a run between markup: its
@@ -560,6 +608,167 @@ impl<'a> Events<'a> for Scan<'a> {
         }
     }
 
+    fn quick_entry(&mut self) -> Option<Dep> {
+        let (lt, end) = self.quick_start(b"<rpm:entry")?;
+        let b = self.b;
+        // name, flags, epoch, ver, rel, pre: where each value is.
+        let mut at: [Option<(usize, usize)>; 6] = [None; 6];
+        let mut i = end;
+        let end = loop {
+            match b.get(i) {
+                Some(&c) if is_space(c) => i = run_end(b, i, SPACE),
+                Some(b'/') if b.get(i + 1) == Some(&b'>') => break i + 2,
+                _ => return None,
+            }
+            if b.get(i) == Some(&b'/') {
+                continue;
+            }
+            let key = i;
+            i = run_end(b, i, NAME);
+            let slot = match &b[key..i] {
+                b"name" => 0,
+                b"flags" => 1,
+                b"epoch" => 2,
+                b"ver" => 3,
+                b"rel" => 4,
+                b"pre" => 5,
+                _ => return None,
+            };
+            if at[slot].is_some() || b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
+                return None;
+            }
+            let start = i + 2;
+            let len = b[start..]
+                .iter()
+                .position(|&c| CLASS[c as usize] & IN_VALUE != 0)?;
+            if b[start + len] != b'"' || len > self.limits.max_string {
+                return None;
+            }
+            at[slot] = Some((start, start + len));
+            i = start + len + 1;
+        };
+        self.check_run(lt + 1, end - 1).ok()?;
+        let value = |k: usize| at[k].map(|(s, e)| &self.text[s..e]);
+        let name = value(0).filter(|n| !n.is_empty())?;
+        let mut flags = match value(1) {
+            None | Some("") => 0,
+            Some(f) => sense_flags(f)?,
+        };
+        if matches!(value(5), Some("1" | "true")) {
+            flags |= SENSE_PREREQ;
+        }
+        let dep = Dep {
+            name: name.into(),
+            flags,
+            evr: dep_evr(value(2), value(3), value(4)),
+        };
+        self.pos = end;
+        Some(dep)
+    }
+
+    fn quick_file(&mut self) -> Option<(FileKind, &'a str)> {
+        let (lt, mut i) = self.quick_start(b"<file")?;
+        let b = self.b;
+        let kind = match &b[i..] {
+            [b'>', ..] => FileKind::File,
+            [
+                b' ',
+                b't',
+                b'y',
+                b'p',
+                b'e',
+                b'=',
+                b'"',
+                b'd',
+                b'i',
+                b'r',
+                b'"',
+                b'>',
+                ..,
+            ] => FileKind::Dir,
+            [
+                b' ',
+                b't',
+                b'y',
+                b'p',
+                b'e',
+                b'=',
+                b'"',
+                b'g',
+                b'h',
+                b'o',
+                b's',
+                b't',
+                b'"',
+                b'>',
+                ..,
+            ] => FileKind::Ghost,
+            _ => return None,
+        };
+        i = memchr(b'>', &b[i..])? + i + 1;
+        self.check_run(lt + 1, i - 1).ok()?;
+        if self.depth + 1 > self.limits.max_depth {
+            return None;
+        }
+        let end = find_text_stop(b, i)?;
+        let path = &self.text[i..end];
+        if b[end] != b'<'
+            || !b[end..].starts_with(b"</file>")
+            || path.as_bytes().contains(&b'\r')
+            || path.len() > self.limits.max_string
+        {
+            return None;
+        }
+        self.check_run(i, end).ok()?;
+        self.check_run(end + 1, end + 6).ok()?;
+        self.pos = end + 7;
+        Some((kind, path))
+    }
+
+    fn quick_skip(&mut self) -> bool {
+        let Some(lt) = self.past_space() else {
+            return false;
+        };
+        let b = self.b;
+        let name_start = lt + 1;
+        if !b.get(name_start).is_some_and(|&c| is_name_start(c)) {
+            return false;
+        }
+        let name_end = run_end(b, name_start, NAME);
+        let name = &self.text[name_start..name_end];
+        if b.get(name_end) != Some(&b'>')
+            || !xml::known_element(local(name)).is_empty()
+            || self.depth + 1 > self.limits.max_depth
+            || self.check_run(lt + 1, name_end).is_err()
+        {
+            return false;
+        }
+        // The text, its entities checked, up to the end tag.
+        let from = name_end + 1;
+        let mut at = from;
+        let end = loop {
+            match find_text_stop(b, at) {
+                Some(i) if b[i] == b'&' => match entity(&b[i..]) {
+                    Some((len, _)) => at = i + len,
+                    None => return false,
+                },
+                Some(i) => break i,
+                None => return false,
+            }
+        };
+        let close = end + 2 + name.len();
+        if b.get(end + 1) != Some(&b'/')
+            || b.get(close) != Some(&b'>')
+            || !same(&b[end + 2..close], name.as_bytes())
+            || self.check_run(from, end).is_err()
+            || self.check_run(end + 1, close).is_err()
+        {
+            return false;
+        }
+        self.pos = close + 1;
+        true
+    }
+
     fn error(&self, _message: String) -> RepoError {
         give_up()
     }
@@ -576,6 +785,7 @@ impl<'a> Events<'a> for Scan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::package::DepKind;
 
     const SHA: &str = "AA7F1E2F6A1F8C33E5B0D93DD4B5C1B7E24F44B2FF1EE9A6A7E0D35E4A9C2E10";
 
@@ -800,6 +1010,211 @@ Second line.</description>
                 }
             }
         }
+    }
+
+    /// The word-wise search finds the first `<` or `&` wherever it is,
+    /// whatever bytes (any value, more of them after) surround it.
+    #[test]
+    fn text_stops_are_found_at_every_place() {
+        let fillers: [u8; 6] = [b'a', 0x00, 0xff, b'<' ^ 0x01, b'&' + 1, 0x80];
+        for len in 0..80 {
+            for stop in 0..=len {
+                for &fill in &fillers {
+                    for (first, later) in [(b'<', b'&'), (b'&', b'<'), (b'<', b'<')] {
+                        let mut b = vec![fill; len];
+                        if stop < len {
+                            b[stop] = first;
+                            for (k, c) in b.iter_mut().enumerate().skip(stop + 1) {
+                                if k % 3 == 0 {
+                                    *c = later;
+                                }
+                            }
+                        }
+                        for from in [0, 1.min(stop)] {
+                            let want = b[from..]
+                                .iter()
+                                .position(|&c| c == b'<' || c == b'&')
+                                .map(|n| from + n);
+                            assert_eq!(find_text_stop(&b, from), want, "{b:?} from {from}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the events make of `text`'s first element (after whitespace):
+    /// as an entry (`file` false) or a file, and where the reader ends.
+    fn by_events(text: &str, limits: &Limits, file: bool) -> Option<(String, usize)> {
+        let mut y = Scan::new(text, limits);
+        let ev = loop {
+            match y.next().ok()? {
+                Ev::Text => continue,
+                ev => break ev,
+            }
+        };
+        let read = match (ev, file) {
+            (Ev::Empty("entry"), false) => {
+                format!("{:?}", xml::dep(&y, String::new, DepKind::Requires).ok()?)
+            }
+            (Ev::Start("file"), true) => {
+                let kind = xml::file_kind(&y);
+                format!("{:?}", (kind, y.text().ok()?))
+            }
+            _ => return None,
+        };
+        Some((read, y.pos))
+    }
+
+    /// The shortcuts take the entries and files createrepo_c writes, and
+    /// read them as the events do; anything else is left to the events,
+    /// the reader unmoved.
+    #[test]
+    fn entries_and_files_are_read_in_one_go_as_the_events_read_them() {
+        let limits = Limits::default();
+        let entries: &[(&str, bool)] = &[
+            (
+                "\n      <rpm:entry name=\"libc.so.6(GLIBC_2.34)(64bit)\"/>\n",
+                true,
+            ),
+            (
+                r#"<rpm:entry name="p" flags="EQ" epoch="0" ver="1.0" rel="1.amzn2023"/>"#,
+                true,
+            ),
+            (
+                r#"<rpm:entry name="p" flags="GE" epoch="2" ver="1.0"/>"#,
+                true,
+            ),
+            (r#"<rpm:entry name="/bin/sh" pre="1"/>"#, true),
+            (
+                r#"<rpm:entry rel="1" ver="2" name="q" flags="LT" pre="0"/>"#,
+                true,
+            ),
+            (r#"<rpm:entry name="q" flags=""  />"#, true),
+            (
+                r#"<rpm:entry name="(a if b)" flags="EQ" ver="1"/><rpm:entry name="z"/>"#,
+                true,
+            ),
+            // Left to the events: other quotes, entities, other names and
+            // attributes, a non-empty element, what the events refuse.
+            (r#"<rpm:entry name='p'/>"#, false),
+            (r#"<rpm:entry name="p &amp; q"/>"#, false),
+            (r#"<rpm:entry name="it's"/>"#, false),
+            (r#"<rpm:entry name="p" other="1"/>"#, false),
+            (r#"<rpm:entry name="p"></rpm:entry>"#, false),
+            (r#"<rpm:entryx name="p"/>"#, false),
+            (r#"<x:entry name="p"/>"#, false),
+            (r#"<rpm:entry name="p" name="q"/>"#, false),
+            (r#"<rpm:entry name="p"flags="EQ"/>"#, false),
+            (r#"<rpm:entry name="p" flags="XX"/>"#, false),
+            (r#"<rpm:entry name=""/>"#, false),
+            (r#"<rpm:entry/>"#, false),
+            (r#"<rpm:entry name="p" / >"#, false),
+            (r#"<rpm:entry name="p"/"#, false),
+            ("<rpm:entry name=\"p\tq\"/>", false),
+            (r#"text<rpm:entry name="p"/>"#, false),
+        ];
+        for &(text, taken) in entries {
+            let mut x = Scan::new(text, &limits);
+            let quick = x.quick_entry().map(|d| (format!("{d:?}"), x.pos));
+            assert_eq!(quick.is_some(), taken, "{text}");
+            match quick {
+                Some(q) => assert_eq!(Some(q), by_events(text, &limits, false), "{text}"),
+                None => assert_eq!(text[..x.pos].trim(), "", "{text}"),
+            }
+        }
+        let files: &[(&str, bool)] = &[
+            ("\n    <file>/usr/bin/p</file>\n", true),
+            (r#"<file type="dir">/etc/p.d</file>"#, true),
+            (r#"<file type="ghost">/var/log/p.log</file>"#, true),
+            (r#"<file></file>"#, true),
+            (
+                r#"<file type="dir">/usr/share/ünï</file><file>/b</file>"#,
+                true,
+            ),
+            (r#"<file>/a&amp;b</file>"#, false),
+            (r#"<file type='dir'>/a</file>"#, false),
+            (r#"<file type="other">/a</file>"#, false),
+            (r#"<file/>"#, false),
+            (r#"<files>/a</files>"#, false),
+            (r#"<file>/a</fil>"#, false),
+            (r#"<file>/a<b/></file>"#, false),
+            ("<file>/a\rb</file>", false),
+            (r#"<file>/a"#, false),
+        ];
+        for &(text, taken) in files {
+            let mut x = Scan::new(text, &limits);
+            let quick = x.quick_file().map(|f| (format!("{f:?}"), x.pos));
+            assert_eq!(quick.is_some(), taken, "{text}");
+            match quick {
+                Some(q) => assert_eq!(Some(q), by_events(text, &limits, true), "{text}"),
+                None => assert_eq!(text[..x.pos].trim(), "", "{text}"),
+            }
+        }
+        let skipped: &[(&str, bool)] = &[
+            ("\n  <summary>The p package</summary>\n", true),
+            (
+                "<description>Says &lt;hi&gt; &amp; more.\nTwo lines.</description>",
+                true,
+            ),
+            ("<url></url><name>p</name>", true),
+            ("<rpm:license>MIT</rpm:license>", true),
+            ("<name>p</name>", false),
+            ("<x:name>p</x:name>", false),
+            ("<rpm:provides></rpm:provides>", false),
+            (r#"<summary a="1">s</summary>"#, false),
+            ("<summary/>", false),
+            ("<summary>a<b/>c</summary>", false),
+            ("<summary>a &bad; b</summary>", false),
+            ("<summary>s</summary2>", false),
+            ("<summary>s</summ>", false),
+            ("<summary>s", false),
+            ("text<summary>s</summary>", false),
+        ];
+        for &(text, taken) in skipped {
+            let mut x = Scan::new(text, &limits);
+            let quick = x.quick_skip();
+            assert_eq!(quick, taken, "{text}");
+            match quick {
+                true => {
+                    // The events: an element no reader knows, skipped.
+                    let mut y = Scan::new(text, &limits);
+                    let ev = loop {
+                        match y.next().expect(text) {
+                            Ev::Text => continue,
+                            ev => break ev,
+                        }
+                    };
+                    assert_eq!(ev, Ev::Start(""), "{text}");
+                    y.skip().expect(text);
+                    assert_eq!(x.pos, y.pos, "{text}");
+                }
+                false => assert_eq!(text[..x.pos].trim(), "", "{text}"),
+            }
+        }
+        // Limits: what the events give up on is left to them.
+        let tight = Limits {
+            max_string: 3,
+            ..Limits::default()
+        };
+        let mut x = Scan::new(r#"<rpm:entry name="long"/>"#, &tight);
+        assert!(x.quick_entry().is_none());
+        let mut x = Scan::new("<file>/long</file>", &tight);
+        assert!(x.quick_file().is_none());
+        let shallow = Limits {
+            max_depth: 1,
+            ..Limits::default()
+        };
+        let mut x = Scan::new("<file>/a</file>", &shallow);
+        assert!(x.quick_file().is_none());
+        let mut x = Scan::new("<summary>s</summary>", &shallow);
+        assert!(!x.quick_skip());
+        let short = Limits {
+            max_token: 8,
+            ..Limits::default()
+        };
+        let mut x = Scan::new("<summary>a long summary</summary>", &short);
+        assert!(!x.quick_skip());
     }
 
     /// Every limit quick-xml's reader enforces is handed back before it is

@@ -118,6 +118,26 @@ pub(super) trait Events<'a> {
     fn text_into(&mut self, s: &mut String) -> Result<()>;
     /// Skip the element just started, whatever it holds.
     fn skip(&mut self) -> Result<()>;
+    /// What follows (whitespace, then an empty `rpm:entry` element in
+    /// the plain form), read in one go as the dependency [`dep`] would
+    /// make of its events; `None` when it is anything else (or the reader
+    /// has no such shortcut), the reader then at most past the whitespace,
+    /// which the readers that ask ignore.
+    fn quick_entry(&mut self) -> Option<Dep> {
+        None
+    }
+    /// The same for a `<file>` element holding a plain path: its kind and
+    /// its path, as [`file_kind`] and [`Events::text`] would read them.
+    fn quick_file(&mut self) -> Option<(FileKind, &'a str)> {
+        None
+    }
+    /// What follows (whitespace, then an element no reader looks at:
+    /// `summary`, `description`, `rpm:license`…, with no attributes and
+    /// only text inside) passed over as [`Events::skip`] would; whether
+    /// it was. Whitespace may be passed either way (it is ignored).
+    fn quick_skip(&mut self) -> bool {
+        false
+    }
     /// An error at the place read to.
     fn error(&self, message: String) -> RepoError;
     fn limits(&self) -> &'a Limits;
@@ -523,7 +543,11 @@ fn record<R: Read>(x: &mut Xml<R>, kind: String) -> Result<Record> {
 }
 
 /// The entry just read (`<rpm:entry …/>`) as a dependency.
-fn dep<'a>(x: &impl Events<'a>, what: impl Fn() -> String, kind: DepKind) -> Result<Dep> {
+pub(super) fn dep<'a>(
+    x: &impl Events<'a>,
+    what: impl Fn() -> String,
+    kind: DepKind,
+) -> Result<Dep> {
     let name = x
         .attr("name")
         .filter(|n| !n.is_empty())
@@ -552,7 +576,7 @@ fn dep<'a>(x: &impl Events<'a>, what: impl Fn() -> String, kind: DepKind) -> Res
     })
 }
 
-fn file_kind<'a>(x: &impl Events<'a>) -> FileKind {
+pub(super) fn file_kind<'a>(x: &impl Events<'a>) -> FileKind {
     match x.attr("type") {
         Some("dir") => FileKind::Dir,
         Some("ghost") => FileKind::Ghost,
@@ -737,6 +761,35 @@ fn short_text<'a, X: Events<'a>>(
     Ok(CompactString::from(scratch.as_str()))
 }
 
+/// What [`package`] tries before the next event, where the reader can:
+/// an entry of the open dependency list, a file after the lists (where
+/// generators write them), or an element no one reads, passed over.
+/// `Some(true)`: an entry or a file was read; `Some(false)`: an element
+/// was passed over; `None`: neither.
+fn quick_read<'a, X: Events<'a>>(
+    x: &mut X,
+    p: &mut Package,
+    list: Option<DepKind>,
+    files_next: &mut bool,
+) -> Option<bool> {
+    let read = match list {
+        Some(kind) => x.quick_entry().map(|d| p.deps_mut(kind).push(d)),
+        None if *files_next => x.quick_file().map(|(kind, path)| {
+            p.files.push(PackageFile {
+                path: path.to_string(),
+                kind,
+            })
+        }),
+        None => None,
+    };
+    *files_next = read.is_some() && list.is_none();
+    match read {
+        Some(()) => Some(true),
+        None if list.is_none() && x.quick_skip() => Some(false),
+        None => None,
+    }
+}
+
 /// One `<package>` of primary, its start just read.
 pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Package> {
     let mut p = Package::default();
@@ -753,7 +806,24 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
             format!("{base}: package `{}`", crate::spec::diag::escape(name))
         }
     };
+    // Files come after the dependency lists, where generators write them.
+    let mut files_next = false;
     loop {
+        let quick = quick_read(x, &mut p, list, &mut files_next);
+        if quick == Some(false) {
+            continue;
+        }
+        if quick == Some(true) {
+            entries += 1;
+            if entries > x.limits().max_entries {
+                return Err(x.limit(
+                    "max_entries",
+                    x.limits().max_entries as u64,
+                    "entries in one package",
+                ));
+            }
+            continue;
+        }
         let (n, empty) = match x.next()? {
             Ev::Start(n) => (n, false),
             Ev::Empty(n) => (n, true),
@@ -761,6 +831,7 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
             Ev::End(n) => {
                 if list.is_some() && DepKind::from_name(n.as_bytes()) == list {
                     list = None;
+                    files_next = true;
                 }
                 continue;
             }
@@ -925,28 +996,38 @@ pub(super) fn files_matching<'a, X: Events<'a>>(
     pkgid.push_str(x.attr("pkgid").unwrap_or(""));
     let mut files = 0usize;
     loop {
-        match x.next()? {
-            Ev::Start("version") | Ev::Empty("version") => {
-                number(|| x.what().to_string(), "epoch", x.attr("epoch"))?;
-            }
-            Ev::Start("file") => {
-                x.text_into(path)?;
-                if wanted(path) {
-                    each(pkgid, path)?;
+        let found = match x.quick_file() {
+            Some((_, p)) => Some(p),
+            None => match x.next()? {
+                Ev::Start("file") => {
+                    x.text_into(path)?;
+                    Some(path.as_str())
                 }
-                files += 1;
-                if files > x.limits().max_entries {
-                    return Err(x.limit(
-                        "max_entries",
-                        x.limits().max_entries as u64,
-                        "entries in one package",
-                    ));
+                Ev::Start("version") | Ev::Empty("version") => {
+                    number(|| x.what().to_string(), "epoch", x.attr("epoch"))?;
+                    None
                 }
+                Ev::Start(_) => {
+                    x.skip()?;
+                    None
+                }
+                Ev::End("package") => return Ok(()),
+                Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
+                _ => None,
+            },
+        };
+        if let Some(p) = found {
+            if wanted(p) {
+                each(pkgid, p)?;
             }
-            Ev::Start(_) => x.skip()?,
-            Ev::End("package") => return Ok(()),
-            Ev::Eof => return Err(x.error("the file ends inside `<package>`".into())),
-            _ => {}
+            files += 1;
+            if files > x.limits().max_entries {
+                return Err(x.limit(
+                    "max_entries",
+                    x.limits().max_entries as u64,
+                    "entries in one package",
+                ));
+            }
         }
     }
 }
