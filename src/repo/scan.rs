@@ -1066,6 +1066,26 @@ Second line.</description>
         Some((read, y.pos))
     }
 
+    /// Each case read by `quick` (a file when `file`): taken or not as the
+    /// case says; when taken, read as the events read it, to the same
+    /// place; when not, the reader at most past whitespace.
+    fn check_quick(
+        cases: &[(&str, bool)],
+        file: bool,
+        quick: impl Fn(&mut Scan) -> Option<String>,
+    ) {
+        let limits = Limits::default();
+        for &(text, taken) in cases {
+            let mut x = Scan::new(text, &limits);
+            let read = quick(&mut x).map(|r| (r, x.pos));
+            assert_eq!(read.is_some(), taken, "{text}");
+            match read {
+                Some(r) => assert_eq!(Some(r), by_events(text, &limits, file), "{text}"),
+                None => assert_eq!(text[..x.pos].trim(), "", "{text}"),
+            }
+        }
+    }
+
     /// The shortcuts take the entries and files createrepo_c writes, and
     /// read them as the events do; anything else is left to the events,
     /// the reader unmoved.
@@ -1114,15 +1134,9 @@ Second line.</description>
             ("<rpm:entry name=\"p\tq\"/>", false),
             (r#"text<rpm:entry name="p"/>"#, false),
         ];
-        for &(text, taken) in entries {
-            let mut x = Scan::new(text, &limits);
-            let quick = x.quick_entry().map(|d| (format!("{d:?}"), x.pos));
-            assert_eq!(quick.is_some(), taken, "{text}");
-            match quick {
-                Some(q) => assert_eq!(Some(q), by_events(text, &limits, false), "{text}"),
-                None => assert_eq!(text[..x.pos].trim(), "", "{text}"),
-            }
-        }
+        check_quick(entries, false, |x| {
+            x.quick_entry().map(|d| format!("{d:?}"))
+        });
         let files: &[(&str, bool)] = &[
             ("\n    <file>/usr/bin/p</file>\n", true),
             (r#"<file type="dir">/etc/p.d</file>"#, true),
@@ -1142,15 +1156,7 @@ Second line.</description>
             ("<file>/a\rb</file>", false),
             (r#"<file>/a"#, false),
         ];
-        for &(text, taken) in files {
-            let mut x = Scan::new(text, &limits);
-            let quick = x.quick_file().map(|f| (format!("{f:?}"), x.pos));
-            assert_eq!(quick.is_some(), taken, "{text}");
-            match quick {
-                Some(q) => assert_eq!(Some(q), by_events(text, &limits, true), "{text}"),
-                None => assert_eq!(text[..x.pos].trim(), "", "{text}"),
-            }
-        }
+        check_quick(files, true, |x| x.quick_file().map(|f| format!("{f:?}")));
         let skipped: &[(&str, bool)] = &[
             ("\n  <summary>The p package</summary>\n", true),
             (

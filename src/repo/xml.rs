@@ -761,6 +761,19 @@ fn short_text<'a, X: Events<'a>>(
     Ok(CompactString::from(scratch.as_str()))
 }
 
+/// `count` entries (dependencies and files) of one package, against
+/// `max_entries`.
+fn within_entries<'a>(x: &impl Events<'a>, count: usize) -> Result<()> {
+    match count > x.limits().max_entries {
+        true => Err(x.limit(
+            "max_entries",
+            x.limits().max_entries as u64,
+            "entries in one package",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// What [`package`] tries before the next event, where the reader can:
 /// an entry of the open dependency list, a file after the lists (where
 /// generators write them), or an element no one reads, passed over.
@@ -815,13 +828,7 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
         }
         if quick == Some(true) {
             entries += 1;
-            if entries > x.limits().max_entries {
-                return Err(x.limit(
-                    "max_entries",
-                    x.limits().max_entries as u64,
-                    "entries in one package",
-                ));
-            }
+            within_entries(x, entries)?;
             continue;
         }
         let (n, empty) = match x.next()? {
@@ -910,13 +917,7 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
                 None => x.skip()?,
             },
         }
-        if entries > x.limits().max_entries {
-            return Err(x.limit(
-                "max_entries",
-                x.limits().max_entries as u64,
-                "entries in one package",
-            ));
-        }
+        within_entries(x, entries)?;
     }
     // The package's name goes into an error only: made then.
     let missing = |field: &str| RepoError::Metadata {
@@ -1021,13 +1022,7 @@ pub(super) fn files_matching<'a, X: Events<'a>>(
                 each(pkgid, p)?;
             }
             files += 1;
-            if files > x.limits().max_entries {
-                return Err(x.limit(
-                    "max_entries",
-                    x.limits().max_entries as u64,
-                    "entries in one package",
-                ));
-            }
+            within_entries(x, files)?;
         }
     }
 }
@@ -1054,13 +1049,7 @@ fn file_list<R: Read>(x: &mut Xml<R>) -> Result<FileList> {
                 let kind = file_kind(x);
                 let path = x.text()?;
                 l.files.push(PackageFile { path, kind });
-                if l.files.len() > x.limits.max_entries {
-                    return Err(x.limit(
-                        "max_entries",
-                        x.limits.max_entries as u64,
-                        "entries in one package",
-                    ));
-                }
+                within_entries(x, l.files.len())?;
             }
             Ev::Start(_) => x.skip()?,
             Ev::End("package") => return Ok(l),
