@@ -669,41 +669,15 @@ impl<'a> Events<'a> for Scan<'a> {
     fn quick_file(&mut self) -> Option<(FileKind, &'a str)> {
         let (lt, mut i) = self.quick_start(b"<file")?;
         let b = self.b;
-        let kind = match &b[i..] {
-            [b'>', ..] => FileKind::File,
-            [
-                b' ',
-                b't',
-                b'y',
-                b'p',
-                b'e',
-                b'=',
-                b'"',
-                b'd',
-                b'i',
-                b'r',
-                b'"',
-                b'>',
-                ..,
-            ] => FileKind::Dir,
-            [
-                b' ',
-                b't',
-                b'y',
-                b'p',
-                b'e',
-                b'=',
-                b'"',
-                b'g',
-                b'h',
-                b'o',
-                b's',
-                b't',
-                b'"',
-                b'>',
-                ..,
-            ] => FileKind::Ghost,
-            _ => return None,
+        let rest = &b[i..];
+        let kind = if rest.starts_with(b">") {
+            FileKind::File
+        } else if rest.starts_with(br#" type="dir">"#) {
+            FileKind::Dir
+        } else if rest.starts_with(br#" type="ghost">"#) {
+            FileKind::Ghost
+        } else {
+            return None;
         };
         i = memchr(b'>', &b[i..])? + i + 1;
         self.check_run(lt + 1, i - 1).ok()?;
