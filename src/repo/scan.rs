@@ -397,11 +397,11 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A run of text from `pos` to the next `<` (or the end): its end, once
-    /// its entities are checked.
-    fn text_run(&self) -> Result<(usize, bool)> {
+    /// A run of text from `from` to the next `<` (or the end): its end,
+    /// once its entities are checked, and whether it has any.
+    fn text_run(&self, from: usize) -> Result<(usize, bool)> {
         let b = self.b;
-        let (mut at, mut entities) = (self.pos, false);
+        let (mut at, mut entities) = (from, false);
         let end = loop {
             match find_text_stop(b, at) {
                 Some(i) if b[i] == b'&' => {
@@ -413,7 +413,7 @@ impl<'a> Scan<'a> {
                 None => break b.len(),
             }
         };
-        self.check_run(self.pos, end)?;
+        self.check_run(from, end)?;
         Ok((end, entities))
     }
 
@@ -561,7 +561,7 @@ impl<'a> Events<'a> for Scan<'a> {
         if self.b[self.pos] == b'<' {
             return self.tag();
         }
-        self.pos = self.text_run()?.0;
+        self.pos = self.text_run(self.pos)?.0;
         Ok(Ev::Text)
     }
 
@@ -577,7 +577,7 @@ impl<'a> Events<'a> for Scan<'a> {
 
     fn text_into(&mut self, s: &mut String) -> Result<()> {
         let start = self.pos;
-        let (end, entities) = self.text_run()?;
+        let (end, entities) = self.text_run(self.pos)?;
         let raw = &self.text[start..end];
         if raw.as_bytes().contains(&b'\r') {
             return Err(give_up());
@@ -669,34 +669,29 @@ impl<'a> Events<'a> for Scan<'a> {
     fn quick_file(&mut self) -> Option<(FileKind, &'a str)> {
         let (lt, mut i) = self.quick_start(b"<file")?;
         let b = self.b;
-        let rest = &b[i..];
-        let kind = if rest.starts_with(b">") {
-            FileKind::File
-        } else if rest.starts_with(br#" type="dir">"#) {
-            FileKind::Dir
-        } else if rest.starts_with(br#" type="ghost">"#) {
-            FileKind::Ghost
-        } else {
-            return None;
-        };
-        i = memchr(b'>', &b[i..])? + i + 1;
+        const FORMS: [(&[u8], FileKind); 3] = [
+            (b">", FileKind::File),
+            (br#" type="dir">"#, FileKind::Dir),
+            (br#" type="ghost">"#, FileKind::Ghost),
+        ];
+        let (form, kind) = FORMS.iter().find(|(f, _)| b[i..].starts_with(f))?;
+        i += form.len();
         self.check_run(lt + 1, i - 1).ok()?;
         if self.depth + 1 > self.limits.max_depth {
             return None;
         }
-        let end = find_text_stop(b, i)?;
+        let (end, entities) = self.text_run(i).ok()?;
         let path = &self.text[i..end];
-        if b[end] != b'<'
+        if entities
             || !b[end..].starts_with(b"</file>")
             || path.as_bytes().contains(&b'\r')
             || path.len() > self.limits.max_string
         {
             return None;
         }
-        self.check_run(i, end).ok()?;
         self.check_run(end + 1, end + 6).ok()?;
         self.pos = end + 7;
-        Some((kind, path))
+        Some((*kind, path))
     }
 
     fn quick_skip(&mut self) -> bool {
@@ -718,23 +713,13 @@ impl<'a> Events<'a> for Scan<'a> {
             return false;
         }
         // The text, its entities checked, up to the end tag.
-        let from = name_end + 1;
-        let mut at = from;
-        let end = loop {
-            match find_text_stop(b, at) {
-                Some(i) if b[i] == b'&' => match entity(&b[i..]) {
-                    Some((len, _)) => at = i + len,
-                    None => return false,
-                },
-                Some(i) => break i,
-                None => return false,
-            }
+        let Ok((end, _)) = self.text_run(name_end + 1) else {
+            return false;
         };
         let close = end + 2 + name.len();
         if b.get(end + 1) != Some(&b'/')
             || b.get(close) != Some(&b'>')
             || !same(&b[end + 2..close], name.as_bytes())
-            || self.check_run(from, end).is_err()
             || self.check_run(end + 1, close).is_err()
         {
             return false;

@@ -822,14 +822,14 @@ pub(super) fn package<'a, X: Events<'a>>(x: &mut X, index: u64) -> Result<Packag
     // Files come after the dependency lists, where generators write them.
     let mut files_next = false;
     loop {
-        let quick = quick_read(x, &mut p, list, &mut files_next);
-        if quick == Some(false) {
-            continue;
-        }
-        if quick == Some(true) {
-            entries += 1;
-            within_entries(x, entries)?;
-            continue;
+        match quick_read(x, &mut p, list, &mut files_next) {
+            Some(true) => {
+                entries += 1;
+                within_entries(x, entries)?;
+                continue;
+            }
+            Some(false) => continue,
+            None => {}
         }
         let (n, empty) = match x.next()? {
             Ev::Start(n) => (n, false),
