@@ -14,6 +14,10 @@
 //! error. A piece it gives up on is read by [`xml::primary_piece`]
 //! instead, so errors and odd documents always get quick-xml's answer.
 //!
+//! Most packages are read in one go by [`whole`]: createrepo_c's layout
+//! matched literally, element after element, and a package in any other
+//! layout left to the events.
+//!
 //! The promise, on any bytes: [`primary_piece`] returns `None` or exactly
 //! what [`xml::primary_piece`] returns, and [`filelists_matching`] `None`
 //! or exactly what [`xml::filelists_matching`] finds. [`Scan`] hands [`xml::package`]
@@ -29,6 +33,8 @@ use super::error::{RepoError, Result};
 use super::package::{Dep, FileKind, Package, SENSE_PREREQ, dep_evr, sense_flags};
 use super::xml::{self, Ev, Events, Place};
 
+mod whole;
+
 /// The packages of one piece of primary, or `None` when the piece is not
 /// in the plain form read here, or does not read cleanly.
 pub(super) fn primary_piece(
@@ -39,7 +45,11 @@ pub(super) fn primary_piece(
 ) -> Option<Vec<Package>> {
     let mut out = Vec::new();
     piece(data, place, "metadata", what, limits, &mut |x, count| {
-        out.push(xml::package(x, count)?);
+        let p = match x.whole_package() {
+            Some(p) => p,
+            None => xml::package(x, count)?,
+        };
+        out.push(p);
         Ok(())
     })?;
     Some(out)
@@ -135,8 +145,18 @@ fn filelists_in_pieces(
 ) -> Option<(u64, Vec<(String, String)>)> {
     let mut out = Vec::new();
     let (mut pkgid, mut path) = (String::new(), String::new());
+    let mut found = Vec::new();
     let mut read_piece = |data: &[u8], place| {
         piece(data, place, "filelists", what, limits, &mut |x, _| {
+            if x.whole_file_list(wanted, &mut found).is_some() {
+                let id = x.attr("pkgid").unwrap_or("");
+                out.extend(
+                    found
+                        .drain(..)
+                        .map(|p| (id.to_string(), x.text[p].to_string())),
+                );
+                return Ok(());
+            }
             xml::files_matching(x, &mut pkgid, &mut path, wanted, &mut |id, p| {
                 out.push((id.to_string(), p.to_string()));
                 Ok(())
@@ -751,7 +771,7 @@ mod tests {
     /// A package as createrepo_c writes one, with the forms real
     /// repositories have: entities in text and attributes, rich and
     /// versioned dependencies, `pre`, `xml:base`, directories and ghosts.
-    fn package(i: usize) -> String {
+    pub(super) fn package(i: usize) -> String {
         format!(
             r#"<package type="rpm">
   <name>p{i}</name>
@@ -765,7 +785,7 @@ Second line.</description>
   <url>https://example.invalid/p{i}?a=1&amp;b=2</url>
   <time file="1767225600" build="17672256{i}"/>
   <size package="{i}000" installed="{i}999" archive="12"/>
-  <location xml:base='https://mirror.invalid/al' href="Packages/p{i}-1.{i}.rpm"/>
+  <location xml:base="https://mirror.invalid/al" href="Packages/p{i}-1.{i}.rpm"/>
   <format>
     <rpm:license>MIT AND (BSD or GPL)</rpm:license>
     <rpm:header-range start="4504" end="9122"/>
@@ -897,6 +917,10 @@ Second line.</description>
             ("</package>", "</package></metadata>"),
             ("</package>", ""),
             ("<package type=\"rpm\">", "<package type=\"rpm\"/>"),
+            (
+                "xml:base=\"https://mirror.invalid/al\"",
+                "xml:base='https://mirror.invalid/al'",
+            ),
             ("<package type=\"rpm\">", "<other>"),
             ("<package type=\"rpm\">", "text<package type=\"rpm\">"),
             ("<checksum type=\"sha256\"", "<checksum type=\"md5\""),
@@ -918,8 +942,8 @@ Second line.</description>
         }
         // Only the changes within the plain form are read here: `&amp;`
         // in a value, an empty package inside `<format>`, unknown nested
-        // elements.
-        assert_eq!(read_here, [17, 17, 20, 20, 21, 21]);
+        // elements, a value in single quotes.
+        assert_eq!(read_here, [17, 17, 20, 20, 21, 21, 26, 26]);
         // Bytes that are not UTF-8, a root closed in the middle, text
         // after the root: handed back.
         let mut bad = packages(0..3).into_bytes();
@@ -1340,7 +1364,7 @@ Second line.</description>
         );
     }
 
-    fn filelists(n: usize) -> String {
+    pub(super) fn filelists(n: usize) -> String {
         let mut doc = String::from(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"9\">\n",
         );
@@ -1359,7 +1383,7 @@ Second line.</description>
 
     type Found = (u64, Vec<(String, String)>);
 
-    fn wanted(path: &str) -> bool {
+    pub(super) fn wanted(path: &str) -> bool {
         path.starts_with("/usr/lib/") || path.ends_with("a & b") || path == "/usr/bin/f7"
     }
 
