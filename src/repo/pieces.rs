@@ -24,7 +24,11 @@
 //! caller (cut, being read, or read and waiting for an earlier one); a
 //! stretch of [`MAX_PIECE`] bytes without a `<package` ends the parallel
 //! reading (the rest goes to the one reader, whose own limits then
-//! apply).
+//! apply). A piece's buffer goes back to the cutter once read, so no more
+//! than `TICKETS + 2` are ever made: a new buffer is made only when none
+//! is free, and then at most `TICKETS` are out and the cutter holds one.
+//! Each is zeroed once, when made: reused, it costs neither the zeroing
+//! nor the page faults of a fresh buffer per piece.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -45,8 +49,14 @@ const TICKETS: usize = 6;
 /// Threads reading pieces.
 const READERS: usize = 2;
 
-/// A piece to read: its number, where it is, its bytes.
-type Piece = (usize, Place, Vec<u8>);
+/// A piece to read: its number, where it is, and its bytes, the start
+/// of a buffer (which goes back to the cutter once read).
+struct Piece {
+    seq: usize,
+    place: Place,
+    buf: Vec<u8>,
+    len: usize,
+}
 
 /// Read the primary `open()` gives (decompressed) as
 /// [`xml::read_primary`] does, with two readers, `piece` bytes a piece
@@ -83,15 +93,19 @@ fn read(
         for _ in 0..TICKETS {
             ticket_tx.send(()).expect("the channel holds them all");
         }
-        s.spawn(move || cut(input, piece, &ticket_rx, &cut_tx));
+        // Buffers read, back to the cutter: a piece's room is taken from
+        // the system (and its pages touched for the first time) only
+        // while none is free.
+        let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(TICKETS);
+        s.spawn(move || cut(input, piece, &ticket_rx, &cut_tx, &spare_rx));
         // The readers share the pieces; when the last of them stops, the
         // cutter finds no one to send to and stops too.
         let cut_rx = Arc::new(Mutex::new(cut_rx));
         for _ in 0..READERS {
-            let (cut_rx, read_tx) = (cut_rx.clone(), read_tx.clone());
-            s.spawn(move || read_pieces(&cut_rx, &read_tx, what, limits));
+            let (cut_rx, read_tx, spare_tx) = (cut_rx.clone(), read_tx.clone(), spare_tx.clone());
+            s.spawn(move || read_pieces(&cut_rx, &read_tx, &spare_tx, what, limits));
         }
-        drop((read_tx, cut_rx));
+        drop((read_tx, cut_rx, spare_tx));
         hand_on(read_rx, &ticket_tx, limits, each)
     })?;
     match handed {
@@ -164,19 +178,22 @@ fn cut(
     piece: usize,
     tickets: &Receiver<()>,
     out: &SyncSender<Piece>,
+    spare: &Receiver<Vec<u8>>,
 ) {
-    // Read into the piece itself, a chunk at a time: no copy on the way,
-    // and a piece's room is taken once (the rest of the last package
-    // starts the next one).
+    // Read into the piece's buffer itself, a chunk at a time: no copy on
+    // the way but the rest of the last package, which starts the next
+    // piece. A buffer is zeroed once, when made, and reused after.
     const CHUNK: usize = 64 << 10;
     let room = piece + 2 * CHUNK;
-    let mut buf: Vec<u8> = Vec::with_capacity(room);
-    let mut seq = 0usize;
+    let take = || spare.try_recv().unwrap_or_else(|_| vec![0u8; room]);
+    let mut buf = take();
+    let (mut filled, mut seq) = (0usize, 0usize);
     loop {
-        let len = buf.len();
-        buf.resize(len + CHUNK, 0);
+        if buf.len() < filled + CHUNK {
+            buf.resize(filled + CHUNK, 0);
+        }
         let read = loop {
-            match input.read(&mut buf[len..]) {
+            match input.read(&mut buf[filled..filled + CHUNK]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 other => break other,
             }
@@ -185,51 +202,77 @@ fn cut(
             Ok(n) => n,
             Err(_) => return,
         };
-        buf.truncate(len + n);
         if n == 0 {
             // A document of one piece is the one reader's.
             if seq > 0 && tickets.recv().is_ok() {
-                let _ = out.send((seq, Place::Last, buf));
+                let last = Piece {
+                    seq,
+                    place: Place::Last,
+                    buf,
+                    len: filled,
+                };
+                let _ = out.send(last);
             }
             return;
         }
-        if buf.len() < piece {
+        filled += n;
+        if filled < piece {
             continue;
         }
-        match xml::last_package_tag(&buf) {
+        match xml::last_package_tag(&buf[..filled]) {
             Some(at) => {
-                let mut rest = Vec::with_capacity(room.max(buf.len() - at + CHUNK));
-                rest.extend_from_slice(&buf[at..]);
-                buf.truncate(at);
+                let mut next = take();
+                let rest = filled - at;
+                if next.len() < rest + CHUNK {
+                    next.resize(rest + CHUNK, 0);
+                }
+                next[..rest].copy_from_slice(&buf[at..filled]);
                 let place = if seq == 0 {
                     Place::First
                 } else {
                     Place::Middle
                 };
-                if tickets.recv().is_err()
-                    || out
-                        .send((seq, place, std::mem::replace(&mut buf, rest)))
-                        .is_err()
-                {
+                let cut = Piece {
+                    seq,
+                    place,
+                    buf: std::mem::replace(&mut buf, next),
+                    len: at,
+                };
+                if tickets.recv().is_err() || out.send(cut).is_err() {
                     return;
                 }
-                seq += 1;
+                (filled, seq) = (rest, seq + 1);
             }
-            None if buf.len() > MAX_PIECE => return,
+            None if filled > MAX_PIECE => return,
             None => {}
         }
     }
 }
 
-/// A reader thread: read pieces until there are none.
-fn read_pieces(cut: &Mutex<Receiver<Piece>>, out: &SyncSender<Read>, what: &str, limits: &Limits) {
+/// A reader thread: read pieces until there are none, and give their
+/// buffers back to the cutter.
+fn read_pieces(
+    cut: &Mutex<Receiver<Piece>>,
+    out: &SyncSender<Read>,
+    spare: &SyncSender<Vec<u8>>,
+    what: &str,
+    limits: &Limits,
+) {
     loop {
         let next = cut.lock().map(|rx| rx.recv());
-        let Ok(Ok((seq, place, data))) = next else {
+        let Ok(Ok(Piece {
+            seq,
+            place,
+            buf,
+            len,
+        })) = next
+        else {
             return;
         };
-        let pkgs = scan::primary_piece(&data, place, what, limits)
-            .or_else(|| xml::primary_piece(&data, place, what, limits));
+        let data = &buf[..len];
+        let pkgs = scan::primary_piece(data, place, what, limits)
+            .or_else(|| xml::primary_piece(data, place, what, limits));
+        let _ = spare.try_send(buf);
         if out.send((seq, place == Place::Last, pkgs)).is_err() {
             return;
         }
