@@ -93,12 +93,14 @@ pub(super) struct VersionSet {
     pub label: String,
 }
 
-/// Names to items, in two flat arrays: two allocations, where a map of
+/// Names to items, in flat arrays: a few allocations, where a map of
 /// vectors made (and freed) one per name, tens of thousands of them.
 /// The items under a name keep the order they came in.
 struct Index<'a, T> {
+    /// Each name's number, in the order names were first seen.
+    at: HashMap<&'a str, u32>,
     /// Where each name's items are in `items`: start and length.
-    at: HashMap<&'a str, (u32, u32)>,
+    ranges: Vec<(u32, u32)>,
     items: Vec<T>,
 }
 
@@ -106,6 +108,7 @@ impl<T> Default for Index<'_, T> {
     fn default() -> Self {
         Index {
             at: HashMap::new(),
+            ranges: Vec::new(),
             items: Vec::new(),
         }
     }
@@ -113,45 +116,56 @@ impl<T> Default for Index<'_, T> {
 
 impl<'a, T: Copy> Index<'a, T> {
     /// From `entries`, a walk over (name, item) asked for twice: once to
-    /// count, once to place; there are `hint` of them, or about.
+    /// number the names and count their items, once to place the items
+    /// (by the numbers kept from the first walk: a name is looked up in
+    /// the map once per entry, and the map is the part that misses the
+    /// caches); there are `hint` of them, or about.
     fn new<I: Iterator<Item = (&'a str, T)>>(hint: usize, entries: impl Fn() -> I) -> Index<'a, T> {
-        let mut at: HashMap<&'a str, (u32, u32)> = HashMap::with_capacity(hint);
+        let mut at: HashMap<&'a str, u32> = HashMap::with_capacity(hint);
+        let mut numbers: Vec<u32> = Vec::with_capacity(hint);
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
         let mut fill = None;
         for (name, item) in entries() {
             fill.get_or_insert(item);
-            at.entry(name).or_default().1 += 1;
-        }
-        let mut next = 0;
-        for (start, len) in at.values_mut() {
-            *start = next;
-            next += std::mem::take(len);
+            let next = ranges.len() as u32;
+            let n = *at.entry(name).or_insert(next);
+            if n == next {
+                ranges.push((0, 0));
+            }
+            ranges[n as usize].1 += 1;
+            numbers.push(n);
         }
         let Some(fill) = fill else {
             return Index::default();
         };
+        let mut next = 0;
+        for (start, len) in ranges.iter_mut() {
+            *start = next;
+            next += std::mem::take(len);
+        }
         let mut items = vec![fill; next as usize];
-        for (name, item) in entries() {
-            let (start, len) = at.get_mut(name).expect("counted above");
+        for ((_, item), n) in entries().zip(numbers) {
+            let (start, len) = &mut ranges[n as usize];
             items[(*start + *len) as usize] = item;
             *len += 1;
         }
-        Index { at, items }
+        Index { at, ranges, items }
     }
 
     fn get(&self, name: &str) -> &[T] {
         self.at
             .get(name)
-            .map_or(&[], |&(start, len)| self.slice(start, len))
+            .map_or(&[], |&n| self.slice(self.ranges[n as usize]))
     }
 
-    fn slice(&self, start: u32, len: u32) -> &[T] {
+    fn slice(&self, (start, len): (u32, u32)) -> &[T] {
         &self.items[start as usize..(start + len) as usize]
     }
 
     fn iter(&self) -> impl Iterator<Item = (&'a str, &[T])> + '_ {
         self.at
             .iter()
-            .map(|(&name, &(start, len))| (name, self.slice(start, len)))
+            .map(|(&name, &n)| (name, self.slice(self.ranges[n as usize])))
     }
 }
 
