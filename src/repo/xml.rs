@@ -659,8 +659,11 @@ pub(super) enum Place {
     Last,
 }
 
-/// Bytes of a piece, about (the cut is at the last `<package` in it).
-pub const PIECE: usize = 1 << 20;
+/// Bytes of a piece, about (the cut is at the last `<package` in it):
+/// small enough that the pieces in flight stay in a few megabytes (fresh
+/// pages cost their first touch), large enough that a piece's own costs
+/// (a cut, a channel, a buffer) are lost in its reading.
+pub const PIECE: usize = 256 << 10;
 /// Bytes a piece may grow to while no `<package` shows up.
 pub const MAX_PIECE: usize = 32 << 20;
 /// The root element [`primary_piece`] opens before a piece cut from the
