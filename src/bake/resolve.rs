@@ -508,10 +508,9 @@ fn resolve_new(
     client: &Client,
     progress: &dyn Reporter,
 ) -> Result<Lock> {
-    let (repos, pkgs, chosen) = resolve_packages(spec, setup, client, progress)?;
+    let (repos, chosen) = resolve_packages(spec, setup, client, progress)?;
     let mut locked = Vec::with_capacity(chosen.len());
-    for i in chosen {
-        let (ri, p) = &pkgs[i];
+    for (ri, p) in &chosen {
         let sha256 = match p.checksum.kind {
             ChecksumKind::Sha256 => p.checksum.hex.to_ascii_lowercase(),
             _ => {
@@ -534,7 +533,6 @@ fn resolve_new(
             sha256,
         });
     }
-    drop_elsewhere(pkgs);
     Ok(Lock::new(setup.inputs, locked))
 }
 
@@ -548,9 +546,22 @@ fn drop_elsewhere<T: Send + 'static>(what: T) {
         .spawn(move || drop(what));
 }
 
-/// The repositories opened, their packages (repository index, package),
-/// and the indexes of those the resolution chose.
-type Resolved = (Vec<Repo>, Vec<(usize, repo::Package)>, Vec<usize>);
+/// The repositories opened, and the packages the resolution chose
+/// (repository index, package).
+type Resolved = (Vec<Repo>, Vec<(usize, repo::Package)>);
+
+/// What stays of a repository package once [`candidate_of`] took its
+/// names, dependencies and files: where it is and how it is checked. A
+/// quarter of a [`repo::Package`]'s room, and there are tens of
+/// thousands, each first touched as it is read.
+struct Kept {
+    repo: usize,
+    epoch: u64,
+    location: String,
+    location_base: Option<String>,
+    checksum: Checksum,
+    size: u64,
+}
 
 fn resolve_packages(
     spec: &ImageSpec,
@@ -559,14 +570,21 @@ fn resolve_packages(
     progress: &dyn Reporter,
 ) -> Result<Resolved> {
     let mut repos = Vec::with_capacity(setup.configs.len());
-    let mut pkgs: Vec<(usize, repo::Package)> = Vec::new();
+    let mut pkgs: Vec<Kept> = Vec::new();
     let mut available: Vec<Candidate> = Vec::new();
     for (ri, c) in setup.configs.iter().enumerate() {
         let r = client.open(c, progress)?;
         let name: Arc<str> = c.name.as_str().into();
         r.each_package(client, progress, |mut p| {
             available.push(candidate_of(&mut p, pkgs.len(), &name, c.priority));
-            pkgs.push((ri, p));
+            pkgs.push(Kept {
+                repo: ri,
+                epoch: p.epoch,
+                location: std::mem::take(&mut p.location),
+                location_base: p.location_base.take(),
+                checksum: std::mem::take(&mut p.checksum),
+                size: p.size,
+            });
             Ok(())
         })?;
         repos.push(r);
@@ -602,17 +620,14 @@ fn resolve_packages(
     };
     progress.step("resolving dependencies");
     let answer = lists.resolve(&installed, &available, &request)?;
-    let chosen: Vec<usize> = answer
+    let chosen: Vec<(usize, repo::Package)> = answer
         .install
         .iter()
         .filter(|c| !c.local)
-        .map(|c| c.id)
+        .map(|c| package_of(&mut available[c.id], &mut pkgs[c.id]))
         .collect();
-    for &id in &chosen {
-        give_back(&mut available[id], &mut pkgs[id].1);
-    }
-    drop_elsewhere((available, installed));
-    Ok((repos, pkgs, chosen))
+    drop_elsewhere((available, installed, pkgs));
+    Ok((repos, chosen))
 }
 
 /// The repositories' file lists, for the paths the solver finds in no
@@ -621,8 +636,8 @@ struct FileLists<'a> {
     repos: &'a [Repo],
     client: &'a Client,
     progress: &'a dyn Reporter,
-    /// The packages read (repository index, package), by id.
-    pkgs: &'a [(usize, repo::Package)],
+    /// What stays of the packages read, by id.
+    pkgs: &'a [Kept],
 }
 
 impl FileLists<'_> {
@@ -700,8 +715,8 @@ impl FileLists<'_> {
             .flat_map(|(ri, _, pkgids)| pkgids.iter().map(move |k| ((*ri, k.as_str()), None)))
             .collect();
         if !ids.is_empty() {
-            for (id, (ri, p)) in self.pkgs.iter().enumerate() {
-                if let Some(slot) = ids.get_mut(&(*ri, p.checksum.hex.as_str())) {
+            for (id, p) in self.pkgs.iter().enumerate() {
+                if let Some(slot) = ids.get_mut(&(p.repo, p.checksum.hex.as_str())) {
                     *slot = Some(id);
                 }
             }
@@ -764,8 +779,8 @@ fn all_listed<'a>(
 
 /// A repository package as the solver sees it. The solver's copy takes
 /// the package's names, dependencies and file paths (moved, not copied:
-/// 20,000 packages, five strings each); what stays in `p` is what the
-/// download needs, and [`give_back`] returns the names of those chosen.
+/// 20,000 packages, five strings each); what the download needs is
+/// [`Kept`], and [`package_of`] makes a chosen one whole again.
 fn candidate_of(p: &mut repo::Package, id: usize, repo: &Arc<str>, priority: i32) -> Candidate {
     let caps = std::mem::take::<Vec<Dep>>;
     p.suggests = Vec::new();
@@ -793,14 +808,24 @@ fn candidate_of(p: &mut repo::Package, id: usize, repo: &Arc<str>, priority: i32
     }
 }
 
-/// The names [`candidate_of`] took, back into the package for the lock
-/// and the download.
-fn give_back(c: &mut Candidate, p: &mut repo::Package) {
-    let take = std::mem::take;
-    p.name = take(&mut c.name);
-    p.version = take(&mut c.version);
-    p.release = take(&mut c.release);
-    p.arch = take(&mut c.arch);
+/// A chosen package, whole again for the lock and the download: its
+/// names from the solver's copy, the rest from what was kept; with its
+/// repository's index.
+fn package_of(c: &mut Candidate, k: &mut Kept) -> (usize, repo::Package) {
+    use std::mem::take;
+    let p = repo::Package {
+        name: take(&mut c.name),
+        epoch: k.epoch,
+        version: take(&mut c.version),
+        release: take(&mut c.release),
+        arch: take(&mut c.arch),
+        location: take(&mut k.location),
+        location_base: k.location_base.take(),
+        checksum: take(&mut k.checksum),
+        size: k.size,
+        ..repo::Package::default()
+    };
+    (k.repo, p)
 }
 
 /// An error and its causes on one line (for the solver's file-list hook).
