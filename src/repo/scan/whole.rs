@@ -76,55 +76,55 @@ impl<'a> Scan<'a> {
     /// when it is in createrepo_c's layout; otherwise `None`, the reader
     /// where it was.
     pub(super) fn whole_package(&mut self) -> Option<Package> {
-        let limits = self.limits;
-        if limits.max_token < MIN_TOKEN || limits.max_depth < DEPTH || self.depth != 2 {
-            return None;
-        }
-        let (start, open) = (self.pos, self.open.len());
-        match self.package_fields() {
-            Some(p) => {
-                // As the events end the package: its end tag closes it.
-                self.open.pop();
-                self.depth -= 1;
-                Some(p)
-            }
-            None => {
-                // An entry read by the events may have opened an element.
-                (self.pos, self.depth) = (start, 2);
-                self.open.truncate(open);
-                None
-            }
-        }
+        self.in_one_go(DEPTH, Self::package_fields)
     }
 
     /// The package of filelists whose start tag was just read, read to
     /// its end tag when it is in createrepo_c's layout (its version, then
-    /// its files): where the paths `wanted` accepts are, added to
-    /// `found` in order. Otherwise `None`, `found` as it was and the reader where it
-    /// was.
+    /// its files): where the paths `wanted` accepts are, added to `found`
+    /// in order. Otherwise `None`, `found` as it was and the reader where
+    /// it was.
     pub(super) fn whole_file_list(
         &mut self,
         wanted: &impl Fn(&str) -> bool,
         found: &mut Vec<std::ops::Range<usize>>,
     ) -> Option<()> {
-        let limits = self.limits;
+        let before = found.len();
         // The files: filelists, package, file.
-        if limits.max_token < MIN_TOKEN || limits.max_depth < 3 || self.depth != 2 {
+        let read = self.in_one_go(3, |x| x.file_list_fields(wanted, found));
+        if read.is_none() {
+            found.truncate(before);
+        }
+        read
+    }
+
+    /// `read` from just after a package's start tag through its end tag,
+    /// when the limits leave room for `depth` levels and the longest tag
+    /// read here; on `None`, the reader as it was.
+    fn in_one_go<T>(
+        &mut self,
+        depth: usize,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        let limits = self.limits;
+        if limits.max_token < MIN_TOKEN || limits.max_depth < depth || self.depth != 2 {
             return None;
         }
-        let (start, before) = (self.pos, found.len());
-        let read = self.file_list_fields(wanted, found);
-        match read {
-            Some(()) => {
+        let (start, open) = (self.pos, self.open.len());
+        let got = read(self);
+        match got {
+            // As the events end the package: its end tag closes it.
+            Some(_) => {
                 self.open.pop();
                 self.depth -= 1;
             }
+            // An entry read by the events may have opened an element.
             None => {
-                self.pos = start;
-                found.truncate(before);
+                (self.pos, self.depth) = (start, 2);
+                self.open.truncate(open);
             }
         }
-        read
+        got
     }
 
     fn file_list_fields(
