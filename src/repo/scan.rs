@@ -222,6 +222,9 @@ pub(super) struct Scan<'a> {
     keys: Vec<(usize, usize)>,
     /// Attribute values with entities replaced.
     values: String,
+    /// One dependency list of [`whole`]'s as it is read, then moved into
+    /// its package in a vector of its own size.
+    list: Vec<Dep>,
 }
 
 /// What [`Scan`] gives up with; never shown (the piece is read again by
@@ -372,6 +375,7 @@ impl<'a> Scan<'a> {
             attrs: Vec::new(),
             keys: Vec::new(),
             values: String::new(),
+            list: Vec::new(),
         }
     }
 

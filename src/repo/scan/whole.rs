@@ -228,6 +228,7 @@ impl<'a> Scan<'a> {
                 b[lt + 5..].starts_with(n) && b.get(lt + 5 + n.len()) == Some(&b'>')
             })?;
             i = lt + 6 + name.len();
+            self.list.clear();
             loop {
                 let lt = self.space(i)?;
                 if b[lt..].starts_with(b"</rpm:") {
@@ -239,10 +240,15 @@ impl<'a> Scan<'a> {
                     break;
                 }
                 let (dep, end) = self.entry(lt)?;
-                p.deps_mut(kind).push(dep);
+                self.list.push(dep);
                 entries += 1;
                 i = end;
             }
+            // Pushed one by one, a package's lists would hold room for
+            // twice their entries, or more.
+            let deps = p.deps_mut(kind);
+            deps.reserve_exact(self.list.len());
+            deps.append(&mut self.list);
             if entries > self.limits.max_entries {
                 return None;
             }
