@@ -556,6 +556,9 @@ type Resolved = (Vec<Repo>, Vec<(usize, repo::Package)>);
 /// thousands, each first touched as it is read.
 struct Kept {
     repo: usize,
+    /// The first bytes of the checksum's text, looked at before the text
+    /// itself when the file lists name a package by it.
+    key: u64,
     epoch: u64,
     location: String,
     location_base: Option<String>,
@@ -579,6 +582,7 @@ fn resolve_packages(
             available.push(candidate_of(&mut p, pkgs.len(), &name, c.priority));
             pkgs.push(Kept {
                 repo: ri,
+                key: text_key(&p.checksum.hex),
                 epoch: p.epoch,
                 location: std::mem::take(&mut p.location),
                 location_base: p.location_base.take(),
@@ -715,7 +719,13 @@ impl FileLists<'_> {
             .flat_map(|(ri, _, pkgids)| pkgids.iter().map(move |k| ((*ri, k.as_str()), None)))
             .collect();
         if !ids.is_empty() {
+            // Most packages are passed over on their key alone, without
+            // a look at their checksum's text (elsewhere in memory).
+            let keys: foldhash::HashSet<u64> = ids.keys().map(|(_, id)| text_key(id)).collect();
             for (id, p) in self.pkgs.iter().enumerate() {
+                if !keys.contains(&p.key) {
+                    continue;
+                }
                 if let Some(slot) = ids.get_mut(&(p.repo, p.checksum.hex.as_str())) {
                     *slot = Some(id);
                 }
@@ -806,6 +816,15 @@ fn candidate_of(p: &mut repo::Package, id: usize, repo: &Arc<str>, priority: i32
             .map(|f| f.path)
             .collect(),
     }
+}
+
+/// The first eight bytes of `text` as a number (zeros after a shorter
+/// one): two texts with different keys differ.
+fn text_key(text: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = text.len().min(8);
+    b[..n].copy_from_slice(&text.as_bytes()[..n]);
+    u64::from_le_bytes(b)
 }
 
 /// A chosen package, whole again for the lock and the download: its
