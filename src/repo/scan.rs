@@ -107,7 +107,7 @@ fn piece(
             x.skip_space().ok()?;
             return (x.pos == x.b.len()).then_some(count);
         }
-        if x.next().ok()? != Ev::Start("package") {
+        if !x.package_start() && x.next().ok()? != Ev::Start("package") {
             return None;
         }
         count += 1;

@@ -72,6 +72,55 @@ fn number(v: &str) -> Option<u64> {
 }
 
 impl<'a> Scan<'a> {
+    /// The start tag of a package in one of createrepo_c's two forms
+    /// (primary's `<package type="rpm">`, filelists' `<package pkgid="…"
+    /// name="…" arch="…">`) at the reader, read as [`Scan::next`] reads
+    /// it; `false`, the reader unmoved, for anything else.
+    pub(super) fn package_start(&mut self) -> bool {
+        const FORMS: [&[&[u8]]; 2] = [&[b"type"], &[b"pkgid", b"name", b"arch"]];
+        let lt = self.pos;
+        if !self.b[lt..].starts_with(b"<package ") || self.depth + 1 > self.limits.max_depth {
+            return false;
+        }
+        for keys in FORMS {
+            if let Some(end) = self.start_with(lt, keys) {
+                self.open.push((lt + 1, b"package".len(), "package"));
+                self.depth += 1;
+                self.pos = end;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `<package` at `lt` with `keys` and plain values, then `>`: the
+    /// attributes kept as a start tag keeps them, and where it ends.
+    fn start_with(&mut self, lt: usize, keys: &[&[u8]]) -> Option<usize> {
+        let mut i = lt + b"<package".len();
+        let mut at = [(0, 0); 3];
+        for (k, key) in keys.iter().enumerate() {
+            i = self.past(self.past(self.past(i, b" ")?, key)?, b"=\"")?;
+            let (value, end) = self.value(i)?;
+            at[k] = (i, i + value.len());
+            i = end;
+        }
+        let end = self.past(i, b">")?;
+        self.within_token(lt, end)?;
+        self.attrs.clear();
+        self.keys.clear();
+        self.values.clear();
+        for (key, &(start, end)) in keys.iter().zip(&at) {
+            let known = xml::known_attr(std::str::from_utf8(key).ok()?);
+            let value = super::Value {
+                start,
+                end,
+                replaced: false,
+            };
+            self.attrs.push((known, value));
+        }
+        Some(end)
+    }
+
     /// The package whose start tag was just read, read to its end tag
     /// when it is in createrepo_c's layout; otherwise `None`, the reader
     /// where it was.
@@ -661,6 +710,72 @@ mod tests {
         for (k, limits) in enough.iter().enumerate() {
             assert_eq!(compare(&one, limits), 1, "limit {k}");
         }
+    }
+
+    /// The two start tags createrepo_c writes are read in one go, as the
+    /// events read them; any other is left to the events.
+    #[test]
+    fn package_start_tags_are_read_in_one_go_as_the_events_read_them() {
+        let limits = Limits::default();
+        let h = "ab".repeat(32);
+        let cases: &[(String, bool)] = &[
+            ("<package type=\"rpm\">".into(), true),
+            (
+                format!("<package pkgid=\"{h}\" name=\"p&amp;q\" arch=\"x86_64\">"),
+                false,
+            ),
+            (
+                format!("<package pkgid=\"{h}\" name=\"p\" arch=\"x86_64\">"),
+                true,
+            ),
+            (
+                format!("<package pkgid=\"{h}\" name=\"p\" arch=\"x86_64\" >"),
+                false,
+            ),
+            (
+                format!("<package name=\"p\" pkgid=\"{h}\" arch=\"x86_64\">"),
+                false,
+            ),
+            ("<package type='rpm'>".into(), false),
+            ("<package type=\"rpm\"/>".into(), false),
+            ("<package  type=\"rpm\">".into(), false),
+            ("<packages type=\"rpm\">".into(), false),
+        ];
+        for (tag, taken) in cases {
+            let doc = format!("{tag}<name>p</name></package>");
+            let mut x = Scan::new(&doc, &limits);
+            assert_eq!(x.package_start(), *taken, "{tag}");
+            let mut y = Scan::new(&doc, &limits);
+            let ev = y.next();
+            if !taken {
+                assert_eq!((x.pos, x.depth, x.open.len()), (0, 1, 0), "{tag}");
+                continue;
+            }
+            assert!(matches!(ev, Ok(Ev::Start("package"))));
+            assert_eq!(
+                (x.pos, x.depth, x.open.len()),
+                (y.pos, y.depth, y.open.len())
+            );
+            for key in ["type", "pkgid", "name", "arch", "epoch"] {
+                assert_eq!(x.attr(key), y.attr(key), "{tag} {key}");
+            }
+            // The end tag matches what was opened.
+            assert!(matches!(x.next(), Ok(Ev::Start("name"))));
+            x.skip().unwrap();
+            assert!(matches!(x.next(), Ok(Ev::End("package"))));
+        }
+        let shallow = Limits {
+            max_depth: 1,
+            ..Limits::default()
+        };
+        let mut x = Scan::new("<package type=\"rpm\">", &shallow);
+        assert!(!x.package_start());
+        let short = Limits {
+            max_token: 10,
+            ..Limits::default()
+        };
+        let mut x = Scan::new("<package type=\"rpm\">", &short);
+        assert!(!x.package_start());
     }
 
     /// Each package of a filelists document read in one go, and by the
