@@ -522,6 +522,13 @@ mod tests {
     use super::*;
     use crate::repo::decode::Limits;
 
+    /// The default limits with one changed.
+    fn changed(change: impl FnOnce(&mut Limits)) -> Limits {
+        let mut limits = Limits::default();
+        change(&mut limits);
+        limits
+    }
+
     /// A Scan over `doc` (packages after the root's start) just past the
     /// start tag of the package that starts at `at`.
     fn at_package<'a>(doc: &'a str, at: usize, limits: &'a Limits) -> Scan<'a> {
@@ -672,40 +679,19 @@ mod tests {
         }
         // Limits near what a package holds: left to the events.
         let tight = [
-            Limits {
-                max_token: MIN_TOKEN - 1,
-                ..Limits::default()
-            },
-            Limits {
-                max_depth: DEPTH - 1,
-                ..Limits::default()
-            },
-            Limits {
-                max_entries: 12,
-                ..Limits::default()
-            },
-            Limits {
-                max_string: 63,
-                ..Limits::default()
-            },
+            changed(|l| l.max_token = MIN_TOKEN - 1),
+            changed(|l| l.max_depth = DEPTH - 1),
+            changed(|l| l.max_entries = 12),
+            changed(|l| l.max_string = 63),
         ];
         for (k, limits) in tight.iter().enumerate() {
             assert_eq!(compare(&one, limits), 0, "limit {k}");
         }
         // Up to each limit, it is still read here.
         let enough = [
-            Limits {
-                max_entries: 13,
-                ..Limits::default()
-            },
-            Limits {
-                max_string: 64,
-                ..Limits::default()
-            },
-            Limits {
-                max_depth: DEPTH,
-                ..Limits::default()
-            },
+            changed(|l| l.max_entries = 13),
+            changed(|l| l.max_string = 64),
+            changed(|l| l.max_depth = DEPTH),
         ];
         for (k, limits) in enough.iter().enumerate() {
             assert_eq!(compare(&one, limits), 1, "limit {k}");
@@ -764,16 +750,10 @@ mod tests {
             x.skip().unwrap();
             assert!(matches!(x.next(), Ok(Ev::End("package"))));
         }
-        let shallow = Limits {
-            max_depth: 1,
-            ..Limits::default()
-        };
+        let shallow = changed(|l| l.max_depth = 1);
         let mut x = Scan::new("<package type=\"rpm\">", &shallow);
         assert!(!x.package_start());
-        let short = Limits {
-            max_token: 10,
-            ..Limits::default()
-        };
+        let short = changed(|l| l.max_token = 10);
         let mut x = Scan::new("<package type=\"rpm\">", &short);
         assert!(!x.package_start());
     }
@@ -820,10 +800,7 @@ mod tests {
         assert_eq!(compare_lists(&made, &limits), 0);
         let plain = made.replace("/a &amp; b", "/a and b");
         assert_eq!(compare_lists(&plain, &limits), 12);
-        let few = Limits {
-            max_entries: 3,
-            ..Limits::default()
-        };
+        let few = changed(|l| l.max_entries = 3);
         assert_eq!(compare_lists(&plain, &few), 0);
         let odd = plain.replacen("<version epoch=\"1\"", "<version  epoch=\"1\"", 1);
         assert_eq!(compare_lists(&odd, &limits), 11);
