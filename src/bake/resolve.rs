@@ -575,35 +575,36 @@ fn resolve_packages(
     let mut repos = Vec::with_capacity(setup.configs.len());
     let mut pkgs: Vec<Kept> = Vec::new();
     let mut available: Vec<Candidate> = Vec::new();
+    let mut local: Vec<Candidate> = setup
+        .local
+        .iter()
+        .map(|h| Candidate::from_header(h, 0, "@commandline", 0))
+        .collect();
+    // The file lists are fetched early (see `parse`) when the request or
+    // a local package already says they will be wanted.
+    let request_wants = spec.repositories.install.iter().any(|q| {
+        q.text.starts_with('/') && !repo::in_primary(q.text.split_whitespace().next().unwrap_or(""))
+    }) || local.iter().any(wants_file_lists);
     for (ri, c) in setup.configs.iter().enumerate() {
         let r = client.open(c, progress)?;
-        let name: Arc<str> = c.name.as_str().into();
-        r.each_package(client, progress, |mut p| {
-            available.push(candidate_of(&mut p, pkgs.len(), &name, c.priority));
-            pkgs.push(Kept {
-                repo: ri,
-                key: text_key(&p.checksum.hex),
-                epoch: p.epoch,
-                location: std::mem::take(&mut p.location),
-                location_base: p.location_base.take(),
-                checksum: std::mem::take(&mut p.checksum),
-                size: p.size,
-            });
-            Ok(())
-        })?;
+        parse(
+            &r,
+            ri,
+            request_wants,
+            client,
+            progress,
+            (&mut available, &mut pkgs),
+        )?;
         repos.push(r);
+    }
+    for (i, c) in local.iter_mut().enumerate() {
+        c.id = pkgs.len() + i;
     }
     let installed: Vec<Candidate> = setup
         .installed
         .iter()
         .enumerate()
         .map(|(i, h)| Candidate::from_header(h, i, "@System", 0))
-        .collect();
-    let local: Vec<Candidate> = setup
-        .local
-        .iter()
-        .enumerate()
-        .map(|(i, h)| Candidate::from_header(h, pkgs.len() + i, "@commandline", 0))
         .collect();
     let request = Request {
         install: spec
@@ -631,7 +632,68 @@ fn resolve_packages(
         .map(|c| package_of(&mut available[c.id], &mut pkgs[c.id]))
         .collect();
     drop_elsewhere((available, installed, pkgs));
+    client.settle()?;
     Ok((repos, chosen))
+}
+
+/// Read `r`'s packages (the `ri`th repository) into `available` (as the
+/// solver sees them) and `pkgs` (where each is and how it is checked).
+/// Meanwhile its file lists are fetched on a thread of their own as
+/// soon as the request (`wanted`) or a package needs a path that primary
+/// does not list: the solver will most likely ask for them, and then
+/// they are there. (Fetching only: reading them needs every package's
+/// requirements.)
+fn parse(
+    r: &Repo,
+    ri: usize,
+    wanted: bool,
+    client: &Client,
+    progress: &dyn Reporter,
+    (available, pkgs): (&mut Vec<Candidate>, &mut Vec<Kept>),
+) -> Result<()> {
+    let name: Arc<str> = r.config.name.as_str().into();
+    let priority = r.config.priority;
+    std::thread::scope(|s| {
+        let mut asked = false;
+        let mut ask = || {
+            if let Some(record) = r.repomd.record("filelists")
+                && !std::mem::replace(&mut asked, true)
+            {
+                s.spawn(move || client.prefetch_record(r, record, progress));
+            }
+        };
+        if wanted {
+            ask();
+        }
+        r.each_package(client, progress, |mut p| {
+            let c = candidate_of(&mut p, pkgs.len(), &name, priority);
+            if wants_file_lists(&c) {
+                ask();
+            }
+            available.push(c);
+            pkgs.push(Kept {
+                repo: ri,
+                key: text_key(&p.checksum.hex),
+                epoch: p.epoch,
+                location: std::mem::take(&mut p.location),
+                location_base: p.location_base.take(),
+                checksum: std::mem::take(&mut p.checksum),
+                size: p.size,
+            });
+            Ok(())
+        })
+    })?;
+    Ok(())
+}
+
+/// Whether `c` needs a path that primary does not list (only filelists
+/// can tell who has it).
+fn wants_file_lists(c: &Candidate) -> bool {
+    c.requires
+        .iter()
+        .chain(&c.recommends)
+        .chain(&c.supplements)
+        .any(|cap| cap.name.starts_with('/') && !repo::in_primary(&cap.name))
 }
 
 /// The repositories' file lists, for the paths the solver finds in no

@@ -266,24 +266,10 @@ impl Fetcher {
         })
     }
 
-    /// Download `url` into the cache, checking the size (when known) and
-    /// the checksum as the bytes come; the file enters the cache only when
-    /// both match. Returns its place in the cache.
-    pub fn get_verified(
-        &self,
-        cache: &Cache,
-        url: &str,
-        want: &Checksum,
-        size: Option<u64>,
-        what: &str,
-        task: &Task,
-    ) -> Result<PathBuf> {
-        let tmp = self.get_checked(cache, url, want, size, what, task)?;
-        cache.put(tmp, want)
-    }
-
-    /// [`Fetcher::get_verified`] up to the checked file, not yet in the
-    /// cache (its writeback started): for a [`super::cache::Batch`].
+    /// Download `url` into a new file of the cache's work folder,
+    /// checking the size (when known) and the checksum as the bytes come:
+    /// the file, its writeback started, when both match. It is not in the
+    /// cache yet: [`Cache::put`] or a [`super::cache::Batch`] puts it there.
     pub fn get_checked(
         &self,
         cache: &Cache,

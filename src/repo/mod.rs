@@ -28,6 +28,8 @@
 //! - [`metalink`]: a metalink's mirrors and `repomd.xml` hashes
 //!   (`quick-xml` events).
 //! - [`cache`]: where files go, by checksum.
+//! - [`meta`]: metadata files fetched once per client, read while they
+//!   land in the cache.
 //! - [`decode`]: gzip, xz, zstd, bzip2 or plain, by magic number; the
 //!   [`Limits`] guard.
 //! - [`xml`]: `repomd.xml`, `primary.xml`, `filelists.xml` read as streams
@@ -64,6 +66,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod fetch;
+pub mod meta;
 pub mod metalink;
 pub mod package;
 pub mod pieces;
@@ -82,9 +85,10 @@ pub use config::{KeySource, RepoConfig, Vars};
 pub use decode::Limits;
 pub use error::{RepoError, Result};
 pub use fetch::{Options, Transport};
+pub use meta::MetaFile;
 pub use metalink::Metalink;
 pub use package::{
-    Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile, SENSE_PREREQ,
+    Checksum, ChecksumKind, Dep, DepKind, FileKind, Package, PackageFile, SENSE_PREREQ, in_primary,
 };
 pub use signature::Keyring;
 pub use xml::{Record, Repomd};
@@ -99,6 +103,18 @@ const MAX_KEY: u64 = 1 << 20;
 pub struct Client {
     fetcher: Fetcher,
     cache: Cache,
+    /// Metadata files fetched, each once ([`meta`]).
+    records: meta::Records,
+    /// Fresh metadata files being flushed into the cache.
+    landing: meta::Landing,
+}
+
+impl Drop for Client {
+    /// No landing outlives the client (its error, if any, was for
+    /// [`Client::settle`] to report).
+    fn drop(&mut self) {
+        let _ = self.landing.settle();
+    }
 }
 
 /// A repository whose index (`repomd.xml`) was read.
@@ -147,7 +163,15 @@ impl Client {
         Client {
             fetcher: Fetcher { transport, options },
             cache: Cache::new(cache),
+            records: meta::Records::default(),
+            landing: meta::Landing::default(),
         }
+    }
+
+    /// Wait until every metadata file fetched so far is in the cache
+    /// (flushed and renamed); the first error doing so.
+    pub fn settle(&self) -> Result<()> {
+        self.landing.settle()
     }
 
     pub fn cache(&self) -> &Cache {
@@ -487,16 +511,36 @@ impl Client {
         Ok(Arc::new(Keyring::from_armored(&keys)?))
     }
 
-    /// A metadata file of `repo` in the cache: fetched (and checked) when
-    /// it is not there yet.
+    /// A metadata file of `repo`: from the cache, or fetched and checked
+    /// when it is not there yet (and then put there: see [`meta`]). Each
+    /// file is fetched once per client.
     pub fn record_file(
         &self,
         repo: &Repo,
         record: &Record,
         reporter: &dyn Reporter,
-    ) -> Result<PathBuf> {
+    ) -> Result<MetaFile> {
+        self.records.get(&record.checksum, || {
+            self.fetch_record(repo, record, reporter)
+        })
+    }
+
+    /// Fetch a metadata file of `repo` ahead of [`Client::record_file`]
+    /// (which then takes what came of it, file or error).
+    pub fn prefetch_record(&self, repo: &Repo, record: &Record, reporter: &dyn Reporter) {
+        self.records.prefetch(&record.checksum, || {
+            self.fetch_record(repo, record, reporter)
+        });
+    }
+
+    fn fetch_record(
+        &self,
+        repo: &Repo,
+        record: &Record,
+        reporter: &dyn Reporter,
+    ) -> Result<MetaFile> {
         if let Some(p) = self.cache.get(&record.checksum, record.size) {
-            return Ok(p);
+            return MetaFile::open(p);
         }
         let what = format!("repository `{}`: {}", repo.config.name, record.kind);
         if self.options().offline {
@@ -514,7 +558,7 @@ impl Client {
         let mut last = None;
         for base in &repo.urls {
             let url = join(base, &record.location);
-            match self.fetcher.get_verified(
+            match self.fetcher.get_checked(
                 &self.cache,
                 &url,
                 &record.checksum,
@@ -522,7 +566,7 @@ impl Client {
                 &what,
                 &task,
             ) {
-                Ok(p) => return Ok(p),
+                Ok(tmp) => return self.landing.land(&self.cache, tmp, &record.checksum),
                 Err(e) => last = Some(e),
             }
         }
@@ -671,7 +715,7 @@ impl Repo {
             return Ok(n);
         }
         let record = self.record("primary")?;
-        let path = client.record_file(self, record, reporter)?;
+        let file = client.record_file(self, record, reporter)?;
         let task = Task::start(
             reporter,
             &format!("{} packages", self.config.name),
@@ -682,7 +726,7 @@ impl Repo {
         // Read by two threads, in pieces ([`pieces`]); the packages come
         // in the order of the file.
         pieces::read_primary(
-            &|| plain(&path),
+            &|| plain(&file),
             &what,
             client.limits(),
             pieces::PIECE,
@@ -710,7 +754,7 @@ impl Repo {
         reporter: &dyn Reporter,
     ) -> Result<Vec<Package>> {
         let record = self.record("primary_db")?;
-        let path = client.record_file(self, record, reporter)?;
+        let file = client.record_file(self, record, reporter)?;
         let db = client.cache.derived(&record.checksum, "sqlite");
         if !db.is_file() {
             let dir = db.parent().expect("derived files are in a folder");
@@ -719,7 +763,7 @@ impl Repo {
                 source,
             })?;
             let mut tmp = client.cache.temp()?;
-            let mut input = decode::Guard::new(decoded(&path)?, client.limits());
+            let mut input = decode::Guard::new(decoded(&file)?, client.limits());
             std::io::copy(&mut input, &mut tmp).map_err(|e| {
                 decode::read_error(&self.what("primary_db"), &input.tripped, e.to_string())
             })?;
@@ -829,19 +873,15 @@ fn check_signature(
 
 /// A cached metadata file, decompressed on a thread of its own as it is
 /// read ([`decode::ReadAhead`]).
-fn decoded(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
-    Ok(Box::new(decode::ReadAhead::new(plain(path)?)))
+fn decoded(file: &MetaFile) -> Result<Box<dyn std::io::Read + Send>> {
+    Ok(Box::new(decode::ReadAhead::new(plain(file)?)))
 }
 
 /// A cached metadata file, decompressed by its reader: for a reader that
 /// is a thread of its own already (the cutter of [`pieces`]).
-fn plain(path: &std::path::Path) -> Result<Box<dyn std::io::Read + Send>> {
-    let f = std::fs::File::open(path).map_err(|source| RepoError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    decode::decompress(f).map_err(|source| RepoError::Read {
-        path: path.to_path_buf(),
+fn plain(file: &MetaFile) -> Result<Box<dyn std::io::Read + Send>> {
+    decode::decompress(file.reader()).map_err(|source| RepoError::Read {
+        path: file.path().to_path_buf(),
         source,
     })
 }

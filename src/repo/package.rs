@@ -206,6 +206,14 @@ pub fn dep_evr(epoch: Option<&str>, version: Option<&str>, release: Option<&str>
     s
 }
 
+/// Whether createrepo lists a package's file `path` in primary (as well
+/// as in filelists): a path under `/etc/`, one with a `bin/` folder in it,
+/// and `/usr/lib/sendmail`. A file requirement on any other path is met
+/// only through filelists (or a package that provides the path by name).
+pub fn in_primary(path: &str) -> bool {
+    path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
+}
+
 /// What primary (or filelists) says a listed path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum FileKind {
@@ -248,9 +256,8 @@ pub struct Package {
     pub suggests: Vec<Dep>,
     pub supplements: Vec<Dep>,
     pub enhances: Vec<Dep>,
-    /// The paths primary lists (those in `/etc`, `bin/` folders, and
-    /// `/usr/lib/sendmail`, as createrepo picks them); the rest is in
-    /// filelists ([`super::Repo::file_owners`]).
+    /// The paths primary lists (those [`in_primary`] picks, as createrepo
+    /// does); the rest is in filelists ([`super::Repo::file_owners`]).
     pub files: Vec<PackageFile>,
 }
 

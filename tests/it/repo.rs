@@ -10,7 +10,8 @@
 //! - requirements the package provides itself (same name, flags and
 //!   version: rpm's `config(NAME)`);
 //! - of the files, all but those in `/etc/`, in a `bin/` folder and
-//!   `/usr/lib/sendmail` (the rest is in filelists, compared whole).
+//!   `/usr/lib/sendmail` (`ingot::repo::in_primary`, judged here; the
+//!   rest is in filelists, compared whole).
 //!
 //! createrepo_c marks a requirement `pre="1"` when rpm's flags say it is
 //! needed by %pre, %post, %pretrans or %posttrans (or is a legacy PreReq).
@@ -86,7 +87,15 @@ const LIBFOO1: Spec = Spec {
     release: "1",
     arch: "x86_64",
     deps: "provides = [\"libfoo.so.1()(64bit)\"]",
-    files: &[("/usr/lib64/libfoo.so.1", "0644", "one\n")],
+    // Paths on both sides of createrepo_c's rule for primary's files.
+    files: &[
+        ("/usr/lib64/libfoo.so.1", "0644", "one\n"),
+        ("/usr/lib/sendmail", "0755", "#!/bin/sh\n"),
+        ("/usr/lib/sendmail.d/notes", "0644", "n\n"),
+        ("/opt/foo/sbin/helper", "0755", "#!/bin/sh\n"),
+        ("/usr/share/foo/bin.txt", "0644", "b\n"),
+        ("/etcetera/foo.conf", "0644", "e\n"),
+    ],
     extra: "",
 };
 
@@ -290,11 +299,6 @@ fn primary_files(p: &Package) -> Vec<(String, FileKind)> {
     p.files.iter().map(|f| (f.path.clone(), f.kind)).collect()
 }
 
-/// createrepo_c's rule for the files primary lists.
-fn primary_rule(path: &str) -> bool {
-    path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
-}
-
 /// Compare a parsed repository with rpm's view of the files it was made
 /// from, and its checksums and sizes with the files' bytes.
 fn judge(rpm: &Path, pkgs: &[Package], rpms: &[PathBuf]) {
@@ -309,7 +313,9 @@ fn judge(rpm: &Path, pkgs: &[Package], rpms: &[PathBuf]) {
             ours.location,
             format!("Packages/{}", file.file_name().unwrap().to_str().unwrap())
         );
-        want.files.retain(|(p, _)| primary_rule(p));
+        // ingot's own rule (it decides when the file lists are fetched
+        // early), judged here by what createrepo_c put in primary.
+        want.files.retain(|(p, _)| ingot::repo::in_primary(p));
         assert_eq!(
             our_view(&ours, primary_files(&ours)),
             want,
@@ -387,7 +393,7 @@ fn plain_form_reads_the_same(r: &ingot::repo::Repo, c: &Client, pkgs: &[Package]
     let open = |kind: &str| {
         let file = c.record_file(r, r.record(kind).unwrap(), &Quiet).unwrap();
         let mut doc = Vec::new();
-        let mut d = ingot::repo::decode::decompress(std::fs::File::open(file).unwrap()).unwrap();
+        let mut d = ingot::repo::decode::decompress(file.reader()).unwrap();
         std::io::Read::read_to_end(&mut d, &mut doc).unwrap();
         doc
     };
@@ -580,6 +586,8 @@ fn offline_uses_the_cache_and_names_what_is_missing() {
     let libfoo1 = by_nevra(&pkgs, "libfoo-1.0-1.x86_64");
     let libfoo2 = by_nevra(&pkgs, "libfoo-2.0-1.x86_64");
     let online = c.download(&[r.download_of(&app)], &Quiet).unwrap();
+    // Metadata lands in the cache on threads of its own: in once settled.
+    c.settle().unwrap();
     let hits = server.total_hits();
 
     let offline = Client::new(
@@ -619,6 +627,56 @@ fn offline_uses_the_cache_and_names_what_is_missing() {
         Err(RepoError::OfflineNoMetadata { .. })
     ));
     assert_eq!(server.total_hits(), hits, "offline sent a request");
+}
+
+/// A metadata file asked for from two threads at once is fetched once,
+/// and is in the cache once the client settles: a client offline then
+/// reads it from there.
+#[test]
+fn metadata_is_fetched_once_and_lands_in_the_cache() {
+    let cr = need!("createrepo_c");
+    let t = tempfile::tempdir().unwrap();
+    let rpms = packages(t.path());
+    let repo = createrepo(&cr, &t.path().join("repo"), &rpms, &[]);
+    let cache = t.path().join("cache");
+    let server = Server::start(&repo);
+    let config = RepoConfig::new("t", &server.url("/"));
+    let c = client(&cache);
+    let r = c.open(&config, &Quiet).unwrap();
+    let record = r.record("filelists").unwrap();
+    let paths = ["/usr/share/app/data.txt", "/usr/lib/sendmail.d/notes"];
+    let (ahead, asked) = std::thread::scope(|s| {
+        let ahead = s.spawn(|| c.prefetch_record(&r, record, &Quiet));
+        let asked = s.spawn(|| r.file_owners(&c, &paths, &Quiet).unwrap());
+        (ahead.join(), asked.join().unwrap())
+    });
+    ahead.unwrap();
+    assert_eq!(server.hits(&record.location), 1, "filelists fetched twice");
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    // Asked again: from the client, not the server.
+    assert_eq!(r.file_owners(&c, &paths, &Quiet).unwrap(), asked);
+    let pkgs = r.packages(&c, &Quiet).unwrap();
+    assert_eq!(r.packages(&c, &Quiet).unwrap(), pkgs);
+    assert_eq!(server.hits(&r.record("primary").unwrap().location), 1);
+    c.settle().unwrap();
+    let hits = server.total_hits();
+    let offline = Client::new(
+        &cache,
+        Options {
+            offline: true,
+            ..options()
+        },
+    );
+    let r2 = offline.open(&config, &Quiet).unwrap();
+    assert_eq!(r2.file_owners(&offline, &paths, &Quiet).unwrap(), asked);
+    assert_eq!(r2.packages(&offline, &Quiet).unwrap(), pkgs);
+    assert_eq!(server.total_hits(), hits, "offline sent a request");
+    let work = std::fs::read_dir(cache.join("tmp"))
+        .unwrap()
+        .flatten()
+        .flat_map(|w| std::fs::read_dir(w.path()).unwrap().flatten())
+        .count();
+    assert_eq!(work, 0, "files left in the cache's work folder");
 }
 
 fn flip_byte(path: &Path, at_end: u64) {
