@@ -188,7 +188,11 @@ fn a_bake_reports_every_long_step_to_its_total() {
             ingot::disk::OutputFormat::Vmdk,
             ingot::disk::OutputFormat::Tar,
         ],
-        repos: Default::default(),
+        // The locked package is downloaded: into the test's own folder.
+        repos: ingot::bake::RepoOptions {
+            cache: repo.join("cache"),
+            ..Default::default()
+        },
     };
     let heard = Recording::default();
     let reported_out = repo.join("reported");
