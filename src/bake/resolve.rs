@@ -45,7 +45,7 @@
 
 use compact_str::CompactString;
 use sha2::Digest;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -580,20 +580,27 @@ fn resolve_packages(
         .iter()
         .map(|h| Candidate::from_header(h, 0, "@commandline", 0))
         .collect();
-    // The file lists are fetched early (see `parse`) when the request or
-    // a local package already says they will be wanted.
-    let request_wants = spec.repositories.install.iter().any(|q| {
-        q.text.starts_with('/') && !repo::in_primary(q.text.split_whitespace().next().unwrap_or(""))
-    }) || local.iter().any(wants_file_lists);
+    // Every path the request, a local package, an installed one or a
+    // repository's names as a requirement: what the file lists may have
+    // to answer. They are fetched early (see `parse`) when the request or
+    // a local package already needs a path primary does not list.
+    let mut wanted = Paths::default();
+    for q in &spec.repositories.install {
+        if q.text.starts_with('/') {
+            wanted.note(q.text.split_whitespace().next().unwrap_or(&q.text));
+        }
+    }
+    for c in &local {
+        wanted.note_all(c);
+    }
     for (ri, c) in setup.configs.iter().enumerate() {
         let r = client.open(c, progress)?;
         parse(
             &r,
             ri,
-            request_wants,
             client,
             progress,
-            (&mut available, &mut pkgs),
+            (&mut available, &mut pkgs, &mut wanted),
         )?;
         repos.push(r);
     }
@@ -606,6 +613,9 @@ fn resolve_packages(
         .enumerate()
         .map(|(i, h)| Candidate::from_header(h, i, "@System", 0))
         .collect();
+    for c in &installed {
+        wanted.note_all(c);
+    }
     let request = Request {
         install: spec
             .repositories
@@ -624,7 +634,7 @@ fn resolve_packages(
         pkgs: &pkgs,
     };
     progress.step("resolving dependencies");
-    let answer = lists.resolve(&installed, &available, &request)?;
+    let answer = lists.resolve(&installed, &available, &request, &wanted.all)?;
     let chosen: Vec<(usize, repo::Package)> = answer
         .install
         .iter()
@@ -636,20 +646,45 @@ fn resolve_packages(
     Ok((repos, chosen))
 }
 
+/// Paths named as requirements ([`Paths::note`]).
+#[derive(Default)]
+struct Paths {
+    all: foldhash::HashSet<String>,
+    /// Whether one of them is a path primary does not list.
+    outside: bool,
+}
+
+impl Paths {
+    fn note(&mut self, path: &str) {
+        if !self.all.contains(path) {
+            self.outside |= !repo::in_primary(path);
+            self.all.insert(path.to_string());
+        }
+    }
+
+    /// The paths `c` requires, recommends or supplements.
+    fn note_all(&mut self, c: &Candidate) {
+        for cap in c.requires.iter().chain(&c.recommends).chain(&c.supplements) {
+            if cap.name.starts_with('/') {
+                self.note(&cap.name);
+            }
+        }
+    }
+}
+
 /// Read `r`'s packages (the `ri`th repository) into `available` (as the
-/// solver sees them) and `pkgs` (where each is and how it is checked).
-/// Meanwhile its file lists are fetched on a thread of their own as
-/// soon as the request (`wanted`) or a package needs a path that primary
-/// does not list: the solver will most likely ask for them, and then
-/// they are there. (Fetching only: reading them needs every package's
-/// requirements.)
+/// solver sees them) and `pkgs` (where each is and how it is checked),
+/// noting the paths they require in `wanted`. Meanwhile its file lists
+/// are fetched on a thread of their own as soon as a path that primary
+/// does not list is wanted: the solver will most likely ask for them,
+/// and then they are there. (Fetching only: reading them needs every
+/// package's requirements.)
 fn parse(
     r: &Repo,
     ri: usize,
-    wanted: bool,
     client: &Client,
     progress: &dyn Reporter,
-    (available, pkgs): (&mut Vec<Candidate>, &mut Vec<Kept>),
+    (available, pkgs, wanted): (&mut Vec<Candidate>, &mut Vec<Kept>, &mut Paths),
 ) -> Result<()> {
     let name: Arc<str> = r.config.name.as_str().into();
     let priority = r.config.priority;
@@ -662,12 +697,13 @@ fn parse(
                 s.spawn(move || client.prefetch_record(r, record, progress));
             }
         };
-        if wanted {
+        if wanted.outside {
             ask();
         }
         r.each_package(client, progress, |mut p| {
             let c = candidate_of(&mut p, pkgs.len(), &name, priority);
-            if wants_file_lists(&c) {
+            wanted.note_all(&c);
+            if wanted.outside {
                 ask();
             }
             available.push(c);
@@ -684,16 +720,6 @@ fn parse(
         })
     })?;
     Ok(())
-}
-
-/// Whether `c` needs a path that primary does not list (only filelists
-/// can tell who has it).
-fn wants_file_lists(c: &Candidate) -> bool {
-    c.requires
-        .iter()
-        .chain(&c.recommends)
-        .chain(&c.supplements)
-        .any(|cap| cap.name.starts_with('/') && !repo::in_primary(&cap.name))
 }
 
 /// The repositories' file lists, for the paths the solver finds in no
@@ -717,8 +743,8 @@ impl FileLists<'_> {
         installed: &[Candidate],
         available: &[Candidate],
         request: &Request,
+        wanted: &foldhash::HashSet<String>,
     ) -> Result<solver::Resolution> {
-        let wanted = file_requirements(available, installed, request);
         let all: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let answer = std::thread::scope(|s| {
             // When a wanted path is listed by no package, the solver will
@@ -728,7 +754,7 @@ impl FileLists<'_> {
             // there is none).
             let mut early = Some(s.spawn(|| {
                 let packages = available.iter().chain(installed).chain(&request.local);
-                (!all_listed(&wanted, packages)).then(|| self.owners(&all))
+                (!all_listed(wanted, packages)).then(|| self.owners(&all))
             }));
             let mut known: Option<HashMap<String, Vec<usize>>> = None;
             let mut more_files = |path: &str| -> std::result::Result<Vec<usize>, String> {
@@ -804,34 +830,10 @@ impl FileLists<'_> {
     }
 }
 
-/// Every path that a package (available, installed or local) requires,
-/// recommends or supplements, or that the request names: what the file
-/// lists may have to answer.
-fn file_requirements(
-    available: &[Candidate],
-    installed: &[Candidate],
-    request: &Request,
-) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for c in available.iter().chain(installed).chain(&request.local) {
-        for cap in c.requires.iter().chain(&c.recommends).chain(&c.supplements) {
-            if cap.name.starts_with('/') {
-                out.insert(cap.name.to_string());
-            }
-        }
-    }
-    for q in &request.install {
-        if q.starts_with('/') {
-            out.insert(q.split_whitespace().next().unwrap_or(q).to_string());
-        }
-    }
-    out
-}
-
 /// Whether every path of `wanted` is a provide or a listed file of one
 /// of `packages`.
 fn all_listed<'a>(
-    wanted: &BTreeSet<String>,
+    wanted: &foldhash::HashSet<String>,
     packages: impl Iterator<Item = &'a Candidate>,
 ) -> bool {
     let mut left: foldhash::HashSet<&str> = wanted.iter().map(String::as_str).collect();
@@ -1133,7 +1135,10 @@ mod tests {
 
     #[test]
     fn a_path_is_listed_by_a_provide_or_a_file_of_any_package() {
-        let wanted: BTreeSet<String> = ["/usr/bin/a", "/opt/b"].map(String::from).into();
+        let wanted: foldhash::HashSet<String> = ["/usr/bin/a", "/opt/b"]
+            .map(String::from)
+            .into_iter()
+            .collect();
         let a = package(&["/usr/bin/a", "liba"], &[]);
         let b = package(&[], &["/opt/b", "/opt/c"]);
         let other = package(&["/opt/bb", "opt/b"], &["/opt/b/c"]);
@@ -1142,6 +1147,33 @@ mod tests {
         assert!(!all_listed(&wanted, [&a, &other].into_iter()));
         assert!(!all_listed(&wanted, [&b].into_iter()));
         assert!(!all_listed(&wanted, std::iter::empty()));
-        assert!(all_listed(&BTreeSet::new(), std::iter::empty()));
+        assert!(all_listed(&Default::default(), std::iter::empty()));
+    }
+
+    /// The paths a package needs (not those it provides or owns) are
+    /// noted; whether one lies outside primary's lists
+    /// (then the file lists are fetched early) follows createrepo's rule.
+    #[test]
+    fn paths_required_are_noted_and_those_primary_lacks_seen() {
+        let cap = |name: &str| Capability {
+            name: name.into(),
+            flags: 0,
+            evr: "".into(),
+        };
+        let mut p = package(&["/usr/share/provided"], &["/usr/share/owned"]);
+        p.requires = vec![cap("/usr/bin/sh"), cap("libc.so.6"), cap("/etc/app.conf")];
+        let mut paths = Paths::default();
+        paths.note_all(&p);
+        let mut all: Vec<&str> = paths.all.iter().map(String::as_str).collect();
+        all.sort();
+        assert_eq!(all, ["/etc/app.conf", "/usr/bin/sh"]);
+        assert!(!paths.outside, "every path is one primary lists");
+        p.recommends = vec![cap("/usr/lib/sendmail")];
+        paths.note_all(&p);
+        assert!(!paths.outside, "/usr/lib/sendmail is in primary");
+        p.supplements = vec![cap("/usr/share/data/x.dat")];
+        paths.note_all(&p);
+        assert!(paths.outside);
+        assert_eq!(paths.all.len(), 4);
     }
 }
