@@ -329,6 +329,27 @@ fn client(cache: &Path) -> Client {
     Client::new(cache, options())
 }
 
+/// A client that only reads its cache.
+fn offline_client(cache: &Path) -> Client {
+    Client::new(
+        cache,
+        Options {
+            offline: true,
+            ..options()
+        },
+    )
+}
+
+/// The three packages in a repository createrepo_c makes under `dir`,
+/// served: the server, the repository's configuration, a cache folder.
+fn served(cr: &Path, dir: &Path) -> (Server, RepoConfig, PathBuf) {
+    let rpms = packages(dir);
+    let repo = createrepo(cr, &dir.join("repo"), &rpms, &[]);
+    let server = Server::start(&repo);
+    let config = RepoConfig::new("t", &server.url("/"));
+    (server, config, dir.join("cache"))
+}
+
 #[test]
 fn createrepo_metadata_reads_as_rpm_sees_the_packages() {
     let cr = need!("createrepo_c");
@@ -574,11 +595,7 @@ fn retries_recover_downloads_are_reported_and_cached() {
 fn offline_uses_the_cache_and_names_what_is_missing() {
     let cr = need!("createrepo_c");
     let t = tempfile::tempdir().unwrap();
-    let rpms = packages(t.path());
-    let repo = createrepo(&cr, &t.path().join("repo"), &rpms, &[]);
-    let cache = t.path().join("cache");
-    let server = Server::start(&repo);
-    let config = RepoConfig::new("t", &server.url("/"));
+    let (server, config, cache) = served(&cr, t.path());
     let c = client(&cache);
     let r = c.open(&config, &Quiet).unwrap();
     let pkgs = r.packages(&c, &Quiet).unwrap();
@@ -590,13 +607,7 @@ fn offline_uses_the_cache_and_names_what_is_missing() {
     c.settle().unwrap();
     let hits = server.total_hits();
 
-    let offline = Client::new(
-        &cache,
-        Options {
-            offline: true,
-            ..options()
-        },
-    );
+    let offline = offline_client(&cache);
     let r2 = offline.open(&config, &Quiet).unwrap();
     assert_eq!(r2.repomd, r.repomd);
     assert_eq!(r2.packages(&offline, &Quiet).unwrap(), pkgs);
@@ -636,11 +647,7 @@ fn offline_uses_the_cache_and_names_what_is_missing() {
 fn metadata_is_fetched_once_and_lands_in_the_cache() {
     let cr = need!("createrepo_c");
     let t = tempfile::tempdir().unwrap();
-    let rpms = packages(t.path());
-    let repo = createrepo(&cr, &t.path().join("repo"), &rpms, &[]);
-    let cache = t.path().join("cache");
-    let server = Server::start(&repo);
-    let config = RepoConfig::new("t", &server.url("/"));
+    let (server, config, cache) = served(&cr, t.path());
     let c = client(&cache);
     let r = c.open(&config, &Quiet).unwrap();
     let record = r.record("filelists").unwrap();
@@ -660,13 +667,7 @@ fn metadata_is_fetched_once_and_lands_in_the_cache() {
     assert_eq!(server.hits(&r.record("primary").unwrap().location), 1);
     c.settle().unwrap();
     let hits = server.total_hits();
-    let offline = Client::new(
-        &cache,
-        Options {
-            offline: true,
-            ..options()
-        },
-    );
+    let offline = offline_client(&cache);
     let r2 = offline.open(&config, &Quiet).unwrap();
     assert_eq!(r2.file_owners(&offline, &paths, &Quiet).unwrap(), asked);
     assert_eq!(r2.packages(&offline, &Quiet).unwrap(), pkgs);
