@@ -344,6 +344,7 @@ pub fn resolve(
 ) -> Result<Resolution, ResolveError> {
     check_input(installed, available, request, limits)?;
     let provider = Provider::new(installed, available, request, more_files, limits.steps);
+    provider.take_failure()?;
     let roots = provider.root_requirements(&request.install)?;
     provider.take_failure()?;
     let mut solver = Solver::new(provider);
@@ -377,20 +378,21 @@ fn check_input(
             limit: limits.dependencies,
         });
     }
-    let mut seen: foldhash::HashMap<usize, &Candidate> = foldhash::HashMap::default();
-    for c in available.iter().chain(&request.local) {
-        if let Some(first) = seen.insert(c.id, c) {
-            let mut both = [first.nevra(), c.nevra()];
-            both.sort();
-            let [first, second] = both;
-            return Err(ResolveError::DuplicateId {
-                id: c.id,
-                first,
-                second,
-            });
-        }
-    }
+    // Two candidates of one id: the provider finds them as it numbers
+    // them (see `Provider::new`).
     Ok(())
+}
+
+/// The error for two candidates that share an id.
+fn duplicate_id(a: &Candidate, b: &Candidate) -> ResolveError {
+    let mut both = [a.nevra(), b.nevra()];
+    both.sort();
+    let [first, second] = both;
+    ResolveError::DuplicateId {
+        id: a.id,
+        first,
+        second,
+    }
 }
 
 /// One solver pass. Solvables in the answer, as indexes.

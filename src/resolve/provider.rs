@@ -361,8 +361,10 @@ impl<'a> Provider<'a> {
                 excluded: None,
                 name,
             });
-            if origin != Origin::Installed {
-                p.by_id.insert(c.id, i);
+            if origin != Origin::Installed
+                && let Some(first) = p.by_id.insert(c.id, i)
+            {
+                p.set_failure(super::duplicate_id(p.pkgs[first].c, c));
             }
         }
         let pkgs = || p.pkgs.iter().enumerate();

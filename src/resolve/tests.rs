@@ -675,6 +675,40 @@ fn the_answer_does_not_depend_on_input_order() {
     }
 }
 
+/// Two candidates (available or local) of one id are refused, both named.
+#[test]
+fn candidates_sharing_an_id_are_refused() {
+    let mut repo = ids(vec![
+        pkg("a-1-1.noarch"),
+        pkg("b-1-1.noarch"),
+        pkg("c-1-1.noarch"),
+    ]);
+    // Installed packages have ids of their own, which may be the same.
+    let installed = vec![pkg("a-0.5-1.noarch")];
+    assert!(run(&installed, &repo, &request(&["a"])).is_ok());
+    repo[2].id = repo[0].id;
+    let e = run(&[], &repo, &request(&["b"])).unwrap_err();
+    match &e {
+        ResolveError::DuplicateId { id, first, second } => {
+            assert_eq!(
+                (*id, first.as_str(), second.as_str()),
+                (100, "a-1-1.noarch", "c-1-1.noarch")
+            );
+        }
+        other => panic!("{other}"),
+    }
+    repo[2].id = 102;
+    let mut req = request(&["b"]);
+    req.local = vec![pkg("app-1-1.noarch")];
+    req.local[0].id = 101;
+    let e = run(&[], &repo, &req).unwrap_err();
+    assert!(
+        matches!(&e, ResolveError::DuplicateId { id: 101, first, second }
+            if first == "app-1-1.noarch" && second == "b-1-1.noarch"),
+        "{e}"
+    );
+}
+
 #[test]
 fn limits_stop_resolution_with_a_clear_error() {
     let repo = ids((0..20)
