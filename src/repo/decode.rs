@@ -148,7 +148,8 @@ pub fn decompress<'a, R: Read + Send + 'a>(input: R) -> io::Result<Box<dyn Read 
     let head = r.fill_buf()?;
     Ok(match Compression::sniff(head) {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        // Without the members' CRC-32: the file's checksum held.
+        Compression::Gzip => Box::new(super::gunzip::Gunzip::new(r)?),
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),

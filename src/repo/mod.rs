@@ -32,6 +32,8 @@
 //!   land in the cache.
 //! - [`decode`]: gzip, xz, zstd, bzip2 or plain, by magic number; the
 //!   [`Limits`] guard.
+//! - [`gunzip`]: gzip members inflated without their CRC-32 (the file's
+//!   checksum was checked).
 //! - [`xml`]: `repomd.xml`, `primary.xml`, `filelists.xml` read as streams
 //!   (`quick-xml`): memory holds one package at a time plus what the caller
 //!   keeps, never the document.
@@ -66,6 +68,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod fetch;
+pub mod gunzip;
 pub mod meta;
 pub mod metalink;
 pub mod package;
