@@ -35,8 +35,9 @@ pub struct Gunzip<R: BufRead> {
 enum State<R: BufRead> {
     /// Inside a member's deflate stream.
     Member(DeflateDecoder<R>),
-    /// Between members (only while changing state).
-    Between,
+    /// A member's end or the next header could not be read: every read
+    /// after that error is one too, never an early end.
+    Broken,
     Done,
 }
 
@@ -58,7 +59,7 @@ impl<R: BufRead> Gunzip<R> {
     /// The current member ended: check its trailer, then start the next
     /// one, if any.
     fn next_member(&mut self) -> io::Result<()> {
-        let State::Member(d) = std::mem::replace(&mut self.state, State::Between) else {
+        let State::Member(d) = std::mem::replace(&mut self.state, State::Broken) else {
             return Ok(());
         };
         let mut input = d.into_inner();
@@ -87,7 +88,8 @@ impl<R: BufRead> Read for Gunzip<R> {
         loop {
             let n = match &mut self.state {
                 State::Member(d) => d.read(buf)?,
-                State::Between | State::Done => return Ok(0),
+                State::Broken => return Err(invalid("the stream broke earlier")),
+                State::Done => return Ok(0),
             };
             if n > 0 {
                 self.size = self.size.wrapping_add(n as u32);
@@ -250,6 +252,11 @@ mod tests {
         let mut trailing = good.clone();
         trailing.extend_from_slice(b"junk after the member");
         assert!(ours(&trailing).is_err());
+        // Read again after the error: still an error, not an end.
+        let mut r = Gunzip::new(&trailing[..]).unwrap();
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        assert!(r.read(&mut [0u8; 16]).is_err(), "an error, then an end");
         for (at, v) in [(0, 0x1e), (2, 7), (3, 0x20)] {
             let mut h = good.clone();
             h[at] = v;
