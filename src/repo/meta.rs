@@ -90,7 +90,7 @@ fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
 /// ([`Cache::put`]) on a thread of its own.
 #[derive(Default)]
 pub struct Landing {
-    pending: Mutex<Vec<JoinHandle<Result<PathBuf>>>>,
+    pending: Mutex<Vec<JoinHandle<Result<()>>>>,
 }
 
 impl Landing {
@@ -106,11 +106,11 @@ impl Landing {
                 source,
             })?;
         let (cache, c) = (cache.clone(), c.clone());
-        let job = Arc::new(Mutex::new(Some(move || cache.put(tmp, &c))));
+        let job = Arc::new(Mutex::new(Some(move || cache.put(tmp, &c).map(drop))));
         let theirs = job.clone();
         let spawned = std::thread::Builder::new()
             .name("land".into())
-            .spawn(move || take(&theirs).map_or_else(|| Ok(PathBuf::new()), |put| put()));
+            .spawn(move || take(&theirs).map_or(Ok(()), |put| put()));
         match spawned {
             Ok(h) => self.lock().push(h),
             // No thread to be had: into place here and now.
@@ -126,7 +126,7 @@ impl Landing {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<Result<PathBuf>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<Result<()>>>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -136,7 +136,7 @@ impl Landing {
         let mut first = Ok(());
         for h in pending {
             let r = match h.join() {
-                Ok(r) => r.map(drop),
+                Ok(r) => r,
                 Err(panic) => std::panic::resume_unwind(panic),
             };
             if first.is_ok() {
