@@ -38,6 +38,10 @@ pub const INGOT: &str = "ingot lock";
 pub const DNF: &str = "dnf install --assumeno";
 /// The same request resolved and its packages downloaded.
 pub const D_FETCH: &str = "(d-fetch) repository of 20,000 packages: resolve and fetch a request";
+/// (d-fetch)'s floor: the locked packages fetched from the same server
+/// and thrown away, so no fetcher that downloads them can take less.
+pub const FETCH_FLOOR: &str =
+    "machine: fetch the same packages from the same server, nothing kept (curl, 8 at a time)";
 pub const INGOT_FETCH: &str = "ingot lock --download";
 pub const DNF_FETCH: &str = "dnf install --downloadonly";
 
@@ -635,7 +639,7 @@ impl RepoWork {
             eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
         }
         let ours = self.ingot_lock(res, ingot, &spec, true)?;
-        self.machine_limits(res)?;
+        self.machine_limits(res, &url, &spec.with_extension("lock"))?;
         let theirs = self.dnf(res, &url, true)?;
         if ours != theirs {
             return Err(format!(
@@ -646,31 +650,35 @@ impl RepoWork {
     }
 
     /// The machine's limits for what (d-fetch) fetched, in ingot's cache
-    /// just after `ingot lock --download`: writing as many bytes with
-    /// fsync, and the fastest SHA-256 of the packages.
-    fn machine_limits(&self, res: &mut Results) -> Result<(), String> {
-        let packages = self.dir.join("cache-ingot").join("sha256");
-        let mut bytes = 0u64;
-        let mut todo = vec![packages.clone()];
-        while let Some(d) = todo.pop() {
-            for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
-                let m = e.metadata().map_err(|e| e.to_string())?;
-                match m.is_dir() {
-                    true => todo.push(e.path()),
-                    false => bytes += m.len(),
-                }
-            }
+    /// just after `ingot lock --download`: fetching the locked packages
+    /// from the same server with nothing kept (curl, to /dev/null), and
+    /// the fastest SHA-256 of the packages.
+    fn machine_limits(&self, res: &mut Results, url: &str, lock: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(lock).map_err(|e| e.to_string())?;
+        let config = self.dir.join("curl.conf");
+        let mut urls = String::new();
+        for location in text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("location = \""))
+        {
+            let _ = writeln!(
+                urls,
+                "url = \"{url}{}\"\noutput = \"/dev/null\"",
+                location.trim_end_matches('"')
+            );
         }
-        let limit = self.dir.join("limit.bin");
+        std::fs::write(&config, urls).map_err(|e| e.to_string())?;
         res.push(
             D_FETCH,
-            "machine: write the downloaded bytes (dd, fsync)",
-            measure(&mut sh(&format!(
-                "dd if=/dev/zero of={l} bs=1M count={} conv=fsync status=none && rm -f {l}",
-                bytes.div_ceil(1 << 20),
-                l = limit.display(),
-            )))?,
+            FETCH_FLOOR,
+            measure(
+                Command::new("curl")
+                    .args(["--no-progress-meter", "--fail", "--parallel"])
+                    .args(["--parallel-max", "8", "--config"])
+                    .arg(&config),
+            )?,
         );
+        let packages = self.dir.join("cache-ingot").join("sha256");
         let (hasher, mut cmd) = crate::bench::fast_hash(&format!("{}/*/*", packages.display()));
         res.push(
             D_FETCH,
