@@ -873,21 +873,25 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         .next()
         .unwrap_or("")
         .trim_start_matches('/');
-    let body = if path.split('/').any(|c| c == "..") {
-        None
-    } else {
-        std::fs::read(root.join(path)).ok()
+    let file = match path.split('/').any(|c| c == "..") {
+        true => None,
+        false => std::fs::File::open(root.join(path))
+            .and_then(|f| Ok((f.metadata()?, f)))
+            .ok()
+            .filter(|(m, _)| m.is_file())
+            .map(|(m, f)| (m.len(), f)),
     };
     let mut w = stream;
-    match body {
-        Some(b) => {
+    match file {
+        Some((len, mut f)) => {
             write!(
                 w,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                b.len()
+                "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
             )?;
             if method != "HEAD" {
-                w.write_all(&b)?;
+                // A file to a socket: std sends it with sendfile, as a
+                // web server would, without copying it through here.
+                std::io::copy(&mut f, &mut w)?;
             }
         }
         None => write!(
