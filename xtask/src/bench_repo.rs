@@ -561,6 +561,14 @@ pub struct RepoWork {
     base: PathBuf,
     home: PathBuf,
     request: Vec<String>,
+    /// Folders made for runs so far (see [`RepoWork::fresh`]).
+    runs: std::cell::Cell<usize>,
+}
+
+impl Drop for RepoWork {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir.join("runs"));
+    }
 }
 
 /// Generate (d)'s inputs with 20,000 / `scale` packages (kept when made
@@ -572,6 +580,8 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
     let seed = 5;
     let stamp = format!("repo 4 {count} {seed}");
     let request_file = dir.join("request.txt");
+    // Left by a bench that was stopped.
+    let _ = std::fs::remove_dir_all(dir.join("runs"));
     if !crate::bench::is_made(&dir, &stamp) {
         let _ = std::fs::remove_dir_all(&dir);
         let (pkgs, request, closure) = generate(count, seed);
@@ -610,10 +620,22 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
         dir,
         repo,
         request,
+        runs: std::cell::Cell::new(0),
     })
 }
 
 impl RepoWork {
+    /// A new folder for one run's cache or root, kept until the bench
+    /// ends. Not a folder emptied between runs: on an ext4 without a
+    /// journal, making an inode scans past every inode deleted in the
+    /// last minute, so each run would pay for the files of the one
+    /// before it (a user's first fetch does not).
+    fn fresh(&self, what: &str) -> PathBuf {
+        let n = self.runs.get() + 1;
+        self.runs.set(n);
+        self.dir.join("runs").join(format!("{n}-{what}"))
+    }
+
     /// One round: `ingot lock` then dnf resolving only, then both
     /// resolving and downloading, each with an empty cache, against the
     /// repository served over loopback.
@@ -632,14 +654,15 @@ impl RepoWork {
             ),
         )
         .map_err(|e| e.to_string())?;
-        let ours = self.ingot_lock(res, ingot, &spec, false)?;
+        let ours = self.ingot_lock(res, ingot, &spec, &self.fresh("ingot-cache"), false)?;
         let theirs = self.dnf(res, &url, false)?;
         res.closure.push((ours, theirs));
         if ours != theirs {
             eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
         }
-        let ours = self.ingot_lock(res, ingot, &spec, true)?;
-        self.machine_limits(res, &url, &spec.with_extension("lock"))?;
+        let cache = self.fresh("ingot-cache");
+        let ours = self.ingot_lock(res, ingot, &spec, &cache, true)?;
+        self.machine_limits(res, &url, &spec.with_extension("lock"), &cache)?;
         let theirs = self.dnf(res, &url, true)?;
         if ours != theirs {
             return Err(format!(
@@ -653,7 +676,13 @@ impl RepoWork {
     /// just after `ingot lock --download`: fetching the locked packages
     /// from the same server with nothing kept (curl, to /dev/null), and
     /// the fastest SHA-256 of the packages.
-    fn machine_limits(&self, res: &mut Results, url: &str, lock: &Path) -> Result<(), String> {
+    fn machine_limits(
+        &self,
+        res: &mut Results,
+        url: &str,
+        lock: &Path,
+        cache: &Path,
+    ) -> Result<(), String> {
         let text = std::fs::read_to_string(lock).map_err(|e| e.to_string())?;
         let config = self.dir.join("curl.conf");
         let mut urls = String::new();
@@ -678,7 +707,7 @@ impl RepoWork {
                     .arg(&config),
             )?,
         );
-        let packages = self.dir.join("cache-ingot").join("sha256");
+        let packages = cache.join("sha256");
         let (hasher, mut cmd) = crate::bench::fast_hash(&format!("{}/*/*", packages.display()));
         res.push(
             D_FETCH,
@@ -696,17 +725,13 @@ impl RepoWork {
         res: &mut Results,
         ingot: &Path,
         spec: &Path,
+        cache: &Path,
         download: bool,
     ) -> Result<usize, String> {
         let lock = spec.with_extension("lock");
-        let cache = self.dir.join("cache-ingot");
         let _ = std::fs::remove_file(&lock);
-        let _ = std::fs::remove_dir_all(&cache);
         let mut cmd = Command::new(ingot);
-        cmd.args(["-q", "lock"])
-            .arg(spec)
-            .arg("--cache")
-            .arg(&cache);
+        cmd.args(["-q", "lock"]).arg(spec).arg("--cache").arg(cache);
         match download {
             false => res.push(D, INGOT, measure(&mut cmd)?),
             true => res.push(D_FETCH, INGOT_FETCH, measure(cmd.arg("--download"))?),
@@ -734,11 +759,10 @@ impl RepoWork {
     /// (resolve, print the transaction, abort) or `--downloadonly`; the
     /// number of packages in its transaction (and then downloaded).
     fn dnf(&self, res: &mut Results, url: &str, download: bool) -> Result<usize, String> {
-        let root = self.dir.join("root");
-        let dnf_cache = self.dir.join("cache-dnf");
+        let root = self.fresh("dnf-root");
+        let dnf_cache = self.fresh("dnf-cache");
         let out = self.dir.join("dnf.out");
-        let _ = std::fs::remove_dir_all(&root);
-        let _ = std::fs::remove_dir_all(&dnf_cache);
+        std::fs::create_dir_all(root.parent().unwrap_or(&self.dir)).map_err(|e| e.to_string())?;
         let st = Command::new("cp")
             .arg("-a")
             .arg(&self.base)
