@@ -925,3 +925,60 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     }
     w.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// The whole answer to one request sent to `port`.
+    fn ask(port: u16, request: &str) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        answer
+    }
+
+    /// The bench's server sends a file whole with its length, only the
+    /// head for HEAD, and 404 for what is missing, a folder or a path
+    /// out of its root; it stops when dropped.
+    #[test]
+    fn the_server_sends_files_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("Packages")).unwrap();
+        // Larger than a socket buffer, and not a pattern a short read hides.
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(root.join("Packages/a.rpm"), &body).unwrap();
+        std::fs::write(dir.path().join("secret"), b"outside").unwrap();
+        let server = Server::start(root).unwrap();
+        let port = server.port;
+
+        let answer = ask(port, "GET /Packages/a.rpm?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        assert_eq!(&answer[..head.len()], head.as_bytes());
+        assert!(answer[head.len()..] == body[..], "the body differs");
+
+        let answer = ask(port, "HEAD /Packages/a.rpm HTTP/1.1\r\n\r\n");
+        assert_eq!(answer, head.as_bytes());
+
+        for path in ["/Packages/missing.rpm", "/Packages", "/../secret"] {
+            let answer = ask(port, &format!("GET {path} HTTP/1.1\r\n\r\n"));
+            assert!(
+                answer.starts_with(b"HTTP/1.1 404 Not Found\r\n"),
+                "{path}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        drop(server);
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "the server still answers after its drop"
+        );
+    }
+}
