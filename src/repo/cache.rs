@@ -233,23 +233,48 @@ impl<'c> Batch<'c> {
     }
 }
 
+/// Helpers for the tests of the cache and of what puts files into it.
 #[cfg(test)]
-mod tests {
+pub(super) mod testing {
     use std::io::Write as _;
+    use std::path::Path;
 
-    use super::*;
-    use crate::repo::ChecksumKind;
+    use sha2::Digest as _;
+    use tempfile::NamedTempFile;
 
-    fn staged(cache: &Cache, text: &str) -> (NamedTempFile, Checksum) {
+    use super::Cache;
+    use crate::repo::{Checksum, ChecksumKind};
+
+    /// The SHA-256 checksum of `text`.
+    pub fn checksum_of(text: &str) -> Checksum {
+        let hex = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        Checksum::new(ChecksumKind::Sha256, &hex, "test").unwrap()
+    }
+
+    /// A checked download of `text` in the cache's work folder, its
+    /// writeback started, as [`crate::repo::fetch::Fetcher::get_checked`]
+    /// gives it.
+    pub fn staged(cache: &Cache, text: &str) -> (NamedTempFile, Checksum) {
         let mut tmp = cache.temp().unwrap();
         tmp.write_all(text.as_bytes()).unwrap();
         cache.start_writeback(&tmp);
-        let hex = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-        (
-            tmp,
-            Checksum::new(ChecksumKind::Sha256, &hex, "test").unwrap(),
-        )
+        (tmp, checksum_of(text))
     }
+
+    /// Files left in the work folders of the cache at `root`.
+    pub fn work_files(root: &Path) -> usize {
+        std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .flatten()
+            .flat_map(|w| std::fs::read_dir(w.path()).unwrap().flatten())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{staged, work_files};
+    use super::*;
 
     /// Files in a batch enter the cache together: when the batch is full,
     /// else when it is finished; never before, and nothing stays behind
@@ -280,11 +305,6 @@ mod tests {
         batch.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&pd).unwrap(), "fourth");
         assert_eq!(cache.get(&cd, Some(6)), Some(pd));
-        let work = std::fs::read_dir(dir.path().join("tmp"))
-            .unwrap()
-            .flatten()
-            .flat_map(|w| std::fs::read_dir(w.path()).unwrap().flatten())
-            .count();
-        assert_eq!(work, 0, "files left in the work folder");
+        assert_eq!(work_files(dir.path()), 0, "files left in the work folder");
     }
 }

@@ -267,6 +267,21 @@ pub(super) fn read_error(what: &str, tripped: &Tripped, message: String) -> Repo
     }
 }
 
+/// Everything `r` gives, read `size` bytes at most at a time (for tests
+/// of readers that must hand over every byte whatever the reads).
+#[cfg(test)]
+pub(super) fn read_by(r: &mut impl Read, size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,17 +311,8 @@ mod tests {
         // Several pieces and a partial one, read in odd sizes.
         let data: Vec<u8> = (0..PIECE * 3 + 777).map(|i| (i % 251) as u8).collect();
         let mut r = ReadAhead::new(std::io::Cursor::new(data.clone()));
-        let mut got = Vec::new();
-        let mut buf = [0u8; 5000];
-        loop {
-            let n = r.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(got, data);
-        assert_eq!(r.read(&mut buf).unwrap(), 0);
+        assert_eq!(read_by(&mut r, 5000), data);
+        assert_eq!(r.read(&mut [0u8; 5000]).unwrap(), 0);
         // The bytes before an error arrive, then the error itself.
         let mut r = ReadAhead::new(FailsAt {
             ok: PIECE + 10,

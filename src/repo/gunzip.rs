@@ -221,16 +221,7 @@ mod tests {
         // Read a few bytes at a time, through a small buffer.
         let input = member_with_fields(&text);
         let mut small = Gunzip::new(io::BufReader::with_capacity(7, &input[..])).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 13];
-        loop {
-            let n = small.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(out, text);
+        assert_eq!(crate::repo::decode::read_by(&mut small, 13), text);
     }
 
     #[test]

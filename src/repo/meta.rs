@@ -209,18 +209,12 @@ impl Records {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use sha2::Digest as _;
 
     use super::*;
-    use crate::repo::ChecksumKind;
-
-    fn checksum(text: &str) -> Checksum {
-        let hex = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-        Checksum::new(ChecksumKind::Sha256, &hex, "test").unwrap()
-    }
+    use crate::repo::cache::testing::{checksum_of, staged, work_files};
 
     fn read(f: &MetaFile) -> String {
         let mut s = String::new();
@@ -246,7 +240,7 @@ mod tests {
     fn a_file_asked_for_twice_at_once_is_fetched_once() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::default();
-        let c = checksum("data");
+        let c = checksum_of("data");
         let fetches = AtomicUsize::new(0);
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started, began) = std::sync::mpsc::channel::<()>();
@@ -277,7 +271,7 @@ mod tests {
         let again = records.get(c, || panic!("fetched again")).unwrap();
         assert_eq!(read(&again), "data");
         let other = records
-            .get(&checksum("other"), || Ok(file(dir.path(), "other")))
+            .get(&checksum_of("other"), || Ok(file(dir.path(), "other")))
             .unwrap();
         assert_eq!(read(&other), "other");
     }
@@ -286,13 +280,13 @@ mod tests {
     fn an_askers_error_is_its_own_and_a_prefetchs_goes_to_the_next_asker() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::default();
-        let c = checksum("data");
+        let c = checksum_of("data");
         assert!(records.get(&c, || Err(failed())).is_err());
         // Not kept: the next asker fetches.
         let got = records.get(&c, || Ok(file(dir.path(), "data"))).unwrap();
         assert_eq!(read(&got), "data");
 
-        let d = checksum("later");
+        let d = checksum_of("later");
         records.prefetch(&d, || Err(failed()));
         let e = records.get(&d, || panic!("the prefetch's answer was not taken"));
         assert!(matches!(e, Err(RepoError::NoRecord { .. })), "{e:?}");
@@ -301,26 +295,11 @@ mod tests {
         assert_eq!(read(&got), "later");
         // A prefetch of what is there already fetches nothing.
         records.prefetch(&d, || panic!("fetched again"));
-        records.prefetch(&checksum("x"), || Ok(file(dir.path(), "x")));
+        records.prefetch(&checksum_of("x"), || Ok(file(dir.path(), "x")));
         let x = records
-            .get(&checksum("x"), || panic!("fetched again"))
+            .get(&checksum_of("x"), || panic!("fetched again"))
             .unwrap();
         assert_eq!(read(&x), "x");
-    }
-
-    /// A checked download, in the cache's work folder.
-    fn download(cache: &Cache, text: &str) -> (NamedTempFile, Checksum) {
-        let mut tmp = cache.temp().unwrap();
-        tmp.write_all(text.as_bytes()).unwrap();
-        (tmp, checksum(text))
-    }
-
-    fn work_files(root: &Path) -> usize {
-        std::fs::read_dir(root.join("tmp"))
-            .unwrap()
-            .flatten()
-            .flat_map(|w| std::fs::read_dir(w.path()).unwrap().flatten())
-            .count()
     }
 
     #[test]
@@ -329,7 +308,7 @@ mod tests {
         let cache = Cache::new(dir.path());
         let landing = Landing::default();
         let text = "0123456789".repeat(10_000);
-        let (tmp, c) = download(&cache, &text);
+        let (tmp, c) = staged(&cache, &text);
         let f = landing.land(&cache, tmp, &c).unwrap();
         assert_eq!(f.path(), cache.path(&c));
         // Two readers of one file keep their own places.
@@ -363,7 +342,7 @@ mod tests {
         let landing = Landing::default();
         // The folder the file goes into cannot be made.
         std::fs::write(dir.path().join("sha256"), "in the way").unwrap();
-        let (tmp, c) = download(&cache, "data");
+        let (tmp, c) = staged(&cache, "data");
         let f = landing.land(&cache, tmp, &c).unwrap();
         assert_eq!(read(&f), "data");
         let e = landing.settle();
