@@ -24,6 +24,8 @@ pub mod cpio;
 pub mod deps;
 pub mod fate;
 pub mod files;
+#[cfg(test)]
+mod installed_tests;
 mod place;
 mod plan;
 
@@ -240,39 +242,54 @@ fn read_packages(rpms: &[(PathBuf, String)]) -> Result<Vec<NewPackage>, InstallE
 
 /// The database, copied out of the tree into `work` (or a new one).
 fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>), InstallError> {
-    let db_file = work.join("rpmdb.sqlite");
-    let work_err = |source| InstallError::Work {
-        path: db_file.clone(),
-        source,
-    };
     let existing = tree.resolve(RPMDB_FILE, true).ok();
-    let db = match existing {
-        Some(id) if matches!(tree.node(id).kind, Kind::File(_)) => {
-            let mut r = tree.open(id).map_err(work_err)?;
-            let mut f = std::fs::File::create(&db_file).map_err(work_err)?;
-            std::io::copy(&mut r, &mut f).map_err(work_err)?;
-            // A base taken from a live system may hold changes in the
-            // write-ahead log still: SQLite reads them from beside the file.
-            if let Some(wal) = tree.resolve(RPMDB_WAL, false).ok()
-                && matches!(tree.node(wal).kind, Kind::File(_))
-            {
-                let wal_file = work.join("rpmdb.sqlite-wal");
-                let mut r = tree.open(wal).map_err(work_err)?;
-                let mut f = std::fs::File::create(&wal_file).map_err(work_err)?;
-                std::io::copy(&mut r, &mut f).map_err(work_err)?;
-            }
-            Rpmdb::open(&db_file)?
-        }
-        _ => Rpmdb::create(&db_file)?,
+    let db = match existing.filter(|&id| matches!(tree.node(id).kind, Kind::File(_))) {
+        Some(id) => Rpmdb::open(&copy_db(tree, id, work)?.0)?,
+        None => Rpmdb::create(&work.join("rpmdb.sqlite"))?,
     };
-    Ok((db, db_file, existing))
+    Ok((db, work.join("rpmdb.sqlite"), existing))
+}
+
+/// Copy the tree's database (node `db`) into `work` as `rpmdb.sqlite`,
+/// with its write-ahead log when it has one: a base taken from a live
+/// system may hold changes there still, and SQLite reads them from
+/// beside the file. Also says whether that log holds anything.
+fn copy_db(tree: &Tree, db: NodeId, work: &Path) -> Result<(PathBuf, bool), InstallError> {
+    let db_file = work.join("rpmdb.sqlite");
+    let copy = |id: NodeId, to: &Path| -> Result<u64, InstallError> {
+        let work_err = |source| InstallError::Work {
+            path: to.to_path_buf(),
+            source,
+        };
+        let mut r = tree.open(id).map_err(work_err)?;
+        let mut f = std::fs::File::create(to).map_err(work_err)?;
+        std::io::copy(&mut r, &mut f).map_err(work_err)
+    };
+    copy(db, &db_file)?;
+    let mut logged = false;
+    if let Some(wal) = tree.resolve(RPMDB_WAL, false).ok()
+        && matches!(tree.node(wal).kind, Kind::File(_))
+    {
+        logged = copy(wal, &work.join("rpmdb.sqlite-wal"))? > 0;
+    }
+    Ok((db_file, logged))
 }
 
 /// The headers of the packages the tree's rpm database lists (none when
 /// it has no database), for whoever needs the installed set before
 /// installing (resolving packages from repositories). The database is
-/// copied into a scratch folder inside `work`, removed before returning.
+/// copied into a scratch folder inside `work`, removed before returning,
+/// and opened only to read unless its write-ahead log holds changes
+/// (SQLite then has to replay them): nothing is created when the tree
+/// has no database, and nothing is checkpointed on close.
 pub fn installed_headers(tree: &Tree, work: &Path) -> Result<Vec<Header>, InstallError> {
+    let Some(id) = tree
+        .resolve(RPMDB_FILE, true)
+        .ok()
+        .filter(|&id| matches!(tree.node(id).kind, Kind::File(_)))
+    else {
+        return Ok(Vec::new());
+    };
     let scratch = tempfile::Builder::new()
         .prefix("ingot-rpmdb-read-")
         .tempdir_in(work)
@@ -280,10 +297,14 @@ pub fn installed_headers(tree: &Tree, work: &Path) -> Result<Vec<Header>, Instal
             path: work.to_path_buf(),
             source,
         })?;
-    let (db, _, _) = open_db(tree, scratch.path())?;
-    let headers = db.packages()?.into_iter().map(|(_, h)| h).collect();
-    db.close()?;
-    Ok(headers)
+    let (db_file, logged) = copy_db(tree, id, scratch.path())?;
+    let db = match logged {
+        true => Rpmdb::open(&db_file)?,
+        false => Rpmdb::open_read_only(&db_file)?,
+    };
+    // Dropped, not closed: `close` would make the scratch copy whole
+    // again, which nobody reads.
+    Ok(db.packages()?.into_iter().map(|(_, h)| h).collect())
 }
 
 fn installed_packages(db: &Rpmdb) -> Result<Vec<Old>, InstallError> {
