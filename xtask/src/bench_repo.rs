@@ -15,6 +15,12 @@
 //! chains are tens of packages deep. The request is the last programs,
 //! as many as make a closure of a few hundred packages.
 //!
+//! (d-app) is the request a user's first image makes: the first of those
+//! programs, as many as bring about twenty packages beyond the core, onto
+//! a base holding Amazon Linux 2023's installed set (the real database of
+//! the shared fixtures, 103 packages, and its release files), resolved
+//! and fetched. The bench's other base is an empty database.
+//!
 //! The server is written here (a thread per connection, `GET` of files
 //! under the repository, `Connection: close`): a few lines, and the bench
 //! then needs no other program.
@@ -43,6 +49,9 @@ pub const D_FETCH: &str = "(d-fetch) repository of 20,000 packages: resolve and 
 pub const FETCH_FLOOR: &str =
     "machine: fetch the same packages from the same server, nothing kept (curl, 8 at a time)";
 pub const INGOT_FETCH: &str = "ingot lock --download";
+/// An application's request onto the stock installed set.
+pub const D_APP: &str = "(d-app) repository of 20,000 packages: an application's request on \
+     Amazon Linux 2023's installed set, resolved and fetched";
 pub const DNF_FETCH: &str = "dnf install --downloadonly";
 
 /// The core packages: name, soname (of `-libs`-like ones), files.
@@ -134,9 +143,24 @@ struct Project {
     program: Option<String>,
 }
 
-/// The generated packages (`count` of them, about), the request, and
-/// the indexes of the packages its closure holds.
-fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>, BTreeSet<usize>) {
+/// The packages beyond the core ones (which a stock base has) that the
+/// application request's closure reaches at least: a program with its
+/// libraries and theirs, as `nginx` or `python3-requests` bring onto a
+/// stock Amazon Linux 2023.
+const APP_CLOSURE: usize = 20;
+
+/// (d-app)'s runs per round: each is short, and a tenth of a second
+/// swings its ratio, so it gets more samples than (d).
+pub const APP_RUNS: usize = 3;
+
+/// What [`generate`] makes: the packages, the request, the indexes of
+/// the packages its closure holds, and the application request (the
+/// request's first programs).
+type Generated = (Vec<Pkg>, Vec<String>, BTreeSet<usize>, Vec<String>);
+
+/// The generated packages (`count` of them, about), the requests, and
+/// the indexes of the packages the larger one's closure holds.
+fn generate(count: usize, seed: u64) -> Generated {
     let mut rng = Rng(seed);
     let mut pkgs = Vec::new();
     let mut projects: Vec<Project> = Vec::new();
@@ -182,8 +206,8 @@ fn generate(count: usize, seed: u64) -> (Vec<Pkg>, Vec<String>, BTreeSet<usize>)
         }
         projects.push(project);
     }
-    let (request, closure) = pick_request(&pkgs, &projects, count);
-    (pkgs, request, closure)
+    let (request, closure, app) = pick_request(&pkgs, &projects, count);
+    (pkgs, request, closure, app)
 }
 
 /// The earlier projects a new one (the `n`th) needs: mostly near ones.
@@ -279,13 +303,14 @@ fn project_packages(
 }
 
 /// The names of the last programs, as many as make a closure of about
-/// `count / 60` packages (a few hundred at full size), and that closure
-/// (each requirement answered by its newest provider).
+/// `count / 60` packages (a few hundred at full size), that closure
+/// (each requirement answered by its newest provider), and the first of
+/// them that reach [`APP_CLOSURE`] packages beyond the core.
 fn pick_request(
     pkgs: &[Pkg],
     projects: &[Project],
     count: usize,
-) -> (Vec<String>, BTreeSet<usize>) {
+) -> (Vec<String>, BTreeSet<usize>, Vec<String>) {
     // The newest package providing each capability or file.
     let mut who: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, p) in pkgs.iter().enumerate() {
@@ -301,6 +326,7 @@ fn pick_request(
     }
     let mut closure = BTreeSet::new();
     let mut request = Vec::new();
+    let mut app = None;
     for p in projects.iter().rev().filter(|p| p.program.is_some()) {
         if closure.len() >= count / 60 {
             break;
@@ -317,8 +343,12 @@ fn pick_request(
             }
         }
         request.push(p.stem.clone());
+        if app.is_none() && closure.iter().filter(|&&i| i >= CORE.len()).count() >= APP_CLOSURE {
+            app = Some(request.clone());
+        }
     }
-    (request, closure)
+    let app = app.unwrap_or_else(|| request.clone());
+    (request, closure, app)
 }
 
 /// `<rpm:entry .../>` lines of a provides or requires list.
@@ -553,14 +583,19 @@ fn write_repodata(
 }
 
 /// Workload (d)'s inputs under `bench/repo-d`: the repository, a base
-/// folder with an empty rpm database, the HOME whose `.rpmmacros` points
-/// Debian's rpm (and so dnf) at `/var/lib/rpm`, and the request.
+/// folder with an empty rpm database and one with Amazon Linux 2023's,
+/// the HOME whose `.rpmmacros` points Debian's rpm (and so dnf) at
+/// `/var/lib/rpm`, and the requests.
 pub struct RepoWork {
     dir: PathBuf,
     repo: PathBuf,
     base: PathBuf,
+    /// (d-app)'s base: the stock installed set.
+    stock: PathBuf,
     home: PathBuf,
     request: Vec<String>,
+    /// (d-app)'s request.
+    app: Vec<String>,
     /// Folders made for runs so far (see [`RepoWork::fresh`]).
     runs: std::cell::Cell<usize>,
 }
@@ -572,22 +607,25 @@ impl Drop for RepoWork {
 }
 
 /// Generate (d)'s inputs with 20,000 / `scale` packages (kept when made
-/// with the same parameters).
-pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
+/// with the same parameters); `shared` is the shared fixtures folder.
+pub fn prepare(bench: &Path, shared: &Path, scale: usize) -> Result<RepoWork, String> {
     let dir = bench.join("repo-d");
     let repo = dir.join("repo");
     let count = 20_000 / scale;
     let seed = 5;
-    let stamp = format!("repo 4 {count} {seed}");
+    let stamp = format!("repo 5 {count} {seed}");
     let request_file = dir.join("request.txt");
+    let app_file = dir.join("request-app.txt");
     // Left by a bench that was stopped.
     let _ = std::fs::remove_dir_all(dir.join("runs"));
     if !crate::bench::is_made(&dir, &stamp) {
         let _ = std::fs::remove_dir_all(&dir);
-        let (pkgs, request, closure) = generate(count, seed);
+        let (pkgs, request, closure, app) = generate(count, seed);
         let files = write_packages(&repo, &pkgs, &closure, &sizes(&pkgs, seed), seed)?;
         write_repodata(&repo, &pkgs, &files, seed)?;
         std::fs::write(&request_file, request.join("\n")).map_err(|e| e.to_string())?;
+        std::fs::write(&app_file, app.join("\n")).map_err(|e| e.to_string())?;
+        stock_base(&dir.join("base-al2023"), shared)?;
         let base = dir.join("base");
         let st = Command::new("rpm")
             .arg("--root")
@@ -609,19 +647,51 @@ pub fn prepare(bench: &Path, scale: usize) -> Result<RepoWork, String> {
     // own peak (see `crate::rusage`).
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
-    let request = std::fs::read_to_string(&request_file)
-        .map_err(|e| e.to_string())?
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = |f: &Path| -> Result<Vec<String>, String> {
+        Ok(std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    };
     Ok(RepoWork {
         base: dir.join("base"),
+        stock: dir.join("base-al2023"),
         home: dir.join("home"),
+        request: lines(&request_file)?,
+        app: lines(&app_file)?,
         dir,
         repo,
-        request,
         runs: std::cell::Cell::new(0),
     })
+}
+
+/// (d-app)'s base at `to`: Amazon Linux 2023's release files and rpm
+/// database, from the shared fixtures.
+fn stock_base(to: &Path, shared: &Path) -> Result<(), String> {
+    let db = to.join("var/lib/rpm");
+    std::fs::create_dir_all(&db).map_err(|e| e.to_string())?;
+    std::fs::copy(
+        shared.join("al2023-plain/rpmdb.sqlite"),
+        db.join("rpmdb.sqlite"),
+    )
+    .map_err(|e| format!("the stock base's database: {e}"))?;
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(shared.join("al2023-release-files/etc"))
+        .arg(shared.join("al2023-release-files/usr"))
+        .arg(to)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("cp -r of the release files failed".into());
+    }
+    // The fixtures are read-only; rpm (under dnf) opens the database
+    // to write.
+    sh(&format!("chmod -R u+w {}", to.display()))
+        .status()
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 impl RepoWork {
@@ -638,50 +708,91 @@ impl RepoWork {
 
     /// One round: `ingot lock` then dnf resolving only, then both
     /// resolving and downloading, each with an empty cache, against the
-    /// repository served over loopback.
+    /// repository served over loopback; then (d-app)'s request resolved
+    /// and downloaded by both.
     pub fn measure_round(&self, res: &mut Results, ingot: &Path) -> Result<(), String> {
         let server = Server::start(self.repo.clone())?;
         let url = format!("http://127.0.0.1:{}/", server.port);
-        let spec = self.dir.join("image.toml");
-        let quoted: Vec<String> = self.request.iter().map(|r| format!("{r:?}")).collect();
-        std::fs::write(
-            &spec,
-            format!(
-                "[image]\nname = \"bench-d\"\nbase = \"{}\"\nreleasever = \"2023\"\ninstall = [{}]\n\n\
-                 [[image.repos]]\nname = \"bench\"\nbaseurl = \"{url}\"\n",
-                self.base.display(),
-                quoted.join(", ")
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        let ours = self.ingot_lock(res, ingot, &spec, &self.fresh("ingot-cache"), false)?;
-        let theirs = self.dnf(res, &url, false)?;
-        res.closure.push((ours, theirs));
+        let spec = self.spec("image", &self.base, &self.request, &url)?;
+        let ours = self.ingot_lock(res, ingot, &spec, &self.fresh("ingot-cache"), (D, INGOT))?;
+        let theirs = self.dnf(res, &url, (D, DNF), &self.base, &self.request)?;
+        res.closure.push((D, ours, theirs));
         if ours != theirs {
             eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
         }
         let cache = self.fresh("ingot-cache");
-        let ours = self.ingot_lock(res, ingot, &spec, &cache, true)?;
-        self.machine_limits(res, &url, &spec.with_extension("lock"), &cache)?;
-        let theirs = self.dnf(res, &url, true)?;
+        let ours = self.ingot_lock(res, ingot, &spec, &cache, (D_FETCH, INGOT_FETCH))?;
+        self.machine_limits(res, D_FETCH, &url, &spec.with_extension("lock"))?;
+        let (hasher, mut cmd) = crate::bench::fast_hash(&format!("{}/sha256/*/*", cache.display()));
+        res.push(
+            D_FETCH,
+            &format!("machine: SHA-256 of the downloaded packages ({hasher})"),
+            measure(&mut cmd)?,
+        );
+        let theirs = self.dnf(res, &url, (D_FETCH, DNF_FETCH), &self.base, &self.request)?;
         if ours != theirs {
             return Err(format!(
                 "(d) ingot downloaded {ours} packages, dnf downloaded {theirs}"
             ));
         }
+        let spec = self.spec("app", &self.stock, &self.app, &url)?;
+        for _ in 0..APP_RUNS {
+            // Resolving alone too, for the floor (resolve, then fetch as
+            // fast as curl).
+            self.ingot_lock(
+                res,
+                ingot,
+                &spec,
+                &self.fresh("ingot-app-cache"),
+                (D_APP, INGOT),
+            )?;
+            let cache = self.fresh("ingot-app-cache");
+            let ours = self.ingot_lock(res, ingot, &spec, &cache, (D_APP, INGOT_FETCH))?;
+            self.machine_limits(res, D_APP, &url, &spec.with_extension("lock"))?;
+            let theirs = self.dnf(res, &url, (D_APP, DNF_FETCH), &self.stock, &self.app)?;
+            res.closure.push((D_APP, ours, theirs));
+            if ours != theirs {
+                return Err(format!(
+                    "(d-app) ingot downloaded {ours} packages, dnf downloaded {theirs}"
+                ));
+            }
+        }
         Ok(())
     }
 
-    /// The machine's limits for what (d-fetch) fetched, in ingot's cache
-    /// just after `ingot lock --download`: fetching the locked packages
-    /// from the same server with nothing kept (curl, to /dev/null), and
-    /// the fastest SHA-256 of the packages.
+    /// The image spec `NAME.toml` asking for `request` on `base` from the
+    /// repository at `url`.
+    fn spec(
+        &self,
+        name: &str,
+        base: &Path,
+        request: &[String],
+        url: &str,
+    ) -> Result<PathBuf, String> {
+        let spec = self.dir.join(format!("{name}.toml"));
+        let quoted: Vec<String> = request.iter().map(|r| format!("{r:?}")).collect();
+        std::fs::write(
+            &spec,
+            format!(
+                "[image]\nname = \"bench-{name}\"\nbase = \"{}\"\nreleasever = \"2023\"\ninstall = [{}]\n\n\
+                 [[image.repos]]\nname = \"bench\"\nbaseurl = \"{url}\"\n",
+                base.display(),
+                quoted.join(", ")
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(spec)
+    }
+
+    /// The machine's floor for what `work` fetched, as locked in `lock`:
+    /// the packages fetched from the same server with nothing kept (curl,
+    /// to /dev/null).
     fn machine_limits(
         &self,
         res: &mut Results,
+        work: &str,
         url: &str,
         lock: &Path,
-        cache: &Path,
     ) -> Result<(), String> {
         let text = std::fs::read_to_string(lock).map_err(|e| e.to_string())?;
         let config = self.dir.join("curl.conf");
@@ -698,7 +809,7 @@ impl RepoWork {
         }
         std::fs::write(&config, urls).map_err(|e| e.to_string())?;
         res.push(
-            D_FETCH,
+            work,
             FETCH_FLOOR,
             measure(
                 Command::new("curl")
@@ -707,35 +818,29 @@ impl RepoWork {
                     .arg(&config),
             )?,
         );
-        let packages = cache.join("sha256");
-        let (hasher, mut cmd) = crate::bench::fast_hash(&format!("{}/*/*", packages.display()));
-        res.push(
-            D_FETCH,
-            &format!("machine: SHA-256 of the downloaded packages ({hasher})"),
-            measure(&mut cmd)?,
-        );
         Ok(())
     }
 
-    /// `ingot lock` (with `--download`: and fetch the packages) from an
-    /// empty cache; the number of packages locked (and then found in the
-    /// cache).
+    /// `ingot lock` (as [`INGOT_FETCH`]: and fetch the packages) from an
+    /// empty cache, measured as `row` (workload, contender); the number
+    /// of packages locked (and then found in the cache).
     fn ingot_lock(
         &self,
         res: &mut Results,
         ingot: &Path,
         spec: &Path,
         cache: &Path,
-        download: bool,
+        (work, who): (&str, &str),
     ) -> Result<usize, String> {
+        let download = who == INGOT_FETCH;
         let lock = spec.with_extension("lock");
         let _ = std::fs::remove_file(&lock);
         let mut cmd = Command::new(ingot);
         cmd.args(["-q", "lock"]).arg(spec).arg("--cache").arg(cache);
-        match download {
-            false => res.push(D, INGOT, measure(&mut cmd)?),
-            true => res.push(D_FETCH, INGOT_FETCH, measure(cmd.arg("--download"))?),
+        if download {
+            cmd.arg("--download");
         }
+        res.push(work, who, measure(&mut cmd)?);
         let text = std::fs::read_to_string(&lock).map_err(|e| e.to_string())?;
         let locked = text.lines().filter(|l| l.trim() == "[[package]]").count();
         if download {
@@ -748,24 +853,33 @@ impl RepoWork {
                 .count();
             if fetched != locked {
                 return Err(format!(
-                    "(d) ingot locked {locked} packages but its cache holds {fetched} package files"
+                    "{work}: ingot locked {locked} packages but its cache holds {fetched} package files"
                 ));
             }
         }
         Ok(locked)
     }
 
-    /// dnf from an empty cache and a copy of the base: `--assumeno`
-    /// (resolve, print the transaction, abort) or `--downloadonly`; the
+    /// dnf from an empty cache and a copy of `base` asking for
+    /// `request`, measured as `row`: `--assumeno` (resolve, print the
+    /// transaction, abort) or, as [`DNF_FETCH`], `--downloadonly`; the
     /// number of packages in its transaction (and then downloaded).
-    fn dnf(&self, res: &mut Results, url: &str, download: bool) -> Result<usize, String> {
+    fn dnf(
+        &self,
+        res: &mut Results,
+        url: &str,
+        (work, who): (&str, &str),
+        base: &Path,
+        request: &[String],
+    ) -> Result<usize, String> {
+        let download = who == DNF_FETCH;
         let root = self.fresh("dnf-root");
         let dnf_cache = self.fresh("dnf-cache");
         let out = self.dir.join("dnf.out");
         std::fs::create_dir_all(root.parent().unwrap_or(&self.dir)).map_err(|e| e.to_string())?;
         let st = Command::new("cp")
             .arg("-a")
-            .arg(&self.base)
+            .arg(base)
             .arg(&root)
             .status()
             .map_err(|e| e.to_string())?;
@@ -786,13 +900,10 @@ impl RepoWork {
             home = self.home.display(),
             root = root.display(),
             cache = dnf_cache.display(),
-            names = self.request.join(" "),
+            names = request.join(" "),
             out = out.display(),
         );
-        match download {
-            false => res.push(D, DNF, measure(&mut sh(&script))?),
-            true => res.push(D_FETCH, DNF_FETCH, measure(&mut sh(&script))?),
-        }
+        res.push(work, who, measure(&mut sh(&script))?);
         let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
         let planned = text
             .lines()
@@ -808,7 +919,7 @@ impl RepoWork {
             let fetched = count_files(&dnf_cache, ".rpm") + count_files(&root, ".rpm");
             if fetched != planned {
                 return Err(format!(
-                    "(d) dnf planned {planned} packages but downloaded {fetched}:\n{text}"
+                    "{work}: dnf planned {planned} packages but downloaded {fetched}:\n{text}"
                 ));
             }
         }
@@ -939,6 +1050,26 @@ mod tests {
         let mut answer = Vec::new();
         s.read_to_end(&mut answer).unwrap();
         answer
+    }
+
+    /// (d-app)'s request is the first programs of (d)'s, fewer of them at
+    /// full size, and each a program the repository has.
+    #[test]
+    fn the_application_request_is_the_first_of_the_larger_ones_programs() {
+        for (count, fewer) in [(20_000, true), (2_000, false)] {
+            let (pkgs, request, closure, app) = generate(count, 5);
+            assert!(
+                !app.is_empty() && request.starts_with(&app),
+                "{app:?} / {request:?}"
+            );
+            assert!(!fewer || app.len() < request.len(), "{app:?} / {request:?}");
+            for name in &app {
+                assert!(
+                    closure.iter().any(|&i| pkgs[i].name == *name),
+                    "{name} is not in the request's closure"
+                );
+            }
+        }
     }
 
     /// The bench's server sends a file whole with its length, only the

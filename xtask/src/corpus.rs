@@ -120,7 +120,9 @@ pub fn run(root: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-fn shared(root: &Path) -> Result<PathBuf, String> {
+/// The shared fixtures folder (`../shared/fixtures` beside the
+/// repository, or the folder `INGOT_SHARED_FIXTURES` names).
+pub(crate) fn shared(root: &Path) -> Result<PathBuf, String> {
     let p = std::env::var_os("INGOT_SHARED_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/fixtures"));
