@@ -48,6 +48,9 @@ pub const D_FETCH: &str = "(d-fetch) repository of 20,000 packages: resolve and 
 /// and thrown away, so no fetcher that downloads them can take less.
 pub const FETCH_FLOOR: &str =
     "machine: fetch the same packages from the same server, nothing kept (curl, 8 at a time)";
+/// The floor of a fetcher that keeps what it fetches.
+pub const FETCH_KEPT: &str =
+    "machine: fetch the same packages from the same server into files (curl, 8 at a time)";
 pub const INGOT_FETCH: &str = "ingot lock --download";
 /// An application's request onto the stock installed set.
 pub const D_APP: &str = "(d-app) repository of 20,000 packages: an application's request on \
@@ -784,9 +787,10 @@ impl RepoWork {
         Ok(spec)
     }
 
-    /// The machine's floor for what `work` fetched, as locked in `lock`:
-    /// the packages fetched from the same server with nothing kept (curl,
-    /// to /dev/null).
+    /// The machine's floors for what `work` fetched, as locked in `lock`:
+    /// the packages fetched from the same server by curl, 8 at a time,
+    /// with nothing kept (to /dev/null), and kept, each in a file of a
+    /// fresh folder, as any fetcher that keeps them must at least do.
     fn machine_limits(
         &self,
         res: &mut Results,
@@ -795,29 +799,42 @@ impl RepoWork {
         lock: &Path,
     ) -> Result<(), String> {
         let text = std::fs::read_to_string(lock).map_err(|e| e.to_string())?;
-        let config = self.dir.join("curl.conf");
-        let mut urls = String::new();
-        for location in text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("location = \""))
-        {
-            let _ = writeln!(
-                urls,
-                "url = \"{url}{}\"\noutput = \"/dev/null\"",
-                location.trim_end_matches('"')
+        let kept = self.fresh("curl-kept");
+        for (who, keep) in [(FETCH_FLOOR, false), (FETCH_KEPT, true)] {
+            let config = self.dir.join("curl.conf");
+            let mut urls = String::new();
+            for (i, location) in text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("location = \""))
+                .enumerate()
+            {
+                let to = match keep {
+                    true => kept.join(format!("{i}.rpm")).display().to_string(),
+                    false => "/dev/null".to_string(),
+                };
+                let _ = writeln!(
+                    urls,
+                    "url = \"{url}{}\"\noutput = \"{to}\"",
+                    location.trim_end_matches('"')
+                );
+            }
+            std::fs::write(&config, urls).map_err(|e| e.to_string())?;
+            res.push(
+                work,
+                who,
+                measure(
+                    Command::new("curl")
+                        .args([
+                            "--no-progress-meter",
+                            "--fail",
+                            "--parallel",
+                            "--create-dirs",
+                        ])
+                        .args(["--parallel-max", "8", "--config"])
+                        .arg(&config),
+                )?,
             );
         }
-        std::fs::write(&config, urls).map_err(|e| e.to_string())?;
-        res.push(
-            work,
-            FETCH_FLOOR,
-            measure(
-                Command::new("curl")
-                    .args(["--no-progress-meter", "--fail", "--parallel"])
-                    .args(["--parallel-max", "8", "--config"])
-                    .arg(&config),
-            )?,
-        );
         Ok(())
     }
 
