@@ -10,6 +10,7 @@
 //! crate::testutil::cannot_run("the static-link case", "no libc.a", "install libc6-dev");
 //! ```
 
+pub mod rpmdb_log;
 mod rule;
 
 pub use rule::{cannot_run, find_program, judge, need_root, shared};

@@ -1,7 +1,7 @@
 //! [`super::installed_headers`]: the installed set a resolution starts
 //! from, judged by `rpm -qa` over the same database.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{RPMDB_FILE, RPMDB_WAL, installed_headers};
@@ -81,20 +81,26 @@ fn a_base_without_a_database_has_nothing_installed_and_nothing_is_made() {
     assert_eq!(entries(work.path()), Vec::<String>::new());
 }
 
+/// The judge, the real Amazon Linux 2023 database, and a folder with a
+/// copy of it in `copy/` and an empty `work/`; `None` when either is
+/// missing here (see [`crate::testutil`]).
+fn judge_and_database() -> Option<(PathBuf, PathBuf, tempfile::TempDir)> {
+    let rpm = crate::testutil::judge("rpm")?;
+    let db = crate::testutil::shared("al2023-plain/rpmdb.sqlite")?;
+    let t = tempfile::tempdir().unwrap();
+    for d in ["copy", "work"] {
+        std::fs::create_dir(t.path().join(d)).unwrap();
+    }
+    std::fs::copy(&db, t.path().join("copy/rpmdb.sqlite")).unwrap();
+    Some((rpm, db, t))
+}
+
 #[test]
 fn the_installed_set_is_what_rpm_lists_and_its_copy_is_gone() {
-    let Some(rpm) = crate::testutil::judge("rpm") else {
+    let Some((rpm, db, t)) = judge_and_database() else {
         return;
     };
-    let Some(db) = crate::testutil::shared("al2023-plain/rpmdb.sqlite") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    let copy = t.path().join("db");
-    std::fs::create_dir(&copy).unwrap();
-    std::fs::copy(&db, copy.join("rpmdb.sqlite")).unwrap();
-    let work = t.path().join("work");
-    std::fs::create_dir(&work).unwrap();
+    let (copy, work) = (t.path().join("copy"), t.path().join("work"));
 
     let headers = installed_headers(&tree_of(&[(RPMDB_FILE, &db)]), &work).unwrap();
     let listed = rpm_qa(&rpm, &copy);
@@ -111,36 +117,11 @@ fn the_installed_set_is_what_rpm_lists_and_its_copy_is_gone() {
 /// write-ahead log: the installed set is the one with them, as rpm sees it.
 #[test]
 fn changes_still_in_the_write_ahead_log_count() {
-    let Some(rpm) = crate::testutil::judge("rpm") else {
+    let Some((rpm, _, t)) = judge_and_database() else {
         return;
     };
-    let Some(db) = crate::testutil::shared("al2023-plain/rpmdb.sqlite") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    let live = t.path().join("live");
-    std::fs::create_dir(&live).unwrap();
-    std::fs::copy(&db, live.join("rpmdb.sqlite")).unwrap();
-    let conn = rusqlite::Connection::open(live.join("rpmdb.sqlite")).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
-        .unwrap();
-    let hnum: i64 = conn
-        .query_row("SELECT hnum FROM Name WHERE key = 'bash'", [], |r| r.get(0))
-        .unwrap();
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT IN ('Packages', 'sqlite_sequence', 'sqlite_stat1')",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for table in tables.iter().map(String::as_str).chain(["Packages"]) {
-        conn.execute(&format!("DELETE FROM \"{table}\" WHERE hnum = ?1"), [hnum])
-            .unwrap();
-    }
+    let live = t.path().join("copy");
+    let conn = crate::testutil::rpmdb_log::erase_into_log(&live.join("rpmdb.sqlite"), "bash");
     // Copies taken while the change is only in the log.
     let snap = t.path().join("snapshot");
     std::fs::create_dir(&snap).unwrap();
@@ -159,7 +140,6 @@ fn changes_still_in_the_write_ahead_log_count() {
     ]);
     drop(conn);
     let work = t.path().join("work");
-    std::fs::create_dir(&work).unwrap();
 
     let got = nevras(&installed_headers(&tree, &work).unwrap());
     let listed = rpm_qa(&rpm, &snap);

@@ -284,16 +284,7 @@ pub(crate) fn newest_record(conn: &rusqlite::Connection) -> (u32, Vec<u8>, Vec<S
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT IN ('Packages', 'sqlite_sequence', 'sqlite_stat1')",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let tables = crate::common::rpmdb_log::index_tables(conn);
     let mut rows = Vec::new();
     for t in tables {
         let mut st = conn

@@ -31,6 +31,11 @@ mod rule;
 #[path = "../../xtask/src/rusage.rs"]
 mod rusage;
 
+// An rpm database whose last change is only in its write-ahead log,
+// shared with the unit tests.
+#[path = "../../src/testutil/rpmdb_log.rs"]
+pub mod rpmdb_log;
+
 pub use rule::{cannot_run, is_root, judge, need_root, shared};
 // Kept for tests that still ask; new ones go through the rule instead.
 #[allow(unused_imports)]

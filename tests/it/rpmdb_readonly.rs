@@ -141,30 +141,7 @@ fn changes_still_in_the_bases_write_ahead_log_are_kept() {
     std::fs::create_dir_all(&work).unwrap();
     let live = work.join("rpmdb.sqlite");
     std::fs::copy(base.join("var/lib/rpm/rpmdb.sqlite"), &live).unwrap();
-    let conn = rusqlite::Connection::open(&live).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
-        .unwrap();
-    let hnum: i64 = conn
-        .query_row("SELECT hnum FROM Name WHERE key = 'bash'", [], |r| r.get(0))
-        .unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('Packages', 'sqlite_sequence', 'sqlite_stat1')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for table in tables {
-        conn.execute(&format!("DELETE FROM \"{table}\" WHERE hnum = ?1"), [hnum])
-            .unwrap();
-    }
-    conn.execute("DELETE FROM Packages WHERE hnum = ?1", [hnum])
-        .unwrap();
-    let wal = work.join("rpmdb.sqlite-wal");
-    assert!(
-        std::fs::metadata(&wal).unwrap().len() > 0,
-        "the change is not in the log"
-    );
+    let conn = crate::common::rpmdb_log::erase_into_log(&live, "bash");
     for f in ["rpmdb.sqlite", "rpmdb.sqlite-wal"] {
         std::fs::copy(work.join(f), base.join("var/lib/rpm").join(f)).unwrap();
     }
