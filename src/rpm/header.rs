@@ -465,34 +465,47 @@ impl Header {
         Ok(())
     }
 
-    /// Bytes of data entry `e` takes (decoding it, which checks bounds and
-    /// string terminators).
+    /// Bytes of data entry `e` takes, with the checks [`Header::decode`]
+    /// makes (bounds, a STRING's count, string terminators) and nothing
+    /// decoded: every entry of every header read passes here once.
     fn data_len(&self, e: &Entry) -> Result<u64, HeaderError> {
+        let data = self.data();
         let n = u64::from(e.count);
-        Ok(match self.decode(e)? {
-            Value::Null => 0,
-            Value::Char(_) | Value::Int8(_) | Value::Bin(_) => n,
-            Value::Int16(_) => 2 * n,
-            Value::Int32(_) => 4 * n,
-            Value::Int64(_) => 8 * n,
-            Value::String(_) | Value::StringArray(_) | Value::I18nString(_) => {
-                // Strings are read lossily; their extent is where the
-                // count-th NUL falls.
-                let data = &self.data()[e.offset as usize..];
-                let mut seen = 0u64;
-                let mut len = 0u64;
-                for &b in data {
-                    len += 1;
-                    if b == 0 {
-                        seen += 1;
-                        if seen == n {
-                            break;
-                        }
-                    }
-                }
-                len
+        let size = match e.ty {
+            Type::Null => return Ok(0),
+            Type::Char | Type::Int8 | Type::Bin => 1,
+            Type::Int16 => 2,
+            Type::Int32 => 4,
+            Type::Int64 => 8,
+            Type::String | Type::StringArray | Type::I18nString => 0,
+        };
+        if size > 0 {
+            let len = n
+                .checked_mul(size)
+                .ok_or_else(|| bad(format!("tag {} count overflows", e.tag)))?;
+            if u64::from(e.offset)
+                .checked_add(len)
+                .is_none_or(|end| end > data.len() as u64)
+            {
+                return Err(bad(format!("tag {} data out of bounds", e.tag)));
             }
-        })
+            return Ok(len);
+        }
+        if e.ty == Type::String && n != 1 {
+            return Err(bad(format!("tag {} is a STRING with count {n}", e.tag)));
+        }
+        let rest = data
+            .get(e.offset as usize..)
+            .ok_or_else(|| bad(format!("tag {} data out of bounds", e.tag)))?;
+        // Strings are read lossily; their extent is where the count-th
+        // NUL falls.
+        let Some(last) = (e.count as usize).checked_sub(1) else {
+            return Ok(0);
+        };
+        match memchr::memchr_iter(0, rest).nth(last) {
+            Some(last) => Ok(last as u64 + 1),
+            None => Err(bad(format!("tag {} string is not terminated", e.tag))),
+        }
     }
 
     /// `il`, `dl`, index and data (no magic).
@@ -1116,6 +1129,22 @@ mod tests {
                 "entry 1 (tag 1001) overlaps",
             ),
             (raw_blob(&[(1000, 6, 9, 1)], b"a\0"), "data out of bounds"),
+            (
+                raw_blob(&[(1000, 4, 0, 1)], b"\0\0"),
+                "tag 1000 data out of bounds",
+            ),
+            (
+                raw_blob(&[(1000, 6, 0, 1)], b"ab"),
+                "tag 1000 string is not terminated",
+            ),
+            (
+                raw_blob(&[(1000, 8, 0, 2)], b"a\0b"),
+                "tag 1000 string is not terminated",
+            ),
+            (
+                raw_blob(&[(1000, 6, 0, 2)], b"a\0b\0"),
+                "tag 1000 is a STRING with count 2",
+            ),
             (raw_blob(&[(1000, 0, 0, 1)], b"a\0"), "has no data"),
             (raw_blob(&[(1000, 12, 0, 1)], b"a\0"), "unknown type 12"),
         ] {
