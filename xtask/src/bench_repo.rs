@@ -152,9 +152,10 @@ struct Project {
 /// stock Amazon Linux 2023.
 const APP_CLOSURE: usize = 20;
 
-/// (d-app)'s runs per round: each is short, and a tenth of a second
-/// swings its ratio, so it gets more samples than (d).
-pub const APP_RUNS: usize = 3;
+/// Runs per round of the short commands, (d)'s and (d-app)'s: each
+/// takes a tenth of a second or less, and one slow run among three
+/// swings a median, so they get more samples than the rest.
+pub const SHORT_RUNS: usize = 3;
 
 /// What [`generate`] makes: the packages, the request, the indexes of
 /// the packages its closure holds, and the application request (the
@@ -709,19 +710,22 @@ impl RepoWork {
         self.dir.join("runs").join(format!("{n}-{what}"))
     }
 
-    /// One round: `ingot lock` then dnf resolving only, then both
-    /// resolving and downloading, each with an empty cache, against the
-    /// repository served over loopback; then (d-app)'s request resolved
-    /// and downloaded by both.
+    /// One round: `ingot lock` then dnf resolving only ([`SHORT_RUNS`]
+    /// times), then both resolving and downloading, each with an empty
+    /// cache, against the repository served over loopback; then (d-app)'s
+    /// request resolved and downloaded by both ([`SHORT_RUNS`] times).
     pub fn measure_round(&self, res: &mut Results, ingot: &Path) -> Result<(), String> {
         let server = Server::start(self.repo.clone())?;
         let url = format!("http://127.0.0.1:{}/", server.port);
         let spec = self.spec("image", &self.base, &self.request, &url)?;
-        let ours = self.ingot_lock(res, ingot, &spec, &self.fresh("ingot-cache"), (D, INGOT))?;
-        let theirs = self.dnf(res, &url, (D, DNF), &self.base, &self.request)?;
-        res.closure.push((D, ours, theirs));
-        if ours != theirs {
-            eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
+        for _ in 0..SHORT_RUNS {
+            let ours =
+                self.ingot_lock(res, ingot, &spec, &self.fresh("ingot-cache"), (D, INGOT))?;
+            let theirs = self.dnf(res, &url, (D, DNF), &self.base, &self.request)?;
+            res.closure.push((D, ours, theirs));
+            if ours != theirs {
+                eprintln!("xtask: (d) ingot locked {ours} packages, dnf would install {theirs}");
+            }
         }
         let cache = self.fresh("ingot-cache");
         let ours = self.ingot_lock(res, ingot, &spec, &cache, (D_FETCH, INGOT_FETCH))?;
@@ -739,7 +743,7 @@ impl RepoWork {
             ));
         }
         let spec = self.spec("app", &self.stock, &self.app, &url)?;
-        for _ in 0..APP_RUNS {
+        for _ in 0..SHORT_RUNS {
             // Resolving alone too, for the floor (resolve, then fetch as
             // fast as curl).
             self.ingot_lock(
