@@ -240,10 +240,17 @@ fn read_packages(rpms: &[(PathBuf, String)]) -> Result<Vec<NewPackage>, InstallE
     Ok(new)
 }
 
+/// The tree's rpm database file, when it has one.
+fn db_file(tree: &Tree) -> Option<NodeId> {
+    tree.resolve(RPMDB_FILE, true)
+        .ok()
+        .filter(|&id| matches!(tree.node(id).kind, Kind::File(_)))
+}
+
 /// The database, copied out of the tree into `work` (or a new one).
 fn open_db(tree: &Tree, work: &Path) -> Result<(Rpmdb, PathBuf, Option<NodeId>), InstallError> {
     let existing = tree.resolve(RPMDB_FILE, true).ok();
-    let db = match existing.filter(|&id| matches!(tree.node(id).kind, Kind::File(_))) {
+    let db = match db_file(tree) {
         Some(id) => Rpmdb::open(&copy_db(tree, id, work)?.0)?,
         None => Rpmdb::create(&work.join("rpmdb.sqlite"))?,
     };
@@ -283,11 +290,7 @@ fn copy_db(tree: &Tree, db: NodeId, work: &Path) -> Result<(PathBuf, bool), Inst
 /// (SQLite then has to replay them): nothing is created when the tree
 /// has no database, and nothing is checkpointed on close.
 pub fn installed_headers(tree: &Tree, work: &Path) -> Result<Vec<Header>, InstallError> {
-    let Some(id) = tree
-        .resolve(RPMDB_FILE, true)
-        .ok()
-        .filter(|&id| matches!(tree.node(id).kind, Kind::File(_)))
-    else {
+    let Some(id) = db_file(tree) else {
         return Ok(Vec::new());
     };
     let scratch = tempfile::Builder::new()

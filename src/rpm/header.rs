@@ -469,32 +469,17 @@ impl Header {
     /// makes (bounds, a STRING's count, string terminators) and nothing
     /// decoded: every entry of every header read passes here once.
     fn data_len(&self, e: &Entry) -> Result<u64, HeaderError> {
-        let data = self.data();
         let n = u64::from(e.count);
-        let size = match e.ty {
+        match e.ty {
             Type::Null => return Ok(0),
-            Type::Char | Type::Int8 | Type::Bin => 1,
-            Type::Int16 => 2,
-            Type::Int32 => 4,
-            Type::Int64 => 8,
-            Type::String | Type::StringArray | Type::I18nString => 0,
-        };
-        if size > 0 {
-            let len = n
-                .checked_mul(size)
-                .ok_or_else(|| bad(format!("tag {} count overflows", e.tag)))?;
-            if u64::from(e.offset)
-                .checked_add(len)
-                .is_none_or(|end| end > data.len() as u64)
-            {
-                return Err(bad(format!("tag {} data out of bounds", e.tag)));
-            }
-            return Ok(len);
+            Type::String | Type::StringArray | Type::I18nString => {}
+            _ => return Ok(self.fixed_bytes(e)?.len() as u64),
         }
         if e.ty == Type::String && n != 1 {
             return Err(bad(format!("tag {} is a STRING with count {n}", e.tag)));
         }
-        let rest = data
+        let rest = self
+            .data()
             .get(e.offset as usize..)
             .ok_or_else(|| bad(format!("tag {} data out of bounds", e.tag)))?;
         // Strings are read lossily; their extent is where the count-th
@@ -554,19 +539,25 @@ impl Header {
         Ok(Some((ril, off + 16)))
     }
 
+    /// The data of a fixed-size entry, `count` elements as wide as its
+    /// type is aligned (1, 2, 4 or 8 bytes), bounds checked.
+    fn fixed_bytes(&self, e: &Entry) -> Result<&[u8], HeaderError> {
+        let data = self.data();
+        let off = e.offset as usize;
+        let len = (e.count as usize)
+            .checked_mul(e.ty.align())
+            .ok_or_else(|| bad(format!("tag {} count overflows", e.tag)))?;
+        if off.checked_add(len).is_none_or(|end| end > data.len()) {
+            return Err(bad(format!("tag {} data out of bounds", e.tag)));
+        }
+        Ok(&data[off..off + len])
+    }
+
     fn decode(&self, e: &Entry) -> Result<Value, HeaderError> {
         let data = self.data();
         let off = e.offset as usize;
         let n = e.count as usize;
-        let fixed = |size: usize| -> Result<&[u8], HeaderError> {
-            let len = n
-                .checked_mul(size)
-                .ok_or_else(|| bad(format!("tag {} count overflows", e.tag)))?;
-            if off.checked_add(len).is_none_or(|end| end > data.len()) {
-                return Err(bad(format!("tag {} data out of bounds", e.tag)));
-            }
-            Ok(&data[off..off + len])
-        };
+        let fixed = || self.fixed_bytes(e);
         let strings = |n: usize| -> Result<Vec<String>, HeaderError> {
             let mut out = Vec::with_capacity(n.min(65_536));
             let mut at = off;
@@ -585,18 +576,18 @@ impl Header {
         };
         Ok(match e.ty {
             Type::Null => Value::Null,
-            Type::Char => Value::Char(fixed(1)?.to_vec()),
-            Type::Int8 => Value::Int8(fixed(1)?.to_vec()),
-            Type::Bin => Value::Bin(fixed(1)?.to_vec()),
+            Type::Char => Value::Char(fixed()?.to_vec()),
+            Type::Int8 => Value::Int8(fixed()?.to_vec()),
+            Type::Bin => Value::Bin(fixed()?.to_vec()),
             Type::Int16 => Value::Int16(
-                fixed(2)?
+                fixed()?
                     .chunks_exact(2)
                     .map(|c| u16::from_be_bytes([c[0], c[1]]))
                     .collect(),
             ),
-            Type::Int32 => Value::Int32(fixed(4)?.chunks_exact(4).map(|c| be32(c, 0)).collect()),
+            Type::Int32 => Value::Int32(fixed()?.chunks_exact(4).map(|c| be32(c, 0)).collect()),
             Type::Int64 => Value::Int64(
-                fixed(8)?
+                fixed()?
                     .chunks_exact(8)
                     .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
                     .collect(),
